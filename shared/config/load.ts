@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs'
+import { resolve, dirname, isAbsolute } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { z } from 'zod'
+import { ConfigError } from '../errors.js'
+
+/** Formats a zod issue path like `features.age.edges[2]`. */
+export function formatIssuePath (path: ReadonlyArray<PropertyKey>): string {
+  let out = ''
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`
+    else out += out === '' ? String(part) : `.${String(part)}`
+  }
+  return out
+}
+
+/** Reads a YAML or JSON file (JSON is valid YAML) into a plain value; errors name the file. */
+export function readStructuredFile (file: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new ConfigError(file, undefined, code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? String(err)})`)
+  }
+  try {
+    return parseYaml(text, { prettyErrors: false })
+  } catch (err) {
+    throw new ConfigError(file, undefined, `not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`)
+  }
+}
+
+/** Validates `value` against `schema`; the first issue becomes a ConfigError naming file and field. */
+export function validateConfig<S extends z.ZodType> (file: string, schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value)
+  if (!result.success) {
+    const issue = result.error.issues[0]
+    const field = issue !== undefined ? formatIssuePath(issue.path) : undefined
+    throw new ConfigError(file, field === '' ? '(top level)' : field, issue?.message ?? 'invalid')
+  }
+  return result.data
+}
+
+/** Reads and validates a config file in one step. */
+export function loadConfigFile<S extends z.ZodType> (file: string, schema: S): z.infer<S> {
+  return validateConfig(file, schema, readStructuredFile(file))
+}
+
+/** Resolves a path found inside a config file relative to that file's directory. */
+export function resolveFrom (configFile: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(dirname(resolve(configFile)), p)
+}
