@@ -1,0 +1,62 @@
+/**
+ * Interfaces between the coordinator's parts, so each can be built and tested alone:
+ * store (SQLite), scheduler, alerts, metrics, the round runner (libp2p + secagg server) and the HTTP API.
+ */
+import type { Report, Window, Alert } from '../shared/report.js'
+
+export type RoundKind = 'reference' | 'current'
+
+/** What is kept of every round, finished or not. */
+export interface RoundOutcome {
+  id: string
+  kind: RoundKind
+  window: Window
+  status: 'running' | 'done' | 'failed' | 'aborted'
+  reportId: string | null
+  invited: string[]
+  included: string[]
+  dropped: string[]
+  failure: { code: string, message: string } | null
+  startedAt: string
+  finishedAt: string | null
+  timings: Record<string, number> // phase name → ms
+  scheduledWindowKey: string | null // set when the scheduler started it; unique, so a window never runs twice
+}
+
+export interface AgentSeen { peerId: string, lastSeen: string | null, lastIncludedRound: string | null }
+
+/** coordinator/store.ts implements this over better-sqlite3 (WAL, versioned migrations). */
+export interface ReportStore {
+  saveRound (round: RoundOutcome): void // insert or update by id
+  getRound (id: string): RoundOutcome | null
+  listRounds (opts?: { last?: number }): RoundOutcome[]
+  /** Saves a finished report and marks its round done, atomically. */
+  saveReport (report: Report, round: RoundOutcome): void
+  getReport (id: string): Report | null
+  latestReport (opts?: { kind?: RoundKind | 'any' }): Report | null
+  listReports (opts?: { last?: number, kind?: RoundKind | 'any' }): Report[] // newest last
+  /** The baseline: the raw summed vector of a reference round (needed to compute drift), kept with its report. */
+  saveReferenceVector (reportId: string, specHash: string, vector: Uint32Array): void
+  getReferenceVector (reportId: string): { specHash: string, vector: Uint32Array } | null
+  setCurrentReference (reportId: string): void
+  currentReference (): { reportId: string, setAt: string } | null
+  hasScheduledWindow (key: string): boolean
+  touchAgent (peerId: string, at: string): void
+  markIncluded (peerIds: string[], roundId: string): void
+  agents (): AgentSeen[]
+  close (): void
+}
+
+export interface AlertRule {
+  metric: string // dotted path into the report, `*` matches one level (e.g. drift.features.*.psi)
+  below?: number
+  above?: number
+  dropFromReference?: number
+}
+
+/** coordinator/alerts.ts: pure evaluation; webhooks are delivered in the background (retried, never blocking). */
+export interface AlertEvaluator {
+  evaluate (report: Report, reference: Report | null): Alert[]
+}
+
+export interface ScheduleConfig { every: string, delay: string } // durations like "1h", "15m"
