@@ -1,0 +1,214 @@
+/**
+ * The agent daemon: identity, a libp2p node that admits only the coordinator and the current round's
+ * participants, a connection to the coordinator kept up with backoff (hello carries our listen addresses),
+ * and the round service. Specs are fetched from the coordinator by hash and checked against the Announce.
+ */
+import { mkdirSync, writeFileSync, renameSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomInt } from 'node:crypto'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { loadOrCreateIdentity, createSigner, createVerifier, type Identity } from '../shared/identity.js'
+import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
+import { createAllowListGater } from '../shared/net/gater.js'
+import { SecAggMessenger, sendControl, requestControl, type SecAggMessageType } from '../shared/net/messenger.js'
+import { HELLO_PROTOCOL, SPEC_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
+import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
+import { parseMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
+import { buildLayout, type Layout } from '../shared/stats/layout.js'
+import { FedmonError } from '../shared/errors.js'
+import { coordinatorPeerId, type AgentConfig } from '../shared/config/agent.js'
+import type { Logger } from '../shared/log.js'
+import { AgentRoundService, type AnnounceInfo } from './rounds.js'
+
+const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
+const VERSION = 'fedmon/0.1.0'
+
+export class AgentError extends FedmonError {
+  constructor (message: string, code: string) {
+    super(message, code)
+    this.name = 'AgentError'
+  }
+}
+
+export interface AgentDaemonOptions {
+  config: AgentConfig
+  logger: Logger
+  /** Test-only: SIGKILL after sending a message of this type (FEDMON_TEST_EXIT_AFTER). */
+  testExitAfter?: string
+  /** Bench-only: use a random vector of the announced length instead of scanning (FEDMON_BENCH_SYNTHETIC). */
+  benchSyntheticInput?: boolean
+}
+
+export class AgentDaemon {
+  private readonly config: AgentConfig
+  private readonly logger: Logger
+  private readonly coordinator: string
+  private identity!: Identity
+  private node: FedmonNode | null = null
+  private messenger: SecAggMessenger | null = null
+  private rounds: AgentRoundService | null = null
+  private admitted = new Set<string>()
+  private readonly specs = new Map<string, { spec: MonitorSpec, layout: Layout }>()
+  private running = false
+  private wake: (() => void) | null = null
+  private loop: Promise<void> | null = null
+  private readonly stopController = new AbortController()
+
+  constructor (private readonly opts: AgentDaemonOptions) {
+    this.config = opts.config
+    this.logger = opts.logger
+    this.coordinator = coordinatorPeerId(opts.config.coordinator)
+  }
+
+  get peerId (): string {
+    return this.identity.peerId
+  }
+
+  get stats (): SecAggMessenger['stats'] | null {
+    return this.messenger?.stats ?? null
+  }
+
+  async start (): Promise<{ peerId: string, listen: string[], createdIdentity: boolean }> {
+    const { config, logger } = this
+    const identity = await loadOrCreateIdentity(config.identity)
+    this.identity = identity
+    if (identity.peerId === this.coordinator) throw new AgentError('the agent identity is the coordinator\'s', 'ERR_IDENTITY')
+    mkdirSync(config.state, { recursive: true, mode: 0o700 })
+    const node = await createFedmonNode({
+      privateKey: identity.privateKey,
+      listen: config.listen,
+      gater: createAllowListGater({ isAllowed: id => id === this.coordinator || this.admitted.has(id), logger }),
+      expectedPeers: 64
+    })
+    this.node = node
+    this.rounds = new AgentRoundService({
+      self: identity.peerId,
+      coordinator: this.coordinator,
+      sign: createSigner(identity.privateKey),
+      verify: createVerifier(),
+      policy: config.policy,
+      sender: { send: async (to, message, opts) => { await this.messenger?.send(to, message, opts) } },
+      computeInput: async (announce, signal) => await this.computeInput(announce, signal),
+      admit: (ids) => { this.admitted = new Set(ids.filter(id => id !== identity.peerId)) },
+      onRoundEnd: (roundId, status) => { this.writeState({ lastRound: { id: roundId, status, at: new Date().toISOString() } }) },
+      testExitAfter: this.opts.testExitAfter,
+      logger
+    })
+    this.messenger = new SecAggMessenger({
+      node,
+      logger,
+      accept: AGENT_BOUND,
+      frameLimit: type => frameLimitFor(type, null),
+      onMessage: (from, message) => { this.rounds?.receive(from, message) },
+      maxStreams: 256
+    })
+    await this.messenger.start()
+    node.addEventListener('peer:disconnect', (evt) => {
+      if (evt.detail.toString() !== this.coordinator) return
+      logger.warn('disconnected from the coordinator')
+      this.wake?.()
+    })
+    await node.start()
+    this.running = true
+    this.writeState({})
+    this.loop = this.connectLoop()
+    const listen = node.getMultiaddrs().map(a => a.toString())
+    logger.info({ peerId: identity.peerId, listen, coordinator: this.coordinator }, 'agent started')
+    return { peerId: identity.peerId, listen, createdIdentity: identity.created }
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running && this.node === null) return
+    this.running = false
+    this.stopController.abort()
+    this.wake?.()
+    this.rounds?.stop()
+    await this.loop?.catch(() => {})
+    await this.messenger?.stop().catch(() => {})
+    if (this.messenger !== null) this.logger.info({ traffic: this.messenger.stats }, 'traffic')
+    await Promise.resolve(this.node?.stop()).catch(() => {})
+    this.node = null
+    this.logger.info('agent stopped')
+  }
+
+  /** Our listen addresses without the /p2p suffix, as neighbours should dial them. */
+  private listenAddrs (): string[] {
+    return (this.node?.getMultiaddrs() ?? []).map(a => a.toString().replace(/\/p2p\/[^/]+$/, ''))
+  }
+
+  private connectedToCoordinator (): boolean {
+    return (this.node?.getConnections(peerIdFromString(this.coordinator)).length ?? 0) > 0
+  }
+
+  /** Keeps a connection to the coordinator: dial, hello, then sleep until disconnected; backoff on failure. */
+  private async connectLoop (): Promise<void> {
+    let failures = 0
+    while (this.running) {
+      if (!this.connectedToCoordinator()) {
+        try {
+          const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(10_000)])
+          await this.node?.dial(multiaddr(this.config.coordinator), { signal })
+          await sendControl(this.node as FedmonNode, this.coordinator, HELLO_PROTOCOL, { type: 'hello', addrs: this.listenAddrs(), version: VERSION }, { signal })
+          this.logger.info({ coordinator: this.coordinator }, 'connected to the coordinator')
+          failures = 0
+        } catch (err) {
+          if (!this.running) break
+          failures++
+          const delay = Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) + randomInt(250)
+          this.logger.warn({ err: (err as Error).message, retryInMs: delay, failures }, 'cannot reach the coordinator')
+          await this.sleep(delay)
+          continue
+        }
+      }
+      await this.sleep(5_000) // also woken by a coordinator disconnect
+    }
+  }
+
+  private async sleep (ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done (): void { clearTimeout(timer); resolve() }
+      this.wake = done
+    })
+    this.wake = null
+  }
+
+  private async computeInput (announce: AnnounceInfo, signal: AbortSignal): Promise<Uint32Array> {
+    if (this.opts.benchSyntheticInput === true) {
+      const v = new Uint32Array(announce.vectorLength)
+      for (let i = 0; i < v.length; i++) v[i] = (i * 2654435761 + announce.vectorLength) % 97
+      return v
+    }
+    const { spec, layout } = await this.specFor(announce.specHash, signal)
+    if (layout.length !== announce.vectorLength) throw new AgentError(`announced vector length ${announce.vectorLength} does not match the spec's ${layout.length}`, 'ERR_POLICY')
+    const { scanWindow } = await import('./scan.js')
+    return await scanWindow({ spec, layout, source: this.config.data, window: announce.window, signal })
+  }
+
+  /** The spec with this hash, fetched from the coordinator once and verified against the hash. */
+  private async specFor (specHash: string, signal: AbortSignal): Promise<{ spec: MonitorSpec, layout: Layout }> {
+    const cached = this.specs.get(specHash)
+    if (cached !== undefined) return cached
+    const node = this.node
+    if (node === null) throw new AgentError('agent stopped', 'ERR_STOPPED')
+    const answer = await requestControl(node, this.coordinator, SPEC_PROTOCOL, { type: 'spec-request', specHash }, { signal, maxLength: 1024 * 1024 }) as { spec?: unknown }
+    const spec = parseMonitorSpec(answer?.spec, 'spec from the coordinator')
+    const layout = buildLayout(spec)
+    if (layout.specHash !== specHash) throw new AgentError(`the coordinator's spec hashes to ${layout.specHash}, the round announced ${specHash}`, 'ERR_POLICY')
+    this.specs.set(specHash, { spec, layout })
+    return { spec, layout }
+  }
+
+  /** Non-secret status for operators (peer id, coordinator, last round); written atomically. */
+  private writeState (extra: Record<string, unknown>): void {
+    const file = join(this.config.state, 'agent.json')
+    const tmp = `${file}.tmp`
+    try {
+      writeFileSync(tmp, JSON.stringify({ peerId: this.identity.peerId, coordinator: this.coordinator, updatedAt: new Date().toISOString(), ...extra }, null, 2))
+      renameSync(tmp, file)
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'cannot write agent state')
+    }
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The agent's round service: one SecAggClient (sans-IO) per announced round. It validates the coordinator's
+ * Announce (refusals logged with the reason), computes the local vector in parallel with the key exchange,
+ * sends Shamir shares peer-to-peer to neighbours and everything else to the coordinator, and wipes the
+ * round's secrets when it ends. Nothing of a round is written to disk.
+ */
+import { SecAggClient, type AgentPolicy } from '../shared/secagg/client.js'
+import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js'
+import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
+import type { Logger } from '../shared/log.js'
+
+export type AnnounceInfo = SecAggClient['announce'] & { roundId: string }
+
+export interface AgentRoundServiceOptions {
+  self: string
+  coordinator: string
+  sign: Sign
+  verify: Verify
+  policy?: AgentPolicy
+  sender: { send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[] }) => Promise<void> }
+  /** The local vector for the round (spec fetch + DuckDB scan); runs while keys are exchanged. */
+  computeInput: (announce: AnnounceInfo, signal: AbortSignal) => Promise<Uint32Array>
+  /** The peers to admit besides the coordinator (the round's participants), or [] when no round runs. */
+  admit: (peerIds: string[]) => void
+  onRoundEnd?: (roundId: string, status: string) => void
+  /** Test-only: SIGKILL this process right after sending a message of this type (FEDMON_TEST_EXIT_AFTER). */
+  testExitAfter?: string
+  logger: Logger
+  now?: () => number
+  tickMs?: number
+}
+
+interface ActiveRound {
+  client: SecAggClient
+  roundId: string
+  addrs: Map<string, string[]>
+  controller: AbortController
+  ticker: NodeJS.Timeout
+  /** Messages that arrived before the client could take them (ERR_WRONG_PHASE), retried after each step. */
+  early: Array<{ from: string, message: SecAggMessage }>
+}
+
+const SEND_TIMEOUT_MS = 10_000
+const MAX_EARLY = 10_000
+
+export class AgentRoundService {
+  private readonly opts: AgentRoundServiceOptions
+  private readonly now: () => number
+  private active: ActiveRound | null = null
+
+  constructor (opts: AgentRoundServiceOptions) {
+    this.opts = opts
+    this.now = opts.now ?? Date.now
+  }
+
+  get currentRoundId (): string | null {
+    return this.active?.roundId ?? null
+  }
+
+  receive (from: string, message: SecAggMessage): void {
+    const route = MESSAGE_ROUTES[message.type]
+    if (route === 'coordinator->agent' && from !== this.opts.coordinator) {
+      this.opts.logger.warn({ peer: from, type: message.type }, 'coordinator message from another peer: dropped')
+      return
+    }
+    if (route === 'agent->coordinator') {
+      this.opts.logger.warn({ peer: from, type: message.type }, 'coordinator-bound message sent to an agent: dropped')
+      return
+    }
+    if (message.type === 'announce') { this.onAnnounce(from, message); return }
+    const active = this.active
+    if (active === null || message.roundId !== active.roundId) {
+      this.opts.logger.debug({ peer: from, type: message.type, round: message.roundId }, 'message for no running round: dropped')
+      return
+    }
+    this.feed(active, from, message, true)
+  }
+
+  /** Aborts the running round (shutdown): secrets wiped, nothing more sent. */
+  stop (): void {
+    const active = this.active
+    if (active === null) return
+    active.client.abort()
+    this.end(active, 'aborted')
+  }
+
+  private onAnnounce (from: string, announce: SecAggMessage): void {
+    let client: SecAggClient
+    try {
+      client = SecAggClient.fromAnnounce({ self: this.opts.self, coordinator: this.opts.coordinator, sign: this.opts.sign, verify: this.opts.verify, policy: this.opts.policy }, from, announce, this.now())
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      this.opts.logger.warn({ round: announce.roundId, code: e.code, reason: e.message }, 'round refused')
+      return
+    }
+    if (this.active !== null) {
+      this.opts.logger.warn({ round: this.active.roundId, next: client.roundId }, 'a new announce replaces the running round')
+      this.active.client.abort()
+      this.end(this.active, 'superseded')
+    }
+    const info: AnnounceInfo = { ...client.announce, roundId: client.roundId }
+    const active: ActiveRound = {
+      client,
+      roundId: client.roundId,
+      addrs: new Map(client.announce.participants.map(p => [p.id, p.addrs])),
+      controller: new AbortController(),
+      ticker: setInterval(() => { this.tick(active) }, this.opts.tickMs ?? 200),
+      early: []
+    }
+    this.active = active
+    this.opts.admit(client.announce.participants.map(p => p.id))
+    this.opts.logger.info({ round: client.roundId, participants: client.announce.participants.length, vectorLength: client.announce.vectorLength, reference: client.announce.reference }, 'round accepted')
+    this.step(active, () => client.start(this.now()))
+    const started = this.now()
+    this.opts.computeInput(info, active.controller.signal).then((vector) => {
+      if (this.active !== active) return
+      this.opts.logger.info({ round: active.roundId, ms: this.now() - started }, 'local vector ready')
+      this.step(active, () => client.setInput(vector, this.now()))
+    }, (err: Error & { code?: string }) => {
+      if (this.active !== active) return
+      this.opts.logger.error({ round: active.roundId, code: err.code, err: err.message }, 'cannot compute the local vector: leaving the round')
+      active.client.abort()
+      this.end(active, 'failed')
+    })
+  }
+
+  private feed (active: ActiveRound, from: string, message: SecAggMessage, keepIfEarly: boolean): boolean {
+    try {
+      const out = active.client.receive(from, message, this.now())
+      this.dispatch(active, out)
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      if (keepIfEarly && e.code === 'ERR_WRONG_PHASE' && active.early.length < MAX_EARLY) {
+        active.early.push({ from, message })
+        return false
+      }
+      this.opts.logger.warn({ peer: from, type: message.type, code: e.code, err: e.message }, 'message refused')
+      return false
+    }
+    this.retryEarly(active)
+    this.checkEnd(active)
+    return true
+  }
+
+  private step (active: ActiveRound, run: () => Outgoing[]): void {
+    try {
+      this.dispatch(active, run())
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      this.opts.logger.warn({ round: active.roundId, code: e.code, err: e.message }, 'round step refused')
+    }
+    this.retryEarly(active)
+    this.checkEnd(active)
+  }
+
+  private retryEarly (active: ActiveRound): void {
+    if (active.early.length === 0 || this.active !== active) return
+    const pending = active.early
+    active.early = []
+    let progressed = false
+    for (const { from, message } of pending) {
+      try {
+        this.dispatch(active, active.client.receive(from, message, this.now()))
+        progressed = true
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_WRONG_PHASE') active.early.push({ from, message })
+      }
+    }
+    if (progressed) this.retryEarly(active)
+  }
+
+  private tick (active: ActiveRound): void {
+    if (this.active !== active) return
+    this.step(active, () => active.client.tick(this.now()))
+  }
+
+  private checkEnd (active: ActiveRound): void {
+    if (this.active !== active) return
+    const status = active.client.status
+    if (status === 'done' || status === 'failed') this.end(active, status)
+  }
+
+  private end (active: ActiveRound, status: string): void {
+    clearInterval(active.ticker)
+    active.controller.abort()
+    active.early = []
+    if (this.active === active) {
+      this.active = null
+      this.opts.admit([])
+    }
+    this.opts.logger.info({ round: active.roundId, status }, 'round ended')
+    this.opts.onRoundEnd?.(active.roundId, status)
+  }
+
+  private dispatch (active: ActiveRound, out: Outgoing[]): void {
+    if (out.length === 0) return
+    const sends = out.map(async ({ to, message }) => {
+      const direct = MESSAGE_ROUTES[message.type] === 'agent->agent'
+      const target = direct ? to : this.opts.coordinator
+      const signal = AbortSignal.any([active.controller.signal, AbortSignal.timeout(SEND_TIMEOUT_MS)])
+      try {
+        await this.opts.sender.send(target, message, { signal, addrs: direct ? active.addrs.get(to) : undefined })
+      } catch (err) {
+        if (!signal.aborted || !active.controller.signal.aborted) this.opts.logger.warn({ peer: target, type: message.type, err: (err as Error).message }, 'send failed')
+      }
+    })
+    const exitAfter = this.opts.testExitAfter
+    if (exitAfter !== undefined && out.some(o => o.message.type === exitAfter)) {
+      void Promise.all(sends).then(() => {
+        this.opts.logger.warn({ round: active.roundId, after: exitAfter }, 'FEDMON_TEST_EXIT_AFTER: killing this agent (test hook)')
+        process.kill(process.pid, 'SIGKILL')
+      })
+    }
+  }
+}

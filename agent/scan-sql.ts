@@ -1,0 +1,168 @@
+/**
+ * Pure SQL builders for the DuckDB scan (agent/scan.ts): per-record classification and binning of one window,
+ * following the layout exactly (score bins, label classes, data-quality classes, feature buckets).
+ * Every rule here has a JavaScript twin in shared/stats (sketch.indexOf, scoreBinOf) used by tests.
+ */
+import type { MonitorSpec } from '../shared/stats/spec.js'
+import type { Layout, NumericFeatureLayout, CategoricalFeatureLayout } from '../shared/stats/layout.js'
+import { LOG_LOSS_EPS } from '../shared/stats/layout.js'
+
+/** SQL string literal with quotes doubled (paths, categories, JSON keys). */
+export function sqlString (s: string): string {
+  if (s.includes('\0')) throw new RangeError('NUL byte in SQL string')
+  return `'${s.replace(/'/g, "''")}'`
+}
+
+/** SQL identifier with double quotes doubled. */
+export function sqlIdent (s: string): string {
+  return `"${s.replace(/"/g, '""')}"`
+}
+
+/** A number as an exact SQL DOUBLE literal. */
+export function sqlNumber (n: number): string {
+  if (!Number.isFinite(n)) throw new RangeError(`not a finite number: ${n}`)
+  return `${String(n)}::DOUBLE`
+}
+
+/** How a source column reads: the scan picks the cheapest exact conversion for each kind. */
+export type ValueKind = 'number' | 'text' | 'bool' | 'timestamp' | 'absent'
+export interface ColumnExpr { sql: string, kind: ValueKind }
+
+/** Epoch milliseconds (DOUBLE) of a ts column: numbers are epoch ms, text is epoch ms or ISO-8601. */
+export function timestampMsSql (c: ColumnExpr): string {
+  switch (c.kind) {
+    case 'number': return `CAST(${c.sql} AS DOUBLE)`
+    case 'timestamp': return `CAST(epoch_ms(${c.sql}) AS DOUBLE)`
+    case 'text': return `COALESCE(TRY_CAST(${c.sql} AS DOUBLE), CAST(epoch_ms(TRY_CAST(${c.sql} AS TIMESTAMPTZ)) AS DOUBLE))`
+    default: return 'CAST(NULL AS DOUBLE)'
+  }
+}
+
+/** Numeric value of a column (NULL when missing or not numeric) and its quality class. */
+export function numericSql (c: ColumnExpr): { value: string, isMissing: string, isNotNumeric: string } {
+  switch (c.kind) {
+    case 'number': return { value: `CAST(${c.sql} AS DOUBLE)`, isMissing: `(${c.sql}) IS NULL`, isNotNumeric: 'false' }
+    case 'text': return { value: `TRY_CAST(${c.sql} AS DOUBLE)`, isMissing: `(${c.sql}) IS NULL`, isNotNumeric: `TRY_CAST(${c.sql} AS DOUBLE) IS NULL` }
+    case 'absent': return { value: 'CAST(NULL AS DOUBLE)', isMissing: 'true', isNotNumeric: 'false' }
+    default: return { value: 'CAST(NULL AS DOUBLE)', isMissing: `(${c.sql}) IS NULL`, isNotNumeric: 'true' }
+  }
+}
+
+/** Text of a column, normalised for label and category matching (trimmed; numbers as DuckDB prints them). */
+export function textSql (c: ColumnExpr): string {
+  if (c.kind === 'absent') return 'CAST(NULL AS VARCHAR)'
+  return `trim(CAST(${c.sql} AS VARCHAR))`
+}
+
+type LabelValue = string | number | boolean
+
+/** SQL condition: normalised text `t` equals the label value `v` (numbers compared numerically, true ≡ 1). */
+function labelMatch (t: string, v: LabelValue): string {
+  if (typeof v === 'boolean' || v === 1 || v === 0) {
+    const n = v === true || v === 1 ? 1 : 0
+    return `(TRY_CAST(${t} AS DOUBLE) = ${n} OR lower(${t}) = ${sqlString(n === 1 ? 'true' : 'false')})`
+  }
+  if (typeof v === 'number') return `(TRY_CAST(${t} AS DOUBLE) = ${sqlNumber(v)})`
+  return `(${t} = ${sqlString(v)})`
+}
+
+/** Label class: 0 negative, 1 positive, 2 unlabeled (null/absent/empty), 3 invalid. */
+export function labelClassSql (spec: MonitorSpec, c: ColumnExpr): string {
+  const positive = spec.label.positive
+  const negatives = spec.label.negative
+  const isOneZero = (v: LabelValue): boolean => v === 1 || v === 0 || typeof v === 'boolean'
+  const numericOnly = isOneZero(positive) || typeof positive === 'number'
+  // Typed columns (Parquet, inferred JSON) compare without going through text: much cheaper per record.
+  if (c.kind === 'absent') return '2'
+  if ((c.kind === 'number' || c.kind === 'bool') && numericOnly && (negatives === undefined || negatives.every(v => typeof v !== 'string'))) {
+    const x = c.kind === 'bool' ? `CAST(${c.sql} AS INTEGER)` : c.sql
+    const num = (v: LabelValue): string => (v === true ? '1' : v === false ? '0' : sqlNumber(v as number))
+    const neg = negatives !== undefined ? negatives.map(v => `${x} = ${num(v)}`).join(' OR ') : isOneZero(positive) ? `${x} = ${positive === 1 || positive === true ? 0 : 1}` : 'true'
+    return `(CASE WHEN ${x} IS NULL THEN 2 WHEN ${x} = ${num(positive)} THEN 1 WHEN ${neg} THEN 0 ELSE 3 END)`
+  }
+  const t = `nullif(${textSql(c)}, '')`
+  const pos = labelMatch(t, positive)
+  let neg: string
+  if (negatives !== undefined) neg = negatives.map(v => labelMatch(t, v)).join(' OR ')
+  else if (isOneZero(positive)) neg = labelMatch(t, positive === 1 || positive === true ? 0 : 1)
+  else neg = 'true' // any other non-null value is a negative
+  return `(CASE WHEN ${t} IS NULL THEN 2 WHEN ${pos} THEN 1 WHEN ${neg} THEN 0 ELSE 3 END)`
+}
+
+/** Score bin (0..bins-1) of a valid score `s` in [0, 1]: the SQL twin of scoreBinOf. */
+export function scoreBinSql (layout: Layout, s: string): string {
+  const { bins, scale, logitRange } = layout.score
+  if (scale === 'linear') return `least(CAST(floor(${s} * ${bins}) AS INTEGER), ${bins - 1})`
+  // logit: uniform on [-R, R]; guard ln() against 0 and 1 (DuckDB raises on ln(0)).
+  const z = `ln(${s} / (1 - ${s}))`
+  return `(CASE WHEN ${s} <= 0 THEN 0 WHEN ${s} >= 1 THEN ${bins - 1} ELSE least(greatest(CAST(floor((${z} + ${sqlNumber(logitRange)}) / ${sqlNumber(2 * logitRange)} * ${bins}) AS INTEGER), 0), ${bins - 1}) END)`
+}
+
+/** Value-bucket index of a finite value `v` for a numeric feature (edges or sketch). */
+export function numericBucketSql (f: NumericFeatureLayout, v: string): string {
+  if (f.edges !== null) {
+    // bucket = number of edges <= v
+    const arms = f.edges.map((e, i) => `WHEN ${v} < ${sqlNumber(e)} THEN ${i}`).join(' ')
+    return `(CASE ${arms} ELSE ${f.edges.length} END)`
+  }
+  const m = f.sketch
+  if (m === null) throw new Error('numeric feature without edges or sketch')
+  const log = (a: string): string => `least(greatest(CAST(ceil(ln(${a}) / ${sqlNumber(m.lnGamma)}) AS INTEGER), ${m.iMin}), ${m.iMax})`
+  const min = sqlNumber(m.min)
+  const max = sqlNumber(m.max)
+  return `(CASE WHEN ${v} = 0 THEN ${m.zeroIndex}
+    WHEN ${v} > 0 THEN (CASE WHEN ${v} < ${min} THEN ${m.zeroIndex + 1} WHEN ${v} > ${max} THEN ${m.valueBuckets - 1} ELSE ${m.zeroIndex + 2 - m.iMin} + ${log(v)} END)
+    ELSE (CASE WHEN -${v} < ${min} THEN ${m.zeroIndex - 1} WHEN -${v} > ${max} THEN 0 ELSE ${1 + m.iMax} - ${log(`-${v}`)} END) END)`
+}
+
+/** Bucket (relative to the feature's offset) for a numeric feature: value bucket, missing or invalid. */
+export function numericFeatureSql (f: NumericFeatureLayout, c: ColumnExpr): { bucket: string, value: string } {
+  const n = numericSql(c)
+  const v = n.value
+  const bucket = `(CASE WHEN ${n.isMissing} THEN ${f.missingIndex} WHEN ${n.isNotNumeric} OR NOT isfinite(${v}) THEN ${f.invalidIndex} ELSE ${numericBucketSql(f, v)} END)`
+  // value used for the moments: finite values only, clamped to [-clamp, clamp]
+  const value = `(CASE WHEN isfinite(${v}) THEN least(greatest(${v}, ${sqlNumber(-f.clamp)}), ${sqlNumber(f.clamp)}) END)`
+  return { bucket, value }
+}
+
+export function categoricalFeatureSql (f: CategoricalFeatureLayout, c: ColumnExpr): string {
+  const t = `nullif(${textSql(c)}, '')`
+  const list = `[${f.categories.map(sqlString).join(', ')}]`
+  return `(CASE WHEN ${t} IS NULL THEN ${f.missingIndex} ELSE coalesce(nullif(list_position(${list}, ${t}), 0) - 1, ${f.otherIndex}) END)`
+}
+
+/** Score quality class: 0 valid, 1 missing, 2 not numeric, 3 not finite, 4 outside [0, 1]. */
+export function scoreClassSql (c: ColumnExpr): { cls: string, value: string } {
+  const n = numericSql(c)
+  const cls = `(CASE WHEN ${n.isMissing} THEN 1 WHEN ${n.isNotNumeric} THEN 2 WHEN NOT isfinite(${n.value}) THEN 3 WHEN ${n.value} < 0 OR ${n.value} > 1 THEN 4 ELSE 0 END)`
+  return { cls, value: n.value }
+}
+
+/**
+ * Per-record fixed-point terms as BIGINT (each term < 2^31 at 2^24 scale; DuckDB sums BIGINT into a 128-bit
+ * accumulator), NULL unless the record has a valid score `s` and a label class `y` in {0, 1}.
+ */
+export function lossTermsSql (s: string, y: string, scaleBits: number): { logLoss: string, brier: string } {
+  const scale = sqlNumber(2 ** scaleBits)
+  const eps = sqlNumber(LOG_LOSS_EPS)
+  const p = `least(greatest(${s}, ${eps}), 1 - ${eps})`
+  return {
+    logLoss: `(CASE WHEN ${y} = 1 THEN CAST(round(-ln(${p}) * ${scale}) AS BIGINT) WHEN ${y} = 0 THEN CAST(round(-ln(1 - ${p}) * ${scale}) AS BIGINT) END)`,
+    brier: `(CASE WHEN ${y} IN (0, 1) THEN CAST(round((${s} - ${y}) * (${s} - ${y}) * ${scale}) AS BIGINT) END)`
+  }
+}
+
+/**
+ * Fixed-point moment terms of a clamped value `v` (|v| ≤ 1e12): |v|·2^16 < 2^57 fits a BIGINT; v²·2^16 only
+ * does below 2^23, so larger squares take a (slower, rare) HUGEINT path.
+ */
+export function momentTermsSql (v: string, scaleBits: number): { positive: string, negative: string, squareSmall: string, squareLarge: string } {
+  const scale = sqlNumber(2 ** scaleBits)
+  const small = `abs(${v}) < ${sqlNumber(2 ** 23)}`
+  return {
+    positive: `CAST(round(greatest(${v}, 0) * ${scale}) AS BIGINT)`,
+    negative: `CAST(round(greatest(-${v}, 0) * ${scale}) AS BIGINT)`,
+    squareSmall: `(CASE WHEN ${small} THEN CAST(round(${v} * ${v} * ${scale}) AS BIGINT) END)`,
+    squareLarge: `(CASE WHEN NOT (${small}) THEN CAST(round(${v} * ${v} * ${scale}) AS HUGEINT) END)`
+  }
+}

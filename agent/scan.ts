@@ -1,0 +1,306 @@
+/**
+ * The agent's local scan: DuckDB reads the site's prediction logs in place (JSONL, CSV or Parquet), classifies
+ * and bins every record of one window in SQL (GROUP BY bucket), and returns the u32 vector of the layout.
+ * Bad records are counted in explicit data-quality entries, never dropped and never fatal; an unreadable file
+ * or a glob matching nothing is a FedmonError naming it.
+ */
+import { accessSync, constants as fsConstants } from 'node:fs'
+import { DuckDBInstance, type DuckDBConnection, type DuckDBType, DuckDBTypeId } from '@duckdb/node-api'
+import { FedmonError } from '../shared/errors.js'
+import type { MonitorSpec } from '../shared/stats/spec.js'
+import { type Layout, COUNTERS, type CounterName } from '../shared/stats/layout.js'
+import { type DataSource, type DataFormat, dataFormatOf } from '../shared/stats/data-source.js'
+import { type FixedSum, writeLimbs, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from '../shared/stats/fixed-point.js'
+import {
+  type ColumnExpr, type ValueKind, sqlString, sqlIdent, sqlNumber, timestampMsSql, scoreClassSql, labelClassSql,
+  scoreBinSql, numericFeatureSql, categoricalFeatureSql, lossTermsSql, momentTermsSql
+} from './scan-sql.js'
+
+export class ScanError extends FedmonError {
+  constructor (message: string, code: string, options?: { cause?: unknown }) {
+    super(message, code, options)
+    this.name = 'ScanError'
+  }
+}
+
+export interface ScanOptions {
+  spec: MonitorSpec
+  layout: Layout
+  source: DataSource
+  /** [from, to) in epoch milliseconds. */
+  window: { from: number, to: number }
+  signal?: AbortSignal
+}
+
+/** Scans the source's files for one window and returns this agent's vector for the layout. */
+export async function scanWindow (opts: ScanOptions): Promise<Uint32Array> {
+  const { spec, layout, source, window, signal } = opts
+  signal?.throwIfAborted()
+  if (!(window.from < window.to)) throw new ScanError(`empty window: from ${window.from} must be before to ${window.to}`, 'ERR_SCAN_WINDOW')
+  const format = dataFormatOf(source)
+  if (format === null) throw new ScanError(`cannot tell the data format of ${source.path}: use .jsonl, .csv or .parquet, or set data.format`, 'ERR_SCAN_FORMAT')
+
+  const instance = await DuckDBInstance.create(':memory:', { threads: '2' })
+  const conn = await instance.connect()
+  const onAbort = (): void => { conn.interrupt() }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    await conn.run("SET TimeZone = 'UTC'")
+    await conn.run('SET preserve_insertion_order = false') // parallel, unordered temp-table writes
+    const files = await listFiles(conn, source.path)
+    await materialize(conn, { spec, layout, source, format, files, window })
+    signal?.throwIfAborted()
+    return await aggregate(conn, spec, layout, signal)
+  } catch (err) {
+    if (signal?.aborted === true) throw signal.reason
+    throw err
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+    conn.closeSync()
+    instance.closeSync()
+  }
+}
+
+async function listFiles (conn: DuckDBConnection, pattern: string): Promise<string[]> {
+  let files: string[]
+  try {
+    const r = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(pattern)}) ORDER BY file`)
+    files = r.getRows().map(row => String(row[0]))
+  } catch (err) {
+    throw new ScanError(`cannot list data files ${pattern}: ${firstLine(err)}`, 'ERR_SCAN_GLOB', { cause: err })
+  }
+  if (files.length === 0) throw new ScanError(`no data file matches ${pattern}`, 'ERR_SCAN_NO_FILES')
+  for (const f of files) {
+    try {
+      accessSync(f, fsConstants.R_OK)
+    } catch (err) {
+      throw new ScanError(`cannot read data file ${f}: ${(err as NodeJS.ErrnoException).code ?? firstLine(err)}`, 'ERR_SCAN_READ', { cause: err })
+    }
+  }
+  return files
+}
+
+/** A column path: the whole string when the file has that column, else its dot-separated parts. */
+type ColumnPath = string[]
+
+interface Paths { ts: ColumnPath, score: ColumnPath, label: ColumnPath, features: Map<string, ColumnPath> }
+
+function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat): Paths {
+  const cols = source.columns
+  const one = (mapped: string | undefined, fallback: string): ColumnPath => [mapped ?? fallback]
+  const features = new Map<string, ColumnPath>()
+  for (const name of Object.keys(spec.features)) {
+    const mapped = cols?.features?.[name] ?? spec.features[name].column
+    features.set(name, mapped !== undefined ? [mapped] : format === 'jsonl' ? ['features', name] : [name])
+  }
+  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, spec.score.column), label: one(cols?.label, spec.label.column), features }
+}
+
+interface Columns { names: string[], types: DuckDBType[] }
+
+/** Resolves a path against the reader's columns into an SQL expression and the kind of values it yields. */
+function resolveColumn (columns: Columns, path: ColumnPath): ColumnExpr {
+  const whole = path.length === 1 ? path[0] : path.join('.')
+  const parts = columns.names.includes(whole) ? [whole] : whole.split('.')
+  let idx = columns.names.indexOf(parts[0])
+  if (idx < 0) return { sql: 'NULL', kind: 'absent' }
+  let type = columns.types[idx]
+  let sql = sqlIdent(parts[0])
+  for (let i = 1; i < parts.length; i++) {
+    if (type.typeId === DuckDBTypeId.STRUCT) {
+      idx = type.entryNames.indexOf(parts[i])
+      if (idx < 0) return { sql: 'NULL', kind: 'absent' }
+      sql = `struct_extract(${sql}, ${sqlString(parts[i])})`
+      type = type.entryTypes[idx]
+    } else if (type.typeId === DuckDBTypeId.VARCHAR && type.alias === 'JSON') {
+      // the rest of the path addresses inside the JSON value; ->> yields its text (NULL when absent)
+      const jsonPath = '$' + parts.slice(i).map(p => `."${p.replace(/["\\]/g, m => '\\' + m)}"`).join('')
+      return { sql: `json_extract_string(${sql}, ${sqlString(jsonPath)})`, kind: 'text' }
+    } else {
+      return { sql: 'NULL', kind: 'absent' }
+    }
+  }
+  // a JSON value (DuckDB's type for mixed-type fields): its text, strings unquoted
+  if (type.typeId === DuckDBTypeId.VARCHAR && type.alias === 'JSON') return { sql: `json_extract_string(${sql}, '$')`, kind: 'text' }
+  return { sql, kind: kindOf(type) }
+}
+
+function kindOf (type: DuckDBType): ValueKind {
+  switch (type.typeId) {
+    case DuckDBTypeId.TINYINT: case DuckDBTypeId.SMALLINT: case DuckDBTypeId.INTEGER: case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UTINYINT: case DuckDBTypeId.USMALLINT: case DuckDBTypeId.UINTEGER: case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT: case DuckDBTypeId.FLOAT: case DuckDBTypeId.DOUBLE: case DuckDBTypeId.DECIMAL:
+      return 'number'
+    case DuckDBTypeId.BOOLEAN: return 'bool'
+    case DuckDBTypeId.TIMESTAMP: case DuckDBTypeId.TIMESTAMP_S: case DuckDBTypeId.TIMESTAMP_MS: case DuckDBTypeId.TIMESTAMP_NS:
+    case DuckDBTypeId.TIMESTAMP_TZ: case DuckDBTypeId.DATE:
+      return 'timestamp'
+    case DuckDBTypeId.SQLNULL: return 'absent'
+    default: return 'text' // VARCHAR, JSON, ENUM, and anything else compared by its text
+  }
+}
+
+interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSource, format: DataFormat, files: string[], window: { from: number, to: number } }
+
+/**
+ * Defines `w`: one row per record that is in the window or has no usable ts, with its classes, bins and clamped
+ * values. Parquet is cheap to re-read, so `w` is a view (each query computes only the columns it uses); text
+ * formats are parsed once into a temp table. JSONL is first read with DuckDB's type inference (fast); if a later
+ * record contradicts the inferred types, it is re-read with every field as text, which never fails on a
+ * well-formed line.
+ */
+async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise<void> {
+  const fileList = `[${o.files.map(sqlString).join(', ')}]`
+  const paths = columnPaths(o.spec, o.source, o.format)
+  const readers: string[] = []
+  if (o.format === 'parquet') readers.push(`read_parquet(${fileList}, union_by_name = true)`)
+  else if (o.format === 'csv') readers.push(`read_csv(${fileList}, header = true, all_varchar = true, union_by_name = true)`)
+  else {
+    readers.push(`read_json(${fileList}, format = 'newline_delimited', union_by_name = true)`)
+    readers.push(`read_json(${fileList}, format = 'newline_delimited', columns = ${robustJsonColumns(paths)})`)
+  }
+  const kind = o.format === 'parquet' ? 'VIEW' : 'TABLE'
+  let lastErr: unknown
+  for (const reader of readers) {
+    try {
+      await conn.run(`DROP ${kind} IF EXISTS w`)
+      const columns = await describe(conn, reader)
+      await conn.run(`CREATE TEMP ${kind} w AS ${recordsSql(o, paths, reader, columns)}`)
+      if (kind === 'VIEW') await conn.run('SELECT count(*) FROM w') // surface read errors here, naming the files
+      return
+    } catch (err) {
+      lastErr = err
+    }
+  }
+  throw new ScanError(`cannot read data files ${o.source.path} (${o.files.join(', ').slice(0, 500)}): ${firstLine(lastErr)}`, 'ERR_SCAN_READ', { cause: lastErr })
+}
+
+/** read_json column types for the robust pass: leaves as VARCHAR, parents of nested paths as JSON. */
+function robustJsonColumns (paths: Paths): string {
+  const cols = new Map<string, string>()
+  const add = (p: ColumnPath): void => {
+    const parts = p.length > 1 ? p : p[0].split('.')
+    if (parts.length === 1) { if (!cols.has(parts[0])) cols.set(parts[0], 'VARCHAR') } else cols.set(parts[0], 'JSON')
+  }
+  add(paths.ts); add(paths.score); add(paths.label)
+  for (const p of paths.features.values()) add(p)
+  return `{${[...cols].map(([k, t]) => `${sqlString(k)}: ${sqlString(t)}`).join(', ')}}`
+}
+
+async function describe (conn: DuckDBConnection, reader: string): Promise<Columns> {
+  const r = await conn.run(`SELECT * FROM ${reader} LIMIT 0`)
+  return { names: r.columnNames(), types: r.columnTypes() }
+}
+
+/** The per-record SELECT behind `w`. */
+function recordsSql (o: MaterializeOpts, paths: Paths, reader: string, columns: Columns): string {
+  const ts = timestampMsSql(resolveColumn(columns, paths.ts))
+  const score = scoreClassSql(resolveColumn(columns, paths.score))
+  const label = labelClassSql(o.spec, resolveColumn(columns, paths.label))
+  const inner: string[] = [`${ts} AS ts_ms`, `${score.cls} AS score_class`, `${score.value} AS s_raw`, `${label} AS label_class`]
+  for (const [i, f] of o.layout.features.entries()) {
+    const col = resolveColumn(columns, paths.features.get(f.name) ?? [f.name])
+    if (f.type === 'numeric') {
+      const { bucket, value } = numericFeatureSql(f, col)
+      inner.push(`${bucket} AS fb${i}`, `${value} AS fv${i}`)
+    } else {
+      inner.push(`${categoricalFeatureSql(f, col)} AS fb${i}`)
+    }
+  }
+  const hasTs = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
+  // s and fv* are NULL outside the window (records without ts), so plain sums over `w` need no filter
+  const values = o.layout.features.flatMap((f, i) => (f.type === 'numeric' ? [`CASE WHEN ${hasTs} THEN fv${i} END AS fv${i}`] : []))
+  return `SELECT (${hasTs}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${hasTs} THEN s_raw END AS s, label_class,
+      ${[...values, `* EXCLUDE (ts_ms, score_class, s_raw, label_class${values.length > 0 ? ', ' : ''}${o.layout.features.flatMap((f, i) => (f.type === 'numeric' ? [`fv${i}`] : [])).join(', ')})`].join(', ')}
+    FROM (SELECT ${inner.join(',\n      ')} FROM ${reader})
+    WHERE NOT (${hasTs}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
+}
+
+/** Runs the GROUP BY queries over `w` and fills the vector. */
+async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Layout, signal?: AbortSignal): Promise<Uint32Array> {
+  const vec = new Uint32Array(layout.length)
+  const maxRecords = layout.maxRecords
+  const capError = (n: bigint, what: string): ScanError => new ScanError(`${what}: ${n} records exceed limits.maxRecordsPerAgent = ${maxRecords} for one window; use a shorter window or raise the limit in the spec`, 'ERR_SCAN_RECORD_CAP')
+  const setCount = (index: number, value: bigint, what: string): void => {
+    if (value > BigInt(maxRecords)) throw capError(value, what)
+    vec[index] = Number(value)
+  }
+  const big = (x: unknown): bigint => (x === null || x === undefined ? 0n : BigInt(x as bigint | number))
+
+  // 1. counters, score × label histogram, calibration bins and the loss sums: one GROUP BY over the record
+  //    classes and score bins (at most ~3 × (bins + calibration bins) groups), folded here.
+  const scale = sqlNumber(2 ** LOSS_SCALE_BITS)
+  const loss = lossTermsSql('s', 'label_class', LOSS_SCALE_BITS)
+  const cal = layout.calibration
+  const rows = (await conn.runAndReadAll(`SELECT has_ts, score_class, label_class, s >= ${sqlNumber(spec.threshold)} AS predicted,
+      ${scoreBinSql(layout, 's')} AS sb, least(CAST(floor(s * ${cal.bins}) AS INTEGER), ${cal.bins - 1}) AS cb, count(*),
+      sum(${loss.logLoss}), sum(${loss.brier}), sum(CAST(round(s * ${scale}) AS BIGINT)), sum(CAST(round(s * s * ${scale}) AS BIGINT))
+    FROM w GROUP BY ALL`)).getRows()
+  const counts = new Map<CounterName, bigint>(COUNTERS.map(n => [n, 0n]))
+  const add = (name: CounterName, n: bigint): void => { counts.set(name, (counts.get(name) ?? 0n) + n) }
+  const scoreClassNames: CounterName[] = ['scoreValid', 'scoreMissing', 'scoreNotNumeric', 'scoreNotFinite', 'scoreOutOfRange']
+  const labelClassNames: CounterName[] = ['labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid']
+  const scoreHist = new Array<bigint>(3 * layout.score.bins).fill(0n)
+  const calCounts = new Array<bigint>(2 * cal.bins).fill(0n)
+  const calSums = new Array<bigint>(cal.bins).fill(0n)
+  let logLoss = 0n; let brier = 0n; let scoreSum = 0n; let scoreSumSquares = 0n
+  for (const [hasTs, scoreClass, labelClass, predicted, sb, cb, n, ll, br, sp, sp2] of rows) {
+    const count = big(n)
+    if (hasTs !== true) { add('recordsWithoutTimestamp', count); continue }
+    add('recordsInWindow', count)
+    add(labelClassNames[Number(labelClass)], count)
+    add(scoreClassNames[Number(scoreClass)], count)
+    if (Number(scoreClass) !== 0) continue
+    const y = Number(labelClass)
+    scoreHist[Math.min(y, 2) * layout.score.bins + Number(sb)] += count
+    scoreSum += big(sp); scoreSumSquares += big(sp2)
+    if (y === 0 || y === 1) {
+      add(y === 1 ? (predicted === true ? 'tp' : 'fn') : (predicted === true ? 'fp' : 'tn'), count)
+      logLoss += big(ll); brier += big(br)
+      calCounts[2 * Number(cb)] += count
+      if (y === 1) calCounts[2 * Number(cb) + 1] += count
+      calSums[Number(cb)] += big(sp)
+    } else if (predicted === true) {
+      add('predictedPositiveUnlabeled', count)
+    }
+  }
+  COUNTERS.forEach((name, k) => { setCount(layout.counters.offset + k, counts.get(name) ?? 0n, name) })
+  scoreHist.forEach((n, i) => { setCount(layout.score.offset + i, n, 'score bin') })
+  calCounts.forEach((n, i) => { setCount(cal.countsOffset + i, n, 'calibration bin') })
+  calSums.forEach((n, b) => { writeLimbs(vec, cal.scoreSums[b], n) })
+  writeLimbs(vec, layout.logLoss, logLoss)
+  writeLimbs(vec, layout.brier, brier)
+  writeLimbs(vec, layout.scoreSum, scoreSum)
+  writeLimbs(vec, layout.scoreSumSquares, scoreSumSquares)
+  signal?.throwIfAborted()
+
+  // 2. the numeric features' moments in one ungrouped pass (fv* are NULL outside the window and for bad values)
+  const moments: Array<{ sql: string[], target: FixedSum }> = []
+  for (const [i, f] of layout.features.entries()) {
+    if (f.type !== 'numeric') continue
+    const m = momentTermsSql(`fv${i}`, MOMENT_SCALE_BITS)
+    moments.push({ sql: [m.positive], target: f.sumPositive }, { sql: [m.negative], target: f.sumNegative }, { sql: [m.squareSmall, m.squareLarge], target: f.sumSquares })
+  }
+  if (moments.length > 0) {
+    const sumRow = (await conn.runAndReadAll(`SELECT ${moments.flatMap(x => x.sql.map(t => `sum(${t})`)).join(', ')} FROM w`)).getRows()[0]
+    let col = 0
+    for (const { sql, target } of moments) {
+      let total = 0n
+      for (let j = 0; j < sql.length; j++) total += big(sumRow[col++])
+      writeLimbs(vec, target, total)
+    }
+  }
+
+  // 3. feature buckets
+  for (const [i, f] of layout.features.entries()) {
+    signal?.throwIfAborted()
+    const r = await conn.runAndReadAll(`SELECT fb${i}, count(*) FROM w WHERE has_ts GROUP BY ALL`)
+    for (const [b, n] of r.getRows()) setCount(f.offset + Number(b), big(n), `feature ${f.name}`)
+  }
+  return vec
+}
+
+function firstLine (err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err)
+  return msg.split('\n')[0]
+}

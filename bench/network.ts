@@ -1,0 +1,181 @@
+/**
+ * A real federation on loopback: one coordinator and N agent processes (built CLI), rounds of secure
+ * aggregation over libp2p. Agents run in bench-only synthetic-input mode (FEDMON_BENCH_SYNTHETIC=1: a
+ * deterministic vector of the announced length instead of a DuckDB scan), so this measures the network
+ * and protocol, not the scan. Prints round latency (median, min, max) and bytes per round per agent and at
+ * the coordinator (from the daemons' traffic counters, logged at shutdown).
+ *
+ *   npm run -s bench -- network --agents 20 --dim 50000 --rounds 5 [--json]
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, createWriteStream } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createServer } from 'node:net'
+import { parseArgs } from 'node:util'
+import { generateIdentity, writeIdentity } from '../shared/identity.js'
+import { buildLayout } from '../shared/stats/layout.js'
+import { MonitorSpec } from '../shared/stats/spec.js'
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedmon.js')
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0) })
+    })
+  })
+}
+
+/** A spec whose layout has about `dim` entries: score bins found by bisection, categorical features if more is needed. */
+function specForDim (dim: number): { spec: unknown, length: number } {
+  const make = (bins: number, extra: number): unknown => ({
+    model: 'bench',
+    score: { bins },
+    features: Object.fromEntries(Array.from({ length: extra }, (_, i) => [`c${i}`, { type: 'categorical', categories: Array.from({ length: 4096 }, (_, j) => `v${j}`) }]))
+  })
+  const lengthOf = (spec: unknown): number => buildLayout(MonitorSpec.parse(spec)).length
+  let extra = 0
+  while (lengthOf(make(1 << 16, extra)) < dim) extra++
+  let lo = 2
+  let hi = 1 << 16
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (lengthOf(make(mid, extra)) <= dim) lo = mid
+    else hi = mid - 1
+  }
+  const spec = make(lo, extra)
+  return { spec, length: lengthOf(spec) }
+}
+
+async function getJson (url: string): Promise<any> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+  return await res.json()
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+interface Traffic { bytesIn: number, bytesOut: number, framesIn: number, framesOut: number }
+
+function trafficFromLog (file: string): Traffic | null {
+  const lines = readFileSync(file, 'utf8').split('\n').filter(l => l.includes('"traffic"'))
+  const last = lines.at(-1)
+  if (last === undefined) return null
+  try { return (JSON.parse(last) as { traffic: Traffic }).traffic } catch { return null }
+}
+
+export async function run (argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      agents: { type: 'string', default: '20' },
+      dim: { type: 'string', default: '50000' },
+      rounds: { type: 'string', default: '5' },
+      'phase-timeout': { type: 'string', default: '20000' },
+      json: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false }
+    }
+  })
+  const n = Number(values.agents)
+  const rounds = Number(values.rounds)
+  const { spec, length } = specForDim(Number(values.dim))
+  const root = mkdtempSync(join(tmpdir(), 'fedmon-bench-net-'))
+  const children: ChildProcess[] = []
+  const start = (name: string, args: string[], env: Record<string, string> = {}): ChildProcess => {
+    const log = createWriteStream(join(root, `${name}.log`))
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, FEDMON_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    child.stdout?.pipe(log)
+    child.stderr?.pipe(log)
+    children.push(child)
+    return child
+  }
+  const latencies: number[] = []
+  const serverTotals: number[] = []
+  let ok = 0
+  const failures: string[] = []
+  try {
+    const coordinator = await generateIdentity()
+    writeIdentity(join(root, 'coordinator.key'), coordinator)
+    const agents = await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const id = await generateIdentity()
+      writeIdentity(join(root, `agent-${i}.key`), id)
+      return id.peerId
+    }))
+    const [port, apiPort] = [await freePort(), await freePort()]
+    const api = `http://127.0.0.1:${apiPort}`
+    writeFileSync(join(root, 'spec.json'), JSON.stringify(spec))
+    writeFileSync(join(root, 'coordinator.json'), JSON.stringify({
+      identity: 'coordinator.key', listen: [`/ip4/127.0.0.1/tcp/${port}`], agents, spec: 'spec.json', store: 'coordinator.db',
+      api: { listen: `127.0.0.1:${apiPort}` }, privacy: { minAgents: 3 }, round: { phaseTimeoutMs: Number(values['phase-timeout']) }
+    }))
+    start('coordinator', ['coordinator', '--config', join(root, 'coordinator.json')])
+    for (let i = 0; i < n; i++) {
+      writeFileSync(join(root, `agent-${i}.json`), JSON.stringify({
+        identity: `agent-${i}.key`, listen: ['/ip4/127.0.0.1/tcp/0'], coordinator: `/ip4/127.0.0.1/tcp/${port}/p2p/${coordinator.peerId}`,
+        data: { path: 'no-data/*.jsonl' }, state: `state-${i}`
+      }))
+      start(`agent-${i}`, ['agent', '--config', join(root, `agent-${i}.json`)], { FEDMON_BENCH_SYNTHETIC: '1' })
+    }
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      try {
+        const body = await getJson(`${api}/v1/status`)
+        if (body.agents?.online === n) break
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error(`agents not online after 60 s (see ${root})`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now()
+      const res = await fetch(`${api}/v1/rounds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ window: { from: r * 1000, to: r * 1000 + 1000 } }) })
+      const { roundId } = await res.json() as { roundId: string }
+      for (;;) {
+        const outcome = await getJson(`${api}/v1/rounds/${roundId}`)
+        if (outcome.status === 'done' || outcome.status === 'failed' || outcome.status === 'aborted') {
+          const ms = performance.now() - t0
+          if (outcome.status === 'done') { ok++; latencies.push(ms); serverTotals.push(outcome.timings?.total ?? ms) } else failures.push(`${outcome.failure?.code}: ${outcome.failure?.message}`)
+          break
+        }
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+    }
+  } finally {
+    for (const c of children) { try { process.kill(-(c.pid as number), 'SIGTERM') } catch {} }
+    await Promise.all(children.map(async c => await new Promise(resolve => { if (c.exitCode !== null || c.signalCode !== null) resolve(null); else c.once('close', resolve) })))
+  }
+  const coordinatorTraffic = trafficFromLog(join(root, 'coordinator.log'))
+  const agentTraffic = Array.from({ length: n }, (_, i) => trafficFromLog(join(root, `agent-${i}.log`))).filter((t): t is Traffic => t !== null)
+  const per = (x: number): number => Math.round(x / Math.max(1, rounds))
+  const result = {
+    bench: 'network',
+    agents: n,
+    vectorLength: length,
+    rounds,
+    roundsOk: ok,
+    failures,
+    latencyMs: { median: latencies.length > 0 ? Math.round(median(latencies)) : null, min: latencies.length > 0 ? Math.round(Math.min(...latencies)) : null, max: latencies.length > 0 ? Math.round(Math.max(...latencies)) : null },
+    coordinatorRoundMs: serverTotals.length > 0 ? Math.round(median(serverTotals)) : null,
+    bytesPerRound: {
+      coordinator: coordinatorTraffic !== null ? { in: per(coordinatorTraffic.bytesIn), out: per(coordinatorTraffic.bytesOut) } : null,
+      agentMedian: agentTraffic.length > 0 ? { in: per(median(agentTraffic.map(t => t.bytesIn))), out: per(median(agentTraffic.map(t => t.bytesOut))) } : null,
+      vectorBytes: length * 4
+    },
+    target: { latencyMs: 3000 }
+  }
+  if (values.keep) process.stderr.write(`kept ${root}\n`)
+  else rmSync(root, { recursive: true, force: true })
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+  } else {
+    process.stdout.write(`network: ${n} agents, m = ${length}, ${ok}/${rounds} rounds ok\n`)
+    process.stdout.write(`  round latency median ${result.latencyMs.median} ms (min ${result.latencyMs.min}, max ${result.latencyMs.max}; target <= 3000)\n`)
+    process.stdout.write(`  bytes per round: coordinator in ${result.bytesPerRound.coordinator?.in} out ${result.bytesPerRound.coordinator?.out}; per agent (median) in ${result.bytesPerRound.agentMedian?.in} out ${result.bytesPerRound.agentMedian?.out}; vector ${length * 4}\n`)
+    for (const f of failures) process.stdout.write(`  failed: ${f}\n`)
+  }
+}

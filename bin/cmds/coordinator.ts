@@ -1,0 +1,21 @@
+import type { Command } from 'commander'
+
+export function register (program: Command): void {
+  program.command('coordinator')
+    .description('run the coordinator daemon: roster, secure-aggregation rounds, report store, HTTP API')
+    .requiredOption('--config <file>', 'coordinator config (YAML or JSON)')
+    .addHelpText('after', '\nExample:\n  $ fedmon coordinator --config coordinator.yaml')
+    .action(async (opts: { config: string }) => {
+      const { loadCoordinatorConfig } = await import('../../shared/config/coordinator.js')
+      const { createLogger } = await import('../../shared/log.js')
+      const { CoordinatorDaemon } = await import('../../coordinator/daemon.js')
+      const { runDaemon } = await import('../../shared/net/run-daemon.js')
+      const config = loadCoordinatorConfig(opts.config)
+      const logger = createLogger('coordinator')
+      const daemon = new CoordinatorDaemon({ config, logger, testDumpFramesFile: process.env.FEDMON_TEST_DUMP_FRAMES })
+      await runDaemon(daemon, logger, (info) => {
+        if (info.createdIdentity) process.stdout.write(`created identity ${config.identity}: ${info.peerId}\n`)
+        process.stdout.write(`coordinator ${info.peerId} listening on ${info.listen.join(', ')}; API http://${info.api}\n`)
+      })
+    })
+}

@@ -1,0 +1,55 @@
+import type { Command } from 'commander'
+import { UsageError, FedmonError } from '../../shared/errors.js'
+import { addApiOptions, type ApiCliOptions } from '../../shared/api-client.js'
+
+interface ReportOptions extends ApiCliOptions { json: boolean }
+interface HistoryOptions extends ApiCliOptions { json: boolean, metric: string, last: string, kind: string }
+
+export function register (program: Command): void {
+  const report = addApiOptions(program.command('report').argument('[id]', 'report id, or "latest"', 'latest'))
+    .description('print a report: header, performance, drift per feature, data quality, alerts')
+    .option('--json', 'print the report object (design §5) as JSON', false)
+    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report history --metric auc --last 30')
+    .action(async (id: string, opts: ReportOptions) => {
+      const { clientFromOptions } = await import('../../shared/api-client.js')
+      const client = clientFromOptions(opts)
+      const r = await client.getReport(id)
+      if (opts.json) { process.stdout.write(`${JSON.stringify(r, null, 2)}\n`); return }
+      const { renderReport } = await import('../../shared/stats/render.js')
+      const { useColor } = await import('../ui/format.js')
+      process.stdout.write(`${renderReport(r, { color: useColor() }).replace(/\n+$/, '')}\n`)
+    })
+
+  // --api, --token-file and --json are the parent's options (commander hands them to `report` wherever they
+  // appear on the line), so history reads them through optsWithGlobals() and shows them in its help.
+  report.command('history')
+    .configureHelp({ showGlobalOptions: true })
+    .description('one metric over the last reports: a table, a sparkline and a chart')
+    .option('--metric <name>', 'dotted path into the report, or a short name (auc, pr_auc, log_loss, brier, ece, drift.<feature>.psi)', 'performance.auc.value')
+    .option('--last <n>', 'how many reports', '30')
+    .option('--kind <kind>', 'current, reference or any', 'any')
+    .addHelpText('after', '\nWith --json it prints {metric, points: [...]}.\n\nExamples:\n  $ fedmon report history --metric auc --last 14\n  $ fedmon report history --metric drift.income.psi --json')
+    .action(async (_local: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<HistoryOptions>()
+      const last = Number(opts.last)
+      if (!Number.isInteger(last) || last < 1 || last > 10_000) throw new UsageError(`--last must be an integer between 1 and 10000, got "${opts.last}"`)
+      if (opts.kind !== 'current' && opts.kind !== 'reference' && opts.kind !== 'any') throw new UsageError(`--kind must be current, reference or any, got "${opts.kind}"`)
+      const { clientFromOptions } = await import('../../shared/api-client.js')
+      const { historyPoints, renderHistory, canonicalMetric, HISTORY_METRIC_HINT } = await import('../ui/history-view.js')
+      const { useColor } = await import('../ui/format.js')
+      let metric: string
+      try {
+        metric = canonicalMetric(opts.metric)
+      } catch {
+        throw new UsageError(`--metric: cannot read "${opts.metric}"`)
+      }
+      if (metric.includes('*')) throw new UsageError(`--metric names one metric; "${opts.metric}" has a wildcard (e.g. use drift.age.psi)`)
+      const reports = await clientFromOptions(opts).listReports({ last, kind: opts.kind })
+      const points = historyPoints(reports, opts.metric)
+      if (reports.length > 0 && points.every(x => x.value === null)) {
+        throw new FedmonError(`no report has a numeric value for ${metric} (${HISTORY_METRIC_HINT})`, 'ERR_UNKNOWN_METRIC')
+      }
+      if (opts.json) { process.stdout.write(`${JSON.stringify({ metric, points }, null, 2)}\n`); return }
+      process.stdout.write(`${renderHistory(points, opts.metric, { color: useColor() })}\n`)
+    })
+}

@@ -1,0 +1,151 @@
+/**
+ * Synthetic prediction logs for the demo: a credit-default model scored at 5 sites over two weeks.
+ * Each site has its own population (age, income, region mix, tenure). The ground truth is logistic; the
+ * model's score uses week-1 coefficients. In week 2 the inputs shift (older applicants at two sites,
+ * lower incomes everywhere, a new regional mix at one site) and the relationship changes (tenure stops
+ * protecting, income matters less), so the model degrades: lower AUC, worse calibration, and drift.
+ * Recent labels arrive late: many of the last two days' records are still unlabelled.
+ * Deterministic: the same seed gives the same files.
+ */
+import { mkdirSync, createWriteStream } from 'node:fs'
+import { join } from 'node:path'
+
+export const DAY_MS = 86_400_000
+export const DEMO_SITES = ['site-a', 'site-b', 'site-c', 'site-d', 'site-e'] as const
+export const REGIONS = ['north', 'south', 'east', 'west', 'central'] as const
+
+/** The monitor spec the demo coordinator uses. */
+export const DEMO_SPEC = {
+  model: 'credit-default-v3',
+  score: { column: 'score', bins: 1000, scale: 'linear' },
+  label: { column: 'label', positive: 1 },
+  threshold: 0.5,
+  features: {
+    age: { type: 'numeric', edges: [18, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 80] },
+    income: { type: 'numeric', edges: [15000, 20000, 25000, 30000, 40000, 50000, 60000, 75000, 100000, 150000, 250000] },
+    region: { type: 'categorical', categories: [...REGIONS] },
+    tenure: { type: 'numeric', edges: [0, 3, 6, 12, 24, 36, 48, 60, 84, 120] }
+  }
+}
+
+export interface DemoWindows {
+  reference: { from: number, to: number }
+  current: { from: number, to: number }
+}
+
+/** The last two whole UTC weeks before `now`: reference = the first, current = the second. */
+export function demoWindows (now = Date.now()): DemoWindows {
+  const end = Math.floor(now / DAY_MS) * DAY_MS
+  return { reference: { from: end - 14 * DAY_MS, to: end - 7 * DAY_MS }, current: { from: end - 7 * DAY_MS, to: end } }
+}
+
+/** mulberry32: small, fast, good enough for synthetic data. */
+export function mulberry32 (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function normal (rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x))
+
+interface SiteProfile { ageMean: number, incomeMedian: number, regionWeights: number[], tenureMean: number }
+
+const PROFILES: SiteProfile[] = [
+  { ageMean: 38, incomeMedian: 52000, regionWeights: [5, 1, 1, 1, 2], tenureMean: 40 },
+  { ageMean: 42, incomeMedian: 61000, regionWeights: [1, 5, 1, 1, 2], tenureMean: 48 },
+  { ageMean: 35, incomeMedian: 45000, regionWeights: [1, 1, 5, 1, 2], tenureMean: 30 },
+  { ageMean: 45, incomeMedian: 58000, regionWeights: [1, 1, 1, 5, 2], tenureMean: 55 },
+  { ageMean: 33, incomeMedian: 40000, regionWeights: [2, 2, 2, 2, 4], tenureMean: 24 }
+]
+
+const REGION_EFFECT = [0.1, -0.2, 0.3, 0, -0.1]
+
+function pick (rand: () => number, weights: number[]): number {
+  const total = weights.reduce((a, b) => a + b, 0)
+  let r = rand() * total
+  for (let i = 0; i < weights.length; i++) {
+    r -= weights[i]
+    if (r < 0) return i
+  }
+  return weights.length - 1
+}
+
+export interface DemoRecord {
+  ts: number
+  score: number
+  label: 0 | 1 | null
+  features: { age: number | null, income: number | null, region: string | null, tenure: number | null }
+}
+
+/** One site's records over both windows (`rows` in total, split evenly), in time order. */
+export function siteRecords (site: number, rows: number, windows: DemoWindows, seed = 20260101): DemoRecord[] {
+  const rand = mulberry32(seed + site * 7919)
+  const profile = PROFILES[site % PROFILES.length]
+  const out: DemoRecord[] = []
+  for (let i = 0; i < rows; i++) {
+    const week2 = i >= rows / 2
+    const w = week2 ? windows.current : windows.reference
+    const ts = w.from + Math.floor(rand() * (w.to - w.from))
+    // Covariate shift in week 2: older applicants at sites d and e, incomes 15 % lower, a new regional mix at site c.
+    const ageShift = week2 && site >= 3 ? 6 : 0
+    const age = Math.min(90, Math.max(18, profile.ageMean + ageShift + 11 * normal(rand)))
+    const income = profile.incomeMedian * (week2 ? 0.85 : 1) * Math.exp(0.45 * normal(rand))
+    const weights = week2 && site === 2 ? [1, 1, 2, 1, 6] : profile.regionWeights
+    const region = pick(rand, weights)
+    const tenure = Math.min(240, -profile.tenureMean * Math.log(1 - rand()))
+    const logIncome = Math.log(income / 50000)
+    // The model learnt week 1's relationship; in week 2 tenure stops protecting and income matters less.
+    const modelLogit = -1.0 + 0.06 * (age - 40) - 1.6 * logIncome + REGION_EFFECT[region] - 0.03 * tenure
+    const trueLogit = week2
+      ? -1.4 + 0.06 * (age - 40) - 1.0 * logIncome + REGION_EFFECT[region] - 0.01 * tenure + 0.5 * (region === 4 ? 1 : 0)
+      : modelLogit
+    const y = rand() < sigmoid(trueLogit) ? 1 : 0
+    const score = sigmoid(modelLogit + 0.25 * normal(rand))
+    // Labels arrive late: half of the last two days are still unlabelled; 3 % are never labelled.
+    const age2 = (w.to - ts) / DAY_MS
+    const unlabeled = rand() < (week2 && age2 < 2 ? 0.5 : 0.03)
+    out.push({
+      ts,
+      score: Math.round(score * 1e6) / 1e6,
+      label: unlabeled ? null : (y as 0 | 1),
+      features: {
+        age: rand() < 0.01 ? null : Math.round(age),
+        income: rand() < 0.02 ? null : Math.round(income),
+        region: rand() < 0.01 ? null : REGIONS[region],
+        tenure: rand() < 0.03 ? null : Math.round(tenure)
+      }
+    })
+  }
+  return out.sort((a, b) => a.ts - b.ts)
+}
+
+/** Writes `DIR/data/SITE/predictions-YYYY-MM-DD.jsonl` (one file per day, as a logging pipeline would). */
+export async function writeSiteData (dir: string, site: number, rows: number, windows: DemoWindows, seed?: number): Promise<{ dir: string, files: number, records: number }> {
+  const records = siteRecords(site, rows, windows, seed)
+  const siteDir = join(dir, 'data', DEMO_SITES[site])
+  mkdirSync(siteDir, { recursive: true })
+  const byDay = new Map<string, string[]>()
+  for (const r of records) {
+    const day = new Date(r.ts).toISOString().slice(0, 10)
+    let lines = byDay.get(day)
+    if (lines === undefined) { lines = []; byDay.set(day, lines) }
+    lines.push(JSON.stringify(r))
+  }
+  for (const [day, lines] of byDay) {
+    const stream = createWriteStream(join(siteDir, `predictions-${day}.jsonl`))
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject)
+      stream.end(`${lines.join('\n')}\n`, resolve)
+    })
+  }
+  return { dir: siteDir, files: byDay.size, records: records.length }
+}

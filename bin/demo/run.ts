@@ -1,0 +1,308 @@
+/**
+ * `fedmon demo`: a whole federation on this machine. Generates keys (with `fedmon keygen`), a monitor spec,
+ * configs and private data for 5 sites; starts a coordinator and 5 agents as child processes of this CLI on
+ * loopback; runs a reference round and a current round through the coordinator's HTTP API (as
+ * `fedmon round run --wait` does); prints the report as `fedmon report` does; then stops everything.
+ * With `keep`, the processes stay up (their pids are in DIR/pids) for `fedmon report`/`status` from another shell.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { stringify as toYaml } from 'yaml'
+import { FedmonError, UsageError } from '../../shared/errors.js'
+import { ApiClient } from '../../shared/api-client.js'
+import type { Report } from '../../shared/report.js'
+import type { RoundOutcome } from '../../coordinator/contracts.js'
+import { DEMO_SITES, DEMO_SPEC, demoWindows, writeSiteData, type DemoWindows } from './data.js'
+import { progress, useColor, paint } from '../ui/format.js'
+
+/** …/bin/demo/run.js → …/bin/fedmon.js in the same build output (dist/ or .build/NAME/). */
+export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'fedmon.js')
+
+const MARKER = '.fedmon-demo'
+
+export interface DemoOptions {
+  dir: string
+  rows: number
+  keep: boolean
+  /** Where the report goes (stdout) and where progress goes (stderr). */
+  out?: NodeJS.WritableStream
+  err?: NodeJS.WriteStream
+  signal?: AbortSignal
+  now?: number
+}
+
+export interface DemoResult {
+  dir: string
+  api: string
+  windows: DemoWindows
+  reference: Report
+  current: Report
+  pids: number[]
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const addr = server.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      server.close(() => resolvePort(port))
+    })
+  })
+}
+
+/** Empties DIR if it is a previous demo's (or empty); refuses to touch anything else. */
+function prepareDir (dir: string): void {
+  if (existsSync(dir)) {
+    const entries = readdirSync(dir)
+    if (entries.length > 0 && !entries.includes(MARKER)) throw new UsageError(`--dir ${dir} is not empty and not a previous demo directory; choose another`)
+    const pidsFile = join(dir, 'pids')
+    if (existsSync(pidsFile)) {
+      const alive = readFileSync(pidsFile, 'utf8').split(/\s+/).filter(Boolean).map(Number).filter(isAlive)
+      if (alive.length > 0) throw new FedmonError(`a demo kept running from ${dir} is still up (pids ${alive.join(' ')}); stop it first: kill ${alive.join(' ')}`, 'ERR_DEMO_RUNNING')
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  mkdirSync(join(dir, 'logs'), { recursive: true })
+  writeFileSync(join(dir, MARKER), 'created by fedmon demo; safe to delete\n')
+}
+
+function isAlive (pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+async function runCliOnce (args: string[], signal?: AbortSignal): Promise<string> {
+  return await new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], signal })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.once('error', reject)
+    child.once('close', (code) => {
+      if (code === 0) resolveRun(stdout)
+      else reject(new FedmonError(`fedmon ${args[0]} failed: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`, 'ERR_DEMO'))
+    })
+  })
+}
+
+interface Managed { name: string, child: ChildProcess, logFile: string, exited: Promise<number | null> }
+
+function startDaemon (name: string, args: string[], dir: string, detach: boolean): Managed {
+  const logFile = join(dir, 'logs', `${name}.log`)
+  const fd = openSync(logFile, 'a')
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    cwd: dir,
+    stdio: ['ignore', fd, fd],
+    detached: detach, // with --keep the daemons outlive this process
+    env: { ...process.env, FEDMON_LOG_LEVEL: process.env.FEDMON_LOG_LEVEL ?? 'info' }
+  })
+  closeSync(fd)
+  const exited = new Promise<number | null>(resolveExit => child.once('exit', code => resolveExit(code)))
+  return { name, child, logFile, exited }
+}
+
+function logTail (file: string, lines = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+async function stopDaemons (daemons: Managed[], graceMs = 10_000): Promise<void> {
+  await Promise.all(daemons.map(async (d) => {
+    if (d.child.exitCode !== null || d.child.signalCode !== null) return
+    d.child.kill('SIGTERM')
+    const timer = setTimeout(() => d.child.kill('SIGKILL'), graceMs)
+    await d.exited
+    clearTimeout(timer)
+  }))
+}
+
+async function waitUntil<T> (what: string, timeoutMs: number, probe: () => Promise<T | null>, opts: { signal?: AbortSignal, watch?: Managed[] } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  for (;;) {
+    if (opts.signal?.aborted === true) throw new FedmonError('interrupted', 'ERR_ABORTED')
+    for (const d of opts.watch ?? []) {
+      if (d.child.exitCode !== null) throw new FedmonError(`${d.name} exited with code ${d.child.exitCode} (log: ${d.logFile}): ${logTail(d.logFile, 1)}`, 'ERR_DEMO')
+    }
+    try {
+      const v = await probe()
+      if (v !== null) return v
+    } catch (err) {
+      last = (err as Error).message
+    }
+    if (Date.now() > deadline) throw new FedmonError(`timed out waiting for ${what}${last !== '' ? ` (${last})` : ''}`, 'ERR_DEMO_TIMEOUT')
+    await new Promise(r => setTimeout(r, 150))
+  }
+}
+
+export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
+  const out = opts.out ?? process.stdout
+  const err = opts.err ?? process.stderr
+  const p = paint(useColor(err))
+  const step = (text: string): void => { err.write(`${p.green('✓')} ${text}\n`) }
+  const dir = resolve(opts.dir)
+  const windows = demoWindows(opts.now)
+  const started = Date.now()
+  prepareDir(dir)
+
+  // 1. Identities, via `fedmon keygen` like an operator would.
+  const names = ['coordinator', ...DEMO_SITES]
+  mkdirSync(join(dir, 'keys'), { recursive: true })
+  const spin = progress(err)
+  spin.update('generating keys')
+  const ids: Record<string, string> = {}
+  await Promise.all(names.map(async (name) => {
+    const stdout = await runCliOnce(['keygen', '--out', join(dir, 'keys', `${name}.key`), '--json'], opts.signal)
+    ids[name] = (JSON.parse(stdout) as { peerId: string }).peerId
+  }))
+  spin.done()
+  step(`identities for the coordinator and ${DEMO_SITES.length} sites (${shown(join(dir, 'keys'))})`)
+
+  // 2. Private data per site.
+  spin.update('writing site data')
+  let records = 0
+  for (let i = 0; i < DEMO_SITES.length; i++) records += (await writeSiteData(dir, i, opts.rows, windows)).records
+  spin.done()
+  step(`${records.toLocaleString('en-US')} prediction records over two weeks at ${DEMO_SITES.length} sites (JSONL, one file per day)`)
+
+  // 3. Spec and configs.
+  const [p2pPort, apiPort] = [await freePort(), await freePort()]
+  const api = `http://127.0.0.1:${apiPort}`
+  writeFileSync(join(dir, 'spec.yaml'), toYaml(DEMO_SPEC))
+  writeFileSync(join(dir, 'coordinator.yaml'), toYaml({
+    identity: 'keys/coordinator.key',
+    listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`],
+    agents: DEMO_SITES.map(s => ids[s]),
+    spec: 'spec.yaml',
+    store: 'coordinator.db',
+    api: { listen: `127.0.0.1:${apiPort}` },
+    privacy: { minAgents: 3 },
+    alerts: [
+      { metric: 'performance.auc.value', below: 0.75 },
+      { metric: 'performance.auc.value', dropFromReference: 0.05 },
+      { metric: 'drift.*.psi', above: 0.25 }
+    ]
+  }))
+  const coordinatorAddr = `/ip4/127.0.0.1/tcp/${p2pPort}/p2p/${ids.coordinator}`
+  for (const site of DEMO_SITES) {
+    writeFileSync(join(dir, `${site}.yaml`), toYaml({
+      identity: `keys/${site}.key`,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      coordinator: coordinatorAddr,
+      data: { path: `data/${site}/*.jsonl`, format: 'jsonl' },
+      state: `state/${site}`
+    }))
+  }
+  step('monitor spec, coordinator and agent configs (spec.yaml, coordinator.yaml, site-*.yaml)')
+
+  // 4. Daemons.
+  const daemons: Managed[] = []
+  const onAbort = (): void => { void stopDaemons(daemons, 2000) }
+  opts.signal?.addEventListener('abort', onAbort, { once: true })
+  let kept = false
+  try {
+    const client = new ApiClient({ baseUrl: api, timeoutMs: 10_000 })
+    spin.update('starting the coordinator')
+    daemons.push(startDaemon('coordinator', ['coordinator', '--config', 'coordinator.yaml'], dir, opts.keep))
+    await waitUntil('the coordinator API', 30_000, async () => (await client.health()).status === 'ok' ? true : null, { signal: opts.signal, watch: daemons })
+    for (const site of DEMO_SITES) daemons.push(startDaemon(site, ['agent', '--config', `${site}.yaml`], dir, opts.keep))
+    await waitUntil(`${DEMO_SITES.length} agents online`, 45_000, async () => {
+      const agents = await client.agents()
+      const online = agents.filter(a => a.online).length
+      spin.update(`agents online ${online}/${DEMO_SITES.length}`)
+      return online === DEMO_SITES.length ? true : null
+    }, { signal: opts.signal, watch: daemons })
+    spin.done()
+    step(`coordinator and ${DEMO_SITES.length} agents running on loopback (API ${api}, logs in ${shown(join(dir, 'logs'))})`)
+
+    // 5. Rounds: the reference week, then the current week.
+    const reference = await runRound(client, windows.reference, true, 'reference round', err, opts.signal, daemons)
+    step(`reference round: ${reference.samples.count.toLocaleString('en-US')} records from ${reference.agents.included.length} sites, AUC ${fmt(reference.performance.auc.value)}`)
+    const current = await runRound(client, windows.current, false, 'current round', err, opts.signal, daemons)
+    step(`current round: ${current.samples.count.toLocaleString('en-US')} records, AUC ${fmt(current.performance.auc.value)}, ${current.alerts.length} alert${current.alerts.length === 1 ? '' : 's'} (${((Date.now() - started) / 1000).toFixed(1)} s so far)`)
+    err.write('\n')
+
+    // 6. The report, exactly as `fedmon report` prints it.
+    const { renderReport } = await import('../../shared/stats/render.js')
+    out.write(`${renderReport(current, { color: useColor(out as NodeJS.WriteStream) }).replace(/\n+$/, '')}\n`)
+
+    const pids = daemons.map(d => d.child.pid).filter((x): x is number => x !== undefined)
+    if (opts.keep) {
+      writeFileSync(join(dir, 'pids'), `${pids.join('\n')}\n`)
+      for (const d of daemons) d.child.unref()
+      kept = true
+      const cli = `node ${shown(CLI_PATH)}`
+      const pidsFile = shown(join(dir, 'pids'))
+      err.write([
+        '',
+        p.bold('The federation keeps running. From another shell:'),
+        `  ${cli} report --api ${api}`,
+        `  ${cli} report history --metric auc --api ${api}`,
+        `  ${cli} status --api ${api}`,
+        `  ${cli} round run --window ${new Date(windows.current.from).toISOString()}..${new Date(windows.current.to).toISOString()} --wait --api ${api}`,
+        `  curl -s ${api}/metrics | grep ^fedmon_`,
+        `Stop it with: kill $(cat ${pidsFile})`,
+        ''
+      ].join('\n'))
+    } else {
+      spin.update('stopping')
+    }
+    return { dir, api, windows, reference, current, pids }
+  } catch (e) {
+    spin.done()
+    throw e
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort)
+    if (!kept) {
+      await stopDaemons(daemons)
+      if (!opts.keep) {
+        spin.done()
+        if (daemons.length > 0) step(`stopped the federation in ${((Date.now() - started) / 1000).toFixed(1)} s; configs, data and logs are in ${shown(dir)}`)
+      }
+    }
+  }
+}
+
+/** A path as the user should type it: relative to the cwd when inside it, absolute otherwise. */
+function shown (p: string): string {
+  const rel = relative(process.cwd(), p)
+  return rel === '' ? '.' : rel.startsWith('..') ? p : rel
+}
+
+function fmt (x: number | null | undefined): string {
+  return typeof x === 'number' ? x.toFixed(3) : '—'
+}
+
+async function runRound (client: ApiClient, window: { from: number, to: number }, reference: boolean, label: string, err: NodeJS.WriteStream, signal: AbortSignal | undefined, daemons: Managed[]): Promise<Report> {
+  const spin = progress(err)
+  spin.update(`${label}: starting`)
+  try {
+    const roundId = await client.startRound({ window, reference }, { signal })
+    const round: RoundOutcome = await client.waitForRound(roundId, {
+      signal,
+      intervalMs: 150,
+      onProgress: (r) => {
+        const phase = Object.keys(r.timings ?? {}).pop()
+        spin.update(`${label} ${roundId.slice(0, 8)}: ${r.status}${phase !== undefined ? ` (${phase})` : ''}`)
+        for (const d of daemons) {
+          if (d.name === 'coordinator' && d.child.exitCode !== null) throw new FedmonError(`the coordinator exited during the ${label} (log: ${d.logFile})`, 'ERR_DEMO')
+        }
+      }
+    })
+    if (round.status !== 'done' || round.reportId === null) {
+      throw new FedmonError(`${label} ${round.status}: ${round.failure !== null ? `${round.failure.code}: ${round.failure.message}` : 'no reason given'} (logs in ${dirname(daemons[0]?.logFile ?? '.')})`, round.failure?.code ?? 'ERR_ROUND_FAILED')
+    }
+    return await client.getReport(round.reportId, { signal })
+  } finally {
+    spin.done()
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The coordinator daemon: identity, libp2p node (roster-gated), roster + liveness, the round service,
+ * store, metrics, alerts, scheduler and the HTTP API, with an explicit start()/stop().
+ */
+import { appendFileSync, readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { loadOrCreateIdentity, createSigner, createVerifier, type Identity } from '../shared/identity.js'
+import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
+import { createAllowListGater } from '../shared/net/gater.js'
+import { SecAggMessenger, handleControl, type SecAggMessageType } from '../shared/net/messenger.js'
+import { HELLO_PROTOCOL, SPEC_PROTOCOL, CONTROL_FRAME_LIMIT, frameLimitFor } from '../shared/wire/protocols.js'
+import { WireError } from '../shared/wire/codec.js'
+import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
+import { loadMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
+import { buildLayout, type Layout } from '../shared/stats/layout.js'
+import { FedmonError } from '../shared/errors.js'
+import type { CoordinatorConfig } from '../shared/config/coordinator.js'
+import { parseHostPort } from '../shared/config/coordinator.js'
+import type { Logger } from '../shared/log.js'
+import type { RoundOutcome } from './contracts.js'
+import { openStore, type SqliteReportStore } from './store.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { createAlertEvaluator, WebhookNotifier } from './alerts.js'
+import { Scheduler } from './scheduler.js'
+import { Roster } from './roster.js'
+import { RoundService } from './rounds.js'
+import { ApiServer, ApiError, type ApiBackend, type AgentView } from './api.js'
+
+/** agent → coordinator on connect. */
+export const Hello = z.object({ type: z.literal('hello'), addrs: z.array(z.string().max(512)).max(32), version: z.string().max(64) })
+export type Hello = z.infer<typeof Hello>
+
+/** agent → coordinator: "send me the spec with this hash". */
+export const SpecRequest = z.object({ type: z.literal('spec-request'), specHash: z.string().regex(/^[0-9a-f]{64}$/) })
+export type SpecRequest = z.infer<typeof SpecRequest>
+
+const COORDINATOR_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] === 'agent->coordinator')
+
+export interface CoordinatorDaemonOptions {
+  config: CoordinatorConfig
+  logger: Logger
+  /** Test-only: append every raw inbound secagg frame to this file (FEDMON_TEST_DUMP_FRAMES). */
+  testDumpFramesFile?: string
+}
+
+export class CoordinatorDaemon {
+  readonly config: CoordinatorConfig
+  private readonly logger: Logger
+  private readonly startedAt = Date.now()
+  private identity!: Identity
+  private spec!: MonitorSpec
+  private layout!: Layout
+  private store: SqliteReportStore | null = null
+  private metrics!: Metrics
+  private node: FedmonNode | null = null
+  private messenger: SecAggMessenger | null = null
+  private roster!: Roster
+  private rounds: RoundService | null = null
+  private api: ApiServer | null = null
+  private scheduler: Scheduler | null = null
+  private notifier: WebhookNotifier | null = null
+  private referenceRetryAt = 0
+  private readonly testDumpFramesFile: string | undefined
+  private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle'
+
+  constructor (opts: CoordinatorDaemonOptions) {
+    this.config = opts.config
+    this.logger = opts.logger
+    this.testDumpFramesFile = opts.testDumpFramesFile
+  }
+
+  get peerId (): string {
+    return this.identity.peerId
+  }
+
+  async start (): Promise<{ peerId: string, listen: string[], api: string, createdIdentity: boolean }> {
+    if (this.state !== 'idle') throw new FedmonError('coordinator already started', 'ERR_STATE')
+    this.state = 'starting'
+    const { config, logger } = this
+    const identity = await loadOrCreateIdentity(config.identity)
+    this.identity = identity
+    this.spec = loadMonitorSpec(config.spec)
+    this.layout = buildLayout(this.spec)
+    const token = config.api.tokenFile !== undefined ? readToken(config.api.tokenFile) : undefined
+    this.store = openStore(config.store)
+    this.recoverInterruptedRounds(this.store)
+    this.metrics = createMetrics()
+    this.roster = new Roster(config.agents)
+    this.metrics.setAgentsTotal(this.roster.size)
+    this.metrics.setAgentsOnline(0)
+    if (config.webhooks.length > 0) this.notifier = new WebhookNotifier({ urls: config.webhooks, logger })
+
+    const node = await createFedmonNode({
+      privateKey: identity.privateKey,
+      listen: config.listen,
+      gater: createAllowListGater({ isAllowed: id => this.roster.has(id), logger }),
+      expectedPeers: config.agents.length
+    })
+    this.node = node
+    node.addEventListener('peer:connect', (evt) => { this.onConnect(evt.detail.toString()) })
+    node.addEventListener('peer:disconnect', (evt) => { this.onDisconnect(evt.detail.toString()) })
+
+    const store = this.store
+    this.rounds = new RoundService({
+      peerId: identity.peerId,
+      sign: createSigner(identity.privateKey),
+      verify: createVerifier(),
+      roster: this.roster,
+      sender: { send: async (to, message, opts) => { await this.messenger?.send(to, message, opts) } },
+      store,
+      spec: this.spec,
+      layout: this.layout,
+      privacy: config.privacy,
+      phaseTimeoutMs: config.round.phaseTimeoutMs,
+      alerts: createAlertEvaluator(config.alerts),
+      notify: this.notifier !== null ? (report, alerts) => { this.notifier?.notify(report, alerts) } : undefined,
+      metrics: this.metrics,
+      logger
+    })
+
+    const dump = this.testDumpFramesFile
+    this.messenger = new SecAggMessenger({
+      node,
+      logger,
+      accept: COORDINATOR_BOUND,
+      frameLimit: type => frameLimitFor(type, this.layout.length),
+      onMessage: (from, message) => {
+        this.touch(from)
+        this.rounds?.receive(from, message)
+      },
+      onRawFrame: dump !== undefined ? (from, protocol, frame) => { appendFileSync(dump, frame) } : undefined,
+      maxStreams: 64
+    })
+    await this.messenger.start()
+    await handleControl(node, HELLO_PROTOCOL, {
+      logger,
+      maxLength: 64 * 1024,
+      handle: (from, value) => { this.onHello(from, value) }
+    })
+    await handleControl(node, SPEC_PROTOCOL, {
+      logger,
+      maxLength: 4 * 1024,
+      handle: (from, value) => {
+        const req = SpecRequest.safeParse(value)
+        if (!req.success) throw new WireError('malformed spec request', 'ERR_BAD_FRAME')
+        if (req.data.specHash !== this.layout.specHash) throw new FedmonError(`unknown spec hash ${req.data.specHash}`, 'ERR_UNKNOWN_SPEC')
+        return { type: 'spec', spec: this.spec }
+      }
+    })
+    await node.start()
+
+    const { host, port } = parseHostPort(config.api.listen)
+    this.api = new ApiServer({ backend: this.backend(), host, port, token, logger })
+    const bound = await this.api.start()
+
+    if (config.schedule !== undefined) {
+      this.scheduler = new Scheduler({
+        schedule: config.schedule,
+        store,
+        logger,
+        runWindow: async (window, key, signal) => { await this.runScheduled(window, key, signal) }
+      })
+      this.scheduler.start()
+    }
+    this.state = 'running'
+    const listen = node.getMultiaddrs().map(a => a.toString())
+    logger.info({ peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, agents: config.agents.length, specHash: this.layout.specHash, vectorLength: this.layout.length }, 'coordinator started')
+    return { peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, createdIdentity: identity.created }
+  }
+
+  /** Graceful stop: abort the in-flight round, stop scheduler, API and libp2p, close the store. */
+  async stop (): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return
+    this.state = 'stopping'
+    await this.scheduler?.stop().catch(() => {})
+    await this.rounds?.stop().catch(() => {})
+    await this.api?.stop().catch(() => {})
+    await this.messenger?.stop().catch(() => {})
+    if (this.messenger !== null) this.logger.info({ traffic: this.messenger.stats }, 'traffic')
+    await Promise.resolve(this.node?.stop()).catch(() => {})
+    await this.notifier?.stop().catch(() => {})
+    this.store?.close()
+    this.store = null
+    this.state = 'stopped'
+    this.logger.info('coordinator stopped')
+  }
+
+  /** Rounds still marked running belong to a previous process that died: they can never finish. */
+  private recoverInterruptedRounds (store: SqliteReportStore): void {
+    for (const round of store.listRounds({ last: 100 })) {
+      if (round.status !== 'running') continue
+      store.saveRound({ ...round, status: 'aborted', finishedAt: new Date().toISOString(), failure: { code: 'ERR_COORDINATOR_RESTART', message: 'the coordinator stopped during the round' } })
+    }
+  }
+
+  private onConnect (peerId: string): void {
+    if (!this.roster.connected(peerId, Date.now())) return
+    this.touch(peerId, true)
+    this.metrics.setAgentsOnline(this.roster.onlineCount())
+    this.logger.info({ peer: peerId, online: this.roster.onlineCount() }, 'agent connected')
+  }
+
+  private onDisconnect (peerId: string): void {
+    if (!this.roster.has(peerId)) return
+    this.roster.disconnected(peerId, Date.now())
+    this.touch(peerId, true)
+    this.metrics.setAgentsOnline(this.roster.onlineCount())
+    this.logger.info({ peer: peerId, online: this.roster.onlineCount() }, 'agent disconnected')
+  }
+
+  private readonly lastTouched = new Map<string, number>()
+  /** Records liveness in the store, at most every 5 s per agent unless forced. */
+  private touch (peerId: string, force = false): void {
+    const now = Date.now()
+    this.roster.seen(peerId, now)
+    if (!force && now - (this.lastTouched.get(peerId) ?? 0) < 5000) return
+    this.lastTouched.set(peerId, now)
+    try { this.store?.touchAgent(peerId, new Date(now).toISOString()) } catch (err) { this.logger.warn({ err }, 'touchAgent failed') }
+  }
+
+  private onHello (from: string, value: unknown): void {
+    const hello = Hello.safeParse(value)
+    if (!hello.success) throw new WireError('malformed hello', 'ERR_BAD_FRAME')
+    const addrs = hello.data.addrs.filter((a) => {
+      try { multiaddr(a); return true } catch { return false }
+    })
+    this.roster.setAddrs(from, addrs, Date.now())
+    this.touch(from, true)
+    this.metrics.setAgentsOnline(this.roster.onlineCount())
+    this.logger.info({ peer: from, addrs }, 'agent hello')
+    this.maybeRunConfiguredReference()
+  }
+
+  /** With `reference: {from, to}` configured and no reference yet, run that reference round once enough agents are up. */
+  private maybeRunConfiguredReference (): void {
+    const ref = this.config.reference
+    if (ref === undefined || this.store === null || this.rounds === null || this.rounds.busy) return
+    if (this.store.currentReference() !== null || Date.now() < this.referenceRetryAt) return
+    if (this.roster.ready().length < this.config.privacy.minAgents) return
+    this.referenceRetryAt = Date.now() + 30_000
+    try {
+      const { roundId } = this.rounds.start({ window: ref, kind: 'reference' })
+      this.logger.info({ round: roundId }, 'configured reference round started')
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'configured reference round not started')
+    }
+  }
+
+  private async runScheduled (window: { from: number, to: number }, key: string, signal: AbortSignal): Promise<void> {
+    const rounds = this.rounds
+    if (rounds === null) throw new FedmonError('coordinator not running', 'ERR_STATE')
+    // Queue behind a manual round rather than fail the window.
+    for (let i = 0; rounds.busy && i < 600 && !signal.aborted; i++) await new Promise(resolve => setTimeout(resolve, 500))
+    const { finished } = rounds.start({ window, kind: 'current', scheduledWindowKey: key })
+    const outcome: RoundOutcome = await finished
+    if (outcome.status !== 'done') throw new FedmonError(`scheduled round ${outcome.id} ${outcome.status}: ${outcome.failure?.message ?? ''}`, outcome.failure?.code ?? 'ERR_ROUND_FAILED')
+  }
+
+  private backend (): ApiBackend {
+    const store = (): SqliteReportStore => {
+      if (this.store === null) throw new ApiError(503, 'ERR_NOT_READY', 'the coordinator is not running')
+      return this.store
+    }
+    return {
+      peerId: this.identity.peerId,
+      uptimeS: () => Math.round((Date.now() - this.startedAt) / 1000),
+      startRound: (req) => {
+        if (this.rounds === null || this.state !== 'running') throw new ApiError(503, 'ERR_NOT_READY', 'the coordinator is not running')
+        return this.rounds.start({ window: req.window, kind: req.reference ? 'reference' : 'current' }).roundId
+      },
+      getRound: id => store().getRound(id),
+      listRounds: last => store().listRounds({ last }),
+      listReports: opts => store().listReports(opts),
+      getReport: id => store().getReport(id),
+      latestReport: () => store().latestReport({ kind: 'current' }) ?? store().latestReport({ kind: 'any' }),
+      agents: () => this.agentViews(store()),
+      status: () => {
+        const s = store()
+        return {
+          status: 'ok',
+          peerId: this.identity.peerId,
+          specHash: this.layout.specHash,
+          model: this.spec.model,
+          agents: { total: this.roster.size, online: this.roster.onlineCount() },
+          lastRound: s.listRounds({ last: 1 })[0] ?? null,
+          nextScheduledRound: this.scheduler?.nextRun() ?? null,
+          reference: s.currentReference()
+        }
+      },
+      reference: () => store().currentReference(),
+      setReference: (reportId) => {
+        const s = store()
+        if (s.getReport(reportId) === null || s.getReferenceVector(reportId) === null) throw new ApiError(404, 'ERR_NOT_FOUND', `no reference-capable report ${reportId}`)
+        s.setCurrentReference(reportId)
+        const ref = s.currentReference()
+        if (ref === null) throw new ApiError(500, 'ERR_INTERNAL', 'reference not recorded')
+        return ref
+      },
+      metrics: async () => await this.metrics.render()
+    }
+  }
+
+  private agentViews (store: SqliteReportStore): AgentView[] {
+    const seen = new Map(store.agents().map(a => [a.peerId, a]))
+    return this.roster.list().map((e) => {
+      const stored = seen.get(e.peerId)
+      const lastSeen = e.lastSeen !== null ? new Date(e.lastSeen).toISOString() : (stored?.lastSeen ?? null)
+      return { peerId: e.peerId, online: this.roster.isOnline(e.peerId), lastSeen, lastIncludedRound: stored?.lastIncludedRound ?? null }
+    })
+  }
+}
+
+function readToken (file: string): string {
+  let token: string
+  try {
+    token = readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    throw new FedmonError(`${file}: cannot read api.tokenFile (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 'ERR_TOKEN_FILE')
+  }
+  if (token.length < 16) throw new FedmonError(`${file}: the API token must be at least 16 characters`, 'ERR_TOKEN_FILE')
+  return token
+}

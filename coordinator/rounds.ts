@@ -1,0 +1,300 @@
+/**
+ * The round service: drives one SecAggServer (sans-IO) per round over the network — sends its outgoing
+ * messages, feeds it inbound ones, calls `tick` at `nextDeadline()` — and on success turns the exact sum into
+ * a report (metrics, drift against the current reference, alerts), stored with its round. One round at a time.
+ */
+import { randomBytes } from 'node:crypto'
+import { SecAggServer } from '../shared/secagg/server.js'
+import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js'
+import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
+import { computeReportBody } from '../shared/stats/report-body.js'
+import type { MonitorSpec } from '../shared/stats/spec.js'
+import type { Layout } from '../shared/stats/layout.js'
+import type { Report } from '../shared/report.js'
+import type { Logger } from '../shared/log.js'
+import type { AlertEvaluator, ReportStore, RoundKind, RoundOutcome } from './contracts.js'
+import type { Metrics } from './metrics.js'
+import type { Roster } from './roster.js'
+import { ApiError } from './api.js'
+
+export interface RoundSender {
+  send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal }) => Promise<void>
+}
+
+export interface Privacy { minAgents: number, threshold?: number, dropoutRate?: number, corruptFraction?: number, graph?: 'full' | 'sparse' | 'auto' }
+
+export interface RoundServiceOptions {
+  peerId: string
+  sign: Sign
+  verify: Verify
+  roster: Roster
+  sender: RoundSender
+  store: ReportStore
+  spec: MonitorSpec
+  layout: Layout
+  privacy: Privacy
+  phaseTimeoutMs: number
+  alerts: AlertEvaluator
+  notify?: (report: Report, alerts: Report['alerts']) => void
+  metrics?: Metrics
+  logger: Logger
+  now?: () => number
+}
+
+interface ActiveRound {
+  server: SecAggServer
+  outcome: RoundOutcome
+  startedAt: number
+  controller: AbortController
+  timer: NodeJS.Timeout | null
+  done: { promise: Promise<RoundOutcome>, resolve: (outcome: RoundOutcome) => void }
+}
+
+const SEND_TIMEOUT_MS = 10_000
+
+function iso (ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+/** Sortable, unique, not guessable: `<kind>-<UTC timestamp>-<random>`. */
+export function newId (prefix: string, now: number): string {
+  return `${prefix}-${iso(now).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`
+}
+
+export class RoundService {
+  private readonly opts: RoundServiceOptions
+  private readonly now: () => number
+  private active: ActiveRound | null = null
+  private stopped = false
+
+  constructor (opts: RoundServiceOptions) {
+    this.opts = opts
+    this.now = opts.now ?? Date.now
+  }
+
+  get busy (): boolean {
+    return this.active !== null
+  }
+
+  get currentRoundId (): string | null {
+    return this.active?.outcome.id ?? null
+  }
+
+  /**
+   * Starts a round now over the ready agents; returns the outcome promise. Throws ApiError 409 when a
+   * round is running or too few agents are online, 503 once stopped.
+   */
+  start (req: { window: { from: number, to: number }, kind: RoundKind, scheduledWindowKey?: string | null }): { roundId: string, finished: Promise<RoundOutcome> } {
+    if (this.stopped) throw new ApiError(503, 'ERR_STOPPING', 'the coordinator is shutting down')
+    if (this.active !== null) throw new ApiError(409, 'ERR_BUSY', `round ${this.active.outcome.id} is still running`)
+    const participants = this.opts.roster.ready()
+    const { minAgents } = this.opts.privacy
+    if (participants.length < minAgents) {
+      throw new ApiError(409, 'ERR_TOO_FEW_AGENTS', `only ${participants.length} agent(s) online, the privacy policy needs at least ${minAgents}`)
+    }
+    const now = this.now()
+    const roundId = newId('round', now)
+    let server: SecAggServer
+    try {
+      server = new SecAggServer({
+        roundId,
+        coordinator: this.opts.peerId,
+        sign: this.opts.sign,
+        verify: this.opts.verify,
+        participants,
+        vectorLength: this.opts.layout.length,
+        specHash: this.opts.layout.specHash,
+        window: req.window,
+        maxEntry: this.opts.layout.maxEntry,
+        minAgents,
+        threshold: this.opts.privacy.threshold,
+        dropoutRate: this.opts.privacy.dropoutRate,
+        corruptFraction: this.opts.privacy.corruptFraction,
+        graph: this.opts.privacy.graph,
+        phaseTimeoutMs: this.opts.phaseTimeoutMs,
+        reference: req.kind === 'reference'
+      })
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      throw new ApiError(409, e.code ?? 'ERR_ROUND_REFUSED', e.message)
+    }
+    const outcome: RoundOutcome = {
+      id: roundId,
+      kind: req.kind,
+      window: { from: iso(req.window.from), to: iso(req.window.to) },
+      status: 'running',
+      reportId: null,
+      invited: participants.map(p => p.id),
+      included: [],
+      dropped: [],
+      failure: null,
+      startedAt: iso(now),
+      finishedAt: null,
+      timings: {},
+      scheduledWindowKey: req.scheduledWindowKey ?? null
+    }
+    this.opts.store.saveRound(outcome)
+    const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, done: Promise.withResolvers<RoundOutcome>() }
+    this.active = active
+    this.opts.logger.info({ round: roundId, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
+    this.dispatch(active, server.start(now))
+    this.settle(active)
+    return { roundId, finished: active.done.promise }
+  }
+
+  /** Feeds one validated inbound message to the running round. */
+  receive (from: string, message: SecAggMessage): void {
+    const active = this.active
+    if (active === null || message.roundId !== active.outcome.id) {
+      this.opts.logger.debug({ peer: from, type: message.type, round: message.roundId }, 'message for no running round: dropped')
+      return
+    }
+    if (MESSAGE_ROUTES[message.type] !== 'agent->coordinator') {
+      this.opts.logger.warn({ peer: from, type: message.type }, 'message of a coordinator-bound type expected: dropped')
+      return
+    }
+    const out = active.server.receive(from, message, this.now()) // throws SecAggError: logged by the messenger
+    this.dispatch(active, out)
+    this.settle(active)
+  }
+
+  /** Aborts the running round (shutdown); it is stored as aborted. */
+  abort (code: string, message: string): void {
+    const active = this.active
+    if (active === null) return
+    active.server.abort(code, message)
+    this.finish(active, 'aborted', { code, message })
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    const active = this.active
+    this.abort('ERR_ABORTED', 'coordinator shutting down')
+    active?.controller.abort() // in-flight sends too
+  }
+
+  private dispatch (active: ActiveRound, out: Outgoing[]): void {
+    for (const { to, message } of out) {
+      const signal = AbortSignal.any([active.controller.signal, AbortSignal.timeout(SEND_TIMEOUT_MS)])
+      this.opts.sender.send(to, message, { signal }).catch((err: Error) => {
+        // An unreachable agent is dropped by the phase deadline; nothing else to do here.
+        if (!active.controller.signal.aborted) this.opts.logger.warn({ peer: to, type: message.type, err: err.message }, 'send failed')
+      })
+    }
+  }
+
+  /** After every input: finish if the server is done or failed, else re-arm the deadline timer. */
+  private settle (active: ActiveRound): void {
+    if (this.active !== active) return
+    const { server } = active
+    if (server.status === 'done') { this.complete(active); return }
+    if (server.status === 'failed') { this.finish(active, 'failed', server.failure() ?? { code: 'ERR_FAILED', message: 'round failed' }); return }
+    if (active.timer !== null) clearTimeout(active.timer)
+    active.timer = null
+    const deadline = server.nextDeadline()
+    if (deadline === null) return
+    active.timer = setTimeout(() => {
+      active.timer = null
+      if (this.active !== active) return
+      try {
+        this.dispatch(active, server.tick(this.now()))
+      } catch (err) {
+        this.opts.logger.error({ err }, 'tick failed')
+      }
+      this.settle(active)
+    }, Math.max(0, deadline - this.now()) + 5)
+  }
+
+  private complete (active: ActiveRound): void {
+    const result = active.server.result()
+    if (result === null) { this.finish(active, 'failed', { code: 'ERR_NO_RESULT', message: 'the round finished without a result' }); return }
+    let report: Report
+    try {
+      report = this.buildReport(active, result)
+    } catch (err) {
+      this.opts.logger.error({ err }, 'report computation failed')
+      this.finish(active, 'failed', { code: 'ERR_REPORT', message: `report computation failed: ${(err as Error).message}` })
+      return
+    }
+    const { outcome } = active
+    const finishedAt = this.now()
+    Object.assign(outcome, {
+      status: 'done',
+      reportId: report.id,
+      included: result.included,
+      dropped: result.dropped,
+      finishedAt: iso(finishedAt),
+      timings: { ...active.server.phaseTimings(), total: finishedAt - active.startedAt }
+    } satisfies Partial<RoundOutcome>)
+    const { store } = this.opts
+    store.saveReport(report, outcome)
+    if (outcome.kind === 'reference') {
+      store.saveReferenceVector(report.id, this.opts.layout.specHash, result.sum)
+      store.setCurrentReference(report.id)
+    }
+    store.markIncluded(result.included, outcome.id)
+    this.opts.metrics?.observeReport(report)
+    this.opts.logger.info({ round: outcome.id, report: report.id, included: result.included.length, dropped: result.dropped.length, ms: finishedAt - active.startedAt, alerts: report.alerts.length }, 'round done')
+    if (report.alerts.length > 0) this.opts.notify?.(report, report.alerts)
+    this.close(active)
+  }
+
+  private buildReport (active: ActiveRound, result: { sum: Uint32Array, included: string[], dropped: string[] }): Report {
+    const { spec, layout, store } = this.opts
+    const { outcome, server } = active
+    let reference: { vector: Uint32Array, id: string | null, window: Report['window'] | null } | null = null
+    let referenceReport: Report | null = null
+    if (outcome.kind === 'current') {
+      const current = store.currentReference()
+      if (current !== null) {
+        const stored = store.getReferenceVector(current.reportId)
+        referenceReport = store.getReport(current.reportId)
+        if (stored !== null && stored.specHash === layout.specHash && stored.vector.length === layout.length) {
+          reference = { vector: stored.vector, id: current.reportId, window: referenceReport?.window ?? null }
+        }
+      }
+    }
+    const body = computeReportBody({ spec, layout, current: result.sum, reference })
+    const now = this.now()
+    const report: Report = {
+      id: newId('report', now),
+      round: { id: outcome.id, kind: outcome.kind, durationMs: now - active.startedAt },
+      window: outcome.window,
+      spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length },
+      agents: { invited: outcome.invited, included: result.included, dropped: result.dropped },
+      ...body,
+      alerts: [],
+      privacy: { threshold: server.t, minAgents: this.opts.privacy.minAgents, graph: server.graph, k: server.k },
+      createdAt: iso(now)
+    }
+    report.alerts = this.opts.alerts.evaluate(report, referenceReport)
+    return report
+  }
+
+  private finish (active: ActiveRound, status: 'failed' | 'aborted', failure: { code: string, message: string }): void {
+    const now = this.now()
+    const result = active.server.result()
+    Object.assign(active.outcome, {
+      status,
+      failure,
+      finishedAt: iso(now),
+      dropped: result?.dropped ?? active.outcome.dropped,
+      timings: { ...active.server.phaseTimings(), total: now - active.startedAt }
+    } satisfies Partial<RoundOutcome>)
+    try {
+      this.opts.store.saveRound(active.outcome)
+    } catch (err) {
+      this.opts.logger.error({ err }, 'cannot store the failed round')
+    }
+    this.opts.logger.warn({ round: active.outcome.id, status, ...failure }, 'round did not finish')
+    this.close(active)
+  }
+
+  private close (active: ActiveRound): void {
+    if (active.timer !== null) clearTimeout(active.timer)
+    active.timer = null
+    this.opts.metrics?.observeRound(active.outcome)
+    if (this.active === active) this.active = null
+    active.done.resolve(active.outcome)
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * The coordinator's embedded store: rounds, reports, reference vectors, agents' liveness.
+ * better-sqlite3 (v12; v13 segfaults on Node 20) in WAL mode with synchronous=FULL, so a committed
+ * transaction survives `kill -9` and power loss; a write interrupted mid-way is rolled back on next open.
+ * The schema is versioned through `PRAGMA user_version` and upgraded by the ordered MIGRATIONS below.
+ */
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { endianness } from 'node:os'
+import { FedmonError } from '../shared/errors.js'
+import type { Report } from '../shared/report.js'
+import type { AgentSeen, ReportStore, RoundKind, RoundOutcome } from './contracts.js'
+
+export class StoreError extends FedmonError {
+  constructor (message: string, code: string = 'ERR_STORE', options?: { cause?: unknown }) {
+    super(message, code, options)
+    this.name = 'StoreError'
+  }
+}
+
+/** One schema step. `up` runs inside the same transaction that bumps user_version. */
+export interface Migration { version: number, description: string, up: (db: Database.Database) => void }
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'rounds, reports, reference vectors, current reference, agents',
+    up: (db) => db.exec(`
+      CREATE TABLE rounds (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        scheduled_window_key TEXT UNIQUE,
+        body TEXT NOT NULL
+      );
+      CREATE TABLE reports (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        round_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX reports_kind ON reports (kind, seq);
+      CREATE TABLE reference_vectors (
+        report_id TEXT PRIMARY KEY,
+        spec_hash TEXT NOT NULL,
+        length INTEGER NOT NULL,
+        vector BLOB NOT NULL
+      );
+      CREATE TABLE current_reference (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        report_id TEXT NOT NULL,
+        set_at TEXT NOT NULL
+      );
+      CREATE TABLE agents (
+        peer_id TEXT PRIMARY KEY,
+        last_seen TEXT,
+        last_included_round TEXT
+      );
+    `)
+  },
+  {
+    version: 2,
+    description: 'scheduled windows claimed by the scheduler, so a window whose round never started still counts as run',
+    up: (db) => db.exec(`
+      CREATE TABLE scheduled_windows (
+        key TEXT PRIMARY KEY,
+        claimed_at TEXT NOT NULL,
+        round_id TEXT,
+        note TEXT
+      );
+      CREATE INDEX rounds_started ON rounds (started_at);
+    `)
+  }
+]
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
+/** The store's full surface: the ReportStore contract plus what the scheduler and tests use. */
+export interface SqliteReportStore extends ReportStore {
+  /** Records that the scheduler handled `key` (even if its round failed to start), so it is never run twice. */
+  markScheduledWindow (key: string, note: { roundId?: string | null, note?: string }): void
+  /** True when a vector is stored for this report (so it can become the reference). */
+  hasReferenceVector (reportId: string): boolean
+  schemaVersion (): number
+  integrityCheck (): string
+  readonly path: string
+}
+
+/** Applies pending migrations in order; each one atomically with its user_version bump. */
+export function migrate (db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const current = db.pragma('user_version', { simple: true }) as number
+  const latest = migrations[migrations.length - 1]?.version ?? 0
+  if (current > latest) {
+    throw new StoreError(`store schema version ${current} is newer than this fedmon understands (${latest}); upgrade fedmon`, 'ERR_STORE_VERSION')
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue
+    db.transaction(() => {
+      m.up(db)
+      db.pragma(`user_version = ${m.version}`)
+    }).immediate()
+  }
+  return db.pragma('user_version', { simple: true }) as number
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE'
+
+function vectorToBlob (vector: Uint32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)
+  const out = Buffer.alloc(vector.length * 4)
+  for (let i = 0; i < vector.length; i++) out.writeUInt32LE(vector[i], i * 4)
+  return out
+}
+
+function blobToVector (blob: Buffer, length: number): Uint32Array {
+  if (blob.length !== length * 4) throw new StoreError(`reference vector blob has ${blob.length} bytes, expected ${length * 4}`, 'ERR_STORE_CORRUPT')
+  const out = new Uint32Array(length) // copy: the blob's buffer may be unaligned
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(blob)
+  else for (let i = 0; i < length; i++) out[i] = blob.readUInt32LE(i * 4)
+  return out
+}
+
+function parseJson<T> (text: string, what: string): T {
+  try {
+    return JSON.parse(text) as T
+  } catch (err) {
+    throw new StoreError(`stored ${what} is not valid JSON`, 'ERR_STORE_CORRUPT', { cause: err })
+  }
+}
+
+function kindFilter (kind: RoundKind | 'any' | undefined): RoundKind | null {
+  return kind === undefined || kind === 'any' ? null : kind
+}
+
+function lastLimit (last: number | undefined): number {
+  if (last === undefined) return -1 // SQLite: no limit
+  if (!Number.isInteger(last) || last < 0) throw new StoreError(`last must be a non-negative integer, got ${last}`, 'ERR_STORE_ARG')
+  return last
+}
+
+/** Opens (creating if needed) the store at `path` (":memory:" for tests) and migrates it to SCHEMA_VERSION. */
+export function openStore (path: string): SqliteReportStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  let db: Database.Database
+  try {
+    db = new Database(path)
+  } catch (err) {
+    throw new StoreError(`cannot open store ${path}: ${(err as Error).message}`, 'ERR_STORE_OPEN', { cause: err })
+  }
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL')
+    db.pragma('foreign_keys = ON')
+    db.pragma('busy_timeout = 5000')
+    migrate(db)
+  } catch (err) {
+    db.close()
+    if (err instanceof StoreError) throw err
+    throw new StoreError(`cannot open store ${path}: ${(err as Error).message}`, 'ERR_STORE_OPEN', { cause: err })
+  }
+
+  const stmt = {
+    upsertRound: db.prepare(`INSERT INTO rounds (id, kind, status, started_at, scheduled_window_key, body)
+      VALUES (@id, @kind, @status, @startedAt, @key, @body)
+      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status, started_at = excluded.started_at,
+        scheduled_window_key = excluded.scheduled_window_key, body = excluded.body`),
+    getRound: db.prepare('SELECT body FROM rounds WHERE id = ?').pluck(),
+    lastRounds: db.prepare('SELECT body FROM rounds ORDER BY started_at DESC, rowid DESC LIMIT ?').pluck(),
+    upsertReport: db.prepare(`INSERT INTO reports (id, round_id, kind, created_at, body) VALUES (@id, @roundId, @kind, @createdAt, @body)
+      ON CONFLICT (id) DO UPDATE SET round_id = excluded.round_id, kind = excluded.kind, created_at = excluded.created_at, body = excluded.body`),
+    getReport: db.prepare('SELECT body FROM reports WHERE id = ?').pluck(),
+    lastReportsAny: db.prepare('SELECT body FROM reports ORDER BY seq DESC LIMIT ?').pluck(),
+    lastReportsKind: db.prepare('SELECT body FROM reports WHERE kind = ? ORDER BY seq DESC LIMIT ?').pluck(),
+    upsertVector: db.prepare(`INSERT INTO reference_vectors (report_id, spec_hash, length, vector) VALUES (?, ?, ?, ?)
+      ON CONFLICT (report_id) DO UPDATE SET spec_hash = excluded.spec_hash, length = excluded.length, vector = excluded.vector`),
+    getVector: db.prepare('SELECT spec_hash, length, vector FROM reference_vectors WHERE report_id = ?'),
+    hasVector: db.prepare('SELECT 1 FROM reference_vectors WHERE report_id = ?').pluck(),
+    setReference: db.prepare(`INSERT INTO current_reference (singleton, report_id, set_at) VALUES (1, ?, ?)
+      ON CONFLICT (singleton) DO UPDATE SET report_id = excluded.report_id, set_at = excluded.set_at`),
+    getReference: db.prepare('SELECT report_id, set_at FROM current_reference WHERE singleton = 1'),
+    roundHasKey: db.prepare('SELECT 1 FROM rounds WHERE scheduled_window_key = ?').pluck(),
+    windowClaimed: db.prepare('SELECT 1 FROM scheduled_windows WHERE key = ?').pluck(),
+    claimWindow: db.prepare(`INSERT INTO scheduled_windows (key, claimed_at, round_id, note) VALUES (?, ?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET round_id = coalesce(excluded.round_id, scheduled_windows.round_id), note = excluded.note`),
+    touchAgent: db.prepare(`INSERT INTO agents (peer_id, last_seen) VALUES (?, ?)
+      ON CONFLICT (peer_id) DO UPDATE SET last_seen = CASE WHEN agents.last_seen IS NULL OR excluded.last_seen > agents.last_seen THEN excluded.last_seen ELSE agents.last_seen END`),
+    markIncluded: db.prepare(`INSERT INTO agents (peer_id, last_included_round) VALUES (?, ?)
+      ON CONFLICT (peer_id) DO UPDATE SET last_included_round = excluded.last_included_round`),
+    agents: db.prepare('SELECT peer_id, last_seen, last_included_round FROM agents ORDER BY peer_id')
+  }
+
+  let closed = false
+  const assertOpen = (): void => {
+    if (closed) throw new StoreError('store is closed', 'ERR_STORE_CLOSED')
+  }
+
+  const saveRound = (round: RoundOutcome): void => {
+    assertOpen()
+    stmt.upsertRound.run({ id: round.id, kind: round.kind, status: round.status, startedAt: round.startedAt, key: round.scheduledWindowKey ?? null, body: JSON.stringify(round) })
+  }
+
+  const saveReportTx = db.transaction((report: Report, round: RoundOutcome) => {
+    const kind = report.round.kind === 'local' ? round.kind : report.round.kind
+    stmt.upsertReport.run({ id: report.id, roundId: round.id, kind, createdAt: report.createdAt, body: JSON.stringify(report) })
+    saveRound({ ...round, status: 'done', reportId: report.id, finishedAt: round.finishedAt ?? report.createdAt })
+  })
+
+  const markIncludedTx = db.transaction((peerIds: string[], roundId: string) => {
+    for (const peerId of peerIds) stmt.markIncluded.run(peerId, roundId)
+  })
+
+  return {
+    path,
+    saveRound,
+    getRound (id) {
+      assertOpen()
+      const body = stmt.getRound.get(id) as string | undefined
+      return body === undefined ? null : parseJson<RoundOutcome>(body, `round ${id}`)
+    },
+    listRounds (opts = {}) {
+      assertOpen()
+      const rows = stmt.lastRounds.all(lastLimit(opts.last)) as string[]
+      return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
+    },
+    saveReport (report, round) {
+      assertOpen()
+      if (report.round.id !== round.id) throw new StoreError(`report ${report.id} belongs to round ${report.round.id}, not ${round.id}`, 'ERR_STORE_ARG')
+      saveReportTx.immediate(report, round)
+    },
+    getReport (id) {
+      assertOpen()
+      const body = stmt.getReport.get(id) as string | undefined
+      return body === undefined ? null : parseJson<Report>(body, `report ${id}`)
+    },
+    latestReport (opts = {}) {
+      assertOpen()
+      const kind = kindFilter(opts.kind)
+      const body = (kind === null ? stmt.lastReportsAny.get(1) : stmt.lastReportsKind.get(kind, 1)) as string | undefined
+      return body === undefined ? null : parseJson<Report>(body, 'report')
+    },
+    listReports (opts = {}) {
+      assertOpen()
+      const kind = kindFilter(opts.kind)
+      const limit = lastLimit(opts.last)
+      const rows = (kind === null ? stmt.lastReportsAny.all(limit) : stmt.lastReportsKind.all(kind, limit)) as string[]
+      return rows.reverse().map(b => parseJson<Report>(b, 'report'))
+    },
+    saveReferenceVector (reportId, specHash, vector) {
+      assertOpen()
+      stmt.upsertVector.run(reportId, specHash, vector.length, vectorToBlob(vector))
+    },
+    getReferenceVector (reportId) {
+      assertOpen()
+      const row = stmt.getVector.get(reportId) as { spec_hash: string, length: number, vector: Buffer } | undefined
+      return row === undefined ? null : { specHash: row.spec_hash, vector: blobToVector(row.vector, row.length) }
+    },
+    hasReferenceVector (reportId) {
+      assertOpen()
+      return stmt.hasVector.get(reportId) !== undefined
+    },
+    setCurrentReference (reportId) {
+      assertOpen()
+      if (stmt.hasVector.get(reportId) === undefined) {
+        const exists = stmt.getReport.get(reportId) !== undefined
+        throw new StoreError(exists ? `report ${reportId} has no stored vector, so it cannot serve as the reference` : `no report with id ${reportId}`, 'ERR_NOT_FOUND')
+      }
+      stmt.setReference.run(reportId, new Date().toISOString())
+    },
+    currentReference () {
+      assertOpen()
+      const row = stmt.getReference.get() as { report_id: string, set_at: string } | undefined
+      return row === undefined ? null : { reportId: row.report_id, setAt: row.set_at }
+    },
+    hasScheduledWindow (key) {
+      assertOpen()
+      return stmt.windowClaimed.get(key) !== undefined || stmt.roundHasKey.get(key) !== undefined
+    },
+    markScheduledWindow (key, note) {
+      assertOpen()
+      stmt.claimWindow.run(key, new Date().toISOString(), note.roundId ?? null, note.note ?? null)
+    },
+    touchAgent (peerId, at) {
+      assertOpen()
+      stmt.touchAgent.run(peerId, at)
+    },
+    markIncluded (peerIds, roundId) {
+      assertOpen()
+      markIncludedTx(peerIds, roundId)
+    },
+    agents () {
+      assertOpen()
+      const rows = stmt.agents.all() as Array<{ peer_id: string, last_seen: string | null, last_included_round: string | null }>
+      return rows.map((r): AgentSeen => ({ peerId: r.peer_id, lastSeen: r.last_seen, lastIncludedRound: r.last_included_round }))
+    },
+    schemaVersion () {
+      return db.pragma('user_version', { simple: true }) as number
+    },
+    integrityCheck () {
+      return db.pragma('integrity_check', { simple: true }) as string
+    },
+    close () {
+      if (closed) return
+      closed = true
+      try { db.pragma('wal_checkpoint(TRUNCATE)') } catch { /* another reader holds the WAL: a later open checkpoints */ }
+      db.close()
+    }
+  }
+}

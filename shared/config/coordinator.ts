@@ -1,0 +1,64 @@
+/** The coordinator's config file (YAML or JSON). Paths are relative to the config file. */
+import { z } from 'zod'
+import { loadConfigFile, resolveFrom } from './load.js'
+import { isPeerIdString } from '../identity.js'
+import { ListenAddrs } from './agent.js'
+// The product parts own these sections' grammar; the config reuses their schemas so both always agree.
+import { AlertRuleSchema } from '../../coordinator/alerts.js'
+import { ScheduleConfigSchema } from '../../coordinator/scheduler.js'
+
+const PeerIdString = z.string().refine(isPeerIdString, 'not a libp2p peer id (12D3Koo...)')
+
+const HostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7600')
+
+
+/** An instant: ISO-8601 string or epoch ms. */
+export const Instant = z.union([z.number().int().nonnegative(), z.string().refine(s => !Number.isNaN(Date.parse(s)), 'not an ISO-8601 instant')])
+  .transform(v => typeof v === 'number' ? v : Date.parse(v))
+
+export const PrivacyConfig = z.object({
+  minAgents: z.number().int().min(2).default(3),
+  threshold: z.number().int().min(1).optional(),
+  dropoutRate: z.number().min(0).max(0.9).optional(),
+  corruptFraction: z.number().min(0).max(0.9).optional(),
+  graph: z.enum(['full', 'sparse', 'auto']).optional()
+}).strict()
+
+export const CoordinatorConfig = z.object({
+  identity: z.string().min(1),
+  listen: ListenAddrs.default(['/ip4/127.0.0.1/tcp/4001']),
+  agents: z.array(PeerIdString).min(1),
+  spec: z.string().min(1),
+  store: z.string().min(1),
+  api: z.object({
+    listen: HostPort.default('127.0.0.1:7600'),
+    tokenFile: z.string().min(1).optional()
+  }).strict().default({ listen: '127.0.0.1:7600' }),
+  privacy: PrivacyConfig.default({ minAgents: 3 }),
+  schedule: ScheduleConfigSchema.optional(),
+  reference: z.object({ from: Instant, to: Instant }).strict().refine(w => w.from < w.to, 'from must be before to').optional(),
+  alerts: z.array(AlertRuleSchema).default([]),
+  webhooks: z.array(z.url()).default([]),
+  round: z.object({ phaseTimeoutMs: z.number().int().min(100).default(30_000) }).strict().default({ phaseTimeoutMs: 30_000 })
+}).strict()
+export type CoordinatorConfig = z.infer<typeof CoordinatorConfig>
+
+/** Loads, validates and resolves a coordinator config; ConfigError names the file and the field. */
+export function loadCoordinatorConfig (file: string): CoordinatorConfig {
+  const config = loadConfigFile(file, CoordinatorConfig)
+  return {
+    ...config,
+    identity: resolveFrom(file, config.identity),
+    spec: resolveFrom(file, config.spec),
+    store: resolveFrom(file, config.store),
+    api: { ...config.api, tokenFile: config.api.tokenFile !== undefined ? resolveFrom(file, config.api.tokenFile) : undefined }
+  }
+}
+
+/** Splits "127.0.0.1:7600" / "[::1]:7600" into host and port. */
+export function parseHostPort (s: string): { host: string, port: number } {
+  const i = s.lastIndexOf(':')
+  let host = s.slice(0, i)
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1)
+  return { host, port: Number(s.slice(i + 1)) }
+}

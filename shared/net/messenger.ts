@@ -1,0 +1,186 @@
+/**
+ * Secure-aggregation messages over libp2p: one protocol id per message type, one stream per message
+ * (dial, write one length-prefixed msgpack frame, close). Inbound frames are size-checked before
+ * allocation, decoded, validated with the core's `parseSecAggMessage` and handed on with the sender's
+ * authenticated peer id. A bad frame resets the stream and closes that peer's connection; the node keeps serving.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection, Stream } from '@libp2p/interface'
+import { parseSecAggMessage, type SecAggMessage } from '../secagg/messages.js'
+import { encodeFrame, decodeFrame, WireError } from '../wire/codec.js'
+import { secaggProtocol } from '../wire/protocols.js'
+import { readFrame, writeFrame } from './framed.js'
+import type { FedmonNode } from './node.js'
+import type { Logger } from '../log.js'
+
+export type SecAggMessageType = SecAggMessage['type']
+
+export interface TrafficStats {
+  bytesIn: number
+  bytesOut: number
+  framesIn: number
+  framesOut: number
+  rejected: number
+}
+
+export interface MessengerOptions {
+  node: FedmonNode
+  logger: Logger
+  /** Message types this node accepts (a protocol handler is registered for each). */
+  accept: readonly SecAggMessageType[]
+  /** Largest frame accepted for a type, checked against the length prefix before reading the body. */
+  frameLimit: (type: SecAggMessageType) => number
+  /** Called with every validated message and its authenticated sender. Throwing logs and drops the message. */
+  onMessage: (from: string, message: SecAggMessage) => void
+  /** Test-only observation of raw inbound frames (see FEDMON_TEST_DUMP_FRAMES in the coordinator). */
+  onRawFrame?: (from: string, protocol: string, frame: Uint8Array) => void
+  /** Per-frame read timeout once a stream is open. */
+  readTimeoutMs?: number
+  /** Concurrent inbound streams allowed per protocol per connection. */
+  maxStreams?: number
+}
+
+export class SecAggMessenger {
+  readonly stats: TrafficStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, rejected: 0 }
+  private readonly opts: MessengerOptions
+  private started = false
+
+  constructor (opts: MessengerOptions) {
+    this.opts = opts
+  }
+
+  async start (): Promise<void> {
+    const maxStreams = this.opts.maxStreams ?? 256
+    for (const type of this.opts.accept) {
+      const protocol = secaggProtocol(type)
+      await this.opts.node.handle(protocol, async (stream, connection) => {
+        await this.receive(type, protocol, stream, connection)
+      }, { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams })
+    }
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const type of this.opts.accept) await this.opts.node.unhandle(secaggProtocol(type)).catch(() => {})
+  }
+
+  /**
+   * Sends one message to `to`. `addrs` (multiaddrs without /p2p) are added to the peer store first,
+   * so agents can reach neighbours they have never met.
+   */
+  async send (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[] } = {}): Promise<void> {
+    const peer = peerIdFromString(to)
+    if (opts.addrs !== undefined && opts.addrs.length > 0) {
+      const multiaddrs = opts.addrs.flatMap((a) => {
+        try { return [multiaddr(a)] } catch { return [] }
+      })
+      await this.opts.node.peerStore.merge(peer, { multiaddrs })
+    }
+    const frame = encodeFrame(message)
+    const protocol = secaggProtocol(message.type)
+    let stream: Stream
+    try {
+      stream = await this.opts.node.dialProtocol(peer, protocol, { signal: opts.signal })
+    } catch (err) {
+      // One retry: a connection closing under us (peer restarted, muxer closed) is worth a fresh dial.
+      if (opts.signal?.aborted === true) throw err
+      await new Promise(resolve => setTimeout(resolve, 200))
+      stream = await this.opts.node.dialProtocol(peer, protocol, { signal: opts.signal })
+    }
+    try {
+      await writeFrame(stream, frame, { signal: opts.signal })
+      await stream.close({ signal: opts.signal })
+      this.stats.bytesOut += frame.byteLength
+      this.stats.framesOut++
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  private async receive (type: SecAggMessageType, protocol: string, stream: Stream, connection: Connection): Promise<void> {
+    const from = connection.remotePeer.toString()
+    let frame: Uint8Array
+    let message: SecAggMessage
+    try {
+      frame = await readFrame(stream, { maxLength: this.opts.frameLimit(type), signal: AbortSignal.timeout(this.opts.readTimeoutMs ?? 30_000) })
+      this.stats.bytesIn += frame.byteLength
+      this.opts.onRawFrame?.(from, protocol, frame)
+      message = parseSecAggMessage(decodeFrame(frame))
+      if (message.type !== type) throw new WireError(`a ${message.type} message on the ${type} protocol`, 'ERR_WRONG_PROTOCOL')
+    } catch (err) {
+      this.reject(from, protocol, err, stream, connection)
+      return
+    }
+    this.stats.framesIn++
+    await stream.close().catch(() => {})
+    try {
+      this.opts.onMessage(from, message)
+    } catch (err) {
+      // A state machine refusing a well-formed message (wrong round, duplicate...) is not a transport fault.
+      this.opts.logger.warn({ peer: from, type, code: (err as { code?: string }).code, err: (err as Error).message }, 'message refused')
+    }
+  }
+
+  private reject (from: string, protocol: string, err: unknown, stream: Stream, connection: Connection): void {
+    this.stats.rejected++
+    const e = err as Error & { code?: string }
+    this.opts.logger.warn({ peer: from, protocol, code: e.code, err: e.message }, 'bad frame: stream reset, peer disconnected')
+    stream.abort(e instanceof Error ? e : new Error(String(e)))
+    // A peer that sends garbage loses its connection; a roster member may reconnect and try again.
+    connection.abort(new WireError(`bad frame from ${from}`, e.code ?? 'ERR_BAD_FRAME'))
+  }
+}
+
+/** Sends a one-shot control frame (hello) on `protocol`. */
+export async function sendControl (node: FedmonNode, to: string, protocol: string, value: unknown, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  const stream = await node.dialProtocol(peerIdFromString(to), protocol, { signal: opts.signal })
+  try {
+    await writeFrame(stream, encodeFrame(value), { signal: opts.signal })
+    await stream.close({ signal: opts.signal })
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+/** Request/response on `protocol`: one frame each way. */
+export async function requestControl (node: FedmonNode, to: string, protocol: string, value: unknown, opts: { signal?: AbortSignal, maxLength: number }): Promise<unknown> {
+  const stream = await node.dialProtocol(peerIdFromString(to), protocol, { signal: opts.signal })
+  try {
+    await writeFrame(stream, encodeFrame(value), { signal: opts.signal })
+    const response = decodeFrame(await readFrame(stream, { maxLength: opts.maxLength, signal: opts.signal }))
+    await stream.close({ signal: opts.signal })
+    return response
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+/** Serves a control protocol: reads one frame, passes it (decoded) to `handle`, writes the answer if any. */
+export async function handleControl (node: FedmonNode, protocol: string, opts: {
+  logger: Logger
+  maxLength: number
+  timeoutMs?: number
+  handle: (from: string, value: unknown) => Promise<unknown | undefined> | unknown | undefined
+}): Promise<void> {
+  await node.handle(protocol, async (stream, connection) => {
+    const from = connection.remotePeer.toString()
+    const signal = AbortSignal.timeout(opts.timeoutMs ?? 30_000)
+    try {
+      const value = decodeFrame(await readFrame(stream, { maxLength: opts.maxLength, signal }))
+      const answer = await opts.handle(from, value)
+      if (answer !== undefined) await writeFrame(stream, encodeFrame(answer), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      opts.logger.warn({ peer: from, protocol, code: e.code, err: e.message }, 'control request refused')
+      stream.abort(e)
+      if (e instanceof WireError) connection.abort(e)
+    }
+  }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+}

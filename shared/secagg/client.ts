@@ -1,0 +1,471 @@
+import { randomBytes, type KeyObject } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { aeadOpen, aeadSeal, shareAssociatedData } from '../crypto/aead.js'
+import { deriveKey } from '../crypto/hkdf.js'
+import { addMaskInPlace } from '../crypto/prg.js'
+import { splitSecret, SHARE_BYTES } from '../crypto/shamir.js'
+import { generateX25519KeyPair, x25519PrivateKeyObject, x25519PublicKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
+import { SecAggError } from './errors.js'
+import { assertIndexSet, RoundLayout, sameSet } from './layout.js'
+import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
+import * as transcript from './transcript.js'
+import type { Outgoing, Participant, Sign, Verify } from './types.js'
+
+/** What an agent is willing to take part in; anything outside it is refused at the Announce (ERR_POLICY). */
+export interface AgentPolicy {
+  /** Refuse rounds whose minAgents is below this (minimum cohort). */
+  minAgents?: number
+  maxVectorLength?: number
+  allowedSpecHashes?: string[]
+  /** Refuse rounds whose Shamir threshold is below this. */
+  minThreshold?: number
+  /** Refuse Announces issued more than this long ago (ms, by the agent's clock). */
+  maxAnnounceAgeMs?: number
+}
+
+export interface ClientOptions { self: string, coordinator: string, sign: Sign, verify: Verify, policy?: AgentPolicy }
+
+type ClientPhase = 'announced' | 'advertised' | 'sharing' | 'receipted' | 'masking' | 'masked' | 'signed' | 'done' | 'failed'
+
+interface PeerKeys { cPk: Uint8Array, sPk: Uint8Array, sendKey: Uint8Array, receiveKey: Uint8Array }
+
+/** The whole round may take at most this many phase timeouts before the agent gives up and wipes its secrets. */
+const ROUND_LIFETIME_PHASES = 8
+
+/**
+ * One agent's side of one round (sans-IO). Messages in, messages out; time comes in as `now` (ms).
+ * Every rejection throws SecAggError before any state changes.
+ */
+export class SecAggClient {
+  readonly roundId: string
+  readonly announce: {
+    window: { from: number, to: number }, specHash: string, vectorLength: number, participants: Participant[],
+    reference: boolean, threshold: number, degree: number, graph: 'full' | 'sparse', minAgents: number, maxEntry: number, phaseTimeoutMs: number
+  }
+
+  private readonly opts: ClientOptions
+  private readonly layout: RoundLayout
+  private readonly selfIndex: number
+  private readonly graphNeighbours: Set<number>
+  private phase: ClientPhase = 'announced'
+  private failureInfo: { code: string, message: string } | null = null
+  private readonly giveUpAt: number
+  private sharesDeadline: number | null = null
+
+  // secrets (wiped on finish/abort)
+  private cKey: { privateKey: Uint8Array, publicKey: Uint8Array } | null
+  private sKey: { privateKey: Uint8Array, publicKey: Uint8Array } | null
+  private selfMaskSeed: Uint8Array | null
+  private input: Uint32Array | null = null
+  /** Shares this agent holds for its neighbours: owner index → b-share, s-share. */
+  private readonly held = new Map<number, { b: Uint8Array, s: Uint8Array }>()
+  private readonly pendingShares = new Map<number, Uint8Array>()
+
+  private peerKeys = new Map<number, PeerKeys>()
+  private maskingSet: number[] | null = null
+  private survivorSet: number[] | null = null
+  private readonly revealed = new Map<number, 'b' | 's'>()
+  private lastMaskMs: number | null = null
+
+  private constructor (opts: ClientOptions, announce: Announce, now: number) {
+    this.opts = opts
+    this.roundId = announce.roundId
+    this.announce = {
+      window: announce.window, specHash: announce.specHash, vectorLength: announce.vectorLength,
+      participants: announce.participants, reference: announce.reference, threshold: announce.threshold,
+      degree: announce.degree, graph: announce.graph, minAgents: announce.minAgents, maxEntry: announce.maxEntry,
+      phaseTimeoutMs: announce.phaseTimeoutMs
+    }
+    this.layout = new RoundLayout({
+      roundId: announce.roundId, participants: announce.participants, graph: announce.graph, k: announce.degree,
+      t: announce.threshold, vectorLength: announce.vectorLength, specHash: announce.specHash
+    })
+    const self = this.layout.indexOf(opts.self)
+    if (self === undefined) throw new SecAggError('ERR_POLICY', 'this agent is not among the round participants')
+    this.selfIndex = self
+    this.graphNeighbours = new Set(this.layout.graph.neighbours(self))
+    this.giveUpAt = now + ROUND_LIFETIME_PHASES * announce.phaseTimeoutMs
+    // Fresh keys and self-mask seed every round.
+    this.cKey = generateX25519KeyPair()
+    this.sKey = generateX25519KeyPair()
+    this.selfMaskSeed = new Uint8Array(randomBytes(32))
+  }
+
+  /** Validates the coordinator's signed Announce (signature, policy, participants incl. self, minAgents, overflow); throws to refuse. */
+  static fromAnnounce (opts: ClientOptions, from: string, announce: SecAggMessage, now: number): SecAggClient {
+    if (announce.type !== 'announce') throw new SecAggError('ERR_WRONG_PHASE', `expected announce, got ${announce.type}`)
+    if (from !== opts.coordinator || announce.coordinator !== opts.coordinator) {
+      throw new SecAggError('ERR_UNKNOWN_SENDER', `announce from ${from} (claims coordinator ${announce.coordinator}), expected ${opts.coordinator}`)
+    }
+    if (!opts.verify(opts.coordinator, transcript.announceBytes(announce), announce.signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', 'announce signature does not verify with the coordinator key')
+    }
+    const policy = opts.policy ?? {}
+    const n = announce.participants.length
+    if (!announce.participants.some(p => p.id === opts.self)) throw new SecAggError('ERR_POLICY', 'this agent is not among the round participants')
+    if (announce.window.to <= announce.window.from) throw new SecAggError('ERR_POLICY', 'empty window')
+    if (policy.minAgents !== undefined && announce.minAgents < policy.minAgents) {
+      throw new SecAggError('ERR_POLICY', `round minAgents ${announce.minAgents} is below this agent's minimum ${policy.minAgents}`)
+    }
+    if (n < announce.minAgents) throw new SecAggError('ERR_POLICY', `${n} participants is fewer than minAgents ${announce.minAgents}`)
+    if (policy.maxVectorLength !== undefined && announce.vectorLength > policy.maxVectorLength) {
+      throw new SecAggError('ERR_POLICY', `vector length ${announce.vectorLength} exceeds this agent's maximum ${policy.maxVectorLength}`)
+    }
+    if (policy.allowedSpecHashes !== undefined && !policy.allowedSpecHashes.includes(announce.specHash)) {
+      throw new SecAggError('ERR_POLICY', `spec ${announce.specHash.slice(0, 12)}… is not allowed by this agent`)
+    }
+    if (policy.minThreshold !== undefined && announce.threshold < policy.minThreshold) {
+      throw new SecAggError('ERR_POLICY', `threshold ${announce.threshold} is below this agent's minimum ${policy.minThreshold}`)
+    }
+    if (policy.maxAnnounceAgeMs !== undefined && now - announce.issuedAt > policy.maxAnnounceAgeMs) {
+      throw new SecAggError('ERR_POLICY', 'announce is too old (replayed?)')
+    }
+    if (n * announce.maxEntry >= 2 ** 32) {
+      throw new SecAggError('ERR_OVERFLOW', `${n} agents × max entry ${announce.maxEntry} does not fit in 2^32`)
+    }
+    try {
+      return new SecAggClient(opts, announce, now)
+    } catch (err) {
+      if (err instanceof SecAggError) throw new SecAggError('ERR_POLICY', `refusing round layout: ${err.message}`, { cause: err })
+      throw err
+    }
+  }
+
+  get status (): 'running' | 'done' | 'failed' {
+    return this.phase === 'done' ? 'done' : this.phase === 'failed' ? 'failed' : 'running'
+  }
+
+  /** The protocol step this agent is at (for logs). */
+  get currentPhase (): string { return this.phase }
+
+  failure (): { code: string, message: string } | null { return this.failureInfo }
+
+  /** Milliseconds this agent spent computing its masked vector (key agreement + PRG expansion), once done. */
+  get maskMs (): number | null { return this.lastMaskMs }
+
+  /** The neighbours this agent sends agent->agent messages to (so the network layer may dial them ahead of time). */
+  neighbours (): string[] {
+    return [...this.graphNeighbours].map(i => this.layout.idOf(i))
+  }
+
+  /** The signed AdvertiseKeys to the coordinator. */
+  start (now: number): Outgoing[] {
+    if (this.phase !== 'announced') throw new SecAggError('ERR_WRONG_PHASE', `start() in phase ${this.phase}`)
+    if (this.expired(now)) return []
+    const cPk = this.cKey!.publicKey
+    const sPk = this.sKey!.publicKey
+    const signature = this.opts.sign(transcript.advertBytes(this.roundId, cPk, sPk))
+    this.phase = 'advertised'
+    return [this.toCoordinator({ type: 'advertise-keys', roundId: this.roundId, cPk, sPk, signature })]
+  }
+
+  /** The agent's local vector; returns the MaskedInput when the masking set is already known. */
+  setInput (x: Uint32Array, now: number): Outgoing[] {
+    if (!(x instanceof Uint32Array) || x.length !== this.layout.vectorLength) {
+      throw new SecAggError('ERR_BAD_LENGTH', `input must be a Uint32Array of length ${this.layout.vectorLength}`)
+    }
+    if (this.input !== null) throw new SecAggError('ERR_DUPLICATE', 'input already set')
+    if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    const max = this.announce.maxEntry
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] > max) throw new SecAggError('ERR_OVERFLOW', `input entry ${i} = ${x[i]} exceeds the round's max entry ${max}`)
+    }
+    this.input = new Uint32Array(x)
+    if (this.expired(now)) return []
+    return this.phase === 'masking' ? this.sendMaskedInput() : []
+  }
+
+  receive (from: string, message: SecAggMessage, now: number): Outgoing[] {
+    if (message.roundId !== this.roundId) throw new SecAggError('ERR_WRONG_ROUND', `message for round ${message.roundId}, this is ${this.roundId}`)
+    if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    if (message.type === 'shares') return this.onShares(from, message, now)
+    if (from !== this.opts.coordinator) throw new SecAggError('ERR_UNKNOWN_SENDER', `${message.type} must come from the coordinator, not ${from}`)
+    if (this.expired(now)) return []
+    switch (message.type) {
+      case 'key-set': return this.onKeySet(message, now)
+      case 'masking-set': return this.onMaskingSet(message)
+      case 'survivors': return this.onSurvivors(message)
+      case 'unmask-request': return this.onUnmaskRequest(message)
+      case 'abort': {
+        if (!this.opts.verify(this.opts.coordinator, transcript.abortBytes(this.roundId, message.code, message.reason), message.signature)) {
+          throw new SecAggError('ERR_BAD_SIGNATURE', 'abort signature does not verify')
+        }
+        this.fail(message.code, `coordinator aborted the round: ${message.reason}`)
+        return []
+      }
+      default: throw new SecAggError('ERR_WRONG_PHASE', `an agent does not accept ${message.type}`)
+    }
+  }
+
+  tick (now: number): Outgoing[] {
+    if (this.status !== 'running') return []
+    if (this.expired(now)) return []
+    if (this.phase === 'sharing' && this.sharesDeadline !== null && now >= this.sharesDeadline) return this.sendReceipt()
+    return []
+  }
+
+  nextDeadline (): number | null {
+    if (this.status !== 'running') return null
+    return this.phase === 'sharing' && this.sharesDeadline !== null ? Math.min(this.sharesDeadline, this.giveUpAt) : this.giveUpAt
+  }
+
+  /** Gives up on the round and wipes every secret. */
+  abort (): void {
+    if (this.status === 'running') this.fail('ERR_ABORTED', 'aborted locally')
+  }
+
+  // ---- phases ----
+
+  private onKeySet (message: KeySet, now: number): Outgoing[] {
+    this.expectPhase('key-set', 'advertised')
+    const t = this.layout.t
+    const seen = new Set<number>()
+    const accepted: Array<{ index: number, keys: PeerKeys }> = []
+    const cPrivate = x25519PrivateKeyObject(this.cKey!.privateKey)
+    for (const entry of message.keys) {
+      if (entry.index === this.selfIndex || !this.graphNeighbours.has(entry.index)) {
+        throw new SecAggError('ERR_UNKNOWN_SENDER', `key-set lists participant ${entry.index}, not a neighbour`)
+      }
+      if (seen.has(entry.index)) throw new SecAggError('ERR_DUPLICATE', `key-set lists participant ${entry.index} twice`)
+      seen.add(entry.index)
+      const id = this.layout.idOf(entry.index)
+      if (!this.opts.verify(id, transcript.advertBytes(this.roundId, entry.cPk, entry.sPk), entry.signature)) {
+        throw new SecAggError('ERR_BAD_SIGNATURE', `advertised keys of ${id} do not verify`)
+      }
+      let shared: Uint8Array
+      try {
+        shared = x25519SharedSecret(cPrivate, entry.cPk)
+      } catch {
+        continue // a low-order key: this neighbour cannot receive shares and is left out
+      }
+      const ctx = this.layout.keyContext
+      accepted.push({
+        index: entry.index,
+        keys: {
+          cPk: entry.cPk, sPk: entry.sPk,
+          sendKey: deriveKey(shared, 'share-encryption', ctx, this.opts.self, id),
+          receiveKey: deriveKey(shared, 'share-encryption', ctx, id, this.opts.self)
+        }
+      })
+      shared.fill(0)
+    }
+    if (accepted.length < t) {
+      this.fail('ERR_TOO_FEW_SURVIVORS', `only ${accepted.length} neighbours advertised keys, threshold is ${t}`)
+      return []
+    }
+    this.peerKeys = new Map(accepted.map(a => [a.index, a.keys]))
+    const holders = accepted.map(a => a.index)
+    const xs = holders.map(i => this.layout.shareX(i))
+    const bShares = splitSecret(this.selfMaskSeed!, t, xs)
+    const sShares = splitSecret(this.sKey!.privateKey, t, xs)
+    const out: Outgoing[] = []
+    holders.forEach((index, h) => {
+      const id = this.layout.idOf(index)
+      const plaintext = new Uint8Array(2 * SHARE_BYTES)
+      plaintext.set(bShares[h], 0)
+      plaintext.set(sShares[h], SHARE_BYTES)
+      const ciphertext = aeadSeal(this.peerKeys.get(index)!.sendKey, plaintext, shareAssociatedData(this.roundId, this.opts.self, id))
+      plaintext.fill(0); bShares[h].fill(0); sShares[h].fill(0)
+      out.push({ to: id, message: { type: 'shares', roundId: this.roundId, ciphertext } })
+    })
+    this.phase = 'sharing'
+    this.sharesDeadline = now + Math.floor(this.announce.phaseTimeoutMs / 2)
+    // Shares that arrived before our key-set.
+    for (const [index, ciphertext] of this.pendingShares) {
+      if (this.peerKeys.has(index)) {
+        try { this.acceptShares(index, ciphertext) } catch { /* a bad early share is simply not held */ }
+      }
+    }
+    this.pendingShares.clear()
+    if (this.held.size === this.peerKeys.size) out.push(...this.sendReceipt())
+    return out
+  }
+
+  private onShares (from: string, message: Shares, now: number): Outgoing[] {
+    const index = this.layout.indexOf(from)
+    if (index === undefined || !this.graphNeighbours.has(index)) throw new SecAggError('ERR_UNKNOWN_SENDER', `shares from ${from}, not a neighbour`)
+    if (this.expired(now)) return []
+    if (this.phase === 'announced' || this.phase === 'advertised') {
+      if (this.pendingShares.has(index)) throw new SecAggError('ERR_DUPLICATE', `second shares message from ${from}`)
+      this.pendingShares.set(index, message.ciphertext)
+      return []
+    }
+    if (this.phase !== 'sharing') throw new SecAggError('ERR_WRONG_PHASE', `shares from ${from} arrived after the receipt was sent`)
+    if (!this.peerKeys.has(index)) throw new SecAggError('ERR_UNKNOWN_SENDER', `shares from ${from}, which did not advertise keys`)
+    if (this.held.has(index)) throw new SecAggError('ERR_DUPLICATE', `second shares message from ${from}`)
+    this.acceptShares(index, message.ciphertext)
+    return this.held.size === this.peerKeys.size ? this.sendReceipt() : []
+  }
+
+  private acceptShares (index: number, ciphertext: Uint8Array): void {
+    const id = this.layout.idOf(index)
+    let plaintext: Uint8Array
+    try {
+      plaintext = aeadOpen(this.peerKeys.get(index)!.receiveKey, ciphertext, shareAssociatedData(this.roundId, id, this.opts.self))
+    } catch (err) {
+      throw new SecAggError('ERR_BAD_CIPHERTEXT', `shares from ${id} do not authenticate`, { cause: err })
+    }
+    if (plaintext.length !== 2 * SHARE_BYTES) throw new SecAggError('ERR_BAD_LENGTH', `shares from ${id} have the wrong length`)
+    this.held.set(index, { b: plaintext.slice(0, SHARE_BYTES), s: plaintext.slice(SHARE_BYTES) })
+    plaintext.fill(0)
+  }
+
+  private sendReceipt (): Outgoing[] {
+    const holds = [...this.held.keys()].sort((a, b) => a - b)
+    const signature = this.opts.sign(transcript.receiptBytes(this.roundId, holds))
+    this.phase = 'receipted'
+    this.sharesDeadline = null
+    return [this.toCoordinator({ type: 'share-receipt', roundId: this.roundId, holds, signature })]
+  }
+
+  private onMaskingSet (message: MaskingSet): Outgoing[] {
+    this.expectPhase('masking-set', 'receipted')
+    if (!this.opts.verify(this.opts.coordinator, transcript.maskingSetBytes(this.roundId, message.members), message.signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', 'masking-set signature does not verify')
+    }
+    assertIndexSet(message.members, this.layout.n, 'masking-set')
+    const members = new Set(message.members)
+    if (!members.has(this.selfIndex)) throw new SecAggError('ERR_CONSISTENCY', 'masking set does not include this agent')
+    for (const v of this.graphNeighbours) {
+      if (members.has(v) && !this.peerKeys.has(v)) throw new SecAggError('ERR_CONSISTENCY', `masking set includes neighbour ${v}, which never advertised keys to us`)
+    }
+    const maskingNeighbours = [...this.peerKeys.keys()].filter(v => members.has(v)).length
+    if (message.members.length < Math.max(this.layout.t, this.announce.minAgents) || maskingNeighbours < this.layout.t) {
+      this.fail('ERR_TOO_FEW_SURVIVORS', `masking set too small (${message.members.length} agents, ${maskingNeighbours} neighbours; threshold ${this.layout.t})`)
+      return []
+    }
+    this.maskingSet = [...message.members]
+    this.phase = 'masking'
+    return this.input !== null ? this.sendMaskedInput() : []
+  }
+
+  private sendMaskedInput (): Outgoing[] {
+    const started = performance.now()
+    const members = new Set(this.maskingSet!)
+    const y = this.input!
+    this.input = null
+    addMaskInPlace(y, this.selfMaskSeed!, 1)
+    const sPrivate = x25519PrivateKeyObject(this.sKey!.privateKey)
+    for (const [v, keys] of this.peerKeys) {
+      if (!members.has(v)) continue
+      const shared = x25519SharedSecret(sPrivate, x25519PublicKeyObject(keys.sPk))
+      const seed = deriveKey(shared, 'pairwise-mask', this.layout.keyContext, this.opts.self, this.layout.idOf(v))
+      addMaskInPlace(y, seed, this.selfIndex < v ? 1 : -1)
+      shared.fill(0); seed.fill(0)
+    }
+    this.lastMaskMs = performance.now() - started
+    this.phase = 'masked'
+    return [this.toCoordinator({ type: 'masked-input', roundId: this.roundId, vector: y })]
+  }
+
+  private onSurvivors (message: Survivors): Outgoing[] {
+    this.expectPhase('survivors', 'masked')
+    if (!this.opts.verify(this.opts.coordinator, transcript.survivorsBytes(this.roundId, message.members), message.signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', 'survivors signature does not verify')
+    }
+    const masking = new Set(this.maskingSet!)
+    assertIndexSet(message.members, this.layout.n, 'survivors', masking)
+    const survivors = new Set(message.members)
+    if (!survivors.has(this.selfIndex)) throw new SecAggError('ERR_CONSISTENCY', 'survivor set does not include this agent')
+    const liveNeighbours = [...this.peerKeys.keys()].filter(v => masking.has(v) && survivors.has(v)).length
+    if (message.members.length < Math.max(this.layout.t, this.announce.minAgents) || liveNeighbours < this.layout.t) {
+      // Fewer than t surviving neighbours would let the server strip this agent's pairwise masks.
+      this.fail('ERR_TOO_FEW_SURVIVORS', `survivor set too small (${message.members.length} agents, ${liveNeighbours} neighbours; threshold ${this.layout.t})`)
+      return []
+    }
+    this.survivorSet = [...message.members]
+    this.phase = 'signed'
+    const signature = this.opts.sign(transcript.consistencyBytes(this.roundId, this.survivorSet))
+    return [this.toCoordinator({ type: 'consistency-signature', roundId: this.roundId, signature })]
+  }
+
+  private onUnmaskRequest (message: UnmaskRequest): Outgoing[] {
+    this.expectPhase('unmask-request', 'signed')
+    if (!this.opts.verify(this.opts.coordinator, transcript.unmaskRequestBytes(this.roundId, message.survivors, message.dropped), message.signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', 'unmask-request signature does not verify')
+    }
+    assertIndexSet(message.dropped, this.layout.n, 'dropped')
+    const survivors = new Set(this.survivorSet!)
+    // Never both: the request must not ask for the s-share of an agent whose b-share it also asks for.
+    for (const v of message.dropped) {
+      if (survivors.has(v)) throw new SecAggError('ERR_NEVER_BOTH', `unmask-request lists participant ${v} as both survivor and dropped`)
+    }
+    if (!sameSet(message.survivors, this.survivorSet!)) {
+      throw new SecAggError('ERR_CONSISTENCY', 'unmask-request survivor set differs from the one this agent signed')
+    }
+    const masking = new Set(this.maskingSet!)
+    for (const v of message.dropped) {
+      if (!masking.has(v)) throw new SecAggError('ERR_CONSISTENCY', `dropped participant ${v} was not in the masking set`)
+    }
+    // At least t distinct survivors must have signed this very set.
+    const signed = transcript.consistencyBytes(this.roundId, this.survivorSet!)
+    const signers = new Set<number>()
+    for (const { index, signature } of message.signatures) {
+      if (signers.size >= this.layout.t) break
+      if (!survivors.has(index) || signers.has(index)) continue
+      if (this.opts.verify(this.layout.idOf(index), signed, signature)) signers.add(index)
+    }
+    if (signers.size < this.layout.t) {
+      throw new SecAggError('ERR_CONSISTENCY', `only ${signers.size} valid signatures on the survivor set, need ${this.layout.t}`)
+    }
+    const dropped = new Set(message.dropped)
+    const reveal: Array<[number, 'b' | 's']> = []
+    for (const owner of [...this.held.keys()].sort((a, b) => a - b)) {
+      const kind = survivors.has(owner) ? 'b' : dropped.has(owner) ? 's' : null
+      if (kind === null) continue
+      const before = this.revealed.get(owner)
+      if (before !== undefined && before !== kind) throw new SecAggError('ERR_NEVER_BOTH', `already revealed the ${before}-share of participant ${owner}`)
+      reveal.push([owner, kind])
+    }
+    const bOwners = reveal.filter(([, k]) => k === 'b').map(([o]) => o)
+    const sOwners = reveal.filter(([, k]) => k === 's').map(([o]) => o)
+    const bShares = new Uint8Array(bOwners.length * SHARE_BYTES)
+    const sShares = new Uint8Array(sOwners.length * SHARE_BYTES)
+    bOwners.forEach((o, i) => bShares.set(this.held.get(o)!.b, i * SHARE_BYTES))
+    sOwners.forEach((o, i) => sShares.set(this.held.get(o)!.s, i * SHARE_BYTES))
+    for (const [owner, kind] of reveal) this.revealed.set(owner, kind)
+    const out = [this.toCoordinator({ type: 'unmask-shares', roundId: this.roundId, bOwners, bShares, sOwners, sShares })]
+    this.phase = 'done'
+    this.wipe()
+    return out
+  }
+
+  // ---- helpers ----
+
+  private expectPhase (what: string, phase: ClientPhase): void {
+    if (this.phase !== phase) throw new SecAggError('ERR_WRONG_PHASE', `${what} is not expected in phase ${this.phase}`)
+  }
+
+  private expired (now: number): boolean {
+    if (now < this.giveUpAt) return false
+    this.fail('ERR_TIMEOUT', 'round lifetime exceeded')
+    return true
+  }
+
+  private fail (code: string, message: string): void {
+    this.phase = 'failed'
+    this.failureInfo = { code, message }
+    this.wipe()
+  }
+
+  private toCoordinator (message: SecAggMessage): Outgoing {
+    return { to: this.opts.coordinator, message }
+  }
+
+  private wipe (): void {
+    this.cKey?.privateKey.fill(0)
+    this.sKey?.privateKey.fill(0)
+    this.selfMaskSeed?.fill(0)
+    this.input?.fill(0)
+    for (const { b, s } of this.held.values()) { b.fill(0); s.fill(0) }
+    for (const keys of this.peerKeys.values()) { keys.sendKey.fill(0); keys.receiveKey.fill(0) }
+    this.cKey = null
+    this.sKey = null
+    this.selfMaskSeed = null
+    this.input = null
+    this.held.clear()
+    this.pendingShares.clear()
+  }
+}
+
+export type { KeyObject }

@@ -1,0 +1,185 @@
+import { z } from 'zod'
+import { SecAggError } from './errors.js'
+
+/**
+ * Every secure-aggregation protocol message, discriminated on `type`. Sets of participants travel as
+ * indexes into the Announce's `participants` list (compact and canonical). Vectors are Uint32Array and
+ * byte strings Uint8Array, checked by type and length only: per-element zod parsing of a 100k vector costs
+ * milliseconds. Lengths that depend on the round (vector length, set sizes) are checked by the state machines.
+ */
+
+export const PROTOCOL_VERSION = 'fedmon-secagg/1'
+export const MAX_PARTICIPANTS = 10_000
+/** One Shamir share of a 32-byte secret: 11 field elements as little-endian u32 (see shared/crypto/shamir.ts). */
+export const SHARE_BYTES = 44
+/** AES-256-GCM of the b-share ‖ s-share with a 16-byte tag (nonce fixed: each key encrypts one message). */
+export const SHARE_CIPHERTEXT_BYTES = 2 * SHARE_BYTES + 16
+
+// z.custom rather than z.instanceof: the inferred type is Uint8Array<ArrayBufferLike>, which Buffers and
+// msgpackr-decoded views satisfy.
+const u8 = z.custom<Uint8Array>(v => v instanceof Uint8Array, { message: 'expected bytes (Uint8Array)' })
+const u32 = z.custom<Uint32Array>(v => v instanceof Uint32Array, { message: 'expected a Uint32Array' })
+const bytes = (length: number, what: string) =>
+  u8.refine(b => b.length === length, { message: `${what} must be ${length} bytes` })
+const signature = bytes(64, 'signature')
+const key32 = (what: string) => bytes(32, what)
+const roundId = z.string().min(1).max(128)
+const index = z.number().int().min(0).max(MAX_PARTICIPANTS - 1)
+const indexSet = z.array(index).max(MAX_PARTICIPANTS)
+
+export const ParticipantSchema = z.object({
+  id: z.string().min(1).max(128),
+  addrs: z.array(z.string().max(512)).max(32)
+})
+
+export const Announce = z.object({
+  type: z.literal('announce'),
+  roundId,
+  protocol: z.literal(PROTOCOL_VERSION),
+  coordinator: z.string().min(1).max(128),
+  participants: z.array(ParticipantSchema).min(1).max(MAX_PARTICIPANTS),
+  window: z.object({ from: z.number().int(), to: z.number().int() }),
+  specHash: z.string().regex(/^[0-9a-f]{64}$/, 'specHash must be 64 lowercase hex digits'),
+  vectorLength: z.number().int().min(1).max(2 ** 28),
+  maxEntry: z.number().int().min(1).max(2 ** 32 - 1),
+  minAgents: z.number().int().min(1),
+  threshold: z.number().int().min(1),
+  degree: z.number().int().min(1),
+  graph: z.enum(['full', 'sparse']),
+  phaseTimeoutMs: z.number().int().min(1),
+  issuedAt: z.number().int(),
+  reference: z.boolean(),
+  signature
+})
+export type Announce = z.infer<typeof Announce>
+
+export const AdvertiseKeys = z.object({
+  type: z.literal('advertise-keys'),
+  roundId,
+  cPk: key32('cPk'),
+  sPk: key32('sPk'),
+  signature
+})
+export type AdvertiseKeys = z.infer<typeof AdvertiseKeys>
+
+export const KeySet = z.object({
+  type: z.literal('key-set'),
+  roundId,
+  /** The AdvertiseKeys of the recipient's neighbours that advertised, each still signed by its agent. */
+  keys: z.array(z.object({ index, cPk: key32('cPk'), sPk: key32('sPk'), signature })).max(MAX_PARTICIPANTS)
+})
+export type KeySet = z.infer<typeof KeySet>
+
+export const Shares = z.object({
+  type: z.literal('shares'),
+  roundId,
+  ciphertext: bytes(SHARE_CIPHERTEXT_BYTES, 'ciphertext')
+})
+export type Shares = z.infer<typeof Shares>
+
+export const ShareReceipt = z.object({
+  type: z.literal('share-receipt'),
+  roundId,
+  /** Neighbours whose shares this agent holds (decrypted and authenticated). */
+  holds: indexSet,
+  signature
+})
+export type ShareReceipt = z.infer<typeof ShareReceipt>
+
+export const MaskingSet = z.object({
+  type: z.literal('masking-set'),
+  roundId,
+  /** U2: agents whose shares are held by at least t of their U2 neighbours; agents mask only with these. */
+  members: indexSet,
+  signature
+})
+export type MaskingSet = z.infer<typeof MaskingSet>
+
+export const MaskedInput = z.object({
+  type: z.literal('masked-input'),
+  roundId,
+  vector: u32
+})
+export type MaskedInput = z.infer<typeof MaskedInput>
+
+export const Survivors = z.object({
+  type: z.literal('survivors'),
+  roundId,
+  /** U3: agents whose masked input the coordinator holds; each agent signs this set. */
+  members: indexSet,
+  signature
+})
+export type Survivors = z.infer<typeof Survivors>
+
+export const ConsistencySignature = z.object({
+  type: z.literal('consistency-signature'),
+  roundId,
+  signature
+})
+export type ConsistencySignature = z.infer<typeof ConsistencySignature>
+
+export const UnmaskRequest = z.object({
+  type: z.literal('unmask-request'),
+  roundId,
+  survivors: indexSet,
+  dropped: indexSet,
+  /** Agents' signatures over the survivor set (at least t must verify). */
+  signatures: z.array(z.object({ index, signature })).max(MAX_PARTICIPANTS),
+  signature
+})
+export type UnmaskRequest = z.infer<typeof UnmaskRequest>
+
+export const UnmaskShares = z.object({
+  type: z.literal('unmask-shares'),
+  roundId,
+  bOwners: indexSet,
+  bShares: u8,
+  sOwners: indexSet,
+  sShares: u8
+}).refine(m => m.bShares.length === m.bOwners.length * SHARE_BYTES && m.sShares.length === m.sOwners.length * SHARE_BYTES,
+  { message: `share bytes must be ${SHARE_BYTES} per owner` })
+export type UnmaskShares = z.infer<typeof UnmaskShares>
+
+export const Abort = z.object({
+  type: z.literal('abort'),
+  roundId,
+  code: z.string().max(64),
+  reason: z.string().max(1024),
+  signature
+})
+export type Abort = z.infer<typeof Abort>
+
+export const SecAggMessage = z.discriminatedUnion('type', [
+  Announce, AdvertiseKeys, KeySet, Shares, ShareReceipt, MaskingSet, MaskedInput, Survivors,
+  ConsistencySignature, UnmaskRequest, UnmaskShares, Abort
+])
+export type SecAggMessage = z.infer<typeof SecAggMessage>
+export type SecAggMessageType = SecAggMessage['type']
+
+/** Which direction each message type travels; the network layer picks the libp2p protocol id from it. */
+export const MESSAGE_ROUTES: Record<SecAggMessageType, 'coordinator->agent' | 'agent->coordinator' | 'agent->agent'> = {
+  announce: 'coordinator->agent',
+  'advertise-keys': 'agent->coordinator',
+  'key-set': 'coordinator->agent',
+  shares: 'agent->agent',
+  'share-receipt': 'agent->coordinator',
+  'masking-set': 'coordinator->agent',
+  'masked-input': 'agent->coordinator',
+  survivors: 'coordinator->agent',
+  'consistency-signature': 'agent->coordinator',
+  'unmask-request': 'coordinator->agent',
+  'unmask-shares': 'agent->coordinator',
+  abort: 'coordinator->agent'
+}
+
+/** Validates an untrusted decoded frame; throws SecAggError('ERR_BAD_MESSAGE') naming the field at fault. */
+export function parseSecAggMessage (value: unknown): SecAggMessage {
+  const parsed = SecAggMessage.safeParse(value)
+  if (parsed.success) return parsed.data
+  const issue = parsed.error.issues[0]
+  const where = issue.path.length > 0 ? issue.path.map(p => String(p)).join('.') : '(message)'
+  const type = typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string'
+    ? (value as { type: string }).type.slice(0, 40)
+    : '?'
+  throw new SecAggError('ERR_BAD_MESSAGE', `bad secagg message (type ${type}): ${where}: ${issue.message}`)
+}

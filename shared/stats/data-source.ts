@@ -1,0 +1,30 @@
+import { z } from 'zod'
+
+/**
+ * The agent config's `data` section: where a site's prediction logs are and how their columns are named.
+ * Format comes from the extension (.jsonl/.ndjson/.json, .csv, .parquet) unless `format` is given.
+ */
+export const DataSource = z.strictObject({
+  path: z.string().min(1),
+  format: z.enum(['jsonl', 'csv', 'parquet']).optional(),
+  columns: z.strictObject({
+    ts: z.string().min(1).optional(),
+    score: z.string().min(1).optional(),
+    label: z.string().min(1).optional(),
+    /** feature name → column. JSONL default: `features.NAME`; CSV/Parquet default: `NAME`. Dotted = nested. */
+    features: z.record(z.string(), z.string().min(1)).optional()
+  }).optional()
+})
+export type DataSource = z.infer<typeof DataSource>
+
+export type DataFormat = 'jsonl' | 'csv' | 'parquet'
+
+/** The format of `source`, from `format` or the path's extension; null when neither says. */
+export function dataFormatOf (source: DataSource): DataFormat | null {
+  if (source.format !== undefined) return source.format
+  const p = source.path.toLowerCase().replace(/\.(gz|zst)$/, '')
+  if (p.endsWith('.jsonl') || p.endsWith('.ndjson') || p.endsWith('.json')) return 'jsonl'
+  if (p.endsWith('.csv') || p.endsWith('.tsv')) return 'csv'
+  if (p.endsWith('.parquet') || p.endsWith('.pq')) return 'parquet'
+  return null
+}

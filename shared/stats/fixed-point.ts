@@ -1,0 +1,46 @@
+/**
+ * Fixed-point sums split into limbs. A per-agent sum S (a non-negative integer: Σ round(value · 2^scaleBits))
+ * is written as `limbs` entries of LIMB_BITS bits each (little-endian), so one agent contributes at most
+ * 2^16 − 1 per entry and the sum over up to 2^16 agents never wraps a u32 entry.
+ */
+export const LIMB_BITS = 16
+export const LIMB_MAX = (1 << LIMB_BITS) - 1
+
+/** Precision of the loss / score sums: every per-record term is rounded to a multiple of 2^-24. */
+export const LOSS_SCALE_BITS = 24
+/** Precision of the feature moments (Σx, Σx²): per-record terms rounded to multiples of 2^-16. */
+export const MOMENT_SCALE_BITS = 16
+
+export interface FixedSum {
+  offset: number
+  limbs: number
+  /** Each per-record term is round(term · 2^scaleBits). */
+  scaleBits: number
+}
+
+/** Limbs needed for a sum of up to `maxRecords` terms, each at most `maxTerm` (unscaled). */
+export function limbsFor (maxRecords: number, maxTerm: number, scaleBits: number): number {
+  const maxScaled = BigInt(Math.ceil(maxTerm * 2 ** scaleBits))
+  const maxSum = maxScaled * BigInt(maxRecords)
+  return Math.max(1, Math.ceil(maxSum.toString(2).length / LIMB_BITS))
+}
+
+/** Writes the non-negative integer `sum` into `vector` at `fs` as little-endian 16-bit limbs. */
+export function writeLimbs (vector: Uint32Array, fs: FixedSum, sum: bigint): void {
+  if (sum < 0n) throw new RangeError('fixed-point sum must be non-negative')
+  let rest = sum
+  for (let i = 0; i < fs.limbs; i++) {
+    vector[fs.offset + i] = Number(rest & BigInt(LIMB_MAX))
+    rest >>= BigInt(LIMB_BITS)
+  }
+  if (rest !== 0n) throw new RangeError('fixed-point sum does not fit its limbs')
+}
+
+/** Reads a (summed) limb group back as the real value Σ terms (i.e. divided by 2^scaleBits). */
+export function readFixedSum (vector: Uint32Array, fs: FixedSum): number {
+  let total = 0n
+  for (let i = fs.limbs - 1; i >= 0; i--) total = (total << BigInt(LIMB_BITS)) + BigInt(vector[fs.offset + i])
+  // Split to keep precision: integer part of total / 2^scaleBits plus the remainder.
+  const scale = 1n << BigInt(fs.scaleBits)
+  return Number(total / scale) + Number(total % scale) / Number(scale)
+}

@@ -1,0 +1,206 @@
+import type { MonitorSpec } from './spec.js'
+import { canonicalJson, sha256Hex } from './canonical.js'
+import { type FixedSum, limbsFor, LIMB_MAX, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from './fixed-point.js'
+import { type SketchMapping, sketchMapping } from './sketch.js'
+
+/**
+ * The layout: which entry of the u32 vector counts what. It is a pure function of the (validated) spec, so
+ * every agent and the coordinator derive the same one; the spec hash binds it into every round.
+ */
+export const LAYOUT_VERSION = 'fedmon-layout-v1'
+
+/** Per-record counters over all records of the window (data quality, label classes, confusion at threshold). */
+export const COUNTERS = [
+  'recordsInWindow', // every record whose ts is in [from, to)
+  'recordsWithoutTimestamp', // ts missing or unparseable: cannot be placed in any window (counted in every scan)
+  'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', // all records in the window
+  'scoreValid', 'scoreMissing', 'scoreNotNumeric', 'scoreNotFinite', 'scoreOutOfRange',
+  'tp', 'fp', 'fn', 'tn', // labeled records with a valid score, predicted positive iff score >= threshold
+  'predictedPositiveUnlabeled'
+] as const
+export type CounterName = typeof COUNTERS[number]
+
+export interface ScoreLayout {
+  bins: number
+  scale: 'linear' | 'logit'
+  logitRange: number
+  /** Histogram [class][bin], class 0 = negative, 1 = positive, 2 = unlabeled or invalid label. */
+  offset: number
+}
+
+export interface NumericFeatureLayout {
+  name: string
+  type: 'numeric'
+  binning: 'edges' | 'sketch'
+  offset: number
+  /** Ordered value buckets at offset .. offset+valueBuckets-1, then `missing`, then `invalid`. */
+  valueBuckets: number
+  missingIndex: number
+  invalidIndex: number
+  length: number
+  /** Per value bucket: lower and upper bound and a representative value (for Wasserstein). */
+  lower: number[]
+  upper: number[]
+  representative: number[]
+  edges: number[] | null
+  sketch: SketchMapping | null
+  /** Values are clamped to [-clamp, clamp] for the moments. */
+  clamp: number
+  sumPositive: FixedSum
+  sumNegative: FixedSum
+  sumSquares: FixedSum
+  psiBins: number
+}
+
+export interface CategoricalFeatureLayout {
+  name: string
+  type: 'categorical'
+  offset: number
+  categories: string[]
+  otherIndex: number
+  missingIndex: number
+  length: number
+}
+
+export type FeatureLayout = NumericFeatureLayout | CategoricalFeatureLayout
+
+export interface CalibrationLayout {
+  bins: number
+  /** Per bin: labeled count, positive count (offset + 2·b, offset + 2·b + 1). */
+  countsOffset: number
+  /** Per bin: Σ score of its labeled records. */
+  scoreSums: FixedSum[]
+}
+
+export interface Layout {
+  version: string
+  length: number
+  /** Hex SHA-256 of the canonical spec (with defaults applied). */
+  specHash: string
+  /** The largest value one agent can put in one entry: a count (≤ maxRecords) or a 16-bit limb. */
+  maxEntry: number
+  maxRecords: number
+  counters: { offset: number, names: readonly CounterName[] }
+  score: ScoreLayout
+  logLoss: FixedSum
+  brier: FixedSum
+  scoreSum: FixedSum
+  scoreSumSquares: FixedSum
+  calibration: CalibrationLayout
+  /** Sorted by name, so key order in the spec never matters. */
+  features: FeatureLayout[]
+  fixedPoint: { limbBits: number, lossScaleBits: number, momentScaleBits: number }
+}
+
+/** Largest per-record log-loss term: predictions are clipped to [eps, 1 − eps], eps = 2^-52 (as scikit-learn). */
+export const LOG_LOSS_EPS = 2 ** -52
+const MAX_LOG_LOSS_TERM = -Math.log(LOG_LOSS_EPS)
+
+export function specHashOf (spec: MonitorSpec): string {
+  return sha256Hex(`${LAYOUT_VERSION}\n${canonicalJson(spec)}`)
+}
+
+export function buildLayout (spec: MonitorSpec): Layout {
+  let next = 0
+  const take = (n: number): number => { const at = next; next += n; return at }
+  const maxRecords = spec.limits.maxRecordsPerAgent
+  const fixed = (maxTerm: number, scaleBits: number): FixedSum => {
+    const limbs = limbsFor(maxRecords, maxTerm, scaleBits)
+    return { offset: take(limbs), limbs, scaleBits }
+  }
+
+  const counters = { offset: take(COUNTERS.length), names: COUNTERS }
+  const score: ScoreLayout = { bins: spec.score.bins, scale: spec.score.scale, logitRange: spec.score.logitRange, offset: take(3 * spec.score.bins) }
+  const logLoss = fixed(MAX_LOG_LOSS_TERM, LOSS_SCALE_BITS)
+  const brier = fixed(1, LOSS_SCALE_BITS)
+  const scoreSum = fixed(1, LOSS_SCALE_BITS)
+  const scoreSumSquares = fixed(1, LOSS_SCALE_BITS)
+  const calBins = spec.calibration.bins
+  const calibration: CalibrationLayout = { bins: calBins, countsOffset: take(2 * calBins), scoreSums: [] }
+  for (let b = 0; b < calBins; b++) calibration.scoreSums.push(fixed(1, LOSS_SCALE_BITS))
+
+  const features: FeatureLayout[] = []
+  for (const name of Object.keys(spec.features).sort()) {
+    const f = spec.features[name]
+    if (f.type === 'categorical') {
+      const length = f.categories.length + 2
+      features.push({ name, type: 'categorical', offset: take(length), categories: [...f.categories], otherIndex: f.categories.length, missingIndex: f.categories.length + 1, length })
+      continue
+    }
+    const clamp = f.range[1]
+    let lower: number[], upper: number[], representative: number[]
+    let sketch: SketchMapping | null = null
+    if (f.edges !== undefined) {
+      const e = f.edges
+      lower = [-Infinity, ...e]
+      upper = [...e, Infinity]
+      representative = lower.map((lo, i) => {
+        const hi = upper[i]
+        if (!Number.isFinite(lo)) return hi
+        if (!Number.isFinite(hi)) return lo
+        return (lo + hi) / 2
+      })
+    } else {
+      sketch = sketchMapping(f.alpha, f.range[0], f.range[1])
+      ;({ lower, upper, representative } = sketch.buckets())
+    }
+    const valueBuckets = lower.length
+    const offset = take(valueBuckets + 2)
+    features.push({
+      name,
+      type: 'numeric',
+      binning: f.edges !== undefined ? 'edges' : 'sketch',
+      offset,
+      valueBuckets,
+      missingIndex: valueBuckets,
+      invalidIndex: valueBuckets + 1,
+      length: valueBuckets + 2,
+      lower,
+      upper,
+      representative,
+      edges: f.edges !== undefined ? [...f.edges] : null,
+      sketch,
+      clamp,
+      sumPositive: fixed(clamp, MOMENT_SCALE_BITS),
+      sumNegative: fixed(clamp, MOMENT_SCALE_BITS),
+      sumSquares: fixed(clamp * clamp, MOMENT_SCALE_BITS),
+      psiBins: f.edges !== undefined ? valueBuckets : f.bins
+    })
+  }
+  return {
+    version: LAYOUT_VERSION,
+    length: next,
+    specHash: specHashOf(spec),
+    maxEntry: Math.max(maxRecords, LIMB_MAX),
+    maxRecords,
+    counters,
+    score,
+    logLoss,
+    brier,
+    scoreSum,
+    scoreSumSquares,
+    calibration,
+    features,
+    fixedPoint: { limbBits: 16, lossScaleBits: LOSS_SCALE_BITS, momentScaleBits: MOMENT_SCALE_BITS }
+  }
+}
+
+/** Index of counter `name` in the vector. */
+export function counterIndex (layout: Layout, name: CounterName): number {
+  return layout.counters.offset + layout.counters.names.indexOf(name)
+}
+
+/** The largest number of agents whose vectors can be summed without wrapping an entry mod 2^32. */
+export function maxAgentsFor (layout: Layout): number {
+  return Math.floor((2 ** 32 - 1) / layout.maxEntry)
+}
+
+/** Score bin of a valid score s ∈ [0, 1] — the JavaScript twin of the scan's SQL (agent/scan-sql.ts). */
+export function scoreBinOf (layout: Layout, s: number): number {
+  const { bins, scale, logitRange } = layout.score
+  if (scale === 'linear') return Math.min(Math.floor(s * bins), bins - 1)
+  if (s <= 0) return 0
+  if (s >= 1) return bins - 1
+  const z = Math.log(s / (1 - s))
+  return Math.min(Math.max(Math.floor((z + logitRange) / (2 * logitRange) * bins), 0), bins - 1)
+}

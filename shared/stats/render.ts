@@ -1,0 +1,103 @@
+/**
+ * The one terminal renderer for reports (`fedmon evaluate`, `fedmon report`): aligned plain text, with ANSI
+ * colour for statuses only when asked.
+ */
+import type { Report, FeatureDrift, Bounded } from '../report.js'
+
+const ANSI = { red: '\x1b[31m', yellow: '\x1b[33m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' }
+
+function num (x: unknown, digits = 4): string {
+  if (typeof x !== 'number' || Number.isNaN(x)) return '—'
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '-∞'
+  if (x !== 0 && Math.abs(x) < 10 ** -digits) return x.toExponential(1)
+  return x.toFixed(digits)
+}
+
+function int (x: unknown): string {
+  return typeof x === 'number' ? x.toLocaleString('en-US') : '—'
+}
+
+/** Pads cells to column widths; the first column left-aligned, the rest right-aligned. */
+function table (rows: string[][], visibleLength: (s: string) => number): string[] {
+  const widths: number[] = []
+  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, visibleLength(c)) })
+  return rows.map(r => r.map((c, i) => {
+    const pad = ' '.repeat(widths[i] - visibleLength(c))
+    return i === 0 ? c + pad : pad + c
+  }).join('  ').trimEnd())
+}
+
+export function renderReport (report: Report, opts: { color: boolean }): string {
+  const paint = (s: string, ...codes: Array<keyof typeof ANSI>): string => (opts.color ? codes.map(c => ANSI[c]).join('') + s + ANSI.reset : s)
+  // eslint-disable-next-line no-control-regex
+  const visible = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, '').length
+  const statusText = (s: FeatureDrift['status']): string => paint(s, s === 'drift' ? 'red' : s === 'warn' ? 'yellow' : s === 'ok' ? 'green' : 'dim')
+  const out: string[] = []
+  const p = report.performance as Record<string, unknown>
+  const auc = p.auc as Bounded
+
+  out.push(paint(`fedmon report ${report.id}`, 'bold'))
+  out.push(`  model      ${report.spec.model}  (spec ${report.spec.hash.slice(0, 12)}, ${int(report.spec.vectorLength)} entries)`)
+  out.push(`  round      ${report.round.id} (${report.round.kind})`)
+  out.push(`  window     ${report.window.from} .. ${report.window.to}`)
+  out.push(`  agents     ${report.agents.included.length} included, ${report.agents.dropped.length} dropped, ${report.agents.invited.length} invited`)
+  out.push(`  samples    ${int(report.samples.count)} records, ${int(report.samples.labeled)} labeled, ${int(report.samples.positives)} positive, ${int(report.samples.unlabeled)} unlabeled`)
+  out.push(`  created    ${report.createdAt}`)
+  out.push('')
+
+  out.push(paint('Performance', 'bold'))
+  const perf: string[][] = [['metric', 'value', 'bound']]
+  perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]` : ''])
+  for (const [label, key] of [['PR-AUC (avg precision)', 'pr_auc'], ['log loss', 'log_loss'], ['Brier', 'brier'], ['ECE', 'ece'],
+    ['prevalence', 'prevalence']] as const) perf.push([label, num(p[key]), ''])
+  const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
+  for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, num(p[key]), ''])
+  const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
+  if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}`, ''])
+  out.push(...table(perf, visible).map(l => '  ' + l))
+  out.push('')
+
+  out.push(paint('Drift', 'bold'))
+  const d = report.drift
+  if (d.reference === null) {
+    out.push(`  ${d.note ?? 'no reference: drift not computed'}`)
+  } else {
+    const ref = d.reference.window !== null ? `${d.reference.window.from} .. ${d.reference.window.to}` : '(window unknown)'
+    out.push(`  reference  ${d.reference.id ?? 'local'}  ${ref}`)
+    if (d.note !== undefined) out.push(`  note       ${d.note}`)
+    const rows: string[][] = [['feature', 'type', 'PSI', 'JS', 'KS [upper]', 'Wass/std', 'missing ref→cur', 'status']]
+    const entries: Array<[string, FeatureDrift]> = Object.entries(d.features)
+    if (d.score !== null) entries.push(['(score)', d.score])
+    for (const [name, f] of entries) {
+      const ks = f.ks !== undefined && f.ks.value !== null ? `${num(f.ks.value, 3)} [${num(f.ks.upper, 3)}]` : '—'
+      const miss = `${num(f.missingRate.reference, 3)}→${num(f.missingRate.current, 3)}`
+      rows.push([name, f.type, num(f.psi), num(f.js), ks, num(f.wasserstein ?? null, 3), miss, statusText(f.status)])
+    }
+    out.push(...table(rows, visible).map(l => '  ' + l))
+  }
+  out.push('')
+
+  out.push(paint('Data quality', 'bold'))
+  const q = report.dataQuality as Record<string, any>
+  const line = (label: string, value: unknown): void => { out.push(`  ${label.padEnd(28)} ${int(value)}`) }
+  if (q.records !== undefined) line('records in window', q.records)
+  if (q.recordsWithoutTimestamp !== undefined) line('records without usable ts', q.recordsWithoutTimestamp)
+  if (q.score !== undefined) {
+    line('score missing', q.score.missing); line('score not numeric', q.score.notNumeric)
+    line('score not finite', q.score.notFinite); line('score outside [0, 1]', q.score.outOfRange)
+  }
+  if (q.label !== undefined) line('label invalid', q.label.invalid)
+  for (const [name, f] of Object.entries((q.features ?? {}) as Record<string, Record<string, number>>)) {
+    const parts = Object.entries(f).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${int(n)}`)
+    if (parts.length > 0) out.push(`  feature ${name}: ${parts.join(', ')}`)
+  }
+  out.push('')
+
+  out.push(paint('Alerts', 'bold'))
+  if (report.alerts.length === 0) out.push('  none')
+  for (const a of report.alerts) out.push(`  ${paint('!', 'red')} ${a.message} (${a.metric} = ${num(a.value)}, ${a.kind} ${a.threshold})`)
+  out.push('')
+  const pr = report.privacy
+  out.push(paint(`privacy: threshold ${pr.threshold ?? '—'}, min agents ${pr.minAgents ?? '—'}${pr.dp !== undefined ? ', differential privacy on' : ''}`, 'dim'))
+  return out.join('\n') + '\n'
+}

@@ -1,0 +1,232 @@
+/**
+ * The global report body — samples, performance, drift, data quality — from a summed vector. The coordinator
+ * calls it on the secure-aggregation sum, `fedmon evaluate` on one local vector: the same code either way.
+ */
+import type { Report, Window, FeatureDrift, Bounded } from '../report.js'
+import type { MonitorSpec } from './spec.js'
+import { type Layout, type CounterName, type NumericFeatureLayout, type CategoricalFeatureLayout, counterIndex, COUNTERS } from './layout.js'
+import { readFixedSum, LOSS_SCALE_BITS, MOMENT_SCALE_BITS, LIMB_BITS } from './fixed-point.js'
+import { rocAucBounds, averagePrecision, expectedCalibrationError, thresholdMetrics, type CalibrationBin } from './performance.js'
+import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, chiSquareHomogeneity, PSI_EMPTY_BIN_PROPORTION } from './drift.js'
+import { FedmonError } from '../errors.js'
+
+export interface ReferenceInput { vector: Uint32Array, id: string | null, window: Window | null }
+
+export type ReportBody = Pick<Report, 'samples' | 'performance' | 'drift' | 'dataQuality'>
+
+export const FIXED_POINT_NOTE = `log loss, Brier and score sums: per-record terms rounded to multiples of 2^-${LOSS_SCALE_BITS}; feature moments: 2^-${MOMENT_SCALE_BITS} (values clamped to the feature range); ${LIMB_BITS}-bit limbs per u32 entry`
+
+export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
+  const { spec, layout, current, reference } = opts
+  if (current.length !== layout.length) throw new FedmonError(`vector length ${current.length} does not match the layout (${layout.length})`, 'ERR_STATS_LENGTH')
+  if (reference !== null && reference.vector.length !== layout.length) throw new FedmonError(`reference vector length ${reference.vector.length} does not match the layout (${layout.length})`, 'ERR_STATS_LENGTH')
+  const count = (name: CounterName, v: Uint32Array = current): number => v[counterIndex(layout, name)]
+  const labeled = count('labelNegative') + count('labelPositive')
+  return {
+    samples: { count: count('recordsInWindow'), labeled, positives: count('labelPositive'), unlabeled: count('labelUnlabeled') + count('labelInvalid') },
+    performance: performanceOf(spec, layout, current),
+    drift: reference === null
+      ? { reference: null, features: {}, score: null, note: 'no reference window: drift not computed' }
+      : driftOf(spec, layout, current, reference),
+    dataQuality: dataQualityOf(layout, current)
+  }
+}
+
+function scoreHistogram (layout: Layout, v: Uint32Array): { neg: Uint32Array, pos: Uint32Array, unl: Uint32Array } {
+  const B = layout.score.bins; const o = layout.score.offset
+  return { neg: v.subarray(o, o + B), pos: v.subarray(o + B, o + 2 * B), unl: v.subarray(o + 2 * B, o + 3 * B) }
+}
+
+function performanceOf (spec: MonitorSpec, layout: Layout, v: Uint32Array): Report['performance'] {
+  const { neg, pos } = scoreHistogram(layout, v)
+  let P = 0; let N = 0
+  for (let b = 0; b < neg.length; b++) { P += pos[b]; N += neg[b] }
+  const labeled = P + N
+  const auc: Bounded = rocAucBounds(neg, pos)
+  const cal = layout.calibration
+  const reliability: CalibrationBin[] = []
+  for (let b = 0; b < cal.bins; b++) {
+    const n = v[cal.countsOffset + 2 * b]; const p = v[cal.countsOffset + 2 * b + 1]
+    const sum = readFixedSum(v, cal.scoreSums[b])
+    reliability.push({ lower: b / cal.bins, upper: (b + 1) / cal.bins, count: n, positives: p, meanScore: n > 0 ? sum / n : null, fractionPositive: n > 0 ? p / n : null })
+  }
+  const c = (name: CounterName): number => v[counterIndex(layout, name)]
+  const confusion = { tp: c('tp'), fp: c('fp'), fn: c('fn'), tn: c('tn') }
+  const atThreshold = thresholdMetrics(confusion)
+  const scored = c('scoreValid')
+  return {
+    auc,
+    pr_auc: averagePrecision(neg, pos),
+    log_loss: labeled > 0 ? readFixedSum(v, layout.logLoss) / labeled : null,
+    brier: labeled > 0 ? readFixedSum(v, layout.brier) / labeled : null,
+    ece: expectedCalibrationError(reliability),
+    threshold: spec.threshold,
+    precision: atThreshold.precision,
+    recall: atThreshold.recall,
+    f1: atThreshold.f1,
+    accuracy: atThreshold.accuracy,
+    specificity: atThreshold.specificity,
+    confusion,
+    prevalence: labeled > 0 ? P / labeled : null,
+    meanScore: scored > 0 ? readFixedSum(v, layout.scoreSum) / scored : null,
+    predictedPositiveRate: scored > 0 ? (confusion.tp + confusion.fp + c('predictedPositiveUnlabeled')) / scored : null,
+    counts: { total: scored, labeled, positives: P },
+    reliability,
+    aucBoundWidth: auc.lower !== null && auc.upper !== null ? auc.upper - auc.lower : null,
+    fixedPoint: FIXED_POINT_NOTE
+  }
+}
+
+interface Moments { count: number, mean: number | null, std: number | null }
+
+function moments (count: number, sum: number, sumSquares: number): Moments {
+  if (count === 0) return { count, mean: null, std: null }
+  const mean = sum / count
+  return { count, mean, std: Math.sqrt(Math.max(0, sumSquares / count - mean * mean)) }
+}
+
+function statusOf (spec: MonitorSpec, d: { psi: number | null, js: number | null, wassersteinNorm: number | null, type: FeatureDrift['type'] }): FeatureDrift['status'] {
+  if (d.psi === null && d.js === null) return 'unknown'
+  const t = spec.drift
+  const distanceDrift = d.type === 'categorical'
+    ? d.js !== null && d.js >= t.js.drift
+    : d.wassersteinNorm !== null && d.wassersteinNorm >= t.wasserstein.drift
+  if (distanceDrift || (d.psi !== null && d.psi >= t.psi.alert)) return 'drift'
+  if (d.psi !== null && d.psi >= t.psi.warn) return 'warn'
+  return 'ok'
+}
+
+const rate = (part: number, total: number): number | null => (total > 0 ? part / total : null)
+
+function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
+  const slice = (v: Uint32Array): Uint32Array => v.subarray(f.offset, f.offset + f.valueBuckets)
+  const rv = slice(ref); const cv = slice(cur)
+  const missing = (v: Uint32Array): number => v[f.offset + f.missingIndex] + v[f.offset + f.invalidIndex]
+  const total = (v: Uint32Array): number => slice(v).reduce((a, b) => a + b, 0) + missing(v)
+  // PSI / JS / Hellinger: reference-quantile groups (or the explicit edge bins), plus one missing/invalid bin
+  const ends = f.binning === 'edges' ? Array.from({ length: f.valueBuckets }, (_, i) => i) : quantileGroups(rv, f.psiBins)
+  const rb = [...regroup(rv, ends), missing(ref)]; const cb = [...regroup(cv, ends), missing(cur)]
+  const mom = (v: Uint32Array): Moments => moments(slice(v).reduce((a, b) => a + b, 0), readFixedSum(v, f.sumPositive) - readFixedSum(v, f.sumNegative), readFixedSum(v, f.sumSquares))
+  const mr = mom(ref); const mc = mom(cur)
+  const w = wasserstein1(rv, cv, f.representative)
+  const wNorm = w !== null && mr.std !== null ? (mr.std > 0 ? w / mr.std : (w === 0 ? 0 : Infinity)) : null
+  const d = { psi: psi(rb, cb), js: jensenShannon(rb, cb), wassersteinNorm: wNorm === Infinity ? null : wNorm, type: 'numeric' as const }
+  return {
+    type: 'numeric',
+    psi: d.psi,
+    js: d.js,
+    ks: ksBounded(rv, cv),
+    wasserstein: d.wassersteinNorm,
+    wassersteinRaw: w,
+    hellinger: hellinger(rb, cb),
+    meanShift: mr.mean !== null && mc.mean !== null && mr.std !== null && mr.std > 0 ? (mc.mean - mr.mean) / mr.std : null,
+    stdRatio: mr.std !== null && mc.std !== null && mr.std > 0 ? mc.std / mr.std : null,
+    mean: { reference: mr.mean, current: mc.mean },
+    std: { reference: mr.std, current: mc.std },
+    missingRate: { reference: rate(missing(ref), total(ref)), current: rate(missing(cur), total(cur)) },
+    bins: rb.length,
+    status: statusOf(spec, d)
+  }
+}
+
+function categoricalDrift (spec: MonitorSpec, f: CategoricalFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
+  const rb = Array.from(ref.subarray(f.offset, f.offset + f.length)); const cb = Array.from(cur.subarray(f.offset, f.offset + f.length))
+  const total = (b: number[]): number => b.reduce((a, x) => a + x, 0)
+  const d = { psi: psi(rb, cb), js: jensenShannon(rb, cb), wassersteinNorm: null, type: 'categorical' as const }
+  return {
+    type: 'categorical',
+    psi: d.psi,
+    js: d.js,
+    hellinger: hellinger(rb, cb),
+    chi2: chiSquareHomogeneity(rb, cb),
+    missingRate: { reference: rate(rb[f.missingIndex], total(rb)), current: rate(cb[f.missingIndex], total(cb)) },
+    unseenRate: { reference: rate(rb[f.otherIndex], total(rb)), current: rate(cb[f.otherIndex], total(cb)) },
+    bins: rb.length,
+    status: statusOf(spec, d)
+  }
+}
+
+/** The value each score bin stands for (its midpoint on the binning scale). */
+export function scoreBinCenters (layout: Layout): number[] {
+  const { bins, scale, logitRange } = layout.score
+  return Array.from({ length: bins }, (_, b) => {
+    if (scale === 'linear') return (b + 0.5) / bins
+    const z = -logitRange + ((b + 0.5) / bins) * 2 * logitRange
+    return 1 / (1 + Math.exp(-z))
+  })
+}
+
+function scoreDrift (spec: MonitorSpec, layout: Layout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
+  const dist = (v: Uint32Array): number[] => {
+    const { neg, pos, unl } = scoreHistogram(layout, v)
+    return Array.from(neg, (n, b) => n + pos[b] + unl[b])
+  }
+  const rv = dist(ref); const cv = dist(cur)
+  const ends = quantileGroups(rv, spec.drift.scoreBins)
+  const rb = regroup(rv, ends); const cb = regroup(cv, ends)
+  const c = (name: CounterName, v: Uint32Array): number => v[counterIndex(layout, name)]
+  const mom = (v: Uint32Array): Moments => moments(c('scoreValid', v), readFixedSum(v, layout.scoreSum), readFixedSum(v, layout.scoreSumSquares))
+  const mr = mom(ref); const mc = mom(cur)
+  const w = wasserstein1(rv, cv, scoreBinCenters(layout))
+  const wNorm = w !== null && mr.std !== null && mr.std > 0 ? w / mr.std : null
+  const bad = (v: Uint32Array): number => c('recordsInWindow', v) - c('scoreValid', v)
+  const d = { psi: psi(rb, cb), js: jensenShannon(rb, cb), wassersteinNorm: wNorm, type: 'score' as const }
+  return {
+    type: 'score',
+    psi: d.psi,
+    js: d.js,
+    ks: ksBounded(rv, cv),
+    wasserstein: wNorm,
+    wassersteinRaw: w,
+    hellinger: hellinger(rb, cb),
+    meanShift: mr.mean !== null && mc.mean !== null && mr.std !== null && mr.std > 0 ? (mc.mean - mr.mean) / mr.std : null,
+    stdRatio: mr.std !== null && mc.std !== null && mr.std > 0 ? mc.std / mr.std : null,
+    mean: { reference: mr.mean, current: mc.mean },
+    std: { reference: mr.std, current: mc.std },
+    missingRate: { reference: rate(bad(ref), c('recordsInWindow', ref)), current: rate(bad(cur), c('recordsInWindow', cur)) },
+    bins: rb.length,
+    status: statusOf(spec, d)
+  }
+}
+
+function driftOf (spec: MonitorSpec, layout: Layout, cur: Uint32Array, reference: ReferenceInput): Report['drift'] {
+  const ref = reference.vector
+  const features: Record<string, FeatureDrift> = {}
+  for (const f of layout.features) {
+    features[f.name] = f.type === 'numeric' ? numericDrift(spec, f, cur, ref) : categoricalDrift(spec, f, cur, ref)
+  }
+  const refRecords = ref[counterIndex(layout, 'recordsInWindow')]
+  return {
+    reference: { id: reference.id, window: reference.window },
+    features,
+    score: scoreDrift(spec, layout, cur, ref),
+    thresholds: { psi: spec.drift.psi, js: spec.drift.js.drift, wasserstein: spec.drift.wasserstein.drift },
+    psiRule: `empty bins get proportion ${PSI_EMPTY_BIN_PROPORTION} before the logarithm`,
+    ...(refRecords < 1000 ? { note: `reference window has only ${refRecords} records (< 1000): distances are noisy` } : {})
+  } as Report['drift']
+}
+
+function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {
+  const counters: Record<string, number> = {}
+  for (const name of COUNTERS) counters[name] = v[counterIndex(layout, name)]
+  const features: Record<string, Record<string, number>> = {}
+  for (const f of layout.features) {
+    if (f.type === 'numeric') {
+      const fv = v.subarray(f.offset, f.offset + f.length)
+      const entry: Record<string, number> = { missing: fv[f.missingIndex], invalid: fv[f.invalidIndex] }
+      if (f.binning === 'sketch') entry.outOfRange = fv[0] + fv[f.valueBuckets - 1] // beyond ±range max
+      else { entry.belowFirstEdge = fv[0]; entry.aboveLastEdge = fv[f.valueBuckets - 1] }
+      features[f.name] = entry
+    } else {
+      features[f.name] = { missing: v[f.offset + f.missingIndex], unseenCategory: v[f.offset + f.otherIndex] }
+    }
+  }
+  return {
+    records: counters.recordsInWindow,
+    recordsWithoutTimestamp: counters.recordsWithoutTimestamp,
+    score: { missing: counters.scoreMissing, notNumeric: counters.scoreNotNumeric, notFinite: counters.scoreNotFinite, outOfRange: counters.scoreOutOfRange },
+    label: { invalid: counters.labelInvalid, unlabeled: counters.labelUnlabeled },
+    features,
+    fixedPoint: FIXED_POINT_NOTE
+  }
+}

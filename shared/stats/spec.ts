@@ -1,0 +1,97 @@
+import { z } from 'zod'
+import { loadConfigFile, validateConfig } from '../config/load.js'
+
+/**
+ * The monitor spec (issue 3): which columns, which bins, which thresholds. It deterministically defines the
+ * vector layout (shared/stats/layout.ts) and the spec hash that binds every round.
+ */
+
+const LabelValue = z.union([z.string().min(1), z.number().finite(), z.boolean()])
+
+export const ScoreSpec = z.strictObject({
+  column: z.string().min(1).default('score'),
+  bins: z.number().int().min(2).max(1 << 16).default(4096),
+  scale: z.enum(['linear', 'logit']).default('linear'),
+  /** logit scale: bins are uniform on logit(p) ∈ [-logitRange, logitRange]; the end bins take the tails. */
+  logitRange: z.number().positive().max(40).default(12)
+})
+export type ScoreSpec = z.infer<typeof ScoreSpec>
+
+export const LabelSpec = z.strictObject({
+  column: z.string().min(1).default('label'),
+  positive: LabelValue.default(1),
+  /** Values counted as negatives. Default: 0/false when `positive` is 1/true, else every other non-null value. */
+  negative: z.array(LabelValue).min(1).optional()
+})
+export type LabelSpec = z.infer<typeof LabelSpec>
+
+const strictlyIncreasing = (a: number[]): boolean => a.every((v, i) => i === 0 || v > a[i - 1])
+
+export const NumericFeatureSpec = z.strictObject({
+  type: z.literal('numeric'),
+  column: z.string().min(1).optional(),
+  /** Explicit bin edges: bins (-inf,e0), [e0,e1), ..., [e_last, +inf). Without edges: log-bucket sketch. */
+  edges: z.array(z.number().finite()).min(1).max(1024).refine(strictlyIncreasing, 'edges must be strictly increasing').optional(),
+  /** Sketch relative accuracy α (DDSketch); only without edges. */
+  alpha: z.number().min(0.001).max(0.2).default(0.01),
+  /** Sketch covered magnitudes [min, max]; smaller non-zero magnitudes go to underflow, larger to overflow buckets. */
+  range: z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a < b && b <= 1e15, 'range must be [min, max] with 0 < min < max <= 1e15').default([1e-9, 1e12]),
+  /** Number of reference-quantile bins used for PSI/JS (sketch features only). */
+  bins: z.number().int().min(2).max(100).default(10)
+})
+export type NumericFeatureSpec = z.infer<typeof NumericFeatureSpec>
+
+export const CategoricalFeatureSpec = z.strictObject({
+  type: z.literal('categorical'),
+  column: z.string().min(1).optional(),
+  categories: z.array(z.string().min(1)).min(1).max(4096).refine(a => new Set(a).size === a.length, 'categories must be distinct')
+})
+export type CategoricalFeatureSpec = z.infer<typeof CategoricalFeatureSpec>
+
+export const FeatureSpec = z.discriminatedUnion('type', [NumericFeatureSpec, CategoricalFeatureSpec])
+export type FeatureSpec = z.infer<typeof FeatureSpec>
+
+const WarnAlert = z.strictObject({ warn: z.number().nonnegative(), alert: z.number().nonnegative() })
+  .refine(t => t.warn <= t.alert, 'warn must be <= alert')
+
+export const DriftSpec = z.strictObject({
+  /** Population stability index: warn / alert (drift) thresholds. */
+  psi: WarnAlert.default({ warn: 0.1, alert: 0.25 }),
+  /** Jensen–Shannon distance (base 2) at which a categorical feature drifts (Evidently default). */
+  js: z.strictObject({ drift: z.number().positive().max(1) }).default({ drift: 0.1 }),
+  /** Wasserstein-1 / reference std at which a numeric feature (or the score) drifts (Evidently default). */
+  wasserstein: z.strictObject({ drift: z.number().positive() }).default({ drift: 0.1 }),
+  /** Number of reference-quantile bins for the score's PSI/JS. */
+  scoreBins: z.number().int().min(2).max(100).default(10)
+})
+export type DriftSpec = z.infer<typeof DriftSpec>
+
+export const LimitsSpec = z.strictObject({
+  /** Records one agent may contribute to one window; bounds every count entry (layout.maxEntry). */
+  maxRecordsPerAgent: z.number().int().min(1).max(2 ** 31).default(2 ** 22)
+})
+export type LimitsSpec = z.infer<typeof LimitsSpec>
+
+const featureName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'feature names: letters, digits, _ . - (max 64), starting with a letter or _')
+
+export const MonitorSpec = z.strictObject({
+  model: z.string().min(1),
+  score: ScoreSpec.default(ScoreSpec.parse({})),
+  label: LabelSpec.default(LabelSpec.parse({})),
+  threshold: z.number().min(0).max(1).default(0.5),
+  features: z.record(featureName, FeatureSpec).default({}),
+  calibration: z.strictObject({ bins: z.number().int().min(2).max(100).default(10) }).default({ bins: 10 }),
+  drift: DriftSpec.default(DriftSpec.parse({})),
+  limits: LimitsSpec.default(LimitsSpec.parse({}))
+})
+export type MonitorSpec = z.infer<typeof MonitorSpec>
+
+/** Reads and validates a monitor spec (YAML or JSON); a ConfigError names the file and the field path. */
+export function loadMonitorSpec (file: string): MonitorSpec {
+  return loadConfigFile(file, MonitorSpec)
+}
+
+/** Validates an in-memory spec (e.g. received from a coordinator); a ConfigError names `source` and the field. */
+export function parseMonitorSpec (value: unknown, source = 'monitor spec'): MonitorSpec {
+  return validateConfig(source, MonitorSpec, value)
+}

@@ -1,0 +1,202 @@
+/**
+ * A federation on loopback for e2e tests: keys, per-site data files, configs, a coordinator and agents as
+ * child processes of the built CLI. Reusable: every path lives under one temp dir the caller owns.
+ */
+import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, runCli, spawnDaemon, waitForHealthz, waitFor, httpJson, stopDaemon, type Daemon, type CliResult } from './processes.js'
+
+export const T0 = Date.UTC(2025, 11, 1) // 2025-12-01T00:00:00Z
+export const DAY = 86_400_000
+
+export interface SampleRecord { ts: number, score: number, label: number | null, features: { x: number | null, colour: string | null } }
+
+/** Deterministic PRNG (mulberry32) so every run sees the same data. */
+export function rng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function gauss (rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand())
+}
+
+/**
+ * `rows` records per week for `weeks` weeks from T0; week w's feature x is shifted by w·`shift` (drift).
+ * Some labels are missing and some features null, so every counter of the layout is exercised.
+ */
+export function sampleRecords (seed: number, rows: number, opts: { weeks?: number, shift?: number } = {}): SampleRecord[] {
+  const rand = rng(seed)
+  const out: SampleRecord[] = []
+  const colours = ['red', 'green', 'blue']
+  for (let week = 0; week < (opts.weeks ?? 2); week++) {
+    for (let i = 0; i < rows; i++) {
+      const x = gauss(rand) + week * (opts.shift ?? 0.8)
+      const y = rand() < 1 / (1 + Math.exp(-x)) ? 1 : 0
+      const score = 1 / (1 + Math.exp(-(x + gauss(rand))))
+      out.push({
+        ts: T0 + week * 7 * DAY + Math.floor(rand() * 7 * DAY),
+        score,
+        label: rand() < 0.1 ? null : y,
+        features: { x: rand() < 0.02 ? null : x, colour: rand() < 0.02 ? null : colours[Math.floor(rand() * 3)] }
+      })
+    }
+  }
+  return out
+}
+
+export function writeJsonl (file: string, records: unknown[]): void {
+  writeFileSync(file, records.map(r => JSON.stringify(r)).join('\n') + '\n')
+}
+
+export const SAMPLE_SPEC = {
+  model: 'e2e-model',
+  score: { column: 'score', bins: 200, scale: 'linear' },
+  label: { column: 'label', positive: 1 },
+  threshold: 0.5,
+  features: {
+    x: { type: 'numeric', edges: [-3, -2, -1, -0.5, 0, 0.5, 1, 2, 3] },
+    colour: { type: 'categorical', categories: ['red', 'green', 'blue'] }
+  }
+}
+
+export function isoWindow (fromMs: number, toMs: number): string {
+  return `${new Date(fromMs).toISOString()}..${new Date(toMs).toISOString()}`
+}
+export const REFERENCE_WINDOW = isoWindow(T0, T0 + 7 * DAY)
+export const CURRENT_WINDOW = isoWindow(T0 + 7 * DAY, T0 + 14 * DAY)
+
+export interface SiteSetup { name: string, records: unknown[] }
+
+export interface FederationOptions {
+  sites: SiteSetup[]
+  /** More roster members whose keys are generated but which are not sites with data (e.g. a rogue peer). */
+  extraRoster?: string[]
+  spec?: unknown
+  privacy?: Record<string, unknown>
+  phaseTimeoutMs?: number
+  coordinatorEnv?: Record<string, string>
+  root?: string
+}
+
+export class Federation {
+  readonly root: string
+  readonly ids: Record<string, string> = {}
+  readonly keys: Record<string, string> = {}
+  readonly daemons: Record<string, Daemon> = {}
+  api = ''
+  coordinatorAddr = ''
+  coordinatorConfig = ''
+  specFile = ''
+  private constructor (root: string, private readonly opts: FederationOptions) {
+    this.root = root
+  }
+
+  /** Writes keys (via `fedmon keygen`), data and configs; starts nothing. */
+  static async create (opts: FederationOptions): Promise<Federation> {
+    const root = opts.root ?? mkdtempSync(join(tmpdir(), 'fedmon-e2e-'))
+    const fed = new Federation(root, opts)
+    await fed.setup()
+    return fed
+  }
+
+  dataGlob (site: string): string {
+    return join(this.root, 'data', site, '*.jsonl')
+  }
+
+  agentConfig (site: string): string {
+    return join(this.root, `${site}.json`)
+  }
+
+  private async setup (): Promise<void> {
+    const names = ['coordinator', ...this.opts.sites.map(s => s.name), ...(this.opts.extraRoster ?? [])]
+    await Promise.all(names.map(async (name) => { await this.keygen(name) }))
+    const [port, apiPort] = [await freePort(), await freePort()]
+    this.api = `http://127.0.0.1:${apiPort}`
+    this.coordinatorAddr = `/ip4/127.0.0.1/tcp/${port}/p2p/${this.ids.coordinator}`
+    this.specFile = join(this.root, 'spec.json')
+    writeFileSync(this.specFile, JSON.stringify(this.opts.spec ?? SAMPLE_SPEC, null, 1))
+    this.coordinatorConfig = join(this.root, 'coordinator.json')
+    writeFileSync(this.coordinatorConfig, JSON.stringify({
+      identity: this.keys.coordinator,
+      listen: [`/ip4/127.0.0.1/tcp/${port}`],
+      agents: names.filter(n => n !== 'coordinator').map(n => this.ids[n]),
+      spec: 'spec.json', // relative to the config file
+      store: 'coordinator.db',
+      api: { listen: `127.0.0.1:${apiPort}` },
+      privacy: { minAgents: 3, ...this.opts.privacy },
+      round: { phaseTimeoutMs: this.opts.phaseTimeoutMs ?? 5000 }
+    }, null, 1))
+    for (const site of this.opts.sites) {
+      mkdirSync(join(this.root, 'data', site.name), { recursive: true })
+      writeJsonl(join(this.root, 'data', site.name, 'preds.jsonl'), site.records)
+      writeFileSync(this.agentConfig(site.name), JSON.stringify({
+        identity: `${site.name}.key`,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        coordinator: this.coordinatorAddr,
+        data: { path: `data/${site.name}/*.jsonl` },
+        state: `state/${site.name}`
+      }, null, 1))
+    }
+  }
+
+  /** `fedmon keygen` for a new roster member; records its key file and peer id. */
+  async keygen (name: string): Promise<string> {
+    const file = join(this.root, `${name}.key`)
+    const res = await runCli(['keygen', '--out', file])
+    const id = /12D3Koo\w+/.exec(res.stdout)?.[0]
+    if (res.code !== 0 || id === undefined) throw new Error(`keygen ${name} failed: ${res.stderr}`)
+    this.keys[name] = file
+    this.ids[name] = id
+    return id
+  }
+
+  async startCoordinator (env: Record<string, string> = {}): Promise<Daemon> {
+    const d = spawnDaemon('coordinator', ['coordinator', '--config', this.coordinatorConfig], { logFile: join(this.root, 'coordinator.log'), env: { ...this.opts.coordinatorEnv, ...env } })
+    this.daemons.coordinator = d
+    await Promise.race([
+      waitForHealthz(this.api, 30_000),
+      d.exited.then(({ code }) => { throw new Error(`coordinator exited (${code}) during start:\n${d.log().slice(-2000)}`) })
+    ])
+    return d
+  }
+
+  startAgent (site: string, env: Record<string, string> = {}, opts: { config?: string } = {}): Daemon {
+    const d = spawnDaemon(site, ['agent', '--config', opts.config ?? this.agentConfig(site)], { logFile: join(this.root, `${site}.log`), env })
+    this.daemons[site] = d
+    return d
+  }
+
+  /** Waits until these agents are online at the coordinator and have said hello. */
+  async waitForOnline (sites: string[], timeoutMs = 30_000): Promise<void> {
+    const want = sites.map(s => this.ids[s])
+    await waitFor(`agents online: ${sites.join(', ')}`, async () => {
+      const { status, body } = await httpJson(`${this.api}/v1/agents`)
+      if (status !== 200) return false
+      const online = new Set((body.agents as Array<{ peerId: string, online: boolean }>).filter(a => a.online).map(a => a.peerId))
+      return want.every(id => online.has(id))
+    }, { timeoutMs })
+  }
+
+  /** `fedmon round run --window W [--reference] --wait --json --api …`. */
+  async runRound (window: string, opts: { reference?: boolean, timeoutMs?: number } = {}): Promise<CliResult> {
+    return await runCli(['round', 'run', '--window', window, ...(opts.reference === true ? ['--reference'] : []), '--wait', '--json', '--api', this.api], { timeoutMs: opts.timeoutMs ?? 120_000 })
+  }
+
+  siteOf (peerId: string): string | undefined {
+    return Object.entries(this.ids).find(([, id]) => id === peerId)?.[0]
+  }
+
+  async stopAll (): Promise<Record<string, { code: number | null, signal: NodeJS.Signals | null }>> {
+    const entries = Object.entries(this.daemons)
+    const results = await Promise.all(entries.map(async ([name, d]) => [name, await stopDaemon(d)] as const))
+    return Object.fromEntries(results)
+  }
+}

@@ -1,0 +1,157 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MonitorSpec, loadMonitorSpec, parseMonitorSpec } from '../../shared/stats/spec.js'
+import { buildLayout, maxAgentsFor, counterIndex, COUNTERS } from '../../shared/stats/layout.js'
+import { canonicalJson } from '../../shared/stats/canonical.js'
+import { sketchMapping } from '../../shared/stats/sketch.js'
+import { writeLimbs, readFixedSum, LIMB_MAX } from '../../shared/stats/fixed-point.js'
+import { ConfigError } from '../../shared/errors.js'
+
+const base = {
+  model: 'credit-risk',
+  score: { column: 'score', bins: 1000, scale: 'linear' },
+  label: { column: 'label', positive: 1 },
+  threshold: 0.5,
+  features: {
+    age: { type: 'numeric' },
+    income: { type: 'numeric', edges: [0, 20000, 40000, 80000] },
+    region: { type: 'categorical', categories: ['north', 'south', 'east', 'west', 'islands'] }
+  },
+  drift: { psi: { warn: 0.1, alert: 0.25 } }
+}
+
+// Pinned: the same spec must give this hash on every machine and in every release of layout v1.
+const PINNED_HASH = '46e6302ead0511f403eb29077f3c7ca3ba94f62425c60988b33488c7c6899d08'
+
+test('layout: same spec gives the same layout and a pinned hash', () => {
+  const a = buildLayout(MonitorSpec.parse(base))
+  const b = buildLayout(MonitorSpec.parse(structuredClone(base)))
+  assert.equal(a.specHash, b.specHash)
+  assert.equal(a.length, b.length)
+  assert.deepEqual(a.features.map(f => [f.name, f.offset, f.length]), b.features.map(f => [f.name, f.offset, f.length]))
+  assert.match(a.specHash, /^[0-9a-f]{64}$/)
+  assert.equal(a.specHash, PINNED_HASH)
+})
+
+test('layout: key order in the spec does not matter', () => {
+  const reordered = {
+    features: { region: base.features.region, income: base.features.income, age: base.features.age },
+    drift: base.drift, threshold: 0.5, label: { positive: 1, column: 'label' }, score: { scale: 'linear', bins: 1000, column: 'score' }, model: 'credit-risk'
+  }
+  const a = buildLayout(MonitorSpec.parse(base)); const b = buildLayout(MonitorSpec.parse(reordered))
+  assert.equal(a.specHash, b.specHash)
+  assert.deepEqual(a.features.map(f => f.offset), b.features.map(f => f.offset))
+})
+
+test('layout: every change to the spec changes the hash', () => {
+  const h0 = buildLayout(MonitorSpec.parse(base)).specHash
+  const mutations: Array<(s: any) => void> = [
+    s => { s.model = 'credit-risk-2' },
+    s => { s.score.bins = 1001 },
+    s => { s.score.scale = 'logit' },
+    s => { s.score.column = 'p' },
+    s => { s.label.positive = 'yes' },
+    s => { s.threshold = 0.4 },
+    s => { s.features.income.edges = [0, 20000, 40000, 80001] },
+    s => { s.features.region.categories = ['north', 'south', 'east', 'west'] },
+    s => { s.features.age.alpha = 0.02 },
+    s => { s.features.extra = { type: 'numeric' } },
+    s => { delete s.features.age },
+    s => { s.drift.psi.warn = 0.11 },
+    s => { s.limits = { maxRecordsPerAgent: 1000 } }
+  ]
+  const seen = new Set([h0])
+  for (const [i, m] of mutations.entries()) {
+    const s = structuredClone(base) as any
+    m(s)
+    const h = buildLayout(MonitorSpec.parse(s)).specHash
+    assert.ok(!seen.has(h), `mutation ${i} must change the hash`)
+    seen.add(h)
+  }
+})
+
+test('layout: segments tile the vector without overlap; maxEntry bounds counts and limbs', () => {
+  const layout = buildLayout(MonitorSpec.parse(base))
+  const used = new Uint8Array(layout.length)
+  const mark = (offset: number, n: number, what: string): void => {
+    for (let i = offset; i < offset + n; i++) { assert.equal(used[i], 0, `${what} overlaps at ${i}`); used[i] = 1 }
+  }
+  mark(layout.counters.offset, COUNTERS.length, 'counters')
+  mark(layout.score.offset, 3 * layout.score.bins, 'score')
+  for (const fs of [layout.logLoss, layout.brier, layout.scoreSum, layout.scoreSumSquares, ...layout.calibration.scoreSums]) mark(fs.offset, fs.limbs, 'fixed sum')
+  mark(layout.calibration.countsOffset, 2 * layout.calibration.bins, 'calibration')
+  for (const f of layout.features) {
+    mark(f.offset, f.length, f.name)
+    if (f.type === 'numeric') for (const fs of [f.sumPositive, f.sumNegative, f.sumSquares]) mark(fs.offset, fs.limbs, `${f.name} moments`)
+  }
+  assert.ok(used.every(u => u === 1), 'every entry belongs to a segment')
+  assert.equal(layout.maxEntry, 2 ** 22)
+  assert.equal(maxAgentsFor(layout), 1023)
+  assert.equal(counterIndex(layout, 'recordsInWindow'), layout.counters.offset)
+  // log loss: 2^22 records × 36.04 × 2^24 < 2^52 → 4 limbs; squares of |x| ≤ 1e12 at 2^16 need 8
+  assert.equal(layout.logLoss.limbs, 4)
+  const age = layout.features.find(f => f.name === 'age')
+  assert.ok(age !== undefined && age.type === 'numeric' && age.sumSquares.limbs === 8)
+})
+
+test('fixed point: limbs round-trip and summed limbs never wrap for 2^16 agents', () => {
+  const layout = buildLayout(MonitorSpec.parse(base))
+  const fs = layout.logLoss
+  const v = new Uint32Array(layout.length)
+  const maxSum = (1n << BigInt(16 * fs.limbs)) - 1n
+  writeLimbs(v, fs, maxSum)
+  for (let i = 0; i < fs.limbs; i++) assert.equal(v[fs.offset + i], LIMB_MAX)
+  assert.ok(LIMB_MAX * 2 ** 16 < 2 ** 32)
+  const w = new Uint32Array(layout.length)
+  writeLimbs(w, fs, 123456789n * (1n << 24n) + 5n)
+  assert.equal(readFixedSum(w, fs), 123456789 + 5 / 2 ** 24)
+  assert.throws(() => { writeLimbs(w, fs, maxSum + 1n) }, RangeError)
+})
+
+test('sketch: buckets are ordered, contiguous, and hold their values within relative accuracy alpha', () => {
+  const m = sketchMapping(0.01, 1e-9, 1e12)
+  const { lower, upper, representative } = m.buckets()
+  assert.equal(lower.length, m.valueBuckets)
+  for (let i = 1; i < lower.length; i++) assert.ok(lower[i] >= upper[i - 1] - 1e-9 * Math.abs(upper[i - 1]), `bucket ${i} is ordered`)
+  for (const v of [1e-9, 3.7e-5, 0.5, 1, 2, 37, 1234.5, 9.99e11, 1e12, -1e-9, -0.25, -42, -1e12]) {
+    const i = m.indexOf(v)
+    assert.ok(i > 0 && i < m.valueBuckets - 1, `${v} in a log bucket`)
+    assert.ok(Math.abs(representative[i] - v) <= 0.0101 * Math.abs(v), `${v}: representative ${representative[i]} within alpha`)
+  }
+  assert.equal(m.indexOf(0), m.zeroIndex)
+  assert.equal(m.indexOf(1e-12), m.zeroIndex + 1)
+  assert.equal(m.indexOf(-1e-12), m.zeroIndex - 1)
+  assert.equal(m.indexOf(2e12), m.valueBuckets - 1)
+  assert.equal(m.indexOf(-2e12), 0)
+  assert.ok(m.valueBuckets < 5000)
+})
+
+test('spec: defaults, canonical form, and bad specs name the field', () => {
+  const s = MonitorSpec.parse({ model: 'm' })
+  assert.equal(s.score.bins, 4096)
+  assert.equal(s.limits.maxRecordsPerAgent, 2 ** 22)
+  assert.equal(canonicalJson({ b: 1, a: [true, null, 'x'] }), '{"a":[true,null,"x"],"b":1}')
+  const bad: Array<[unknown, string]> = [
+    [{ model: 'm', score: { column: 7 } }, 'score.column'],
+    [{ model: 'm', score: { bins: 1 } }, 'score.bins'],
+    [{ model: 'm', features: { age: { type: 'numeric', edges: [3, 2] } } }, 'features.age.edges'],
+    [{ model: 'm', features: { r: { type: 'categorical', categories: ['a', 'a'] } } }, 'features.r.categories'],
+    [{ model: 'm', features: { r: { type: 'text' } } }, 'features.r.type'],
+    [{ model: 'm', threshold: 2 }, 'threshold'],
+    [{ model: 'm', drift: { psi: { warn: 0.3, alert: 0.2 } } }, 'drift.psi'],
+    [{ model: 'm', colour: 'x' }, '(top level)'],
+    [{ score: {} }, 'model']
+  ]
+  for (const [value, field] of bad) {
+    assert.throws(() => parseMonitorSpec(value, 'spec.yaml'), (err: unknown) => err instanceof ConfigError && err.field === field && err.message.startsWith(`spec.yaml: ${field}`), `${JSON.stringify(value)} → ${field}`)
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fedmon-spec-'))
+  writeFileSync(join(dir, 'spec.yaml'), 'model: m\nscore: {bins: 100, scale: logit}\nfeatures:\n  age: {type: numeric, edges: [1, 2]}\n')
+  assert.equal(loadMonitorSpec(join(dir, 'spec.yaml')).score.scale, 'logit')
+  writeFileSync(join(dir, 'bad.yaml'), 'model: m\nscore: {bins: many}\n')
+  assert.throws(() => loadMonitorSpec(join(dir, 'bad.yaml')), /bad\.yaml: score\.bins/)
+  assert.throws(() => loadMonitorSpec(join(dir, 'absent.yaml')), /absent\.yaml: file not found/)
+})
