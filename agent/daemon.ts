@@ -91,6 +91,7 @@ export class AgentDaemon {
       sender: { send: async (to, message, opts) => { await this.messenger?.send(to, message, opts) } },
       computeInput: async (announce, signal) => await this.computeInput(announce, signal),
       admit: (ids) => { this.admitted = new Set(ids.filter(id => id !== identity.peerId)) },
+      connect: (neighbours, signal) => { this.connectNeighbours(neighbours, signal) },
       onRoundEnd: (roundId, status) => { this.writeState({ lastRound: { id: roundId, status, at: new Date().toISOString() } }) },
       testExitAfter: this.opts.testExitAfter,
       logger
@@ -110,6 +111,8 @@ export class AgentDaemon {
       this.wake?.()
     })
     await node.start()
+    // Load DuckDB now, not in the first round's critical path (its native module takes a while to load).
+    if (this.opts.benchSyntheticInput !== true) void import('./scan.js').catch((err: Error) => { logger.warn({ err: err.message }, 'cannot preload the scanner') })
     this.running = true
     this.writeState({})
     this.loop = this.connectLoop()
@@ -135,6 +138,24 @@ export class AgentDaemon {
   /** Our listen addresses without the /p2p suffix, as neighbours should dial them. */
   private listenAddrs (): string[] {
     return (this.node?.getMultiaddrs() ?? []).map(a => a.toString().replace(/\/p2p\/[^/]+$/, ''))
+  }
+
+  /**
+   * Dials this round's neighbours ahead of ShareKeys. Only the smaller peer id of a pair dials, so each
+   * pair shares one connection (both dialling at once would pay two Noise handshakes).
+   */
+  private connectNeighbours (neighbours: Array<{ id: string, addrs: string[] }>, signal: AbortSignal): void {
+    const node = this.node
+    if (node === null) return
+    for (const { id, addrs } of neighbours) {
+      if (!(this.identity.peerId < id) || addrs.length === 0) continue
+      const peer = peerIdFromString(id)
+      if (node.getConnections(peer).length > 0) continue
+      const multiaddrs = addrs.flatMap((a) => { try { return [multiaddr(a)] } catch { return [] } })
+      node.peerStore.merge(peer, { multiaddrs })
+        .then(async () => await node.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) }))
+        .catch((err: Error) => { this.logger.debug({ peer: id, err: err.message }, 'early dial failed (the share send will retry)') })
+    }
   }
 
   private connectedToCoordinator (): boolean {

@@ -22,6 +22,8 @@ export interface AgentRoundServiceOptions {
   computeInput: (announce: AnnounceInfo, signal: AbortSignal) => Promise<Uint32Array>
   /** The peers to admit besides the coordinator (the round's participants), or [] when no round runs. */
   admit: (peerIds: string[]) => void
+  /** Called once a round is accepted with the neighbours (and their addresses) shares will go to: connect early. */
+  connect?: (neighbours: Array<{ id: string, addrs: string[] }>, signal: AbortSignal) => void
   onRoundEnd?: (roundId: string, status: string) => void
   /** Test-only: SIGKILL this process right after sending a message of this type (FEDMON_TEST_EXIT_AFTER). */
   testExitAfter?: string
@@ -111,6 +113,8 @@ export class AgentRoundService {
     this.opts.admit(client.announce.participants.map(p => p.id))
     this.opts.logger.info({ round: client.roundId, participants: client.announce.participants.length, vectorLength: client.announce.vectorLength, reference: client.announce.reference }, 'round accepted')
     this.step(active, () => client.start(this.now()))
+    // Connection setup (TCP + Noise + identify) overlaps the advertise phase instead of delaying ShareKeys.
+    this.opts.connect?.(client.neighbours().map(id => ({ id, addrs: active.addrs.get(id) ?? [] })), active.controller.signal)
     const started = this.now()
     this.opts.computeInput(info, active.controller.signal).then((vector) => {
       if (this.active !== active) return
@@ -182,7 +186,9 @@ export class AgentRoundService {
 
   private end (active: ActiveRound, status: string): void {
     clearInterval(active.ticker)
-    active.controller.abort()
+    // Cancel the scan and in-flight sends only when the round is cut short: a finished round's last
+    // message (the unmask shares) is usually still on its way.
+    if (status !== 'done' && status !== 'failed') active.controller.abort()
     active.early = []
     if (this.active === active) {
       this.active = null

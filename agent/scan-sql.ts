@@ -66,10 +66,19 @@ function labelMatch (t: string, v: LabelValue): string {
   return `(${t} = ${sqlString(v)})`
 }
 
+/** "1" and 1, "true" and true mean the same label value, whatever the YAML quoting. */
+function normaliseLabel (v: LabelValue): LabelValue {
+  if (typeof v !== 'string') return v
+  const t = v.trim()
+  if (/^(true|false)$/i.test(t)) return t.toLowerCase() === 'true'
+  if (/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(t)) return Number(t)
+  return t
+}
+
 /** Label class: 0 negative, 1 positive, 2 unlabeled (null/absent/empty), 3 invalid. */
 export function labelClassSql (spec: MonitorSpec, c: ColumnExpr): string {
-  const positive = spec.label.positive
-  const negatives = spec.label.negative
+  const positive = normaliseLabel(spec.label.positive)
+  const negatives = spec.label.negative?.map(normaliseLabel)
   const isOneZero = (v: LabelValue): boolean => v === 1 || v === 0 || typeof v === 'boolean'
   const numericOnly = isOneZero(positive) || typeof positive === 'number'
   // Typed columns (Parquet, inferred JSON) compare without going through text: much cheaper per record.
@@ -153,16 +162,17 @@ export function lossTermsSql (s: string, y: string, scaleBits: number): { logLos
 }
 
 /**
- * Fixed-point moment terms of a clamped value `v` (|v| ≤ 1e12): |v|·2^16 < 2^57 fits a BIGINT; v²·2^16 only
+ * Fixed-point moment sums of a clamped value `v` (|v| ≤ 1e12): |v|·2^16 < 2^57 fits a BIGINT; v²·2^16 only
  * does below 2^23, so larger squares take a (slower, rare) HUGEINT path.
  */
 export function momentTermsSql (v: string, scaleBits: number): { positive: string, negative: string, squareSmall: string, squareLarge: string } {
   const scale = sqlNumber(2 ** scaleBits)
   const small = `abs(${v}) < ${sqlNumber(2 ** 23)}`
   return {
-    positive: `CAST(round(greatest(${v}, 0) * ${scale}) AS BIGINT)`,
-    negative: `CAST(round(greatest(-${v}, 0) * ${scale}) AS BIGINT)`,
-    squareSmall: `(CASE WHEN ${small} THEN CAST(round(${v} * ${v} * ${scale}) AS BIGINT) END)`,
-    squareLarge: `(CASE WHEN NOT (${small}) THEN CAST(round(${v} * ${v} * ${scale}) AS HUGEINT) END)`
+    positive: `sum(CAST(round(greatest(${v}, 0) * ${scale}) AS BIGINT))`,
+    negative: `sum(CAST(round(greatest(-${v}, 0) * ${scale}) AS BIGINT))`,
+    // CASE, not FILTER, for the BIGINT cast: DuckDB evaluates a FILTERed aggregate's input on every row
+    squareSmall: `sum(CASE WHEN ${small} THEN CAST(round(${v} * ${v} * ${scale}) AS BIGINT) END)`,
+    squareLarge: `sum(CAST(round(${v} * ${v} * ${scale}) AS HUGEINT)) FILTER (WHERE NOT (${small}))`
   }
 }

@@ -162,7 +162,8 @@ export class RoundService {
   abort (code: string, message: string): void {
     const active = this.active
     if (active === null) return
-    active.server.abort(code, message)
+    const notices = active.server.abort(code, message) // signed Abort to the agents, so they wipe secrets now
+    this.dispatch(active, notices)
     this.finish(active, 'aborted', { code, message })
   }
 
@@ -170,7 +171,10 @@ export class RoundService {
     this.stopped = true
     const active = this.active
     this.abort('ERR_ABORTED', 'coordinator shutting down')
-    active?.controller.abort() // in-flight sends too
+    if (active === null) return
+    // Give the Abort notices a moment to leave, then cancel whatever is still in flight.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    active.controller.abort()
   }
 
   private dispatch (active: ActiveRound, out: Outgoing[]): void {

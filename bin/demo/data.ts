@@ -95,10 +95,10 @@ export function siteRecords (site: number, rows: number, windows: DemoWindows, s
     const week2 = i >= rows / 2
     const w = week2 ? windows.current : windows.reference
     const ts = w.from + Math.floor(rand() * (w.to - w.from))
-    // Covariate shift in week 2: older applicants at sites d and e, incomes 15 % lower, a new regional mix at site c.
-    const ageShift = week2 && site >= 3 ? 6 : 0
+    // Covariate shift in week 2: older applicants at sites d and e, incomes 25 % lower, a new regional mix at site c.
+    const ageShift = week2 && site >= 3 ? 9 : 0
     const age = Math.min(90, Math.max(18, profile.ageMean + ageShift + 11 * normal(rand)))
-    const income = profile.incomeMedian * (week2 ? 0.85 : 1) * Math.exp(0.45 * normal(rand))
+    const income = profile.incomeMedian * (week2 ? 0.75 : 1) * Math.exp(0.45 * normal(rand))
     const weights = week2 && site === 2 ? [1, 1, 2, 1, 6] : profile.regionWeights
     const region = pick(rand, weights)
     const tenure = Math.min(240, -profile.tenureMean * Math.log(1 - rand()))

@@ -186,6 +186,8 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
     store: 'coordinator.db',
     api: { listen: `127.0.0.1:${apiPort}` },
     privacy: { minAgents: 3 },
+    // A stuck phase fails the round in 15 s rather than the default 30 s: the demo promises to finish within a minute.
+    round: { phaseTimeoutMs: 15_000 },
     alerts: [
       { metric: 'performance.auc.value', below: 0.75 },
       { metric: 'performance.auc.value', dropFromReference: 0.05 },

@@ -33,7 +33,7 @@ export function renderHistory (points: HistoryPoint[], metric: string, opts: { c
   const rows = points.map(x => [
     shortTime(x.window.to),
     x.kind,
-    x.id.length > 14 ? `${x.id.slice(0, 12)}…` : x.id,
+    x.id,
     formatNumber(x.samples),
     formatNumber(x.value),
     x.alerts > 0 ? p.red(String(x.alerts)) : '0'

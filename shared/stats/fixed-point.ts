@@ -44,3 +44,10 @@ export function readFixedSum (vector: Uint32Array, fs: FixedSum): number {
   const scale = 1n << BigInt(fs.scaleBits)
   return Number(total / scale) + Number(total % scale) / Number(scale)
 }
+
+/** The exact integer a (summed) limb group stands for: Σ limb_i · 2^(16·i). Summed limbs may exceed 16 bits. */
+export function readFixedSumExact (vector: Uint32Array, fs: FixedSum): bigint {
+  let total = 0n
+  for (let i = fs.limbs - 1; i >= 0; i--) total = (total << BigInt(LIMB_BITS)) + BigInt(vector[fs.offset + i])
+  return total
+}

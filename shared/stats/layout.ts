@@ -204,3 +204,10 @@ export function scoreBinOf (layout: Layout, s: number): number {
   const z = Math.log(s / (1 - s))
   return Math.min(Math.max(Math.floor((z + logitRange) / (2 * logitRange) * bins), 0), bins - 1)
 }
+
+/** Every fixed-point limb group of the layout (the remaining entries are plain counts). */
+export function fixedSumsOf (layout: Layout): FixedSum[] {
+  const out = [layout.logLoss, layout.brier, layout.scoreSum, layout.scoreSumSquares, ...layout.calibration.scoreSums]
+  for (const f of layout.features) if (f.type === 'numeric') out.push(f.sumPositive, f.sumNegative, f.sumSquares)
+  return out
+}

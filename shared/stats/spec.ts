@@ -34,8 +34,11 @@ export const NumericFeatureSpec = z.strictObject({
   edges: z.array(z.number().finite()).min(1).max(1024).refine(strictlyIncreasing, 'edges must be strictly increasing').optional(),
   /** Sketch relative accuracy α (DDSketch); only without edges. */
   alpha: z.number().min(0.001).max(0.2).default(0.01),
-  /** Sketch covered magnitudes [min, max]; smaller non-zero magnitudes go to underflow, larger to overflow buckets. */
-  range: z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a < b && b <= 1e15, 'range must be [min, max] with 0 < min < max <= 1e15').default([1e-9, 1e12]),
+  /**
+   * Sketch covered magnitudes [min, max]; smaller non-zero magnitudes go to underflow, larger to overflow buckets.
+   * max also clamps values for the moments; ≤ 1e12 keeps Σx²·2^16 of 2^31 records inside DuckDB's 128-bit sums.
+   */
+  range: z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a < b && b <= 1e12, 'range must be [min, max] with 0 < min < max <= 1e12').default([1e-9, 1e12]),
   /** Number of reference-quantile bins used for PSI/JS (sketch features only). */
   bins: z.number().int().min(2).max(100).default(10)
 })

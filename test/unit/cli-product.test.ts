@@ -135,6 +135,19 @@ test('report --json prints the report object', async () => {
   assert.equal(JSON.parse(latest.stdout).id, 'cur-0003')
 })
 
+test('report prints the terminal report (the shared renderer), without colour when not a TTY', async () => {
+  const r = await fedmon(['report', 'cur-0003', '--api', api, '--token-file', join(dir, 'good.token')])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /cur-0003/)
+  assert.match(r.stdout, /credit-risk/)
+  assert.match(r.stdout, /0\.74/)
+  assert.match(r.stdout, /income/)
+  assert.match(r.stdout, /is below 0\.75/)
+  assert.doesNotMatch(r.stdout, /\u001b\[/, 'no ANSI codes when stdout is a pipe')
+  const forced = await fedmon(['report', 'cur-0003', '--api', api, '--token-file', join(dir, 'good.token')], { NO_COLOR: '', FORCE_COLOR: '1' })
+  assert.match(forced.stdout, /\u001b\[/, 'FORCE_COLOR turns colour on')
+})
+
 test('report history: table, sparkline and chart; short metric names; --json', async () => {
   const r = await fedmon(['report', 'history', '--metric', 'auc', '--api', api, '--token-file', join(dir, 'good.token')])
   assert.equal(r.code, 0, r.stderr)

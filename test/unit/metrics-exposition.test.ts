@@ -1,25 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createMetrics, SCORE_FEATURE_LABEL } from '../../coordinator/metrics.js'
-import { makeReport, makeRound } from './product-fixtures.js'
-
-/** Minimal Prometheus text parser: `name{labels} value` lines, HELP/TYPE kept. */
-export function parseExposition (text: string): { samples: Array<{ name: string, labels: Record<string, string>, value: number }>, types: Map<string, string> } {
-  const samples: Array<{ name: string, labels: Record<string, string>, value: number }> = []
-  const types = new Map<string, string>()
-  for (const line of text.split('\n')) {
-    if (line === '') continue
-    const type = /^# TYPE (\S+) (\S+)$/.exec(line)
-    if (type !== null) { types.set(type[1], type[2]); continue }
-    if (line.startsWith('#')) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    assert.ok(m !== null, `unparseable exposition line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const lm of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2]
-    samples.push({ name: m[1], labels, value: m[3] === 'NaN' ? Number.NaN : Number(m[3]) })
-  }
-  return { samples, types }
-}
+import { makeReport, makeRound, parseExposition } from './product-fixtures.js'
 
 function value (samples: ReturnType<typeof parseExposition>['samples'], name: string, labels: Record<string, string> = {}): number | undefined {
   return samples.find(s => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value

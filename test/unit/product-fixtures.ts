@@ -1,6 +1,7 @@
 // Report and round fixtures shared by the product's unit tests (store, alerts, metrics, CLI).
 import type { Report, FeatureDrift } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
+import assert from 'node:assert/strict'
 
 export function featureDrift (psi: number | null, status: FeatureDrift['status'] = 'ok', type: FeatureDrift['type'] = 'numeric'): FeatureDrift {
   return {
@@ -54,4 +55,27 @@ export function makeRound (id: string, over: Partial<RoundOutcome> = {}): RoundO
     scheduledWindowKey: null,
     ...over
   }
+}
+
+/** Minimal Prometheus text parser: `name{labels} value` lines, HELP/TYPE kept. */
+export function parseExposition (text: string): { samples: Array<{ name: string, labels: Record<string, string>, value: number }>, types: Map<string, string> } {
+  const samples: Array<{ name: string, labels: Record<string, string>, value: number }> = []
+  const types = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line)
+    if (type !== null) { types.set(type[1], type[2]); continue }
+    if (line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    assert.ok(m !== null, `unparseable exposition line: ${line}`)
+    const labels: Record<string, string> = {}
+    for (const lm of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2]
+    samples.push({ name: m[1], labels, value: m[3] === 'NaN' ? Number.NaN : Number(m[3]) })
+  }
+  return { samples, types }
+}
+
+
+export function sampleValue (samples: ReturnType<typeof parseExposition>['samples'], name: string, labels: Record<string, string> = {}): number | undefined {
+  return samples.find(s => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
 }

@@ -1,0 +1,462 @@
+import { performance } from 'node:perf_hooks'
+import { deriveKey } from '../crypto/hkdf.js'
+import { addMaskInPlace } from '../crypto/prg.js'
+import { combineShares, SHARE_BYTES, type Share } from '../crypto/shamir.js'
+import { x25519PrivateKeyObject, x25519PublicKey, x25519SharedSecret } from '../crypto/x25519.js'
+import { SecAggError } from './errors.js'
+import { assertIndexSet, RoundLayout } from './layout.js'
+import { chooseGraphParams } from './params.js'
+import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
+import * as transcript from './transcript.js'
+import type { GraphKind, Outgoing, Participant, Sign, Verify } from './types.js'
+
+export interface ServerOptions {
+  roundId: string
+  coordinator: string
+  sign: Sign
+  verify: Verify
+  /** Online roster members invited to this round. */
+  participants: Participant[]
+  vectorLength: number
+  /** Hex sha-256 of the monitor spec. */
+  specHash: string
+  /** Epoch ms, [from, to). */
+  window: { from: number, to: number }
+  /** Largest value one agent may put in one entry: n · maxEntry must be < 2^32. */
+  maxEntry: number
+  minAgents: number
+  threshold?: number
+  /** Force the graph degree k (tests); otherwise chosen from n, dropoutRate and corruptFraction. */
+  degree?: number
+  dropoutRate?: number
+  corruptFraction?: number
+  graph?: GraphKind | 'auto'
+  /** Deadline per phase. */
+  phaseTimeoutMs: number
+  reference?: boolean
+}
+
+export type ServerPhase = 'created' | 'advertise' | 'share-keys' | 'masked-input' | 'consistency' | 'unmask' | 'done' | 'failed'
+
+const DEFAULT_DROPOUT_RATE = 0.33
+const DEFAULT_CORRUPT_FRACTION = 0.05
+
+/**
+ * The coordinator's side of one round (sans-IO): messages in, messages out, deadlines as `now` (ms).
+ * Phases: advertise → share-keys → masked-input → consistency → unmask → done. An agent missing a
+ * phase's deadline is dropped; the round fails when fewer than max(t, minAgents) agents remain.
+ */
+export class SecAggServer {
+  readonly k: number
+  readonly t: number
+  readonly graph: GraphKind
+  private readonly opts: ServerOptions
+  private readonly layout: RoundLayout
+  private state: ServerPhase = 'created'
+  private deadline: number | null = null
+  private failureInfo: { code: string, message: string } | null = null
+  private resultValue: { sum: Uint32Array, included: string[], dropped: string[] } | null = null
+  private readonly timings: Record<string, number> = {}
+  private phaseStartedAt = 0
+
+  private readonly adverts = new Map<number, { cPk: Uint8Array, sPk: Uint8Array, signature: Uint8Array }>()
+  private u1: number[] = []
+  private readonly receipts = new Map<number, number[]>()
+  private u2: number[] = []
+  private sum: Uint32Array | null = null
+  private readonly maskedFrom = new Set<number>()
+  private u3: number[] = []
+  private readonly consistencySignatures = new Map<number, Uint8Array>()
+  private u4: number[] = []
+  private dropped: number[] = []
+  private readonly unmaskFrom = new Set<number>()
+  private readonly bShares = new Map<number, Share[]>()
+  private readonly sShares = new Map<number, Share[]>()
+
+  constructor (opts: ServerOptions) {
+    this.opts = opts
+    const n = opts.participants.length
+    if (!Number.isInteger(opts.vectorLength) || opts.vectorLength < 1) throw new SecAggError('ERR_BAD_PARAMS', `vectorLength must be a positive integer, got ${opts.vectorLength}`)
+    if (!/^[0-9a-f]{64}$/.test(opts.specHash)) throw new SecAggError('ERR_BAD_PARAMS', 'specHash must be 64 lowercase hex digits')
+    if (!Number.isInteger(opts.minAgents) || opts.minAgents < 1) throw new SecAggError('ERR_BAD_PARAMS', `minAgents must be a positive integer, got ${opts.minAgents}`)
+    if (!Number.isInteger(opts.phaseTimeoutMs) || opts.phaseTimeoutMs < 1) throw new SecAggError('ERR_BAD_PARAMS', 'phaseTimeoutMs must be a positive integer')
+    if (!Number.isInteger(opts.maxEntry) || opts.maxEntry < 1) throw new SecAggError('ERR_BAD_PARAMS', `maxEntry must be a positive integer, got ${opts.maxEntry}`)
+    if (!(opts.window.to > opts.window.from)) throw new SecAggError('ERR_BAD_PARAMS', 'window must satisfy from < to')
+    if (n * opts.maxEntry >= 2 ** 32) {
+      throw new SecAggError('ERR_OVERFLOW', `${n} agents × max entry ${opts.maxEntry} = ${n * opts.maxEntry} does not fit in 2^32: the sum could wrap`)
+    }
+    if (n < opts.minAgents) throw new SecAggError('ERR_TOO_FEW_SURVIVORS', `${n} participants is fewer than minAgents ${opts.minAgents}`)
+    const params = chooseGraphParams({
+      n, graph: opts.graph ?? 'auto', threshold: opts.threshold, degree: opts.degree,
+      dropoutRate: opts.dropoutRate ?? DEFAULT_DROPOUT_RATE, corruptFraction: opts.corruptFraction ?? DEFAULT_CORRUPT_FRACTION
+    })
+    this.k = params.k
+    this.t = params.t
+    this.graph = params.graph
+    this.layout = new RoundLayout({
+      roundId: opts.roundId, participants: opts.participants, graph: params.graph, k: params.k, t: params.t,
+      vectorLength: opts.vectorLength, specHash: opts.specHash
+    })
+  }
+
+  get status (): 'running' | 'done' | 'failed' {
+    return this.state === 'done' ? 'done' : this.state === 'failed' ? 'failed' : 'running'
+  }
+
+  get phase (): string { return this.state }
+
+  /** Signed Announce to every participant. */
+  start (now: number): Outgoing[] {
+    if (this.state !== 'created') throw new SecAggError('ERR_WRONG_PHASE', `start() in phase ${this.state}`)
+    const body: Omit<Announce, 'signature' | 'type'> = {
+      roundId: this.opts.roundId,
+      protocol: PROTOCOL_VERSION,
+      coordinator: this.opts.coordinator,
+      participants: this.opts.participants.map(p => ({ id: p.id, addrs: [...p.addrs] })),
+      window: { from: this.opts.window.from, to: this.opts.window.to },
+      specHash: this.opts.specHash,
+      vectorLength: this.opts.vectorLength,
+      maxEntry: this.opts.maxEntry,
+      minAgents: this.opts.minAgents,
+      threshold: this.t,
+      degree: this.k,
+      graph: this.graph,
+      phaseTimeoutMs: this.opts.phaseTimeoutMs,
+      issuedAt: Math.floor(now),
+      reference: this.opts.reference ?? false
+    }
+    const message: Announce = { type: 'announce', ...body, signature: this.opts.sign(transcript.announceBytes(body)) }
+    this.enter('advertise', now)
+    return this.opts.participants.map(p => ({ to: p.id, message }))
+  }
+
+  receive (from: string, message: SecAggMessage, now: number): Outgoing[] {
+    if (message.roundId !== this.opts.roundId) throw new SecAggError('ERR_WRONG_ROUND', `message for round ${message.roundId}, this is ${this.opts.roundId}`)
+    if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    const index = this.layout.indexOf(from)
+    if (index === undefined) throw new SecAggError('ERR_UNKNOWN_SENDER', `${from} is not a participant of round ${this.opts.roundId}`)
+    switch (message.type) {
+      case 'advertise-keys': this.onAdvertise(index, message); break
+      case 'share-receipt': this.onReceipt(index, message); break
+      case 'masked-input': this.onMaskedInput(index, message); break
+      case 'consistency-signature': this.onConsistencySignature(index, message.signature); break
+      case 'unmask-shares': this.onUnmaskShares(index, message); break
+      default: throw new SecAggError('ERR_WRONG_PHASE', `the coordinator does not accept ${message.type}`)
+    }
+    return this.advanceIfComplete(now)
+  }
+
+  tick (now: number): Outgoing[] {
+    if (this.status !== 'running' || this.deadline === null || now < this.deadline) return []
+    return this.endPhase(now)
+  }
+
+  nextDeadline (): number | null {
+    return this.status === 'running' ? this.deadline : null
+  }
+
+  /** Fails the round; returns signed Abort messages for the agents still in it (sending them is optional). */
+  abort (code: string, message: string): Outgoing[] {
+    if (this.status !== 'running') return []
+    return this.fail(code, message, null)
+  }
+
+  result (): { sum: Uint32Array, included: string[], dropped: string[] } | null { return this.resultValue }
+
+  failure (): { code: string, message: string } | null { return this.failureInfo }
+
+  /** Protocol time per phase (ms, from `now`), plus `unmaskComputeMs`: wall-clock time of the final unmasking. */
+  phaseTimings (): Record<string, number> { return { ...this.timings } }
+
+  // ---- message handlers: validate everything, then mutate ----
+
+  private expectPhase (what: string, phase: ServerPhase): void {
+    if (this.state !== phase) throw new SecAggError('ERR_WRONG_PHASE', `${what} is not expected in phase ${this.state}`)
+  }
+
+  private onAdvertise (index: number, message: AdvertiseKeys): void {
+    this.expectPhase('advertise-keys', 'advertise')
+    if (this.adverts.has(index)) throw new SecAggError('ERR_DUPLICATE', `second advertise-keys from participant ${index}`)
+    if (!this.opts.verify(this.layout.idOf(index), transcript.advertBytes(this.opts.roundId, message.cPk, message.sPk), message.signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', `advertise-keys of ${this.layout.idOf(index)} does not verify`)
+    }
+    this.adverts.set(index, { cPk: message.cPk, sPk: message.sPk, signature: message.signature })
+  }
+
+  private onReceipt (index: number, message: ShareReceipt): void {
+    this.expectPhase('share-receipt', 'share-keys')
+    if (!this.u1.includes(index)) throw new SecAggError('ERR_UNKNOWN_SENDER', `participant ${index} did not advertise keys`)
+    if (this.receipts.has(index)) throw new SecAggError('ERR_DUPLICATE', `second share-receipt from participant ${index}`)
+    assertIndexSet(message.holds, this.layout.n, 'share-receipt holds')
+    for (const v of message.holds) {
+      if (!this.layout.graph.areNeighbours(index, v) || !this.adverts.has(v)) {
+        throw new SecAggError('ERR_CONSISTENCY', `share-receipt claims shares of ${v}, not an advertising neighbour`)
+      }
+    }
+    if (!this.opts.verify(this.layout.idOf(index), transcript.receiptBytes(this.opts.roundId, message.holds), message.signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', `share-receipt of ${this.layout.idOf(index)} does not verify`)
+    }
+    this.receipts.set(index, [...message.holds])
+  }
+
+  private onMaskedInput (index: number, message: MaskedInput): void {
+    this.expectPhase('masked-input', 'masked-input')
+    if (!this.u2.includes(index)) throw new SecAggError('ERR_UNKNOWN_SENDER', `participant ${index} is not in the masking set`)
+    if (this.maskedFrom.has(index)) throw new SecAggError('ERR_DUPLICATE', `second masked-input from participant ${index}`)
+    if (message.vector.length !== this.opts.vectorLength) {
+      throw new SecAggError('ERR_BAD_LENGTH', `masked-input has ${message.vector.length} entries, expected ${this.opts.vectorLength}`)
+    }
+    // Accumulate at once: the server never keeps individual masked vectors.
+    const sum = this.sum ??= new Uint32Array(this.opts.vectorLength)
+    const y = message.vector
+    for (let i = 0; i < y.length; i++) sum[i] += y[i]
+    this.maskedFrom.add(index)
+  }
+
+  private onConsistencySignature (index: number, signature: Uint8Array): void {
+    this.expectPhase('consistency-signature', 'consistency')
+    if (!this.u3.includes(index)) throw new SecAggError('ERR_UNKNOWN_SENDER', `participant ${index} is not a survivor`)
+    if (this.consistencySignatures.has(index)) throw new SecAggError('ERR_DUPLICATE', `second consistency-signature from participant ${index}`)
+    if (!this.opts.verify(this.layout.idOf(index), transcript.consistencyBytes(this.opts.roundId, this.u3), signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', `consistency signature of ${this.layout.idOf(index)} does not verify`)
+    }
+    this.consistencySignatures.set(index, signature)
+  }
+
+  private onUnmaskShares (index: number, message: UnmaskShares): void {
+    this.expectPhase('unmask-shares', 'unmask')
+    if (!this.u4.includes(index)) throw new SecAggError('ERR_UNKNOWN_SENDER', `participant ${index} did not sign the survivor set`)
+    if (this.unmaskFrom.has(index)) throw new SecAggError('ERR_DUPLICATE', `second unmask-shares from participant ${index}`)
+    const survivors = new Set(this.u3)
+    const dropped = new Set(this.dropped)
+    assertIndexSet(message.bOwners, this.layout.n, 'bOwners', survivors)
+    assertIndexSet(message.sOwners, this.layout.n, 'sOwners', dropped)
+    for (const owner of [...message.bOwners, ...message.sOwners]) {
+      if (!this.layout.graph.areNeighbours(index, owner)) throw new SecAggError('ERR_CONSISTENCY', `participant ${index} cannot hold shares of ${owner}`)
+    }
+    const x = this.layout.shareX(index)
+    const add = (into: Map<number, Share[]>, owners: number[], bytes: Uint8Array): void => {
+      owners.forEach((owner, i) => {
+        const list = into.get(owner) ?? []
+        list.push({ x, share: bytes.slice(i * SHARE_BYTES, (i + 1) * SHARE_BYTES) })
+        into.set(owner, list)
+      })
+    }
+    add(this.bShares, message.bOwners, message.bShares)
+    add(this.sShares, message.sOwners, message.sShares)
+    this.unmaskFrom.add(index)
+  }
+
+  // ---- phase transitions ----
+
+  private advanceIfComplete (now: number): Outgoing[] {
+    switch (this.state) {
+      case 'advertise': return this.adverts.size === this.layout.n ? this.endPhase(now) : []
+      case 'share-keys': return this.receipts.size === this.u1.length ? this.endPhase(now) : []
+      case 'masked-input': return this.maskedFrom.size === this.u2.length ? this.endPhase(now) : []
+      case 'consistency': return this.consistencySignatures.size === this.u3.length ? this.endPhase(now) : []
+      // Finish as soon as every secret can be reconstructed: late responders are not needed.
+      case 'unmask': return this.unmaskFrom.size === this.u4.length || this.canReconstruct() ? this.endPhase(now) : []
+      default: return []
+    }
+  }
+
+  private endPhase (now: number): Outgoing[] {
+    switch (this.state) {
+      case 'advertise': return this.endAdvertise(now)
+      case 'share-keys': return this.endShareKeys(now)
+      case 'masked-input': return this.endMaskedInput(now)
+      case 'consistency': return this.endConsistency(now)
+      case 'unmask': return this.endUnmask(now)
+      default: return []
+    }
+  }
+
+  private enter (phase: ServerPhase, now: number): void {
+    if (this.state !== 'created') this.timings[this.state] = now - this.phaseStartedAt
+    this.state = phase
+    this.phaseStartedAt = now
+    this.deadline = phase === 'done' || phase === 'failed' ? null : now + this.opts.phaseTimeoutMs
+  }
+
+  private get quorum (): number { return Math.max(this.t, this.opts.minAgents) }
+
+  private tooFew (what: string, count: number, now: number): Outgoing[] {
+    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents) = ${this.quorum}`, now)
+  }
+
+  private endAdvertise (now: number): Outgoing[] {
+    this.u1 = [...this.adverts.keys()].sort((a, b) => a - b)
+    if (this.u1.length < this.quorum) return this.tooFew('advertised keys', this.u1.length, now)
+    const out: Outgoing[] = []
+    for (const u of this.u1) {
+      const keys = this.layout.graph.neighbours(u).filter(v => this.adverts.has(v)).map(v => ({ index: v, ...this.adverts.get(v)! }))
+      out.push({ to: this.layout.idOf(u), message: { type: 'key-set', roundId: this.opts.roundId, keys } })
+    }
+    this.enter('share-keys', now)
+    return out
+  }
+
+  /**
+   * U2: agents that sent a receipt and whose shares are held by at least t neighbours in U2 — iterated to a
+   * fixpoint, since removing one agent can push its holders' owners below t.
+   */
+  private endShareKeys (now: number): Outgoing[] {
+    const members = new Set(this.receipts.keys())
+    const holders = new Map<number, number[]>() // owner → holders that received its shares
+    for (const [holder, owners] of this.receipts) {
+      for (const owner of owners) {
+        const list = holders.get(owner) ?? []
+        list.push(holder)
+        holders.set(owner, list)
+      }
+    }
+    for (let changed = true; changed;) {
+      changed = false
+      for (const v of members) {
+        const live = (holders.get(v) ?? []).filter(h => members.has(h)).length
+        if (live < this.t) { members.delete(v); changed = true }
+      }
+    }
+    this.u2 = [...members].sort((a, b) => a - b)
+    if (this.u2.length < this.quorum) return this.tooFew('masking set', this.u2.length, now)
+    const signature = this.opts.sign(transcript.maskingSetBytes(this.opts.roundId, this.u2))
+    const message: SecAggMessage = { type: 'masking-set', roundId: this.opts.roundId, members: this.u2, signature }
+    this.enter('masked-input', now)
+    return this.u2.map(u => ({ to: this.layout.idOf(u), message }))
+  }
+
+  private endMaskedInput (now: number): Outgoing[] {
+    this.u3 = [...this.maskedFrom].sort((a, b) => a - b)
+    if (this.u3.length < this.quorum) return this.tooFew('masked inputs', this.u3.length, now)
+    const survivors = new Set(this.u3)
+    this.dropped = this.u2.filter(u => !survivors.has(u))
+    const signature = this.opts.sign(transcript.survivorsBytes(this.opts.roundId, this.u3))
+    const message: SecAggMessage = { type: 'survivors', roundId: this.opts.roundId, members: this.u3, signature }
+    this.enter('consistency', now)
+    return this.u3.map(u => ({ to: this.layout.idOf(u), message }))
+  }
+
+  private endConsistency (now: number): Outgoing[] {
+    this.u4 = [...this.consistencySignatures.keys()].sort((a, b) => a - b)
+    if (this.u4.length < this.t) return this.tooFew('consistency signatures', this.u4.length, now)
+    const signatures = this.u4.map(index => ({ index, signature: this.consistencySignatures.get(index)! }))
+    const signature = this.opts.sign(transcript.unmaskRequestBytes(this.opts.roundId, this.u3, this.dropped))
+    const message: SecAggMessage = { type: 'unmask-request', roundId: this.opts.roundId, survivors: this.u3, dropped: this.dropped, signatures, signature }
+    this.enter('unmask', now)
+    return this.u4.map(u => ({ to: this.layout.idOf(u), message }))
+  }
+
+  private canReconstruct (): boolean {
+    return this.u3.every(v => (this.bShares.get(v)?.length ?? 0) >= this.t) &&
+      this.dropped.every(v => (this.sShares.get(v)?.length ?? 0) >= this.t)
+  }
+
+  private endUnmask (now: number): Outgoing[] {
+    if (!this.canReconstruct()) {
+      const missing = [...this.u3.filter(v => (this.bShares.get(v)?.length ?? 0) < this.t), ...this.dropped.filter(v => (this.sShares.get(v)?.length ?? 0) < this.t)]
+      return this.tooFew(`unmask: too few shares for ${missing.length} agents (e.g. ${this.layout.idOf(missing[0])})`, this.unmaskFrom.size, now)
+    }
+    const started = performance.now()
+    let sum: Uint32Array
+    try {
+      sum = this.unmask()
+    } catch (err) {
+      return this.fail('ERR_RECONSTRUCT', (err as Error).message, now)
+    }
+    this.timings.unmaskComputeMs = performance.now() - started
+    const included = new Set(this.u3)
+    this.resultValue = {
+      sum,
+      included: this.u3.map(i => this.layout.idOf(i)),
+      dropped: this.opts.participants.filter((_, i) => !included.has(i)).map(p => p.id)
+    }
+    this.enter('done', now)
+    this.wipe()
+    return []
+  }
+
+  /** Removes every self mask of the survivors and every pairwise mask between a dropped agent and a survivor. */
+  private unmask (): Uint32Array {
+    const sum = this.sum ?? new Uint32Array(this.opts.vectorLength)
+    this.sum = null
+    for (const v of this.u3) {
+      const seed = this.reconstruct(this.bShares.get(v)!, v, 'b')
+      addMaskInPlace(sum, seed, -1)
+      seed.fill(0)
+    }
+    const survivors = new Set(this.u3)
+    for (const v of this.dropped) {
+      const sk = this.reconstruct(this.sShares.get(v)!, v, 's')
+      const privateKey = x25519PrivateKeyObject(sk)
+      const vId = this.layout.idOf(v)
+      for (const w of this.layout.graph.neighbours(v)) {
+        if (!survivors.has(w)) continue
+        const shared = x25519SharedSecret(privateKey, this.adverts.get(w)!.sPk)
+        const seed = deriveKey(shared, 'pairwise-mask', this.layout.keyContext, vId, this.layout.idOf(w))
+        // y_w carries +PRG(s_wv) when w < v and −PRG(s_wv) otherwise; remove it.
+        addMaskInPlace(sum, seed, w < v ? -1 : 1)
+        shared.fill(0); seed.fill(0)
+      }
+      sk.fill(0)
+    }
+    return sum
+  }
+
+  /**
+   * Interpolates from t shares; with more than t available, a subset that fails (a holder sent a wrong
+   * share) is retried with the next window of t shares. s-keys are checked against the advertised public key.
+   */
+  private reconstruct (shares: Share[], owner: number, kind: 'b' | 's'): Uint8Array {
+    shares.sort((a, b) => a.x - b.x)
+    let lastError: unknown = null
+    for (let start = 0; start + this.t <= shares.length; start++) {
+      try {
+        const secret = combineShares(shares.slice(start, start + this.t), this.t)
+        if (kind === 's' && !equalBytes(x25519PublicKey(secret), this.adverts.get(owner)!.sPk)) {
+          throw new Error('reconstructed key does not match the advertised public key')
+        }
+        return secret
+      } catch (err) {
+        lastError = err
+      }
+    }
+    throw new SecAggError('ERR_RECONSTRUCT', `cannot reconstruct the ${kind}-secret of ${this.layout.idOf(owner)}: ${(lastError as Error)?.message ?? 'no shares'}`)
+  }
+
+  private fail (code: string, message: string, now: number | null): Outgoing[] {
+    const recipients = this.liveAgents()
+    if (now !== null && this.state !== 'created') this.timings[this.state] = now - this.phaseStartedAt
+    this.state = 'failed'
+    this.deadline = null
+    this.failureInfo = { code, message }
+    this.wipe()
+    const reason = message.slice(0, 1024)
+    const abort: SecAggMessage = {
+      type: 'abort', roundId: this.opts.roundId, code: code.slice(0, 64), reason,
+      signature: this.opts.sign(transcript.abortBytes(this.opts.roundId, code.slice(0, 64), reason))
+    }
+    return recipients.map(i => ({ to: this.layout.idOf(i), message: abort }))
+  }
+
+  /** Agents that may still hold round state: everyone who has taken part so far. */
+  private liveAgents (): number[] {
+    if (this.u1.length === 0) return [...this.adverts.keys()].sort((a, b) => a - b)
+    return this.u1
+  }
+
+  private wipe (): void {
+    this.sum?.fill(0)
+    this.sum = null
+    for (const list of [...this.bShares.values(), ...this.sShares.values()]) for (const s of list) s.share.fill(0)
+    this.bShares.clear()
+    this.sShares.clear()
+  }
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i]
+  return diff === 0
+}

@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto'
+import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Packr } from 'msgpackr'
+import { signerFromPrivateKey, verifyPeerSignature } from '../crypto/ed25519.js'
+import { expandMask } from '../crypto/prg.js'
+import { SecAggClient, type AgentPolicy } from './client.js'
+import { SecAggError } from './errors.js'
+import { parseSecAggMessage, type SecAggMessage } from './messages.js'
+import { SecAggServer } from './server.js'
+import type { GraphKind, Outgoing, Sign } from './types.js'
+
+/**
+ * An in-memory round: one SecAggServer and N SecAggClients joined by a FIFO router, time as an input.
+ * Used by the tests (dropouts, adversaries) and by bench/secagg.ts. Every message goes through the wire
+ * codec (msgpackr) and parseSecAggMessage unless `wire: false`, exactly as the network layer does.
+ */
+
+/** The first message an agent that drops stops at (it sends nothing of that type or later and ignores all input). */
+export const DROP_POINTS = ['advertise-keys', 'shares', 'during-shares', 'share-receipt', 'masked-input', 'consistency-signature', 'unmask-shares'] as const
+export type DropPoint = typeof DROP_POINTS[number]
+const SEND_ORDER = ['advertise-keys', 'shares', 'share-receipt', 'masked-input', 'consistency-signature', 'unmask-shares']
+
+export interface Identity { id: string, sign: Sign }
+
+export interface Delivery { from: string, to: string, message: SecAggMessage }
+
+export interface SimulateOptions {
+  agents: number
+  dim: number
+  /** Fraction of agents that drop out (rounded down), or an explicit map agent index → drop point. */
+  dropout?: number | Map<number, DropPoint>
+  /** Where fractional dropouts happen: one point, or 'random' (each dropping agent picks one). Default 'random'. */
+  dropPoint?: DropPoint | 'random'
+  graph?: GraphKind | 'auto'
+  threshold?: number
+  degree?: number
+  minAgents?: number
+  maxEntry?: number
+  dropoutRate?: number
+  corruptFraction?: number
+  phaseTimeoutMs?: number
+  seed?: number
+  /** Reuse identities across simulations (key generation dominates small rounds). */
+  identities?: { coordinator: Identity, agents: Identity[] }
+  policy?: AgentPolicy
+  /** Encode/decode/parse every message like the network layer (default true). */
+  wire?: boolean
+  /** Count encoded bytes per sender (implies encoding). */
+  measureBytes?: boolean
+  /** Adversary / observer hook: return the deliveries to make instead of this one (e.g. [] to drop it). */
+  intercept?: (delivery: Delivery) => Delivery[]
+  /** Agents (by index) that never call setInput (their data scan "hangs"). */
+  noInput?: Set<number>
+  /** Called with each client right after it is created (tests poke at it). */
+  onClient?: (index: number, client: SecAggClient, now: number) => void
+}
+
+export interface SimulationResult {
+  status: 'running' | 'done' | 'failed'
+  failure: { code: string, message: string } | null
+  k: number
+  t: number
+  graph: GraphKind
+  ids: string[]
+  coordinator: string
+  result: { sum: Uint32Array, included: string[], dropped: string[] } | null
+  /** Plaintext sum over exactly the agents the server reports as included. */
+  expected: Uint32Array | null
+  correct: boolean
+  dropPoints: Map<string, DropPoint>
+  clientMaskMs: number[]
+  serverUnmaskMs: number | null
+  bytesSent: Map<string, number>
+  rejected: Array<{ at: string, type: string, code: string, message: string }>
+  clientFailures: Map<string, { code: string, message: string }>
+  phaseTimings: Record<string, number>
+  /** Final status of each client. */
+  clientStatus: Map<string, string>
+}
+
+export async function createIdentities (n: number, seed?: number): Promise<{ coordinator: Identity, agents: Identity[] }> {
+  const make = async (i: number): Promise<Identity> => {
+    const key = seed === undefined
+      ? await generateKeyPair('Ed25519')
+      : await generateKeyPairFromSeed('Ed25519', createHash('sha256').update(`sim-identity|${seed}|${i}`).digest())
+    return { id: peerIdFromPrivateKey(key).toString(), sign: signerFromPrivateKey(key) }
+  }
+  const coordinator = await make(-1)
+  const agents: Identity[] = []
+  for (let i = 0; i < n; i++) agents.push(await make(i))
+  return { coordinator, agents }
+}
+
+/** Deterministic input of agent i: entries uniform in [0, maxEntry]. */
+export function simulatedInput (seed: number, agent: number, dim: number, maxEntry: number): Uint32Array {
+  const key = new Uint8Array(createHash('sha256').update(`sim-input|${seed}|${agent}`).digest())
+  const x = expandMask(key, dim)
+  const range = maxEntry + 1
+  if (range < 2 ** 32) for (let i = 0; i < dim; i++) x[i] = x[i] % range
+  return x
+}
+
+/** Small deterministic PRNG (mulberry32) for picking dropouts. */
+export function seededRandom (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+}
+
+export async function simulateRound (opts: SimulateOptions): Promise<SimulationResult> {
+  const n = opts.agents
+  const dim = opts.dim
+  const seed = opts.seed ?? 1
+  const random = seededRandom(seed)
+  const maxEntry = opts.maxEntry ?? Math.max(1, Math.floor((2 ** 32 - 1) / n))
+  const phaseTimeoutMs = opts.phaseTimeoutMs ?? 10_000
+  const identities = opts.identities ?? await createIdentities(n)
+  if (identities.agents.length < n) throw new RangeError('not enough identities')
+  const agents = identities.agents.slice(0, n)
+  const ids = agents.map(a => a.id)
+  const coordinator = identities.coordinator
+  const roundId = `sim-${seed}-${n}-${dim}`
+
+  // Who drops, and where.
+  const dropAt = new Map<number, DropPoint>()
+  if (opts.dropout instanceof Map) {
+    for (const [i, p] of opts.dropout) dropAt.set(i, p)
+  } else if ((opts.dropout ?? 0) > 0) {
+    const order = [...Array(n).keys()]
+    for (let i = n - 1; i > 0; i--) { const j = Math.floor(random() * (i + 1)); [order[i], order[j]] = [order[j], order[i]] }
+    const count = Math.floor((opts.dropout as number) * n)
+    for (const i of order.slice(0, count)) {
+      dropAt.set(i, opts.dropPoint === undefined || opts.dropPoint === 'random'
+        ? DROP_POINTS[Math.floor(random() * DROP_POINTS.length)]
+        : opts.dropPoint)
+    }
+  }
+  const dead = new Set<number>()
+
+  const server = new SecAggServer({
+    roundId, coordinator: coordinator.id, sign: coordinator.sign, verify: verifyPeerSignature,
+    participants: ids.map((id, i) => ({ id, addrs: [`/memory/agent-${i}`] })),
+    vectorLength: dim, specHash: createHash('sha256').update('sim-spec').digest('hex'),
+    window: { from: 0, to: 3_600_000 }, maxEntry, minAgents: opts.minAgents ?? 1,
+    threshold: opts.threshold, degree: opts.degree, graph: opts.graph ?? 'auto',
+    dropoutRate: opts.dropoutRate, corruptFraction: opts.corruptFraction, phaseTimeoutMs
+  })
+  const clients = new Map<string, SecAggClient>()
+  const indexOf = new Map(ids.map((id, i) => [id, i]))
+  const packr = new Packr({ useRecords: false, moreTypes: true })
+  const wire = opts.wire ?? true
+  const bytesSent = new Map<string, number>()
+  const rejected: SimulationResult['rejected'] = []
+  const clientMaskMs: number[] = []
+  let now = 0
+
+  const queue: Delivery[] = []
+  let head = 0
+  const enqueue = (from: string, out: Outgoing[]): void => {
+    const i = indexOf.get(from)
+    for (const o of out) {
+      if (i !== undefined) {
+        const point = dropAt.get(i)
+        if (point !== undefined && !dead.has(i)) {
+          const type = o.message.type
+          if (point === 'during-shares' && type === 'shares') {
+            if (random() < 0.5) continue // this neighbour never gets our shares; the rest do
+          } else if (point !== 'during-shares' && SEND_ORDER.indexOf(type) >= SEND_ORDER.indexOf(point)) {
+            dead.add(i)
+          }
+          if (point === 'during-shares' && SEND_ORDER.indexOf(type) > SEND_ORDER.indexOf('shares')) dead.add(i)
+        }
+        if (dead.has(i)) continue
+      }
+      const delivery = { from, to: o.to, message: o.message }
+      const deliveries = opts.intercept !== undefined ? opts.intercept(delivery) : [delivery]
+      for (const d of deliveries) {
+        if (opts.measureBytes === true || wire) {
+          const frame = packr.pack(d.message)
+          if (opts.measureBytes === true) bytesSent.set(d.from, (bytesSent.get(d.from) ?? 0) + frame.length)
+          if (wire) {
+            try {
+              queue.push({ from: d.from, to: d.to, message: parseSecAggMessage(packr.unpack(frame)) })
+            } catch (err) {
+              if (!(err instanceof SecAggError)) throw err
+              rejected.push({ at: d.to, type: 'wire', code: err.code, message: err.message })
+            }
+            continue
+          }
+        }
+        queue.push(d)
+      }
+    }
+  }
+  const guarded = (at: string, type: string, step: () => Outgoing[]): Outgoing[] => {
+    try {
+      return step()
+    } catch (err) {
+      if (!(err instanceof SecAggError)) throw err
+      rejected.push({ at, type, code: err.code, message: err.message })
+      return []
+    }
+  }
+  const inputFor = (i: number): Uint32Array => simulatedInput(seed, i, dim, maxEntry)
+  const onClientOutput = (id: string, client: SecAggClient, out: Outgoing[]): void => {
+    enqueue(id, out)
+    if (client.maskMs !== null && out.some(o => o.message.type === 'masked-input')) clientMaskMs.push(client.maskMs)
+  }
+
+  const deliverAll = (): void => {
+    while (head < queue.length) {
+      const d = queue[head++]
+      if (d.to === coordinator.id) {
+        enqueue(coordinator.id, guarded('coordinator', d.message.type, () => server.receive(d.from, d.message, now)))
+        continue
+      }
+      const i = indexOf.get(d.to)
+      if (i === undefined || dead.has(i)) continue
+      if (d.message.type === 'announce') {
+        if (dropAt.get(i) === 'advertise-keys') { dead.add(i); continue }
+        let client: SecAggClient
+        try {
+          client = SecAggClient.fromAnnounce({ self: d.to, coordinator: coordinator.id, sign: agents[i].sign, verify: verifyPeerSignature, policy: opts.policy }, d.from, d.message, now)
+        } catch (err) {
+          if (!(err instanceof SecAggError)) throw err
+          rejected.push({ at: d.to, type: 'announce', code: err.code, message: err.message })
+          continue
+        }
+        clients.set(d.to, client)
+        opts.onClient?.(i, client, now)
+        onClientOutput(d.to, client, guarded(d.to, 'start', () => client.start(now)))
+        // The agent's data scan finishes right after the Announce.
+        if (opts.noInput?.has(i) !== true) onClientOutput(d.to, client, guarded(d.to, 'setInput', () => client.setInput(inputFor(i), now)))
+        continue
+      }
+      const client = clients.get(d.to)
+      if (client === undefined) continue
+      onClientOutput(d.to, client, guarded(d.to, d.message.type, () => client.receive(d.from, d.message, now)))
+  }
+  }
+
+  enqueue(coordinator.id, server.start(now))
+  for (let steps = 0; server.status === 'running'; steps++) {
+    deliverAll()
+    if (head > 100_000) { queue.splice(0, head); head = 0 }
+    if (server.status !== 'running') break
+    // Nothing in flight: advance time to the next deadline.
+    const deadlines = [server.nextDeadline(), ...[...clients].filter(([id]) => !dead.has(indexOf.get(id)!)).map(([, c]) => c.nextDeadline())]
+      .filter((d): d is number => d !== null)
+    if (deadlines.length === 0) break
+    now = Math.max(now, Math.min(...deadlines))
+    for (const [id, client] of clients) if (!dead.has(indexOf.get(id)!)) onClientOutput(id, client, client.tick(now))
+    enqueue(coordinator.id, server.tick(now))
+    if (steps > 10_000) throw new Error('simulation does not converge')
+  }
+  // Let the agents see the final messages (e.g. the coordinator's abort).
+  deliverAll()
+  const result = server.result()
+  let expected: Uint32Array | null = null
+  if (result !== null) {
+    expected = new Uint32Array(dim)
+    for (const id of result.included) {
+      const x = inputFor(indexOf.get(id)!)
+      for (let j = 0; j < dim; j++) expected[j] += x[j]
+    }
+  }
+  const clientFailures = new Map<string, { code: string, message: string }>()
+  const clientStatus = new Map<string, string>()
+  for (const [id, c] of clients) {
+    clientStatus.set(id, dead.has(indexOf.get(id)!) ? 'dropped' : c.status)
+    const f = c.failure()
+    if (f !== null) clientFailures.set(id, f)
+  }
+  return {
+    status: server.status,
+    failure: server.failure(),
+    k: server.k,
+    t: server.t,
+    graph: server.graph,
+    ids,
+    coordinator: coordinator.id,
+    result,
+    expected,
+    correct: result !== null && expected !== null && result.sum.length === expected.length && result.sum.every((v, j) => v === expected![j]),
+    dropPoints: new Map([...dropAt].map(([i, p]) => [ids[i], p])),
+    clientMaskMs,
+    serverUnmaskMs: server.phaseTimings().unmaskComputeMs ?? null,
+    bytesSent,
+    rejected,
+    clientFailures,
+    phaseTimings: server.phaseTimings(),
+    clientStatus
+  }
+}

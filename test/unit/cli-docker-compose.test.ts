@@ -1,0 +1,79 @@
+// docker-compose.yml cannot run here (no Docker engine): validate it with `docker-compose config` and
+// check that its services run exactly the daemon commands the e2e tests run.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parse as parseYaml } from 'yaml'
+
+/** The repository root: the nearest ancestor of this file with docker-compose.yml and package.json. */
+function repoRoot (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    if (existsSync(join(dir, 'docker-compose.yml')) && existsSync(join(dir, 'package.json'))) return dir
+    const up = dirname(dir)
+    if (up === dir) throw new Error('repository root not found above the test file')
+    dir = up
+  }
+}
+
+const root = repoRoot()
+const composeBinary = spawnSync('docker-compose', ['version'], { encoding: 'utf8' })
+const haveCompose = composeBinary.error === undefined && composeBinary.status === 0
+
+interface ComposeService { image?: string, build?: { context: string }, command?: string[], volumes?: Array<string | { source?: string, target: string }>, ports?: Array<string | { published?: string | number, target: number }>, environment?: Record<string, string> }
+
+test('docker-compose.yml validates with `docker-compose config`', { skip: haveCompose ? false : 'docker-compose not installed (Debian package docker-compose; .ci/run installs it)' }, () => {
+  const res = spawnSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { encoding: 'utf8', cwd: root })
+  assert.equal(res.status, 0, `docker-compose config failed: ${res.stderr}`)
+  const config = parseYaml(res.stdout) as { services: Record<string, ComposeService>, volumes: Record<string, unknown> }
+  const services = config.services
+  assert.deepEqual(Object.keys(services).sort(), ['coordinator', 'site-a', 'site-b', 'site-c'])
+
+  // One image for all, built from the Dockerfile.
+  const images = new Set(Object.values(services).map(s => s.image))
+  assert.equal(images.size, 1)
+  for (const s of Object.values(services)) assert.ok(s.build !== undefined, 'every service builds the same image')
+
+  // The commands are the daemons' own.
+  assert.deepEqual(services.coordinator.command?.slice(0, 2), ['coordinator', '--config'])
+  for (const site of ['site-a', 'site-b', 'site-c']) assert.deepEqual(services[site].command?.slice(0, 2), ['agent', '--config'])
+
+  // Each site has its own data volume; nobody shares another's state.
+  const target = (v: string | { source?: string, target: string }): [string, string] => typeof v === 'string' ? [v.split(':')[0], v.split(':')[1]] : [v.source ?? '', v.target]
+  const dataVolumes = ['site-a', 'site-b', 'site-c'].map(s => services[s].volumes?.map(target).find(([, t]) => t === '/data')?.[0])
+  assert.equal(new Set(dataVolumes).size, 3, `distinct data volumes: ${dataVolumes.join(', ')}`)
+  const stateVolumes = Object.values(services).map(s => s.volumes?.map(target).find(([, t]) => t === '/var/lib/fedmon')?.[0])
+  assert.equal(new Set(stateVolumes).size, 4)
+  for (const v of [...dataVolumes, ...stateVolumes]) assert.ok(v !== undefined && v in config.volumes, `${v} is a named volume`)
+
+  // The coordinator's API is published (on the host's loopback).
+  const ports = JSON.stringify(services.coordinator.ports)
+  assert.match(ports, /7600/)
+})
+
+test('the daemon commands in compose are the ones the e2e helpers run', { skip: existsSync(join(root, 'test', 'e2e', 'helpers', 'federation.ts')) ? false : 'e2e helpers not present' }, () => {
+  const helpers = readFileSync(join(root, 'test', 'e2e', 'helpers', 'federation.ts'), 'utf8')
+  assert.match(helpers, /\['coordinator', '--config', /)
+  assert.match(helpers, /\['agent', '--config', /)
+  const compose = parseYaml(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService> }
+  assert.deepEqual(compose.services.coordinator.command?.slice(0, 2), ['coordinator', '--config'])
+})
+
+test('Dockerfile: node:20-slim, npm ci, build; the entrypoint generates keys with fedmon keygen', () => {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+  assert.match(dockerfile, /^FROM node:20-slim/m)
+  assert.match(dockerfile, /npm ci/)
+  assert.match(dockerfile, /tsc -p tsconfig\.json/)
+  assert.match(dockerfile, /ENTRYPOINT \["\/app\/examples\/docker\/entrypoint\.sh"\]/)
+  const entrypoint = join(root, 'examples', 'docker', 'entrypoint.sh')
+  assert.match(readFileSync(entrypoint, 'utf8'), /fedmon keygen --out/)
+  const sh = spawnSync('sh', ['-n', entrypoint], { encoding: 'utf8' })
+  assert.equal(sh.status, 0, sh.stderr)
+  const node = spawnSync(process.execPath, ['--check', join(root, 'examples', 'docker', 'render-config.mjs')], { encoding: 'utf8' })
+  assert.equal(node.status, 0, node.stderr)
+  const ignore = readFileSync(join(root, '.dockerignore'), 'utf8')
+  assert.match(ignore, /^node_modules$/m)
+})
