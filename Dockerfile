@@ -13,7 +13,6 @@ COPY coordinator ./coordinator
 COPY shared ./shared
 COPY bin ./bin
 COPY bench ./bench
-COPY test ./test
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
 FROM node:20-slim

@@ -152,9 +152,19 @@ export class AgentDaemon {
       const peer = peerIdFromString(id)
       if (node.getConnections(peer).length > 0) continue
       const multiaddrs = addrs.flatMap((a) => { try { return [multiaddr(a)] } catch { return [] } })
+      const attempt = async (left: number): Promise<void> => {
+        try {
+          await node.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })
+        } catch (err) {
+          // The neighbour may not have taken the Announce yet (its gater refuses us until then): retry shortly.
+          if (left <= 0 || signal.aborted) throw err
+          await new Promise(resolve => setTimeout(resolve, 300))
+          await attempt(left - 1)
+        }
+      }
       node.peerStore.merge(peer, { multiaddrs })
-        .then(async () => await node.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) }))
-        .catch((err: Error) => { this.logger.debug({ peer: id, err: err.message }, 'early dial failed (the share send will retry)') })
+        .then(async () => { await attempt(3) })
+        .catch((err: Error) => { this.logger.debug({ peer: id, err: err.message }, 'early dial failed (the share send will dial again)') })
     }
   }
 

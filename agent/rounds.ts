@@ -17,7 +17,7 @@ export interface AgentRoundServiceOptions {
   sign: Sign
   verify: Verify
   policy?: AgentPolicy
-  sender: { send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[] }) => Promise<void> }
+  sender: { send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number }) => Promise<void> }
   /** The local vector for the round (spec fetch + DuckDB scan); runs while keys are exchanged. */
   computeInput: (announce: AnnounceInfo, signal: AbortSignal) => Promise<Uint32Array>
   /** The peers to admit besides the coordinator (the round's participants), or [] when no round runs. */
@@ -49,6 +49,7 @@ export class AgentRoundService {
   private readonly opts: AgentRoundServiceOptions
   private readonly now: () => number
   private active: ActiveRound | null = null
+  private readonly abortedEarly = new Set<string>()
 
   constructor (opts: AgentRoundServiceOptions) {
     this.opts = opts
@@ -69,8 +70,22 @@ export class AgentRoundService {
       this.opts.logger.warn({ peer: from, type: message.type }, 'coordinator-bound message sent to an agent: dropped')
       return
     }
-    if (message.type === 'announce') { this.onAnnounce(from, message); return }
+    if (message.type === 'announce') {
+      if (this.abortedEarly.has(message.roundId)) {
+        this.opts.logger.info({ round: message.roundId }, 'round already aborted by the coordinator: not joining')
+        return
+      }
+      this.onAnnounce(from, message)
+      return
+    }
     const active = this.active
+    if (message.type === 'abort' && (active === null || message.roundId !== active.roundId)) {
+      // Streams are independent: an Abort can overtake its Announce. Remember it (the sender is the
+      // Noise-authenticated coordinator) so the late Announce is not joined.
+      this.abortedEarly.add(message.roundId)
+      if (this.abortedEarly.size > 16) this.abortedEarly.delete(this.abortedEarly.values().next().value as string)
+      return
+    }
     if (active === null || message.roundId !== active.roundId) {
       this.opts.logger.debug({ peer: from, type: message.type, round: message.roundId }, 'message for no running round: dropped')
       return
@@ -205,11 +220,17 @@ export class AgentRoundService {
       const target = direct ? to : this.opts.coordinator
       const signal = AbortSignal.any([active.controller.signal, AbortSignal.timeout(SEND_TIMEOUT_MS)])
       try {
-        await this.opts.sender.send(target, message, { signal, addrs: direct ? active.addrs.get(to) : undefined })
+        // Shares are tiny: a stuck attempt is retried on a fresh connection rather than waited out.
+        await this.opts.sender.send(target, message, direct
+          ? { signal, addrs: active.addrs.get(to), attempts: 4, attemptTimeoutMs: 2500 }
+          : { signal, attempts: 2 })
       } catch (err) {
         if (!signal.aborted || !active.controller.signal.aborted) this.opts.logger.warn({ peer: target, type: message.type, err: (err as Error).message }, 'send failed')
       }
     })
+    for (const { message } of out) {
+      if (message.type === 'share-receipt') this.opts.logger.info({ round: active.roundId, holds: message.holds.length, neighbours: active.client.neighbours().length }, 'shares received')
+    }
     const exitAfter = this.opts.testExitAfter
     if (exitAfter !== undefined && out.some(o => o.message.type === exitAfter)) {
       void Promise.all(sends).then(() => {

@@ -41,7 +41,7 @@ export interface Report {
   agents: { invited: string[], included: string[], dropped: string[] }
   samples: { count: number, labeled: number, positives: number, unlabeled: number }
   performance: Record<string, unknown> & { auc: Bounded }
-  drift: { reference: { id: string | null, window: Window | null } | null, features: Record<string, FeatureDrift>, score: FeatureDrift | null, note?: string }
+  drift: { reference: { id: string | null, window: Window | null } | null, features: Record<string, FeatureDrift>, score: FeatureDrift | null, note?: string, [extra: string]: unknown }
   dataQuality: Record<string, unknown>
   alerts: Alert[]
   privacy: { threshold: number | null, minAgents: number | null, graph?: string, k?: number, dp?: unknown }

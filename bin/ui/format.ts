@@ -127,24 +127,34 @@ export interface Progress {
   done: (text?: string) => void
 }
 
-/** A one-line spinner on stderr when it is a TTY; silent otherwise (logs and pipes stay clean). */
+/** A one-line spinner on stderr when it is a TTY; silent otherwise (logs and pipes stay clean). Reusable after done(). */
 export function progress (stream: NodeJS.WriteStream = process.stderr): Progress {
   if (stream.isTTY !== true) return { update () {}, done () {} }
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
   let i = 0
   let text = ''
-  const started = Date.now()
+  let started = 0
+  let timer: NodeJS.Timeout | null = null
   const draw = (): void => {
     const secs = ((Date.now() - started) / 1000).toFixed(1)
     stream.write(`\r\u001b[2K${frames[i++ % frames.length]} ${text} ${secs}s`)
   }
-  const timer = setInterval(draw, 100)
-  timer.unref()
   return {
-    update (t) { text = t; draw() },
+    update (t) {
+      text = t
+      if (timer === null) {
+        started = Date.now()
+        timer = setInterval(draw, 100)
+        timer.unref()
+      }
+      draw()
+    },
     done (t) {
-      clearInterval(timer)
-      stream.write('\r\u001b[2K')
+      if (timer !== null) {
+        clearInterval(timer)
+        timer = null
+        stream.write('\r\u001b[2K')
+      }
       if (t !== undefined) stream.write(`${t}\n`)
     }
   }

@@ -7,9 +7,11 @@ import { join } from 'node:path'
 import { stringify } from 'yaml'
 
 const [role, name] = process.argv.slice(2)
-const state = '/var/lib/fedmon'
-const roster = '/roster'
 const env = process.env
+// The directories are fixed in the image; the overrides exist so the test suite can render configs in a temp dir.
+const state = env.FEDMON_STATE_DIR ?? '/var/lib/fedmon'
+const roster = env.FEDMON_ROSTER_DIR ?? '/roster'
+const dataDir = env.FEDMON_DATA_DIR ?? '/data'
 
 const peerId = JSON.parse(readFileSync(join(state, 'identity.json'), 'utf8')).peerId
 writeFileSync(join(roster, `${name}.id`), `${peerId}\n`)
@@ -51,19 +53,19 @@ if (role === 'coordinator') {
   const { [coordinatorName]: coordinatorId } = await waitForIds([coordinatorName])
   // Resolve the service name here: the multiaddr then needs no DNS support in the transport.
   const { address } = await lookup(coordinatorName, { family: 4 })
-  if (env.FEDMON_DEMO_DATA === '1' && !readdirSync('/data').some(f => !f.startsWith('.'))) {
+  if (env.FEDMON_DEMO_DATA === '1' && !readdirSync(dataDir).some(f => !f.startsWith('.'))) {
     // First start with an empty data volume: fill it with this site's synthetic demo logs.
-    const { writeSiteData, demoWindows, DEMO_SITES } = await import('/app/dist/bin/demo/data.js')
+    const { writeSiteData, demoWindows, DEMO_SITES } = await import(new URL('../../dist/bin/demo/data.js', import.meta.url).href)
     const index = Math.max(0, DEMO_SITES.indexOf(name))
-    mkdirSync('/data/demo', { recursive: true })
-    const res = await writeSiteData('/data/demo', index, Number(env.FEDMON_DEMO_ROWS ?? 20000), demoWindows())
+    mkdirSync(join(dataDir, 'demo'), { recursive: true })
+    const res = await writeSiteData(join(dataDir, 'demo'), index, Number(env.FEDMON_DEMO_ROWS ?? 20000), demoWindows())
     console.log(`fedmon: wrote ${res.records} demo records to ${res.dir}`)
   }
   const config = {
     identity: join(state, 'identity.key'),
     listen: [`/ip4/0.0.0.0/tcp/${env.FEDMON_P2P_PORT ?? 4002}`],
     coordinator: `/ip4/${address}/tcp/${env.FEDMON_COORDINATOR_P2P_PORT ?? 4001}/p2p/${coordinatorId}`,
-    data: { path: env.FEDMON_DATA_GLOB ?? '/data/**/*.jsonl', format: env.FEDMON_DATA_FORMAT ?? 'jsonl' },
+    data: { path: env.FEDMON_DATA_GLOB ?? `${dataDir}/**/*.jsonl`, format: env.FEDMON_DATA_FORMAT ?? 'jsonl' },
     state: join(state, 'agent-state')
   }
   writeFileSync(join(state, 'agent.yaml'), stringify(config))

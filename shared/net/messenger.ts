@@ -41,6 +41,9 @@ export interface MessengerOptions {
   maxStreams?: number
 }
 
+/** The one-byte frame a receiver sends back once a message is read and valid. */
+const ACK = Uint8Array.from([1])
+
 export class SecAggMessenger {
   readonly stats: TrafficStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, rejected: 0 }
   private readonly opts: MessengerOptions
@@ -71,7 +74,7 @@ export class SecAggMessenger {
    * Sends one message to `to`. `addrs` (multiaddrs without /p2p) are added to the peer store first,
    * so agents can reach neighbours they have never met.
    */
-  async send (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[] } = {}): Promise<void> {
+  async send (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number } = {}): Promise<void> {
     const peer = peerIdFromString(to)
     if (opts.addrs !== undefined && opts.addrs.length > 0) {
       const multiaddrs = opts.addrs.flatMap((a) => {
@@ -81,22 +84,35 @@ export class SecAggMessenger {
     }
     const frame = encodeFrame(message)
     const protocol = secaggProtocol(message.type)
-    let stream: Stream
-    try {
-      stream = await this.opts.node.dialProtocol(peer, protocol, { signal: opts.signal })
-    } catch (err) {
-      // One retry: a connection closing under us (peer restarted, muxer closed) is worth a fresh dial.
-      if (opts.signal?.aborted === true) throw err
-      await new Promise(resolve => setTimeout(resolve, 200))
-      stream = await this.opts.node.dialProtocol(peer, protocol, { signal: opts.signal })
+    const attempts = Math.max(1, opts.attempts ?? 2)
+    for (let attempt = 1; ; attempt++) {
+      const attemptSignal = opts.attemptTimeoutMs !== undefined
+        ? (opts.signal !== undefined ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.attemptTimeoutMs)]) : AbortSignal.timeout(opts.attemptTimeoutMs))
+        : opts.signal
+      try {
+        await this.sendOnce(peer, protocol, frame, attemptSignal)
+        return
+      } catch (err) {
+        if (opts.signal?.aborted === true || attempt >= attempts) throw err
+        // A dial refused a moment too early, a stream reset, a missing acknowledgement: try again.
+        await new Promise(resolve => setTimeout(resolve, 100 * attempt))
+      }
     }
+  }
+
+  private async sendOnce (peer: ReturnType<typeof peerIdFromString>, protocol: string, frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+    const stream = await this.opts.node.dialProtocol(peer, protocol, { signal })
     try {
-      await writeFrame(stream, frame, { signal: opts.signal })
-      await stream.close({ signal: opts.signal })
+      await writeFrame(stream, frame, { signal })
+      // The receiver acknowledges once it has the whole frame and it validated: only then is it delivered
+      // (a closed write end only means the bytes left this process).
+      const ack = await readFrame(stream, { maxLength: 16, signal })
+      if (ack.length !== 1 || ack[0] !== ACK[0]) throw new WireError('bad acknowledgement', 'ERR_BAD_ACK')
+      await stream.close({ signal })
       this.stats.bytesOut += frame.byteLength
       this.stats.framesOut++
     } catch (err) {
-      stream.abort(err as Error)
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
     }
   }
@@ -116,7 +132,12 @@ export class SecAggMessenger {
       return
     }
     this.stats.framesIn++
-    await stream.close().catch(() => {})
+    try {
+      await writeFrame(stream, ACK, { signal: AbortSignal.timeout(5_000) })
+      await stream.close({ signal: AbortSignal.timeout(5_000) })
+    } catch {
+      stream.abort(new WireError('cannot acknowledge', 'ERR_ACK'))
+    }
     try {
       this.opts.onMessage(from, message)
     } catch (err) {

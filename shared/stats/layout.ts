@@ -12,7 +12,7 @@ export const LAYOUT_VERSION = 'fedmon-layout-v1'
 /** Per-record counters over all records of the window (data quality, label classes, confusion at threshold). */
 export const COUNTERS = [
   'recordsInWindow', // every record whose ts is in [from, to)
-  'recordsWithoutTimestamp', // ts missing or unparseable: cannot be placed in any window (counted in every scan)
+  'recordsWithoutTimestamp', // ts missing or unparseable, or a JSONL line that is not JSON: in no window (counted in every scan)
   'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', // all records in the window
   'scoreValid', 'scoreMissing', 'scoreNotNumeric', 'scoreNotFinite', 'scoreOutOfRange',
   'tp', 'fp', 'fn', 'tn', // labeled records with a valid score, predicted positive iff score >= threshold

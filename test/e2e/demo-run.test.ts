@@ -1,7 +1,7 @@
 // `fedmon demo` itself, shortened with --rows: it must exit 0 with the report on stdout and leave nothing
 // running; with --keep the federation stays up for `fedmon status` until we kill it.
 import '../../shared/polyfill.js'
-import { test, after } from 'node:test'
+import { describe, test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,36 +30,39 @@ async function reachable (api: string): Promise<boolean> {
   }
 }
 
-test('fedmon demo runs a reference and a current round, prints the report, stops everything, exits 0', async () => {
-  const dir = join(root, 'run')
-  const r = await runCli(['demo', '--dir', dir, '--rows', '1500'], { timeoutMs: 120_000, env: { NO_COLOR: '1' } })
-  assert.equal(r.code, 0, `demo failed:\n${r.stderr}`)
-  assert.match(r.stdout, /credit-default-v3/)
-  assert.match(r.stdout, /AUC/)
-  assert.match(r.stdout, /income/)
-  assert.match(r.stderr, /reference round: 3,750 records from 5 sites/)
-  assert.match(r.stderr, /current round: 3,750 records/)
-  assert.match(r.stderr, /stopped the federation/)
-  assert.doesNotMatch(r.stderr, /\n\s+at /)
-  assert.equal(await reachable(apiOf(r.stderr)), false, 'the coordinator is gone')
-  for (const f of ['coordinator.yaml', 'spec.yaml', 'site-a.yaml', 'keys/site-e.key', 'logs/coordinator.log']) assert.ok(existsSync(join(dir, f)), f)
-})
+// The two runs are independent (own dirs, free ports) and mostly wait on processes: run them side by side.
+describe('fedmon demo', { concurrency: 2 }, () => {
+  test('fedmon demo runs a reference and a current round, prints the report, stops everything, exits 0', async () => {
+    const dir = join(root, 'run')
+    const r = await runCli(['demo', '--dir', dir, '--rows', '1000'], { timeoutMs: 120_000, env: { NO_COLOR: '1' } })
+    assert.equal(r.code, 0, `demo failed:\n${r.stderr}`)
+    assert.match(r.stdout, /credit-default-v3/)
+    assert.match(r.stdout, /AUC/)
+    assert.match(r.stdout, /income/)
+    assert.match(r.stderr, /reference round: 2,500 records from 5 sites/)
+    assert.match(r.stderr, /current round: 2,500 records/)
+    assert.match(r.stderr, /stopped the federation/)
+    assert.doesNotMatch(r.stderr, /\n\s+at /)
+    assert.equal(await reachable(apiOf(r.stderr)), false, 'the coordinator is gone')
+    for (const f of ['coordinator.yaml', 'spec.yaml', 'site-a.yaml', 'keys/site-e.key', 'logs/coordinator.log']) assert.ok(existsSync(join(dir, f)), f)
+  })
 
-test('fedmon demo --keep leaves the federation running for fedmon status', async () => {
-  const dir = join(root, 'keep')
-  const r = await runCli(['demo', '--keep', '--dir', dir, '--rows', '800'], { timeoutMs: 120_000, env: { NO_COLOR: '1' } })
-  const pids = existsSync(join(dir, 'pids')) ? readFileSync(join(dir, 'pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number) : []
-  kept.push(...pids)
-  assert.equal(r.code, 0, `demo failed:\n${r.stderr}`)
-  assert.equal(pids.length, 6)
-  const api = apiOf(r.stderr)
-  assert.match(r.stderr, new RegExp(`status --api ${api.replace(/[.]/g, '\\.')}`))
-  const status = await runCli(['status', '--api', api], { env: { NO_COLOR: '1' } })
-  assert.equal(status.code, 0, status.stderr)
-  assert.match(status.stdout, /agents\s+5\/5 online/)
-  // A second demo in the same directory refuses while the first is up.
-  const again = await runCli(['demo', '--dir', dir, '--rows', '800'], { timeoutMs: 30_000 })
-  assert.equal(again.code, 1)
-  assert.match(again.stderr, /still up/)
-  for (const pid of pids) process.kill(pid, 'SIGTERM')
+  test('fedmon demo --keep leaves the federation running for fedmon status', async () => {
+    const dir = join(root, 'keep')
+    const r = await runCli(['demo', '--keep', '--dir', dir, '--rows', '800'], { timeoutMs: 120_000, env: { NO_COLOR: '1' } })
+    const pids = existsSync(join(dir, 'pids')) ? readFileSync(join(dir, 'pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number) : []
+    kept.push(...pids)
+    assert.equal(r.code, 0, `demo failed:\n${r.stderr}`)
+    assert.equal(pids.length, 6)
+    const api = apiOf(r.stderr)
+    assert.match(r.stderr, new RegExp(`status --api ${api.replace(/[.]/g, '\\.')}`))
+    const status = await runCli(['status', '--api', api], { env: { NO_COLOR: '1' } })
+    assert.equal(status.code, 0, status.stderr)
+    assert.match(status.stdout, /agents\s+5\/5 online/)
+    // A second demo in the same directory refuses while the first is up.
+    const again = await runCli(['demo', '--dir', dir, '--rows', '800'], { timeoutMs: 30_000 })
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /still up/)
+    for (const pid of pids) process.kill(pid, 'SIGTERM')
+  })
 })

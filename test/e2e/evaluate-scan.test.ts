@@ -3,7 +3,7 @@
  * raw records (via /usr/bin/python3), data-quality counts known from the generator, and the additivity that
  * secure aggregation relies on (sum of partition vectors = vector of the pooled data, across formats).
  */
-import { test, before } from 'node:test'
+import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -202,9 +202,19 @@ test('JSONL whose late records contradict the inferred types: re-read as text, b
   const q = computeReportBody({ spec, layout, current: v, reference: null }).dataQuality as any
   assert.equal(q.features.x.invalid, 2)
   assert.equal(q.features.colour.unseenCategory, 1)
+  // a feature whose key first appears after the inference sample is still read, not reported missing
+  const lateSpec = MonitorSpec.parse({ model: 'late', features: { late: { type: 'categorical', categories: ['new key after the sample'] } } })
+  const lateLayout = buildLayout(lateSpec)
+  const clean = lines.slice(0, 25000)
+  clean.push(JSON.stringify({ ts: CUR.from + 3, score: 0.5, label: 0, features: { x: 1, income: 3000, colour: 'blue', late: 'new key after the sample' } }))
+  writeFileSync(join(dir, 'late-key.jsonl'), clean.join('\n') + '\n')
+  const lv = await scanWindow({ spec: lateSpec, layout: lateLayout, source: { path: join(dir, 'late-key.jsonl') }, window: CUR })
+  const late = lateLayout.features[0]
+  assert.equal(lv[late.offset], 1)
+  assert.equal(lv[late.offset + late.length - 1], 25000) // missing
 })
 
-test('column mapping, Parquet TIMESTAMP ts, logit bins; a malformed JSONL line is an error naming the file', async () => {
+test('column mapping, Parquet TIMESTAMP ts, logit bins; malformed JSONL lines are counted', async () => {
   writeFileSync(join(dir, 'mapped.csv'), 'when,p,y,feat_x,colour\n2025-12-09T10:00:00Z,0.9,yes,1.5,red\n2025-12-09T11:00:00Z,0.2,no,-3,blue\n2025-12-09T12:00:00Z,0.7,,2,green\n')
   const mappedSpec = MonitorSpec.parse({ ...specValue, score: { bins: 64, scale: 'logit' }, label: { positive: 'yes', negative: ['no'] } })
   const mappedLayout = buildLayout(mappedSpec)
@@ -218,8 +228,10 @@ test('column mapping, Parquet TIMESTAMP ts, logit bins; a malformed JSONL line i
   conn.closeSync(); db.closeSync()
   const pv = await scanWindow({ spec: mappedSpec, layout: mappedLayout, source: { ...source, path: join(dir, 'mapped.parquet') }, window: CUR })
   assert.deepEqual(Array.from(pv), Array.from(v))
-  writeFileSync(join(dir, 'torn.jsonl'), '{"ts": 1, "score": 0.5}\n{"ts": 2, "sco\n')
-  await assert.rejects(scanWindow({ spec, layout, source: { path: join(dir, 'torn.jsonl') }, window: CUR }), (e: unknown) => e instanceof FedmonError && e.code === 'ERR_SCAN_READ' && e.message.includes('torn.jsonl'))
+  // a torn line (a log being written) or a line that is not JSON: counted, never fatal
+  writeFileSync(join(dir, 'torn.jsonl'), `{"ts": ${CUR.from}, "score": 0.5, "label": 1}\nnot json\n\n{"ts": ${CUR.from + 1}, "score": 0.25, "label": 0}\n{"ts": 2, "sco`)
+  const tv = await scanWindow({ spec, layout, source: { path: join(dir, 'torn.jsonl') }, window: CUR })
+  assert.deepEqual([tv[counterIndex(layout, 'recordsInWindow')], tv[counterIndex(layout, 'recordsWithoutTimestamp')], tv[counterIndex(layout, 'scoreValid')]], [2, 2, 2])
 })
 
 test('feature moments are exact fixed-point sums, also for values whose squares need 128 bits', async () => {
@@ -242,4 +254,4 @@ test('feature moments are exact fixed-point sums, also for values whose squares 
   assert.equal(q.features.x.outOfRange, 1)
 })
 
-test('cleanup', () => { rmSync(dir, { recursive: true, force: true }) })
+after(() => { rmSync(dir, { recursive: true, force: true }) })

@@ -1,7 +1,7 @@
 import '../../shared/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, existsSync, writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -33,7 +33,7 @@ before(async () => {
     sites: [...SITES, ...DROPPERS].map(name => ({ name, records: records[name] })),
     extraRoster: ['rogue'],
     privacy: { minAgents: 3, threshold: 3 },
-    phaseTimeoutMs: 5000
+    phaseTimeoutMs: 6000
   })
   dumpFile = join(fed.root, 'coordinator-frames.bin')
   await fed.startCoordinator({ FEDMON_TEST_DUMP_FRAMES: dumpFile })
@@ -43,7 +43,14 @@ before(async () => {
 
 after(async () => {
   await killAllDaemons()
+  // Keep the logs of a failed run (FEDMON_KEEP_E2E=1 keeps them always).
+  if (process.env.FEDMON_KEEP_E2E === undefined && fed !== undefined && passed === TESTS) rmSync(fed.root, { recursive: true, force: true })
+  else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
+
+// Each test body ends with `passed++`; the temp dir is removed only when all of them got there.
+let passed = 0
+const TESTS = 6
 
 function windowOf (w: string): { from: number, to: number } {
   const [from, to] = w.split('..').map(s => Date.parse(s))
@@ -101,6 +108,7 @@ test('a reference round then a current round over 5 agents equal `fedmon evaluat
   assert.equal(latest.body.id, cur.id)
   const agents = await httpJson(`${fed.api}/v1/agents`)
   assert.equal(agents.body.agents.filter((a: { online: boolean }) => a.online).length, SITES.length)
+  passed++
 })
 
 test("the coordinator's received bytes never contain a site's unmasked vector", async () => {
@@ -124,6 +132,7 @@ test("the coordinator's received bytes never contain a site's unmasked vector", 
     }
   }
   assert.ok(checkedChunks > 20, `checked ${checkedChunks} distinctive pieces`)
+  passed++
 })
 
 test('agents killed after ShareKeys and after their masked input: the round completes over the survivors with exactly their data', async () => {
@@ -142,6 +151,7 @@ test('agents killed after ShareKeys and after their masked input: the round comp
   assert.ok(includedSites.length >= 5)
   const want = await evaluatePooled(includedSites, CURRENT_WINDOW, REFERENCE_WINDOW)
   assertSameMetrics(report, want)
+  passed++
 })
 
 test('a key not on the roster cannot connect; garbage frames get a peer disconnected; daemons keep serving', async () => {
@@ -185,6 +195,7 @@ test('a key not on the roster cannot connect; garbage frames get a peer disconne
   assert.equal((await httpJson(`${fed.api}/healthz`)).status, 200)
   const after = await roundOk(CURRENT_WINDOW)
   assert.equal(after.agents.included.length, SITES.length)
+  passed++
 })
 
 test('the coordinator killed and restarted: its reports are intact and the next round succeeds', async () => {
@@ -193,12 +204,23 @@ test('the coordinator killed and restarted: its reports are intact and the next 
   killProcessGroup(fed.daemons.coordinator, 'SIGKILL')
   await fed.daemons.coordinator.exited
   await fed.startCoordinator({ FEDMON_TEST_DUMP_FRAMES: dumpFile })
+  await fed.waitForOnline(SITES, 45_000)
+
+  // SIGTERM during a round: the round is aborted cleanly, stored as such, and the process exits 0.
+  const posted = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window: { from: Date.parse('2025-12-08T00:00:00Z'), to: Date.parse('2025-12-15T00:00:00Z') } } })
+  assert.equal(posted.status, 202)
+  assert.deepEqual(await stopDaemon(fed.daemons.coordinator), { code: 0, signal: null })
+  await fed.startCoordinator({ FEDMON_TEST_DUMP_FRAMES: dumpFile })
+  const aborted = await httpJson(`${fed.api}/v1/rounds/${posted.body.roundId as string}`)
+  assert.equal(aborted.body.status, 'aborted')
+  assert.equal(aborted.body.failure.code, 'ERR_ABORTED')
   for (const r of before) assert.deepEqual((await httpJson(`${fed.api}/v1/reports/${r.id}`)).body, r)
   assert.equal((await httpJson(`${fed.api}/v1/reference`)).body.reportId, reports[0].id)
   await fed.waitForOnline(SITES, 45_000)
   const next = await roundOk(CURRENT_WINDOW)
   assert.equal(next.drift.reference?.id, reports[0].id)
   assertSameMetrics(next, await evaluatePooled(SITES, CURRENT_WINDOW, REFERENCE_WINDOW))
+  passed++
 })
 
 test('a round with too few agents online is refused with the reason; SIGTERM stops every daemon with exit 0', async () => {
@@ -215,4 +237,5 @@ test('a round with too few agents online is refused with the reason; SIGTERM sto
   }
   assert.deepEqual(results.coordinator, { code: 0, signal: null })
   assert.ok(existsSync(join(fed.root, 'coordinator.db')))
+  passed++
 })

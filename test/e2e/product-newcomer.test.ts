@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Federation, sampleRecords, REFERENCE_WINDOW, CURRENT_WINDOW } from './helpers/federation.js'
-import { runCli, killAllDaemons, waitFor, type CliResult } from './helpers/processes.js'
+import { runCli, killAllDaemons, stopDaemon, waitFor, type CliResult } from './helpers/processes.js'
 import { ApiClient } from '../../shared/api-client.js'
 import { parseExposition, sampleValue } from '../unit/product-fixtures.js'
 import type { Report } from '../../shared/report.js'
@@ -163,7 +163,7 @@ test('wrong token and unknown report id: one clear line, non-zero exit', async (
   assertOneLineError(await runCli(['report', 'no-such-report', ...auth()]), /^fedmon: no report with id no-such-report$/)
 })
 
-test('a malformed config and a missing data path: one clear line naming what is wrong', async () => {
+test('a malformed config (bad YAML, a bad field): one clear line naming the file and the field', async () => {
   const badYaml = join(fed.root, 'broken.yaml')
   writeFileSync(badYaml, 'identity: [unclosed\n')
   assertOneLineError(await runCli(['coordinator', '--config', badYaml], { timeoutMs: 20_000 }), /broken\.yaml.*not valid YAML/)
@@ -183,4 +183,30 @@ test('a missing data path: one clear line naming it, from evaluate and from the 
   const agent = JSON.parse(readFileSync(fed.agentConfig(SITES[0]), 'utf8')) as Record<string, any>
   writeFileSync(noData, JSON.stringify({ ...agent, identity: 'no-data.key', data: { path: 'does/not/exist/*.jsonl' }, state: 'state/no-data' }))
   assertOneLineError(await runCli(['agent', '--config', noData], { timeoutMs: 20_000 }), /does\/not\/exist/)
+})
+
+test('restart with a schedule: reports intact, scheduled rounds over aligned windows, each window once', async () => {
+  await stopDaemon(fed.daemons.coordinator)
+  const config = JSON.parse(readFileSync(fed.coordinatorConfig, 'utf8')) as Record<string, any>
+  config.schedule = { every: '3s', delay: '0s', maxCatchUp: 1 }
+  writeFileSync(fed.coordinatorConfig, JSON.stringify(config, null, 1))
+  await fed.startCoordinator()
+  assert.deepEqual(await client.getReport(current.id), current, 'reports survive the restart')
+
+  const scheduled = await waitFor('scheduled rounds, one of them done', async () => {
+    const rounds = (await client.listRounds({ last: 100 })).filter(r => r.scheduledWindowKey !== null && r.status !== 'running')
+    return rounds.length >= 2 && rounds.some(r => r.status === 'done') ? rounds : null
+  }, { timeoutMs: 60_000, intervalMs: 500 })
+  const keys = scheduled.map(r => r.scheduledWindowKey as string)
+  assert.equal(new Set(keys).size, keys.length, `no window ran twice: ${keys.join(', ')}`)
+  for (const r of scheduled) {
+    const [from, to] = (r.scheduledWindowKey as string).split('-').map(Number)
+    assert.equal(to - from, 3000)
+    assert.equal(from % 3000, 0, 'windows are aligned to `every`')
+    assert.equal(Date.parse(r.window.from), from)
+    assert.equal(Date.parse(r.window.to), to)
+    assert.ok(r.status === 'done' || r.failure !== null, 'a failed scheduled round records its reason')
+  }
+  const status = await client.status()
+  assert.ok(status.nextScheduledRound !== null && status.nextScheduledRound !== undefined, 'status names the next scheduled round')
 })

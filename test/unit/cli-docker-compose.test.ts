@@ -77,3 +77,43 @@ test('Dockerfile: node:20-slim, npm ci, build; the entrypoint generates keys wit
   const ignore = readFileSync(join(root, '.dockerignore'), 'utf8')
   assert.match(ignore, /^node_modules$/m)
 })
+
+test('the container config renderer writes configs the real schemas accept, from the roster of peer ids', async (t) => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { generateIdentity } = await import('../../shared/identity.js')
+  const { loadCoordinatorConfig } = await import('../../shared/config/coordinator.js')
+  const { loadAgentConfig } = await import('../../shared/config/agent.js')
+  const dir = mkdtempSync(join(tmpdir(), 'fedmon-render-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const rosterDir = join(dir, 'roster')
+  mkdirSync(rosterDir)
+  // The coordinator's service name must resolve: "localhost" stands in for "coordinator" here.
+  const names = ['localhost', 'site-a', 'site-b', 'site-c']
+  const ids: Record<string, string> = {}
+  for (const name of names) {
+    mkdirSync(join(dir, name))
+    ids[name] = (await generateIdentity()).peerId
+    writeFileSync(join(dir, name, 'identity.json'), JSON.stringify({ peerId: ids[name] }))
+    writeFileSync(join(rosterDir, `${name}.id`), `${ids[name]}\n`) // as if every service had started once
+  }
+  const script = join(root, 'examples', 'docker', 'render-config.mjs')
+  const render = (role: string, name: string, extra: Record<string, string>): void => {
+    const res = spawnSync(process.execPath, [script, role, name], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, FEDMON_STATE_DIR: join(dir, name), FEDMON_ROSTER_DIR: rosterDir, FEDMON_DATA_DIR: join(dir, name), ...extra }
+    })
+    assert.equal(res.status, 0, `${role} ${name}: ${res.stderr}`)
+  }
+  render('coordinator', 'localhost', { FEDMON_AGENTS: 'site-a site-b site-c' })
+  const coordinator = loadCoordinatorConfig(join(dir, 'localhost', 'coordinator.yaml'))
+  assert.deepEqual(coordinator.agents, [ids['site-a'], ids['site-b'], ids['site-c']])
+  assert.equal(coordinator.api.listen, '0.0.0.0:7600')
+  for (const site of ['site-a', 'site-b', 'site-c']) {
+    render('agent', site, { FEDMON_COORDINATOR: 'localhost' })
+    const agent = loadAgentConfig(join(dir, site, 'agent.yaml'))
+    assert.equal(agent.coordinator, `/ip4/127.0.0.1/tcp/4001/p2p/${ids.localhost}`)
+    assert.equal(agent.data.path, `${join(dir, site)}/**/*.jsonl`)
+  }
+})

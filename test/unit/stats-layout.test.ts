@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MonitorSpec, loadMonitorSpec, parseMonitorSpec } from '../../shared/stats/spec.js'
@@ -154,4 +154,5 @@ test('spec: defaults, canonical form, and bad specs name the field', () => {
   writeFileSync(join(dir, 'bad.yaml'), 'model: m\nscore: {bins: many}\n')
   assert.throws(() => loadMonitorSpec(join(dir, 'bad.yaml')), /bad\.yaml: score\.bins/)
   assert.throws(() => loadMonitorSpec(join(dir, 'absent.yaml')), /absent\.yaml: file not found/)
+  rmSync(dir, { recursive: true, force: true })
 })
