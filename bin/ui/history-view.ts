@@ -3,6 +3,9 @@ import type { Report } from '../../shared/report.js'
 import { expandMetricPattern, readMetric, METRIC_ALIASES } from '../../coordinator/alerts.js'
 import { asciiChart, formatNumber, paint, shortTime, sparkline, table } from './format.js'
 
+const CHART_MAX_POINTS = 50
+const SPARKLINE_MAX_POINTS = 100
+
 export interface HistoryPoint { id: string, kind: string, window: Report['window'], createdAt: string, samples: number, alerts: number, value: number | null }
 
 /** The canonical dotted path a user's metric name stands for (aliases and drift shortcuts resolved). */
@@ -49,10 +52,13 @@ export function renderHistory (points: HistoryPoint[], metric: string, opts: { c
   const last = finite[finite.length - 1]
   const delta = last - first
   const deltaText = finite.length > 1 ? `  (${delta >= 0 ? '+' : '−'}${formatNumber(Math.abs(delta))} since the first)` : ''
-  lines.push(`  ${p.cyan(sparkline(values))}   min ${formatNumber(Math.min(...finite))}  max ${formatNumber(Math.max(...finite))}  last ${formatNumber(last)}${deltaText}`)
+  lines.push(`  ${p.cyan(sparkline(values.slice(-SPARKLINE_MAX_POINTS)))}   min ${formatNumber(Math.min(...finite))}  max ${formatNumber(Math.max(...finite))}  last ${formatNumber(last)}${deltaText}`)
   if (finite.length > 1) {
+    // Two columns per point: keep the chart within a terminal's width.
+    const shown = values.slice(-CHART_MAX_POINTS)
     lines.push('')
-    lines.push(asciiChart(values, { height: 8 }).split('\n').map(l => `  ${l}`).join('\n'))
+    if (shown.length < values.length) lines.push(p.dim(`  chart: the last ${shown.length} reports`))
+    lines.push(asciiChart(shown, { height: 8 }).split('\n').map(l => `  ${l}`).join('\n'))
   }
   return lines.join('\n')
 }

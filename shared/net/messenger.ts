@@ -148,8 +148,9 @@ export class SecAggMessenger {
 
   private reject (from: string, protocol: string, err: unknown, stream: Stream, connection: Connection): void {
     const e = err as Error & { code?: string }
-    if (e.code === 'ERR_READ' || e.code === 'ERR_EOF' || e.code === 'ERR_TIMEOUT') {
-      // The sender went away or gave up (reset, closed early, too slow): not a protocol violation.
+    if (e.code === 'ERR_READ' || e.code === 'ERR_TIMEOUT') {
+      // The sender went away or gave up (stream reset, too slow): not a protocol violation. (An early EOF
+      // is: honest senders write whole frames, and lpStream reports a read-buffer overflow as EOF too.)
       this.opts.logger.info({ peer: from, protocol, code: e.code, err: e.message }, 'incomplete frame: stream dropped')
       stream.abort(e)
       return
