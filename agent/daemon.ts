@@ -79,7 +79,8 @@ export class AgentDaemon {
       privateKey: identity.privateKey,
       listen: config.listen,
       gater: createAllowListGater({ isAllowed: id => id === this.coordinator || this.admitted.has(id), logger }),
-      expectedPeers: 64
+      expectedPeers: 64,
+      identifyOnConnect: false
     })
     this.node = node
     this.rounds = new AgentRoundService({

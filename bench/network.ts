@@ -8,7 +8,7 @@
  *   npm run -s bench -- network --agents 20 --dim 50000 --rounds 5 [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, createWriteStream } from 'node:fs'
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -79,6 +79,7 @@ export async function run (argv: string[]): Promise<void> {
       rounds: { type: 'string', default: '5' },
       'phase-timeout': { type: 'string', default: '20000' },
       json: { type: 'boolean', default: false },
+      profile: { type: 'string' }, // write V8 CPU profiles of every daemon to this directory
       keep: { type: 'boolean', default: false }
     }
   })
@@ -88,10 +89,10 @@ export async function run (argv: string[]): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'fedmon-bench-net-'))
   const children: ChildProcess[] = []
   const start = (name: string, args: string[], env: Record<string, string> = {}): ChildProcess => {
-    const log = createWriteStream(join(root, `${name}.log`))
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, FEDMON_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    child.stdout?.pipe(log)
-    child.stderr?.pipe(log)
+    const fd = openSync(join(root, `${name}.log`), 'a') // straight to the file, no pipe through this process
+    const nodeArgs = values.profile !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { env: { ...process.env, FEDMON_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', fd, fd], detached: true })
+    closeSync(fd)
     children.push(child)
     return child
   }

@@ -163,6 +163,8 @@ export class CoordinatorDaemon {
       })
       this.scheduler.start()
     }
+    this.flushTimer = setInterval(() => { this.flushSeen() }, 10_000)
+    this.flushTimer.unref()
     this.state = 'running'
     const listen = node.getMultiaddrs().map(a => a.toString())
     logger.info({ peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, agents: config.agents.length, specHash: this.layout.specHash, vectorLength: this.layout.length }, 'coordinator started')
@@ -180,6 +182,8 @@ export class CoordinatorDaemon {
     if (this.messenger !== null) this.logger.info({ traffic: this.messenger.stats }, 'traffic')
     await Promise.resolve(this.node?.stop()).catch(() => {})
     await this.notifier?.stop().catch(() => {})
+    if (this.flushTimer !== null) clearInterval(this.flushTimer)
+    this.flushSeen(true)
     this.store?.close()
     this.store = null
     this.state = 'stopped'
@@ -196,7 +200,7 @@ export class CoordinatorDaemon {
 
   private onConnect (peerId: string): void {
     if (!this.roster.connected(peerId, Date.now())) return
-    this.touch(peerId, true)
+    this.touch(peerId)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ peer: peerId, online: this.roster.onlineCount() }, 'agent connected')
   }
@@ -204,19 +208,31 @@ export class CoordinatorDaemon {
   private onDisconnect (peerId: string): void {
     if (!this.roster.has(peerId)) return
     this.roster.disconnected(peerId, Date.now())
-    this.touch(peerId, true)
+    this.touch(peerId)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ peer: peerId, online: this.roster.onlineCount() }, 'agent disconnected')
   }
 
-  private readonly lastTouched = new Map<string, number>()
-  /** Records liveness in the store, at most every 5 s per agent unless forced. */
-  private touch (peerId: string, force = false): void {
+  /** Agents seen since the last flush → when. */
+  private readonly unflushedSeen = new Map<string, number>()
+  private flushTimer: NodeJS.Timeout | null = null
+
+  /**
+   * Records liveness: in memory at once, in the store in batches (every store write is an fsync, and a
+   * round's event loop must not wait on the disk). Flushes are deferred while a round runs.
+   */
+  private touch (peerId: string): void {
     const now = Date.now()
     this.roster.seen(peerId, now)
-    if (!force && now - (this.lastTouched.get(peerId) ?? 0) < 5000) return
-    this.lastTouched.set(peerId, now)
-    try { this.store?.touchAgent(peerId, new Date(now).toISOString()) } catch (err) { this.logger.warn({ err }, 'touchAgent failed') }
+    this.unflushedSeen.set(peerId, now)
+  }
+
+  private flushSeen (force = false): void {
+    if (this.store === null || (!force && this.rounds?.busy === true)) return
+    for (const [peerId, at] of this.unflushedSeen) {
+      try { this.store.touchAgent(peerId, new Date(at).toISOString()) } catch (err) { this.logger.warn({ err }, 'touchAgent failed') }
+    }
+    this.unflushedSeen.clear()
   }
 
   private onHello (from: string, value: unknown): void {
@@ -226,7 +242,7 @@ export class CoordinatorDaemon {
       try { multiaddr(a); return true } catch { return false }
     })
     this.roster.setAddrs(from, addrs, Date.now())
-    this.touch(from, true)
+    this.touch(from)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ peer: from, addrs }, 'agent hello')
     this.maybeRunConfiguredReference()

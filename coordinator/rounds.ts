@@ -52,6 +52,13 @@ interface ActiveRound {
 
 const SEND_TIMEOUT_MS = 10_000
 
+/** A promise with its resolver (Promise.withResolvers needs Node 22 or the polyfill; this module needs neither). */
+function deferred<T> (): { promise: Promise<T>, resolve: (value: T) => void } {
+  let resolve!: (value: T) => void
+  const promise = new Promise<T>((res) => { resolve = res })
+  return { promise, resolve }
+}
+
 function iso (ms: number): string {
   return new Date(ms).toISOString()
 }
@@ -134,7 +141,7 @@ export class RoundService {
       scheduledWindowKey: req.scheduledWindowKey ?? null
     }
     this.opts.store.saveRound(outcome)
-    const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, done: Promise.withResolvers<RoundOutcome>() }
+    const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, done: deferred<RoundOutcome>() }
     this.active = active
     this.opts.logger.info({ round: roundId, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
     this.dispatch(active, server.start(now))

@@ -15,6 +15,7 @@ interface RoundRunOptions { window: string, reference: boolean, wait: boolean, j
 
 export function register (program: Command): void {
   const round = program.command('round').description('ask the coordinator for secure-aggregation rounds')
+    .addHelpText('after', '\nExample:\n  $ fedmon round run --window 2025-12-01T00:00:00Z..2025-12-08T00:00:00Z --wait')
   round.command('run')
     .description('run a round now over a time window; prints the round id (or the report with --wait --json)')
     .requiredOption('--window <FROM..TO>', 'the window, ISO-8601 or epoch ms, [FROM, TO)')

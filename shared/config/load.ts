@@ -14,6 +14,11 @@ export function formatIssuePath (path: ReadonlyArray<PropertyKey>): string {
   return out
 }
 
+/** Escapes control characters (a key may hold a newline), so an error message stays one line. */
+function oneLine (s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 /** Reads a YAML or JSON file (JSON is valid YAML) into a plain value; errors name the file. */
 export function readStructuredFile (file: string): unknown {
   let text: string
@@ -26,7 +31,7 @@ export function readStructuredFile (file: string): unknown {
   try {
     return parseYaml(text, { prettyErrors: false })
   } catch (err) {
-    throw new ConfigError(file, undefined, `not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`)
+    throw new ConfigError(file, undefined, `not valid YAML/JSON: ${oneLine((err as Error).message.split('\n')[0])}`)
   }
 }
 
@@ -35,8 +40,8 @@ export function validateConfig<S extends z.ZodType> (file: string, schema: S, va
   const result = schema.safeParse(value)
   if (!result.success) {
     const issue = result.error.issues[0]
-    const field = issue !== undefined ? formatIssuePath(issue.path) : undefined
-    throw new ConfigError(file, field === '' ? '(top level)' : field, issue?.message ?? 'invalid')
+    const field = issue !== undefined ? oneLine(formatIssuePath(issue.path)) : undefined
+    throw new ConfigError(file, field === '' ? '(top level)' : field, oneLine(issue?.message ?? 'invalid'))
   }
   return result.data
 }

@@ -48,6 +48,7 @@ export class SecAggMessenger {
   readonly stats: TrafficStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, rejected: 0 }
   private readonly opts: MessengerOptions
   private started = false
+  private readonly knownAddrs = new Map<string, string>()
 
   constructor (opts: MessengerOptions) {
     this.opts = opts
@@ -76,11 +77,16 @@ export class SecAggMessenger {
    */
   async send (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number } = {}): Promise<void> {
     const peer = peerIdFromString(to)
-    if (opts.addrs !== undefined && opts.addrs.length > 0) {
-      const multiaddrs = opts.addrs.flatMap((a) => {
-        try { return [multiaddr(a)] } catch { return [] }
-      })
-      await this.opts.node.peerStore.merge(peer, { multiaddrs })
+    if (opts.addrs !== undefined && opts.addrs.length > 0 && this.opts.node.getConnections(peer).length === 0) {
+      const key = opts.addrs.join(' ')
+      if (this.knownAddrs.get(to) !== key) { // peer-store writes are not free: once per address set
+        const multiaddrs = opts.addrs.flatMap((a) => {
+          try { return [multiaddr(a)] } catch { return [] }
+        })
+        await this.opts.node.peerStore.merge(peer, { multiaddrs })
+        if (this.knownAddrs.size > 10_000) this.knownAddrs.clear()
+        this.knownAddrs.set(to, key)
+      }
     }
     const frame = encodeFrame(message)
     const protocol = secaggProtocol(message.type)
@@ -132,17 +138,18 @@ export class SecAggMessenger {
       return
     }
     this.stats.framesIn++
-    try {
-      await writeFrame(stream, ACK, { signal: AbortSignal.timeout(5_000) })
-      await stream.close({ signal: AbortSignal.timeout(5_000) })
-    } catch {
-      stream.abort(new WireError('cannot acknowledge', 'ERR_ACK'))
-    }
+    // Hand the message on first (the ack is not on the protocol's critical path), then acknowledge.
     try {
       this.opts.onMessage(from, message)
     } catch (err) {
       // A state machine refusing a well-formed message (wrong round, duplicate...) is not a transport fault.
       this.opts.logger.warn({ peer: from, type, code: (err as { code?: string }).code, err: (err as Error).message }, 'message refused')
+    }
+    try {
+      await writeFrame(stream, ACK, { signal: AbortSignal.timeout(5_000) })
+      await stream.close({ signal: AbortSignal.timeout(5_000) })
+    } catch {
+      stream.abort(new WireError('cannot acknowledge', 'ERR_ACK'))
     }
   }
 

@@ -18,6 +18,12 @@ export interface FedmonNodeOptions {
   /** Peers this node expects to hold connections with (roster size); sizes the connection manager. */
   expectedPeers?: number
   dialTimeoutMs?: number
+  /**
+   * Run identify on every new connection (default true). Agents turn it off: neighbour addresses come
+   * signed-over in the Announce, and 19+ identify exchanges per round cost CPU a 2-core host feels.
+   * The identify service still answers peers that ask.
+   */
+  identifyOnConnect?: boolean
 }
 
 export type FedmonNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, ping: ReturnType<ReturnType<typeof ping>> }>
@@ -42,7 +48,7 @@ export async function createFedmonNode (opts: FedmonNodeOptions): Promise<Fedmon
       dialTimeout: opts.dialTimeoutMs ?? 10_000
     },
     services: {
-      identify: identify(),
+      identify: identify({ runOnConnectionOpen: opts.identifyOnConnect ?? true }),
       ping: ping()
     },
     start: false

@@ -2,7 +2,8 @@ import type { Logger } from '../log.js'
 
 /** The daemons' shared lifecycle: start, print, wait for SIGTERM/SIGINT, stop gracefully (exit code 0). */
 export async function runDaemon<I> (daemon: { start: () => Promise<I>, stop: () => Promise<void> }, logger: Logger, started: (info: I) => void): Promise<void> {
-  const stopped = Promise.withResolvers<void>()
+  let resolveStopped!: () => void
+  const stopped = { promise: new Promise<void>((resolve) => { resolveStopped = resolve }), resolve: () => { resolveStopped() } }
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return

@@ -1,5 +1,8 @@
 import { z } from 'zod'
 
+/** Column names reach the scan's SQL, whose strings cannot hold NUL. */
+const ColumnName = z.string().min(1).refine(c => !c.includes('\u0000'), 'must not contain a NUL character')
+
 /**
  * The agent config's `data` section: where a site's prediction logs are and how their columns are named.
  * Format comes from the extension (.jsonl/.ndjson, .csv/.tsv, .parquet/.pq; optionally .gz/.zst) unless `format` is given.
@@ -8,11 +11,11 @@ export const DataSource = z.strictObject({
   path: z.string().min(1),
   format: z.enum(['jsonl', 'csv', 'parquet']).optional(),
   columns: z.strictObject({
-    ts: z.string().min(1).optional(),
-    score: z.string().min(1).optional(),
-    label: z.string().min(1).optional(),
+    ts: ColumnName.optional(),
+    score: ColumnName.optional(),
+    label: ColumnName.optional(),
     /** feature name → column. JSONL default: `features.NAME`; CSV/Parquet default: `NAME`. Dotted = nested. */
-    features: z.record(z.string(), z.string().min(1)).optional()
+    features: z.record(z.string(), ColumnName).optional()
   }).optional()
 })
 export type DataSource = z.infer<typeof DataSource>

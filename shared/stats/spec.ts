@@ -6,10 +6,13 @@ import { loadConfigFile, validateConfig } from '../config/load.js'
  * vector layout (shared/stats/layout.ts) and the spec hash that binds every round.
  */
 
-const LabelValue = z.union([z.string().min(1), z.number().finite(), z.boolean()])
+/** Text that reaches the scan's SQL (column names, categories, label values): DuckDB strings cannot hold NUL. */
+export const SqlText = z.string().min(1).refine(s => !s.includes('\u0000'), 'must not contain a NUL character')
+
+const LabelValue = z.union([SqlText, z.number().finite(), z.boolean()])
 
 export const ScoreSpec = z.strictObject({
-  column: z.string().min(1).default('score'),
+  column: SqlText.default('score'),
   bins: z.number().int().min(2).max(1 << 16).default(4096),
   scale: z.enum(['linear', 'logit']).default('linear'),
   /** logit scale: bins are uniform on logit(p) ∈ [-logitRange, logitRange]; the end bins take the tails. */
@@ -18,7 +21,7 @@ export const ScoreSpec = z.strictObject({
 export type ScoreSpec = z.infer<typeof ScoreSpec>
 
 export const LabelSpec = z.strictObject({
-  column: z.string().min(1).default('label'),
+  column: SqlText.default('label'),
   positive: LabelValue.default(1),
   /** Values counted as negatives. Default: 0/false when `positive` is 1/true, else every other non-null value. */
   negative: z.array(LabelValue).min(1).optional()
@@ -29,7 +32,7 @@ const strictlyIncreasing = (a: number[]): boolean => a.every((v, i) => i === 0 |
 
 export const NumericFeatureSpec = z.strictObject({
   type: z.literal('numeric'),
-  column: z.string().min(1).optional(),
+  column: SqlText.optional(),
   /** Explicit bin edges: bins (-inf,e0), [e0,e1), ..., [e_last, +inf). Without edges: log-bucket sketch. */
   edges: z.array(z.number().finite()).min(1).max(1024).refine(strictlyIncreasing, 'edges must be strictly increasing').optional(),
   /** Sketch relative accuracy α (DDSketch); only without edges. */
@@ -46,8 +49,8 @@ export type NumericFeatureSpec = z.infer<typeof NumericFeatureSpec>
 
 export const CategoricalFeatureSpec = z.strictObject({
   type: z.literal('categorical'),
-  column: z.string().min(1).optional(),
-  categories: z.array(z.string().min(1)).min(1).max(4096).refine(a => new Set(a).size === a.length, 'categories must be distinct')
+  column: SqlText.optional(),
+  categories: z.array(SqlText).min(1).max(4096).refine(a => new Set(a).size === a.length, 'categories must be distinct')
 })
 export type CategoricalFeatureSpec = z.infer<typeof CategoricalFeatureSpec>
 

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { makeReport, makeRound } from './product-fixtures.js'
 import { ApiClient, ApiError } from '../../shared/api-client.js'
 import { sparkline, asciiChart, relativeTime, table, useColor } from '../../bin/ui/format.js'
+import { historyPoints, renderHistory } from '../../bin/ui/history-view.js'
 
 const CLI = fileURLToPath(new URL('../../bin/fedmon.js', import.meta.url))
 const TOKEN = 'test-token-0123456789abcdef'
@@ -127,6 +128,16 @@ test('an unreachable coordinator and bad usage give one clear line (exit 1 and 2
   assertOneLineError(badUrl, /invalid --api URL/, 2)
 })
 
+test('a malformed config file gives one line naming the file and the field, exit 1, before anything starts', async () => {
+  const yamlFile = join(dir, 'coordinator-broken.yaml')
+  writeFileSync(yamlFile, 'agents: [unclosed\n')
+  assertOneLineError(await fedmon(['coordinator', '--config', yamlFile]), /coordinator-broken\.yaml: not valid YAML\/JSON/)
+  const fieldFile = join(dir, 'agent-bad.yaml')
+  writeFileSync(fieldFile, 'identity: a.key\ncoordinator: /ip4/127.0.0.1/tcp/4001\ndata: { path: x.jsonl }\nstate: s\n')
+  assertOneLineError(await fedmon(['agent', '--config', fieldFile]), /agent-bad\.yaml: coordinator: must end with \/p2p\/<coordinator peer id>/)
+  assertOneLineError(await fedmon(['coordinator', '--config', join(dir, 'absent.yaml')]), /absent\.yaml: file not found/)
+})
+
 test('report --json prints the report object', async () => {
   const r = await fedmon(['report', 'cur-0002', '--json', '--api', api, '--token-file', join(dir, 'good.token')])
   assert.equal(r.code, 0, r.stderr)
@@ -234,4 +245,15 @@ test('terminal helpers: sparkline, chart, table alignment, relative time, colour
   assert.equal(useColor({ isTTY: false }), false)
   if (saved.NO_COLOR !== undefined) process.env.NO_COLOR = saved.NO_COLOR
   if (saved.FORCE_COLOR !== undefined) process.env.FORCE_COLOR = saved.FORCE_COLOR
+})
+
+test('history view: a long history keeps the chart within a terminal width; missing values are gaps', () => {
+  const many = Array.from({ length: 120 }, (_, i) => makeReport({ id: `r${i}`, auc: i % 10 === 0 ? null : 0.7 + (i % 7) / 100 }))
+  const text = renderHistory(historyPoints(many, 'auc'), 'auc', { color: false })
+  assert.match(text, /chart: the last 50 reports/)
+  const chartLines = text.split('\n').filter(l => l.includes('┤'))
+  assert.equal(chartLines.length, 8)
+  for (const l of chartLines) assert.ok([...l].length <= 120, `chart line too wide: ${[...l].length}`)
+  assert.match(text, /r10\s.*—/, 'a report without the metric shows a dash')
+  assert.equal(renderHistory([], 'auc', { color: false }).startsWith('no reports yet'), true)
 })

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { createWriteStream, readFileSync } from 'node:fs'
+import { openSync, closeSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -57,16 +57,17 @@ const daemons = new Set<Daemon>()
 
 /** Starts `fedmon ARGS` as a long-running child in its own process group, logging to `logFile`. */
 export function spawnDaemon (name: string, args: string[], opts: { logFile: string, env?: Record<string, string> }): Daemon {
-  const out = createWriteStream(opts.logFile, { flags: 'a' })
+  // The child writes straight into the log file: a pipe through this process would make the daemon's
+  // synchronous log writes wait on the test's event loop.
+  const fd = openSync(opts.logFile, 'a')
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, FEDMON_LOG_LEVEL: 'info', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, fd],
     detached: true // own process group: killProcessGroup reaches any grandchildren
   })
-  child.stdout?.pipe(out, { end: false })
-  child.stderr?.pipe(out, { end: false })
+  closeSync(fd)
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('close', (code, signal) => { daemons.delete(daemon); out.end(); resolve({ code, signal }) })
+    child.once('close', (code, signal) => { daemons.delete(daemon); resolve({ code, signal }) })
   })
   const daemon: Daemon = {
     name,
