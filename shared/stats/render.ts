@@ -95,7 +95,7 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
 
   out.push(paint('Alerts', 'bold'))
   if (report.alerts.length === 0) out.push('  none')
-  for (const a of report.alerts) out.push(`  ${paint('!', 'red')} ${a.message} (${a.metric} = ${num(a.value)}, ${a.kind} ${a.threshold})`)
+  for (const a of report.alerts) out.push(`  ${paint('!', 'red')} ${a.message}`)
   out.push('')
   const pr = report.privacy
   out.push(paint(`privacy: threshold ${pr.threshold ?? '—'}, min agents ${pr.minAgents ?? '—'}${pr.dp !== undefined ? ', differential privacy on' : ''}`, 'dim'))
