@@ -13,6 +13,7 @@ import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
 import { createAllowListGater } from '../shared/net/gater.js'
 import { SecAggMessenger, sendControl, requestControl, type SecAggMessageType } from '../shared/net/messenger.js'
 import { HELLO_PROTOCOL, SPEC_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
+import { SpecResponse, type Hello, type SpecRequest } from '../shared/wire/control.js'
 import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
 import { parseMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
 import { buildLayout, type Layout } from '../shared/stats/layout.js'
@@ -79,7 +80,7 @@ export class AgentDaemon {
       privateKey: identity.privateKey,
       listen: config.listen,
       gater: createAllowListGater({ isAllowed: id => id === this.coordinator || this.admitted.has(id), logger }),
-      expectedPeers: 64,
+      expectedPeers: 1024, // neighbours of a full graph: a round of n agents needs n - 1 connections
       identifyOnConnect: false
     })
     this.node = node
@@ -89,7 +90,14 @@ export class AgentDaemon {
       sign: createSigner(identity.privateKey),
       verify: createVerifier(),
       policy: config.policy,
-      sender: { send: async (to, message, opts) => { await this.messenger?.send(to, message, opts) } },
+      sender: {
+        send: async (to, message, opts) => {
+          // The smaller id of a pair dials early (connectNeighbours): give that connection a moment to
+          // arrive rather than dial too and pay for a second handshake.
+          if (opts.addrs !== undefined && to < identity.peerId) await this.waitForConnection(to, 2_000, opts.signal)
+          await this.messenger?.send(to, message, opts)
+        }
+      },
       computeInput: async (announce, signal) => await this.computeInput(announce, signal),
       admit: (ids) => { this.admitted = new Set(ids.filter(id => id !== identity.peerId)) },
       connect: (neighbours, signal) => { this.connectNeighbours(neighbours, signal) },
@@ -169,6 +177,26 @@ export class AgentDaemon {
     }
   }
 
+  /** Resolves once a connection to `peerId` is open, or after `ms` (never rejects). */
+  private async waitForConnection (peerId: string, ms: number, signal?: AbortSignal): Promise<void> {
+    const node = this.node
+    if (node === null) return
+    const peer = peerIdFromString(peerId)
+    if (node.getConnections(peer).length > 0) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        node.removeEventListener('connection:open', onOpen)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      const onOpen = (evt: CustomEvent<{ remotePeer: { toString: () => string } }>): void => { if (evt.detail.remotePeer.toString() === peerId) done() }
+      const timer = setTimeout(done, ms)
+      node.addEventListener('connection:open', onOpen)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
   private connectedToCoordinator (): boolean {
     return (this.node?.getConnections(peerIdFromString(this.coordinator)).length ?? 0) > 0
   }
@@ -181,7 +209,8 @@ export class AgentDaemon {
         try {
           const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(10_000)])
           await this.node?.dial(multiaddr(this.config.coordinator), { signal })
-          await sendControl(this.node as FedmonNode, this.coordinator, HELLO_PROTOCOL, { type: 'hello', addrs: this.listenAddrs(), version: VERSION }, { signal })
+          const hello: Hello = { type: 'hello', addrs: this.listenAddrs(), version: VERSION }
+          await sendControl(this.node as FedmonNode, this.coordinator, HELLO_PROTOCOL, hello, { signal })
           this.logger.info({ coordinator: this.coordinator }, 'connected to the coordinator')
           failures = 0
         } catch (err) {
@@ -224,8 +253,10 @@ export class AgentDaemon {
     if (cached !== undefined) return cached
     const node = this.node
     if (node === null) throw new AgentError('agent stopped', 'ERR_STOPPED')
-    const answer = await requestControl(node, this.coordinator, SPEC_PROTOCOL, { type: 'spec-request', specHash }, { signal, maxLength: 1024 * 1024 }) as { spec?: unknown }
-    const spec = parseMonitorSpec(answer?.spec, 'spec from the coordinator')
+    const request: SpecRequest = { type: 'spec-request', specHash }
+    const answer = SpecResponse.safeParse(await requestControl(node, this.coordinator, SPEC_PROTOCOL, request, { signal, maxLength: 1024 * 1024 }))
+    if (!answer.success) throw new AgentError('the coordinator sent a malformed spec response', 'ERR_BAD_FRAME')
+    const spec = parseMonitorSpec(answer.data.spec, 'spec from the coordinator')
     const layout = buildLayout(spec)
     if (layout.specHash !== specHash) throw new AgentError(`the coordinator's spec hashes to ${layout.specHash}, the round announced ${specHash}`, 'ERR_POLICY')
     this.specs.set(specHash, { spec, layout })

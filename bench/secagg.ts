@@ -4,7 +4,10 @@ import { randomBytes } from 'node:crypto'
 import { Packr } from 'msgpackr'
 import { simulateRound } from '../shared/secagg/simulate.js'
 import { chooseGraphParams } from '../shared/secagg/params.js'
-import { SHARE_BYTES, SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../shared/secagg/messages.js'
+import { PROTOCOL_VERSION, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../shared/secagg/messages.js'
+import { generateX25519KeyPair } from '../shared/crypto/x25519.js'
+import { computeUnmaskCorrection, unmaskExpansions, type UnmaskWork } from '../shared/secagg/unmask.js'
+import { computeUnmaskInWorkers } from '../shared/secagg/unmask-pool.js'
 
 /**
  * `npm run -s bench -- secagg --agents N --dim M --dropout D --graph full|sparse|auto [--json] [--expansion-only]`
@@ -12,6 +15,10 @@ import { SHARE_BYTES, SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../shar
  * the costly case for the coordinator) and prints the figures. `expansion` = bytes one agent sends in the
  * round ÷ 4·m, from exact msgpackr encodings (the wire codec). With --expansion-only the round is not run:
  * every message one agent sends at (N, M) is built at its real size and encoded.
+ * With --unmask-only only the coordinator's final unmasking is timed, on synthetic work of the size a round
+ * of (N, M, D) produces (survivors' self masks + dropped × surviving neighbours pairwise masks, real X25519 +
+ * HKDF + PRG), in this thread and on --workers W threads (default: cores), checking both give the same sum.
+ * --workers W also makes the full simulation unmask on W worker threads (0 = in the calling thread).
  */
 
 const median = (xs: number[]): number => {
@@ -21,6 +28,35 @@ const median = (xs: number[]): number => {
 }
 const round2 = (x: number): number => Math.round(x * 100) / 100
 const round4 = (x: number): number => Math.round(x * 10_000) / 10_000
+
+/** Synthetic unmask work with the shape of a real round: every survivor's self mask, every dropped agent × its surviving neighbours. */
+export function syntheticUnmaskWork (n: number, m: number, k: number, dropout: number): UnmaskWork {
+  const dropped = Math.floor(dropout * n)
+  const survivors = n - dropped
+  const survivorKeys = Array.from({ length: survivors }, (_, i) => ({ id: `agent-${i}`, publicKey: generateX25519KeyPair().publicKey }))
+  const liveNeighbours = Math.round(k * survivors / n)
+  return {
+    vectorLength: m,
+    keyContext: { protocol: PROTOCOL_VERSION, roundId: 'bench-unmask', specHash: '0'.repeat(64), vectorLength: m },
+    seeds: survivorKeys.map(() => ({ seed: new Uint8Array(randomBytes(32)), sign: -1 as const })),
+    pairwise: Array.from({ length: dropped }, (_, d) => ({
+      id: `dropped-${d}`,
+      secretKey: generateX25519KeyPair().privateKey,
+      peers: Array.from({ length: liveNeighbours }, (_, j) => {
+        const peer = survivorKeys[(d * 7 + j * 13) % survivors]
+        return { ...peer, sign: (j % 2 === 0 ? 1 : -1) as 1 | -1 }
+      })
+    }))
+  }
+}
+
+const cloneWork = (work: UnmaskWork): UnmaskWork => ({
+  ...work,
+  seeds: work.seeds.map(s => ({ seed: s.seed.slice(), sign: s.sign })),
+  pairwise: work.pairwise.map(p => ({ ...p, secretKey: p.secretKey.slice(), peers: p.peers }))
+})
+
+const cpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000 }
 
 /** The exact encoded bytes of every message one agent sends in a round of n agents, m entries. */
 export function agentBytesPerRound (n: number, m: number, k: number, t: number, dropout: number): number {
@@ -53,15 +89,19 @@ export async function run (argv: string[]): Promise<void> {
       graph: { type: 'string', default: 'sparse' },
       seed: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
-      'expansion-only': { type: 'boolean', default: false }
+      'expansion-only': { type: 'boolean', default: false },
+      'unmask-only': { type: 'boolean', default: false },
+      workers: { type: 'string' }
     }
   })
   const agents = Number(values.agents)
   const dim = Number(values.dim)
   const dropout = Number(values.dropout)
   const graph = values.graph as 'full' | 'sparse' | 'auto'
-  if (!Number.isInteger(agents) || agents < 2 || !Number.isInteger(dim) || dim < 1 || !(dropout >= 0 && dropout < 1) || !['full', 'sparse', 'auto'].includes(graph)) {
-    process.stderr.write('usage: npm run -s bench -- secagg --agents N --dim M --dropout D --graph full|sparse|auto [--json] [--expansion-only]\n')
+  const workers = values.workers === undefined ? undefined : Number(values.workers)
+  if (!Number.isInteger(agents) || agents < 2 || !Number.isInteger(dim) || dim < 1 || !(dropout >= 0 && dropout < 1) || !['full', 'sparse', 'auto'].includes(graph) ||
+    (workers !== undefined && !(Number.isInteger(workers) && workers >= 0))) {
+    process.stderr.write('usage: npm run -s bench -- secagg --agents N --dim M --dropout D --graph full|sparse|auto [--workers W] [--json] [--expansion-only | --unmask-only]\n')
     process.exitCode = 2
     return
   }
@@ -70,9 +110,30 @@ export async function run (argv: string[]): Promise<void> {
     const { k, t, graph: kind } = chooseGraphParams({ n: agents, dropoutRate: 0.33, corruptFraction: 0.05, graph })
     const bytes = agentBytesPerRound(agents, dim, k, t, dropout)
     figures = { agents, dim, dropout, graph: kind, k, t, bytesUpPerAgent: bytes, expansion: round4(bytes / (4 * dim)), mode: 'encoded-sizes' }
+  } else if (values['unmask-only']) {
+    const { k, t, graph: kind } = chooseGraphParams({ n: agents, dropoutRate: 0.33, corruptFraction: 0.05, graph })
+    const work = syntheticUnmaskWork(agents, dim, k, dropout)
+    let cpu = cpuMs()
+    let wall = performance.now()
+    const inThread = computeUnmaskCorrection(cloneWork(work))
+    const syncMs = performance.now() - wall
+    const syncCpuMs = cpuMs() - cpu
+    const poolSize = workers === undefined || workers === 0 ? undefined : workers
+    cpu = cpuMs()
+    wall = performance.now()
+    const pooled = await computeUnmaskInWorkers(cloneWork(work), { workers: poolSize })
+    const workersMs = performance.now() - wall
+    const workersCpuMs = cpuMs() - cpu
+    const expansions = unmaskExpansions(work)
+    figures = {
+      agents, dim, dropout, graph: kind, k, t, mode: 'unmask-only', expansions,
+      sameSum: inThread.every((v, i) => v === pooled[i]),
+      syncUnmaskMs: round2(syncMs), syncCpuMs: round2(syncCpuMs), syncCpuUsPerExpansion: round2(1000 * syncCpuMs / expansions),
+      workers: poolSize ?? 'cores', workersUnmaskMs: round2(workersMs), workersCpuMs: round2(workersCpuMs)
+    }
   } else {
     const started = Date.now()
-    const sim = await simulateRound({ agents, dim, dropout, dropPoint: 'masked-input', graph, seed: Number(values.seed), measureBytes: true, wire: false, phaseTimeoutMs: 60_000 })
+    const sim = await simulateRound({ agents, dim, dropout, dropPoint: 'masked-input', graph, seed: Number(values.seed), measureBytes: true, wire: false, phaseTimeoutMs: 60_000, unmaskWorkers: workers })
     const included = new Set(sim.result?.included ?? [])
     // An agent that stays to the end sends every message type; dropped agents send less.
     const perAgent = [...sim.bytesSent].filter(([id]) => included.has(id)).map(([, b]) => b)
@@ -85,6 +146,7 @@ export async function run (argv: string[]): Promise<void> {
       clientMaskMs: round2(median(sim.clientMaskMs)),
       clientMaskMsP95: round2([...sim.clientMaskMs].sort((a, b) => a - b)[Math.floor(0.95 * (sim.clientMaskMs.length - 1))] ?? NaN),
       serverUnmaskMs: round2(sim.serverUnmaskMs ?? NaN),
+      unmaskWorkers: workers ?? 0,
       bytesUpPerAgent,
       expansion: round4(bytesUpPerAgent / (4 * dim)),
       totalSeconds: round2((Date.now() - started) / 1000)

@@ -51,7 +51,8 @@ export class ApiClient {
     try {
       res = await fetch(this.base + path, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(this.timeoutMs) })
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+      const c = (err as { cause?: { code?: string, message?: string, errors?: Array<{ code?: string }> } }).cause
+      const cause = c?.code ?? c?.errors?.[0]?.code ?? ((err as Error).name === 'TimeoutError' ? 'timed out' : c?.message ?? (err as Error).message)
       throw new FedmonError(`cannot reach the coordinator API at ${this.base} (${cause})`, 'ERR_UNREACHABLE')
     }
     const text = await res.text()

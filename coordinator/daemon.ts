@@ -3,7 +3,6 @@
  * store, metrics, alerts, scheduler and the HTTP API, with an explicit start()/stop().
  */
 import { appendFileSync, readFileSync } from 'node:fs'
-import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadOrCreateIdentity, createSigner, createVerifier, type Identity } from '../shared/identity.js'
 import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
@@ -11,6 +10,7 @@ import { createAllowListGater } from '../shared/net/gater.js'
 import { SecAggMessenger, handleControl, type SecAggMessageType } from '../shared/net/messenger.js'
 import { HELLO_PROTOCOL, SPEC_PROTOCOL, CONTROL_FRAME_LIMIT, frameLimitFor } from '../shared/wire/protocols.js'
 import { WireError } from '../shared/wire/codec.js'
+import { Hello, SpecRequest, type SpecResponse } from '../shared/wire/control.js'
 import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
 import { loadMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
 import { buildLayout, type Layout } from '../shared/stats/layout.js'
@@ -26,14 +26,6 @@ import { Scheduler } from './scheduler.js'
 import { Roster } from './roster.js'
 import { RoundService } from './rounds.js'
 import { ApiServer, ApiError, type ApiBackend, type AgentView } from './api.js'
-
-/** agent → coordinator on connect. */
-export const Hello = z.object({ type: z.literal('hello'), addrs: z.array(z.string().max(512)).max(32), version: z.string().max(64) })
-export type Hello = z.infer<typeof Hello>
-
-/** agent → coordinator: "send me the spec with this hash". */
-export const SpecRequest = z.object({ type: z.literal('spec-request'), specHash: z.string().regex(/^[0-9a-f]{64}$/) })
-export type SpecRequest = z.infer<typeof SpecRequest>
 
 const COORDINATOR_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] === 'agent->coordinator')
 
@@ -78,11 +70,12 @@ export class CoordinatorDaemon {
     if (this.state !== 'idle') throw new FedmonError('coordinator already started', 'ERR_STATE')
     this.state = 'starting'
     const { config, logger } = this
-    const identity = await loadOrCreateIdentity(config.identity)
-    this.identity = identity
+    // Everything that can be wrong in the files is checked before anything is created on disk.
     this.spec = loadMonitorSpec(config.spec)
     this.layout = buildLayout(this.spec)
     const token = config.api.tokenFile !== undefined ? readToken(config.api.tokenFile) : undefined
+    const identity = await loadOrCreateIdentity(config.identity)
+    this.identity = identity
     this.store = openStore(config.store)
     this.recoverInterruptedRounds(this.store)
     this.metrics = createMetrics()
@@ -145,7 +138,8 @@ export class CoordinatorDaemon {
         const req = SpecRequest.safeParse(value)
         if (!req.success) throw new WireError('malformed spec request', 'ERR_BAD_FRAME')
         if (req.data.specHash !== this.layout.specHash) throw new FedmonError(`unknown spec hash ${req.data.specHash}`, 'ERR_UNKNOWN_SPEC')
-        return { type: 'spec', spec: this.spec }
+        const response: SpecResponse = { type: 'spec', spec: this.spec }
+        return response
       }
     })
     await node.start()
@@ -174,6 +168,7 @@ export class CoordinatorDaemon {
   /** Graceful stop: abort the in-flight round, stop scheduler, API and libp2p, close the store. */
   async stop (): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return
+    const wasRunning = this.state === 'running'
     this.state = 'stopping'
     await this.scheduler?.stop().catch(() => {})
     await this.rounds?.stop().catch(() => {})
@@ -187,7 +182,7 @@ export class CoordinatorDaemon {
     this.store?.close()
     this.store = null
     this.state = 'stopped'
-    this.logger.info('coordinator stopped')
+    if (wasRunning) this.logger.info('coordinator stopped')
   }
 
   /** Rounds still marked running belong to a previous process that died: they can never finish. */

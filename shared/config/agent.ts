@@ -20,7 +20,11 @@ export const ListenAddrs = z.array(z.string().refine(isMultiaddr, 'not a multiad
 export const AgentPolicyConfig = z.object({
   minAgents: z.number().int().min(2).optional(),
   maxVectorLength: z.number().int().positive().optional(),
-  allowedSpecHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a hex sha-256')).optional()
+  allowedSpecHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a hex sha-256')).optional(),
+  /** Refuse rounds whose Shamir threshold is below this. */
+  minThreshold: z.number().int().min(1).optional(),
+  /** Refuse Announces issued longer ago than this (ms, by this host's clock). */
+  maxAnnounceAgeMs: z.number().int().positive().optional()
 }).strict()
 export type AgentPolicyConfig = z.infer<typeof AgentPolicyConfig>
 

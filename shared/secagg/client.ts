@@ -10,20 +10,19 @@ import { assertIndexSet, RoundLayout, sameSet } from './layout.js'
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
 import * as transcript from './transcript.js'
 import type { Outgoing, Participant, Sign, Verify } from './types.js'
+import { checkAnnouncePolicy, checkSpecPolicy, hasSpecRules, verifySpec, type AgentPolicy, type ContributionGuard, type RoundRecord, type VerifiedSpec } from './policy.js'
 
-/** What an agent is willing to take part in; anything outside it is refused at the Announce (ERR_POLICY). */
-export interface AgentPolicy {
-  /** Refuse rounds whose minAgents is below this (minimum cohort). */
-  minAgents?: number
-  maxVectorLength?: number
-  allowedSpecHashes?: string[]
-  /** Refuse rounds whose Shamir threshold is below this. */
-  minThreshold?: number
-  /** Refuse Announces issued more than this long ago (ms, by the agent's clock). */
-  maxAnnounceAgeMs?: number
+export type { AgentPolicy } from './policy.js'
+
+export interface ClientOptions {
+  self: string
+  coordinator: string
+  sign: Sign
+  verify: Verify
+  policy?: AgentPolicy
+  /** Cross-round memory (agent/ledger.ts): refuses replays and differencing; records contributions durably. */
+  guard?: ContributionGuard
 }
-
-export interface ClientOptions { self: string, coordinator: string, sign: Sign, verify: Verify, policy?: AgentPolicy }
 
 type ClientPhase = 'announced' | 'advertised' | 'sharing' | 'receipted' | 'masking' | 'masked' | 'signed' | 'done' | 'failed'
 
@@ -66,6 +65,7 @@ export class SecAggClient {
   private survivorSet: number[] | null = null
   private readonly revealed = new Map<number, 'b' | 's'>()
   private lastMaskMs: number | null = null
+  private verifiedSpec: VerifiedSpec | null = null
 
   private constructor (opts: ClientOptions, announce: Announce, now: number) {
     this.opts = opts
@@ -91,7 +91,11 @@ export class SecAggClient {
     this.selfMaskSeed = new Uint8Array(randomBytes(32))
   }
 
-  /** Validates the coordinator's signed Announce (signature, policy, participants incl. self, minAgents, overflow); throws to refuse. */
+  /**
+   * Validates the coordinator's signed Announce (signature, policy incl. window rules, participants incl. self,
+   * minAgents, overflow, the carried spec if any) and asks the guard (contribution ledger) to admit the round;
+   * throws to refuse, before anything is sent (the fresh round keys of a refused round are wiped).
+   */
   static fromAnnounce (opts: ClientOptions, from: string, announce: SecAggMessage, now: number): SecAggClient {
     if (announce.type !== 'announce') throw new SecAggError('ERR_WRONG_PHASE', `expected announce, got ${announce.type}`)
     if (from !== opts.coordinator || announce.coordinator !== opts.coordinator) {
@@ -103,32 +107,64 @@ export class SecAggClient {
     const policy = opts.policy ?? {}
     const n = announce.participants.length
     if (!announce.participants.some(p => p.id === opts.self)) throw new SecAggError('ERR_POLICY', 'this agent is not among the round participants')
-    if (announce.window.to <= announce.window.from) throw new SecAggError('ERR_POLICY', 'empty window')
-    if (policy.minAgents !== undefined && announce.minAgents < policy.minAgents) {
-      throw new SecAggError('ERR_POLICY', `round minAgents ${announce.minAgents} is below this agent's minimum ${policy.minAgents}`)
-    }
-    if (n < announce.minAgents) throw new SecAggError('ERR_POLICY', `${n} participants is fewer than minAgents ${announce.minAgents}`)
-    if (policy.maxVectorLength !== undefined && announce.vectorLength > policy.maxVectorLength) {
-      throw new SecAggError('ERR_POLICY', `vector length ${announce.vectorLength} exceeds this agent's maximum ${policy.maxVectorLength}`)
-    }
-    if (policy.allowedSpecHashes !== undefined && !policy.allowedSpecHashes.includes(announce.specHash)) {
-      throw new SecAggError('ERR_POLICY', `spec ${announce.specHash.slice(0, 12)}… is not allowed by this agent`)
-    }
-    if (policy.minThreshold !== undefined && announce.threshold < policy.minThreshold) {
-      throw new SecAggError('ERR_POLICY', `threshold ${announce.threshold} is below this agent's minimum ${policy.minThreshold}`)
-    }
-    if (policy.maxAnnounceAgeMs !== undefined && now - announce.issuedAt > policy.maxAnnounceAgeMs) {
-      throw new SecAggError('ERR_POLICY', 'announce is too old (replayed?)')
-    }
+    checkAnnouncePolicy(policy, announce, now)
+    // The spec document may ride along (unsigned: the signed spec hash binds it); verified before anything else.
+    const verified = announce.spec !== undefined ? verifySpec(announce.spec, announce.specHash) : null
+    if (verified !== null) checkSpecPolicy(policy, verified, announce)
     if (n * announce.maxEntry >= 2 ** 32) {
       throw new SecAggError('ERR_OVERFLOW', `${n} agents × max entry ${announce.maxEntry} does not fit in 2^32`)
     }
+    let client: SecAggClient
     try {
-      return new SecAggClient(opts, announce, now)
+      client = new SecAggClient(opts, announce, now)
     } catch (err) {
       if (err instanceof SecAggError) throw new SecAggError('ERR_POLICY', `refusing round layout: ${err.message}`, { cause: err })
       throw err
     }
+    client.verifiedSpec = verified
+    if (opts.guard !== undefined) {
+      try {
+        opts.guard.admit(client.roundRecord(), now)
+      } catch (err) {
+        client.wipe()
+        throw SecAggClient.asRefusal(err, 'the contribution ledger')
+      }
+    }
+    return client
+  }
+
+  /**
+   * Hands the round's monitor spec to the agent (when the Announce did not carry it): verified against the
+   * announced hash, then against the policy. A refusal fails the round (secrets wiped) and throws ERR_POLICY.
+   * When the policy has spec rules, no masked input leaves before a spec passed this check.
+   */
+  provideSpec (document: unknown): VerifiedSpec {
+    if (this.verifiedSpec !== null) return this.verifiedSpec
+    if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    try {
+      const verified = verifySpec(document, this.announce.specHash)
+      checkSpecPolicy(this.opts.policy ?? {}, verified, this.announce)
+      this.verifiedSpec = verified
+      return verified
+    } catch (err) {
+      const refusal = SecAggClient.asRefusal(err, 'the spec check')
+      this.fail(refusal.code, refusal.message)
+      throw refusal
+    }
+  }
+
+  /** The verified monitor spec of this round, once known (from the Announce or provideSpec). */
+  get spec (): VerifiedSpec | null { return this.verifiedSpec }
+
+  /** What the contribution ledger records of this round (nothing secret). */
+  roundRecord (): RoundRecord {
+    const a = this.announce
+    return { roundId: this.roundId, window: { ...a.window }, specHash: a.specHash, reference: a.reference, participants: a.participants.map(p => p.id) }
+  }
+
+  private static asRefusal (err: unknown, what: string): SecAggError {
+    if (err instanceof SecAggError) return err
+    return new SecAggError('ERR_POLICY', `${what} failed, not contributing: ${(err as Error)?.message ?? String(err)}`, { cause: err })
   }
 
   get status (): 'running' | 'done' | 'failed' {
@@ -172,7 +208,7 @@ export class SecAggClient {
     }
     this.input = new Uint32Array(x)
     if (this.expired(now)) return []
-    return this.phase === 'masking' ? this.sendMaskedInput() : []
+    return this.phase === 'masking' ? this.sendMaskedInput(now) : []
   }
 
   receive (from: string, message: SecAggMessage, now: number): Outgoing[] {
@@ -183,7 +219,7 @@ export class SecAggClient {
     if (this.expired(now)) return []
     switch (message.type) {
       case 'key-set': return this.onKeySet(message, now)
-      case 'masking-set': return this.onMaskingSet(message)
+      case 'masking-set': return this.onMaskingSet(message, now)
       case 'survivors': return this.onSurvivors(message)
       case 'unmask-request': return this.onUnmaskRequest(message)
       case 'abort': {
@@ -318,7 +354,7 @@ export class SecAggClient {
     return [this.toCoordinator({ type: 'share-receipt', roundId: this.roundId, holds, signature })]
   }
 
-  private onMaskingSet (message: MaskingSet): Outgoing[] {
+  private onMaskingSet (message: MaskingSet, now: number): Outgoing[] {
     this.expectPhase('masking-set', 'receipted')
     if (!this.opts.verify(this.opts.coordinator, transcript.maskingSetBytes(this.roundId, message.members), message.signature)) {
       throw new SecAggError('ERR_BAD_SIGNATURE', 'masking-set signature does not verify')
@@ -336,10 +372,24 @@ export class SecAggClient {
     }
     this.maskingSet = [...message.members]
     this.phase = 'masking'
-    return this.input !== null ? this.sendMaskedInput() : []
+    return this.input !== null ? this.sendMaskedInput(now) : []
   }
 
-  private sendMaskedInput (): Outgoing[] {
+  private sendMaskedInput (now: number): Outgoing[] {
+    // Last gate before this agent's data leaves (masked, but unmaskable from here on): fail closed.
+    if (this.verifiedSpec === null && hasSpecRules(this.opts.policy ?? {})) {
+      this.fail('ERR_POLICY', 'the policy restricts the spec, and no spec was provided to check: not contributing')
+      throw new SecAggError('ERR_POLICY', 'the policy restricts the spec, and no spec was provided to check: not contributing')
+    }
+    if (this.opts.guard !== undefined) {
+      try {
+        this.opts.guard.contribute(this.roundRecord(), now)
+      } catch (err) {
+        const refusal = SecAggClient.asRefusal(err, 'recording the contribution')
+        this.fail(refusal.code, refusal.message)
+        throw refusal
+      }
+    }
     const started = performance.now()
     const members = new Set(this.maskingSet!)
     const y = this.input!

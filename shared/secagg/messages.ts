@@ -14,6 +14,8 @@ export const MAX_PARTICIPANTS = 10_000
 export const SHARE_BYTES = 44
 /** AES-256-GCM of the b-share ‖ s-share with a 16-byte tag (nonce fixed: each key encrypts one message). */
 export const SHARE_CIPHERTEXT_BYTES = 2 * SHARE_BYTES + 16
+/** Largest spec document an Announce may carry (the spec request answer has the same 1 MiB bound). */
+export const MAX_SPEC_CHARS = 1024 * 1024
 
 // z.custom rather than z.instanceof: the inferred type is Uint8Array<ArrayBufferLike>, which Buffers and
 // msgpackr-decoded views satisfy.
@@ -49,7 +51,12 @@ export const Announce = z.object({
   phaseTimeoutMs: z.number().int().min(1),
   issuedAt: z.number().int(),
   reference: z.boolean(),
-  signature
+  signature,
+  /**
+   * Optional: the monitor spec as canonical JSON, so the agent can check it against its policy before
+   * joining. Not covered by the signature: the agent checks that it hashes to the signed specHash.
+   */
+  spec: z.string().min(2).max(MAX_SPEC_CHARS).optional()
 })
 export type Announce = z.infer<typeof Announce>
 

@@ -1,14 +1,12 @@
 import { performance } from 'node:perf_hooks'
-import { deriveKey } from '../crypto/hkdf.js'
-import { addMaskInPlace } from '../crypto/prg.js'
 import { combineShares, SHARE_BYTES, type Share } from '../crypto/shamir.js'
-import { x25519PrivateKeyObject, x25519PublicKey, x25519SharedSecret } from '../crypto/x25519.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, RoundLayout } from './layout.js'
 import { chooseGraphParams } from './params.js'
 import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import * as transcript from './transcript.js'
 import type { GraphKind, Outgoing, Participant, Sign, Verify } from './types.js'
+import { computeUnmaskCorrection, wipeUnmaskWork, x25519PublicKeyFast, type UnmaskWork } from './unmask.js'
 
 export interface ServerOptions {
   roundId: string
@@ -34,6 +32,13 @@ export interface ServerOptions {
   /** Deadline per phase. */
   phaseTimeoutMs: number
   reference?: boolean
+  /**
+   * Do not expand the masks inside receive()/tick(): once every secret is reconstructed the server waits in
+   * phase 'unmask' (no deadline; further messages rejected) with pendingUnmask() returning the work, until
+   * completeUnmask(correction) — e.g. `await computeUnmaskInWorkers(work)` (unmask-pool.ts) — or abort().
+   * Default false: the correction is computed synchronously in the calling thread.
+   */
+  deferUnmask?: boolean
 }
 
 export type ServerPhase = 'created' | 'advertise' | 'share-keys' | 'masked-input' | 'consistency' | 'unmask' | 'done' | 'failed'
@@ -72,6 +77,7 @@ export class SecAggServer {
   private readonly unmaskFrom = new Set<number>()
   private readonly bShares = new Map<number, Share[]>()
   private readonly sShares = new Map<number, Share[]>()
+  private pending: { work: UnmaskWork, since: number } | null = null
 
   constructor (opts: ServerOptions) {
     this.opts = opts
@@ -133,6 +139,7 @@ export class SecAggServer {
   receive (from: string, message: SecAggMessage, now: number): Outgoing[] {
     if (message.roundId !== this.opts.roundId) throw new SecAggError('ERR_WRONG_ROUND', `message for round ${message.roundId}, this is ${this.opts.roundId}`)
     if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    if (this.pending !== null) throw new SecAggError('ERR_WRONG_PHASE', 'unmask shares are complete; the sum is being computed')
     const index = this.layout.indexOf(from)
     if (index === undefined) throw new SecAggError('ERR_UNKNOWN_SENDER', `${from} is not a participant of round ${this.opts.roundId}`)
     switch (message.type) {
@@ -149,6 +156,27 @@ export class SecAggServer {
   tick (now: number): Outgoing[] {
     if (this.status !== 'running' || this.deadline === null || now < this.deadline) return []
     return this.endPhase(now)
+  }
+
+  /** With `deferUnmask`: the mask expansions still to do (secrets included), or null. Do not mutate it. */
+  pendingUnmask (): UnmaskWork | null { return this.pending?.work ?? null }
+
+  /**
+   * With `deferUnmask`: finishes the round with the correction computed for pendingUnmask() (by
+   * computeUnmaskInWorkers or computeUnmaskCorrection). Returns no messages (like the synchronous path).
+   */
+  completeUnmask (correction: Uint32Array, now: number): Outgoing[] {
+    if (this.pending === null || this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `completeUnmask() with no pending unmask (phase ${this.state})`)
+    if (!(correction instanceof Uint32Array) || correction.length !== this.opts.vectorLength) {
+      throw new SecAggError('ERR_BAD_LENGTH', `correction must be a Uint32Array of ${this.opts.vectorLength} entries`)
+    }
+    const { work, since } = this.pending
+    this.pending = null
+    wipeUnmaskWork(work)
+    const sum = this.sum ?? new Uint32Array(this.opts.vectorLength)
+    this.sum = null
+    for (let i = 0; i < sum.length; i++) sum[i] += correction[i]
+    return this.finishUnmask(sum, performance.now() - since, now)
   }
 
   nextDeadline (): number | null {
@@ -358,13 +386,35 @@ export class SecAggServer {
       return this.tooFew(`unmask: too few shares for ${missing.length} agents (e.g. ${this.layout.idOf(missing[0])})`, this.unmaskFrom.size, now)
     }
     const started = performance.now()
-    let sum: Uint32Array
+    let work: UnmaskWork
     try {
-      sum = this.unmask()
+      work = this.unmaskWork()
     } catch (err) {
       return this.fail('ERR_RECONSTRUCT', (err as Error).message, now)
     }
-    this.timings.unmaskComputeMs = performance.now() - started
+    if (this.opts.deferUnmask === true) {
+      this.pending = { work, since: started }
+      this.deadline = null
+      return []
+    }
+    let correction: Uint32Array
+    try {
+      correction = computeUnmaskCorrection(work)
+    } catch (err) {
+      // e.g. a survivor advertised a low-order s-key: its pairwise seed cannot be derived.
+      return this.fail('ERR_RECONSTRUCT', (err as Error).message, now)
+    } finally {
+      wipeUnmaskWork(work)
+    }
+    const sum = this.sum ?? new Uint32Array(this.opts.vectorLength)
+    this.sum = null
+    for (let i = 0; i < sum.length; i++) sum[i] += correction[i]
+    correction.fill(0)
+    return this.finishUnmask(sum, performance.now() - started, now)
+  }
+
+  private finishUnmask (sum: Uint32Array, computeMs: number, now: number): Outgoing[] {
+    this.timings.unmaskComputeMs = computeMs
     const included = new Set(this.u3)
     this.resultValue = {
       sum,
@@ -376,31 +426,30 @@ export class SecAggServer {
     return []
   }
 
-  /** Removes every self mask of the survivors and every pairwise mask between a dropped agent and a survivor. */
-  private unmask (): Uint32Array {
-    const sum = this.sum ?? new Uint32Array(this.opts.vectorLength)
-    this.sum = null
-    for (const v of this.u3) {
-      const seed = this.reconstruct(this.bShares.get(v)!, v, 'b')
-      addMaskInPlace(sum, seed, -1)
-      seed.fill(0)
-    }
-    const survivors = new Set(this.u3)
-    for (const v of this.dropped) {
-      const sk = this.reconstruct(this.sShares.get(v)!, v, 's')
-      const privateKey = x25519PrivateKeyObject(sk)
-      const vId = this.layout.idOf(v)
-      for (const w of this.layout.graph.neighbours(v)) {
-        if (!survivors.has(w)) continue
-        const shared = x25519SharedSecret(privateKey, this.adverts.get(w)!.sPk)
-        const seed = deriveKey(shared, 'pairwise-mask', this.layout.keyContext, vId, this.layout.idOf(w))
-        // y_w carries +PRG(s_wv) when w < v and −PRG(s_wv) otherwise; remove it.
-        addMaskInPlace(sum, seed, w < v ? -1 : 1)
-        shared.fill(0); seed.fill(0)
+  /**
+   * Reconstructs the secrets and lists the masks to remove: every self mask of the survivors and every
+   * pairwise mask between a dropped agent and a survivor (the expansion itself is in unmask.ts).
+   */
+  private unmaskWork (): UnmaskWork {
+    const work: UnmaskWork = { vectorLength: this.opts.vectorLength, keyContext: this.layout.keyContext, seeds: [], pairwise: [] }
+    try {
+      for (const v of this.u3) work.seeds.push({ seed: this.reconstruct(this.bShares.get(v)!, v, 'b'), sign: -1 })
+      const survivors = new Set(this.u3)
+      for (const v of this.dropped) {
+        const secretKey = this.reconstruct(this.sShares.get(v)!, v, 's')
+        const peers = this.layout.graph.neighbours(v).filter(w => survivors.has(w)).map(w => ({
+          id: this.layout.idOf(w),
+          publicKey: this.adverts.get(w)!.sPk,
+          // y_w carries +PRG(s_wv) when w < v and −PRG(s_wv) otherwise; remove it.
+          sign: w < v ? -1 as const : 1 as const
+        }))
+        work.pairwise.push({ id: this.layout.idOf(v), secretKey, peers })
       }
-      sk.fill(0)
+    } catch (err) {
+      wipeUnmaskWork(work)
+      throw err
     }
-    return sum
+    return work
   }
 
   /**
@@ -413,7 +462,7 @@ export class SecAggServer {
     for (let start = 0; start + this.t <= shares.length; start++) {
       try {
         const secret = combineShares(shares.slice(start, start + this.t), this.t)
-        if (kind === 's' && !equalBytes(x25519PublicKey(secret), this.adverts.get(owner)!.sPk)) {
+        if (kind === 's' && !equalBytes(x25519PublicKeyFast(secret), this.adverts.get(owner)!.sPk)) {
           throw new Error('reconstructed key does not match the advertised public key')
         }
         return secret
@@ -446,6 +495,8 @@ export class SecAggServer {
   }
 
   private wipe (): void {
+    if (this.pending !== null) wipeUnmaskWork(this.pending.work)
+    this.pending = null
     this.sum?.fill(0)
     this.sum = null
     for (const list of [...this.bShares.values(), ...this.sShares.values()]) for (const s of list) s.share.fill(0)

@@ -8,6 +8,7 @@ import { SecAggClient, type AgentPolicy } from './client.js'
 import { SecAggError } from './errors.js'
 import { parseSecAggMessage, type SecAggMessage } from './messages.js'
 import { SecAggServer } from './server.js'
+import { computeUnmaskInWorkers } from './unmask-pool.js'
 import type { GraphKind, Outgoing, Sign } from './types.js'
 
 /**
@@ -54,6 +55,8 @@ export interface SimulateOptions {
   noInput?: Set<number>
   /** Called with each client right after it is created (tests poke at it). */
   onClient?: (index: number, client: SecAggClient, now: number) => void
+  /** Unmask on this many worker threads (server `deferUnmask` + computeUnmaskInWorkers); 0 or absent: in this thread. */
+  unmaskWorkers?: number
 }
 
 export interface SimulationResult {
@@ -149,7 +152,8 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
     vectorLength: dim, specHash: createHash('sha256').update('sim-spec').digest('hex'),
     window: { from: 0, to: 3_600_000 }, maxEntry, minAgents: opts.minAgents ?? 1,
     threshold: opts.threshold, degree: opts.degree, graph: opts.graph ?? 'auto',
-    dropoutRate: opts.dropoutRate, corruptFraction: opts.corruptFraction, phaseTimeoutMs
+    dropoutRate: opts.dropoutRate, corruptFraction: opts.corruptFraction, phaseTimeoutMs,
+    deferUnmask: (opts.unmaskWorkers ?? 0) > 0
   })
   const clients = new Map<string, SecAggClient>()
   const indexOf = new Map(ids.map((id, i) => [id, i]))
@@ -249,6 +253,12 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
   for (let steps = 0; server.status === 'running'; steps++) {
     deliverAll()
     if (head > 100_000) { queue.splice(0, head); head = 0 }
+    const unmaskWork = server.pendingUnmask()
+    if (unmaskWork !== null) {
+      const correction = await computeUnmaskInWorkers(unmaskWork, { workers: opts.unmaskWorkers })
+      enqueue(coordinator.id, server.completeUnmask(correction, now))
+      continue
+    }
     if (server.status !== 'running') break
     // Nothing in flight: advance time to the next deadline.
     const deadlines = [server.nextDeadline(), ...[...clients].filter(([id]) => !dead.has(indexOf.get(id)!)).map(([, c]) => c.nextDeadline())]

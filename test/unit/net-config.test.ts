@@ -1,3 +1,4 @@
+import '../../shared/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, statSync } from 'node:fs'

@@ -1,3 +1,4 @@
+import '../../shared/polyfill.js'
 // The daemons' round orchestration without sockets: the coordinator's RoundService and agents'
 // AgentRoundService wired through an in-memory transport, with the real secagg state machines and store.
 import { test } from 'node:test'

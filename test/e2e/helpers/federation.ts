@@ -83,6 +83,10 @@ export interface FederationOptions {
   privacy?: Record<string, unknown>
   phaseTimeoutMs?: number
   coordinatorEnv?: Record<string, string>
+  /** More coordinator config keys (e.g. reference, schedule, alerts); `api.tokenFile` via `apiToken`. */
+  coordinatorExtra?: Record<string, unknown>
+  /** Protect the API with this bearer token (written to api.token, config `api.tokenFile`). */
+  apiToken?: string
   root?: string
 }
 
@@ -130,10 +134,12 @@ export class Federation {
       agents: names.filter(n => n !== 'coordinator').map(n => this.ids[n]),
       spec: 'spec.json', // relative to the config file
       store: 'coordinator.db',
-      api: { listen: `127.0.0.1:${apiPort}` },
+      api: { listen: `127.0.0.1:${apiPort}`, ...(this.opts.apiToken !== undefined ? { tokenFile: 'api.token' } : {}) },
       privacy: { minAgents: 3, ...this.opts.privacy },
-      round: { phaseTimeoutMs: this.opts.phaseTimeoutMs ?? 5000 }
+      round: { phaseTimeoutMs: this.opts.phaseTimeoutMs ?? 5000 },
+      ...this.opts.coordinatorExtra
     }, null, 1))
+    if (this.opts.apiToken !== undefined) writeFileSync(join(this.root, 'api.token'), `${this.opts.apiToken}\n`, { mode: 0o600 })
     for (const site of this.opts.sites) {
       mkdirSync(join(this.root, 'data', site.name), { recursive: true })
       writeJsonl(join(this.root, 'data', site.name, 'preds.jsonl'), site.records)
@@ -178,7 +184,7 @@ export class Federation {
   async waitForOnline (sites: string[], timeoutMs = 30_000): Promise<void> {
     const want = sites.map(s => this.ids[s])
     await waitFor(`agents online: ${sites.join(', ')}`, async () => {
-      const { status, body } = await httpJson(`${this.api}/v1/agents`)
+      const { status, body } = await httpJson(`${this.api}/v1/agents`, { token: this.opts.apiToken })
       if (status !== 200) return false
       const online = new Set((body.agents as Array<{ peerId: string, online: boolean }>).filter(a => a.online).map(a => a.peerId))
       return want.every(id => online.has(id))
@@ -187,7 +193,13 @@ export class Federation {
 
   /** `fedmon round run --window W [--reference] --wait --json --api …`. */
   async runRound (window: string, opts: { reference?: boolean, timeoutMs?: number } = {}): Promise<CliResult> {
-    return await runCli(['round', 'run', '--window', window, ...(opts.reference === true ? ['--reference'] : []), '--wait', '--json', '--api', this.api], { timeoutMs: opts.timeoutMs ?? 120_000 })
+    const token = this.opts.apiToken !== undefined ? ['--token-file', join(this.root, 'api.token')] : []
+    return await runCli(['round', 'run', '--window', window, ...(opts.reference === true ? ['--reference'] : []), '--wait', '--json', '--api', this.api, ...token], { timeoutMs: opts.timeoutMs ?? 120_000 })
+  }
+
+  /** The bearer token header value for direct HTTP calls (undefined without a token). */
+  get token (): string | undefined {
+    return this.opts.apiToken
   }
 
   siteOf (peerId: string): string | undefined {
