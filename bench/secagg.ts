@@ -1,5 +1,6 @@
 import '../shared/polyfill.js'
 import { parseArgs } from 'node:util'
+import { availableParallelism } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { Packr } from 'msgpackr'
 import { simulateRound } from '../shared/secagg/simulate.js'
@@ -18,7 +19,8 @@ import { computeUnmaskInWorkers } from '../shared/secagg/unmask-pool.js'
  * With --unmask-only only the coordinator's final unmasking is timed, on synthetic work of the size a round
  * of (N, M, D) produces (survivors' self masks + dropped × surviving neighbours pairwise masks, real X25519 +
  * HKDF + PRG), in this thread and on --workers W threads (default: cores), checking both give the same sum.
- * --workers W also makes the full simulation unmask on W worker threads (0 = in the calling thread).
+ * The full simulation unmasks on --workers W threads (server `deferUnmask` + computeUnmaskInWorkers, the
+ * way a coordinator should run it; default: one per core), or in the calling thread with --workers 0.
  */
 
 const median = (xs: number[]): number => {
@@ -98,9 +100,9 @@ export async function run (argv: string[]): Promise<void> {
   const dim = Number(values.dim)
   const dropout = Number(values.dropout)
   const graph = values.graph as 'full' | 'sparse' | 'auto'
-  const workers = values.workers === undefined ? undefined : Number(values.workers)
+  const workers = values.workers === undefined ? availableParallelism() : Number(values.workers)
   if (!Number.isInteger(agents) || agents < 2 || !Number.isInteger(dim) || dim < 1 || !(dropout >= 0 && dropout < 1) || !['full', 'sparse', 'auto'].includes(graph) ||
-    (workers !== undefined && !(Number.isInteger(workers) && workers >= 0))) {
+    !(Number.isInteger(workers) && workers >= 0)) {
     process.stderr.write('usage: npm run -s bench -- secagg --agents N --dim M --dropout D --graph full|sparse|auto [--workers W] [--json] [--expansion-only | --unmask-only]\n')
     process.exitCode = 2
     return
@@ -115,21 +117,25 @@ export async function run (argv: string[]): Promise<void> {
     const work = syntheticUnmaskWork(agents, dim, k, dropout)
     let cpu = cpuMs()
     let wall = performance.now()
+    let faults = process.resourceUsage().minorPageFault
     const inThread = computeUnmaskCorrection(cloneWork(work))
     const syncMs = performance.now() - wall
     const syncCpuMs = cpuMs() - cpu
-    const poolSize = workers === undefined || workers === 0 ? undefined : workers
+    const syncPageFaults = process.resourceUsage().minorPageFault - faults
+    const poolSize = workers === 0 ? availableParallelism() : workers
     cpu = cpuMs()
     wall = performance.now()
+    faults = process.resourceUsage().minorPageFault
     const pooled = await computeUnmaskInWorkers(cloneWork(work), { workers: poolSize })
     const workersMs = performance.now() - wall
     const workersCpuMs = cpuMs() - cpu
+    const workersPageFaults = process.resourceUsage().minorPageFault - faults
     const expansions = unmaskExpansions(work)
     figures = {
       agents, dim, dropout, graph: kind, k, t, mode: 'unmask-only', expansions,
       sameSum: inThread.every((v, i) => v === pooled[i]),
-      syncUnmaskMs: round2(syncMs), syncCpuMs: round2(syncCpuMs), syncCpuUsPerExpansion: round2(1000 * syncCpuMs / expansions),
-      workers: poolSize ?? 'cores', workersUnmaskMs: round2(workersMs), workersCpuMs: round2(workersCpuMs)
+      syncUnmaskMs: round2(syncMs), syncCpuMs: round2(syncCpuMs), syncCpuUsPerExpansion: round2(1000 * syncCpuMs / expansions), syncPageFaults,
+      workers: poolSize, workersUnmaskMs: round2(workersMs), workersCpuMs: round2(workersCpuMs), workersPageFaults
     }
   } else {
     const started = Date.now()
@@ -146,7 +152,7 @@ export async function run (argv: string[]): Promise<void> {
       clientMaskMs: round2(median(sim.clientMaskMs)),
       clientMaskMsP95: round2([...sim.clientMaskMs].sort((a, b) => a - b)[Math.floor(0.95 * (sim.clientMaskMs.length - 1))] ?? NaN),
       serverUnmaskMs: round2(sim.serverUnmaskMs ?? NaN),
-      unmaskWorkers: workers ?? 0,
+      unmaskWorkers: workers,
       bytesUpPerAgent,
       expansion: round4(bytesUpPerAgent / (4 * dim)),
       totalSeconds: round2((Date.now() - started) / 1000)

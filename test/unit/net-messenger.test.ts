@@ -8,7 +8,7 @@ import { createAllowListGater } from '../../shared/net/gater.js'
 import { SecAggMessenger } from '../../shared/net/messenger.js'
 import { writeFrame } from '../../shared/net/framed.js'
 import { encodeFrame } from '../../shared/wire/codec.js'
-import { secaggProtocol } from '../../shared/wire/protocols.js'
+import { secaggProtocol, vectorFrameLimit } from '../../shared/wire/protocols.js'
 import { SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../../shared/secagg/messages.js'
 import { createLogger } from '../../shared/log.js'
 
@@ -85,11 +85,25 @@ test('messages travel on per-type protocols; bad frames reset the peer; unknown 
   await until(() => received.length === 2, 'the message after the bad frames')
   assert.equal(received.length, 2)
 
-  // 6. a peer not on B's list cannot connect at all
+  // 6. a 4 MiB vector (1M entries) — above lpStream's default 4 MiB buffer — arrives intact through the
+  //    bounded writer when the limit is sized from the vector length
+  received.length = 0
+  const big = new Uint32Array(1 << 20)
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 0
+  const bigReceived: SecAggMessage[] = []
+  await nodeB.unhandle(secaggProtocol('masked-input'))
+  const bigReceiver = new SecAggMessenger({ node: nodeB, logger, accept: ['masked-input'], frameLimit: () => vectorFrameLimit(big.length), onMessage: (_from, m) => { bigReceived.push(m) } })
+  await bigReceiver.start()
+  await messengerA.send(b.peerId, { type: 'masked-input', roundId: 'r1', vector: big }, { addrs: addrsB })
+  await until(() => bigReceived.length === 1, 'the 4 MiB vector')
+  const got = bigReceived[0]
+  assert.ok(got.type === 'masked-input' && got.vector.length === big.length && got.vector.every((v, i) => v === big[i]))
+
+  // 7. a peer not on B's list cannot connect at all
   await nodeS.peerStore.merge(peerIdFromString(b.peerId), { multiaddrs: nodeB.getMultiaddrs() })
   await assert.rejects(nodeS.dialProtocol(peerIdFromString(b.peerId), secaggProtocol('shares'), { signal: AbortSignal.timeout(5000) }))
   assert.ok(refusedByB.includes(stranger.peerId))
-  assert.equal(received.length, 2)
+  assert.equal(received.length, 0)
 })
 
 test('the signer and verifier agree with peer ids; tampering fails', async () => {
