@@ -106,7 +106,7 @@ class SimdWorkspace {
   readonly memory: WasmMemory
   readonly add: LaneOp
   readonly sub: LaneOp
-  bytes: Uint8Array
+  readonly bytes: Uint8Array
 
   constructor (module: WasmModule, words: number) {
     const instance = new WebAssembly.Instance(module)
