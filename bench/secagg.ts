@@ -70,7 +70,7 @@ export function agentBytesPerRound (n: number, m: number, k: number, t: number, 
   const liveNeighbours = neighbours.slice(0, Math.round(k * (1 - dropout)))
   const deadNeighbours = neighbours.slice(liveNeighbours.length)
   const sent: SecAggMessage[] = [
-    { type: 'advertise-keys', roundId, cPk: key(), sPk: key(), signature: sig },
+    { type: 'advertise-keys', roundId, cPk: key(), sPk: key(), bCommit: key(), signature: sig },
     ...neighbours.map((): SecAggMessage => ({ type: 'shares', roundId, ciphertext: new Uint8Array(SHARE_CIPHERTEXT_BYTES) })),
     { type: 'share-receipt', roundId, holds: neighbours, signature: sig },
     { type: 'masked-input', roundId, vector: new Uint32Array(m).fill(0xdeadbeef) },

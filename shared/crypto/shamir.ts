@@ -114,19 +114,25 @@ export function lagrangeAtZero (xs: readonly number[]): Float64Array {
   const cached = lagrangeCache.get(key)
   if (cached !== undefined) return cached
   assertXs(xs)
+  const out = lagrangeAt(0, xs)
+  if (lagrangeCache.size >= MAX_CACHED_SETS) lagrangeCache.clear()
+  lagrangeCache.set(key, out)
+  return out
+}
+
+/** Lagrange basis values L_i(at) over xs (uncached; `at` must not be one of xs unless it is 0 and xs exclude 0). */
+function lagrangeAt (at: number, xs: readonly number[]): Float64Array {
   const out = new Float64Array(xs.length)
   for (let i = 0; i < xs.length; i++) {
     let num = 1
     let den = 1
     for (let j = 0; j < xs.length; j++) {
       if (j === i) continue
-      num = (num * xs[j]) % P
-      den = (den * mod(xs[j] - xs[i])) % P
+      num = (num * mod(at - xs[j])) % P
+      den = (den * mod(xs[i] - xs[j])) % P
     }
     out[i] = (num * inverse(den)) % P
   }
-  if (lagrangeCache.size >= MAX_CACHED_SETS) lagrangeCache.clear()
-  lagrangeCache.set(key, out)
   return out
 }
 
@@ -161,4 +167,156 @@ export function combineShares (shares: readonly Share[], threshold: number): Uin
     }
   }
   return secret
+}
+
+/** What combineSharesVerified found: the accepted secret and who agreed with it, or that nothing was accepted. */
+export type VerifiedCombination =
+  | {
+    ok: true
+    secret: Uint8Array
+    /** The x of the t shares the accepted secret was interpolated from. */
+    usedXs: number[]
+    /**
+     * Shares that contradict the accepted polynomial (wrong shares): filled only when the first t shares did not
+     * verify (the fast path checks nothing more), and only when `canonical` says the secret identifies its polynomial.
+     */
+    inconsistentXs: number[]
+    /** Candidate subsets tried (1 when the first t shares verified). */
+    attempts: number
+  }
+  | { ok: false, attempts: number, /** true when every candidate subset was tried (not cut by the cap). */ exhausted: boolean }
+
+export interface VerifiedCombineOptions {
+  /** At most this many t-subsets are interpolated and checked (default 512). */
+  maxAttempts?: number
+  /**
+   * Whether an accepted secret pins the polynomial exactly (default: always). When false for a secret (e.g. an
+   * X25519 key that is not in clamped form, which `accept` cannot tell from its clamped twins), no share is
+   * reported inconsistent.
+   */
+  canonical?: (secret: Uint8Array) => boolean
+}
+
+const DEFAULT_MAX_ATTEMPTS = 512
+
+/**
+ * Robust reconstruction: interpolates t-subsets of the shares (in the given order) until `accept` (a check
+ * against a commitment: hash, public key) takes the secret. Order of candidates: the first t shares; then every
+ * subset that leaves out one share of the first t + 1, then two of the first t + 2, and so on — so e wrong
+ * shares among the first t + e are always found within Σ_{r≤e} C(t + r − 1, r) attempts (t + 1 for a single
+ * one), up to `maxAttempts`. Shares listed last (known-bad holders) are used last. Candidates that decode out of
+ * range are skipped without calling `accept`; rejected candidates are wiped. After a search (the first subset
+ * failed), every share is checked against the accepted polynomial, which names the wrong ones.
+ */
+export function combineSharesVerified (shares: readonly Share[], threshold: number, accept: (secret: Uint8Array) => boolean, options: VerifiedCombineOptions = {}): VerifiedCombination {
+  if (!Number.isInteger(threshold) || threshold < 1) throw new ShamirError('ERR_SHAMIR_THRESHOLD', 'threshold must be a positive integer')
+  if (shares.length < threshold) throw new ShamirError('ERR_SHAMIR_TOO_FEW', `need ${threshold} shares to reconstruct, got ${shares.length}`)
+  assertXs(shares.map(s => s.x))
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
+  const t = threshold
+  // Parse once; a malformed share (wrong size, element out of the field) is wrong whatever the subset: set aside.
+  const good: Array<{ x: number, y: Uint32Array }> = []
+  const malformed: number[] = []
+  for (const s of shares) {
+    const y = parseShare(s.share)
+    if (y === null) malformed.push(s.x)
+    else good.push({ x: s.x, y })
+  }
+  const m = good.length
+  let attempts = 0
+  const tryIndexes = (indexes: number[]): Uint8Array | null => {
+    attempts++
+    const xs = indexes.map(i => good[i].x)
+    const lambdas = attempts === 1 ? lagrangeAtZero(xs) : lagrangeAt(0, xs)
+    const secret = interpolateSecret(indexes.map(i => good[i].y), lambdas)
+    if (secret === null) return null
+    if (accept(secret)) return secret
+    secret.fill(0)
+    return null
+  }
+  const found = (indexes: number[], secret: Uint8Array): VerifiedCombination => {
+    const usedXs = indexes.map(i => good[i].x)
+    let inconsistentXs: number[] = []
+    if (attempts > 1 || malformed.length > 0) {
+      inconsistentXs = [...malformed]
+      if (options.canonical?.(secret) ?? true) {
+        const used = new Set(indexes)
+        const basis = indexes.map(i => good[i].y)
+        for (let j = 0; j < m; j++) {
+          if (used.has(j)) continue
+          const expected = evaluateAt(good[j].x, usedXs, basis)
+          if (!expected.every((v, c) => v === good[j].y[c])) inconsistentXs.push(good[j].x)
+        }
+      } else {
+        inconsistentXs = []
+      }
+    }
+    return { ok: true, secret, usedXs, inconsistentXs, attempts }
+  }
+  if (m < t) return { ok: false, attempts, exhausted: true }
+  // r = number of shares left out of the first t + r; candidates always include share t + r − 1 (new ones only).
+  for (let r = 0; r <= m - t; r++) {
+    const window = t + r - 1 // choose the r left-out shares among indexes [0, window)
+    const leftOut = Array.from({ length: r }, (_, i) => i)
+    for (;;) {
+      if (attempts >= maxAttempts) return { ok: false, attempts, exhausted: false }
+      const skip = new Set(leftOut)
+      const indexes: number[] = []
+      for (let i = 0; i <= window; i++) if (!skip.has(i)) indexes.push(i)
+      const secret = tryIndexes(indexes)
+      if (secret !== null) return found(indexes, secret)
+      if (!nextCombination(leftOut, window)) break
+    }
+  }
+  return { ok: false, attempts, exhausted: true }
+}
+
+/** Advances `combo` (increasing indexes in [0, limit)) to the next r-combination; false after the last. */
+function nextCombination (combo: number[], limit: number): boolean {
+  const r = combo.length
+  let i = r - 1
+  while (i >= 0 && combo[i] === limit - r + i) i--
+  if (i < 0) return false
+  combo[i]++
+  for (let j = i + 1; j < r; j++) combo[j] = combo[j - 1] + 1
+  return true
+}
+
+function parseShare (share: Uint8Array): Uint32Array | null {
+  if (!(share instanceof Uint8Array) || share.length !== SHARE_BYTES) return null
+  const view = new DataView(share.buffer, share.byteOffset, share.byteLength)
+  const y = new Uint32Array(CHUNKS)
+  for (let c = 0; c < CHUNKS; c++) {
+    y[c] = view.getUint32(4 * c, true)
+    if (y[c] >= P) return null
+  }
+  return y
+}
+
+/** Σ λ_i·y_i per chunk, decoded to the 32-byte secret; null when a chunk is out of its byte range. */
+function interpolateSecret (ys: readonly Uint32Array[], lambdas: Float64Array): Uint8Array | null {
+  const secret = new Uint8Array(SECRET_BYTES)
+  for (let c = 0; c < CHUNKS; c++) {
+    let acc = 0
+    for (let i = 0; i < ys.length; i++) acc = (acc + (lambdas[i] * ys[i][c]) % P) % P
+    const width = Math.min(SECRET_BYTES, (c + 1) * CHUNK_BYTES) - c * CHUNK_BYTES
+    if (acc >= 2 ** (8 * width)) { secret.fill(0); return null }
+    for (let b = 0; b < width; b++) {
+      secret[c * CHUNK_BYTES + b] = acc % 256
+      acc = Math.floor(acc / 256)
+    }
+  }
+  return secret
+}
+
+/** The shared polynomials (one per chunk) through (xs, ys), evaluated at `at`. */
+function evaluateAt (at: number, xs: readonly number[], ys: readonly Uint32Array[]): Uint32Array {
+  const basis = lagrangeAt(at, xs)
+  const out = new Uint32Array(CHUNKS)
+  for (let c = 0; c < CHUNKS; c++) {
+    let acc = 0
+    for (let i = 0; i < ys.length; i++) acc = (acc + (basis[i] * ys[i][c]) % P) % P
+    out[c] = acc
+  }
+  return out
 }

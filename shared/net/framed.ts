@@ -22,17 +22,35 @@ function varint (n: number): Uint8Array {
 
 export interface WriteFrameOptions { signal?: AbortSignal, highWaterMark?: number }
 
+/**
+ * Waits for the stream's next 'drain' (or 50 ms, to re-check: a drain can fire between our check and our
+ * listener). Not `stream.onDrain()`: in @libp2p/utils 7.4 it keeps returning the first, already-resolved
+ * drain promise, so a `while (full) await onDrain()` loop spins in microtasks and starves the event loop.
+ */
+async function nextDrain (stream: Stream, signal?: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      stream.removeEventListener('drain', onDrain)
+      stream.removeEventListener('close', onClose)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const onDrain = (): void => { cleanup(); resolve() }
+    const onClose = (): void => { cleanup(); reject(new WireError(`stream closed while writing (${stream.status})`, 'ERR_STREAM_CLOSED')) }
+    const onAbort = (): void => { cleanup(); reject(signal?.reason instanceof Error ? signal.reason : new WireError('write aborted', 'ERR_TIMEOUT')) }
+    const timer = setTimeout(onDrain, 50)
+    stream.addEventListener('drain', onDrain)
+    stream.addEventListener('close', onClose)
+    signal?.addEventListener('abort', onAbort)
+  })
+}
+
 /** Waits until the stream's queued bytes drop to the high-water mark (or the signal aborts). */
 async function waitForRoom (stream: Stream, highWaterMark: number, signal?: AbortSignal): Promise<void> {
-  while (stream.writeBufferLength > highWaterMark || stream.writableNeedsDrain) {
+  while (stream.writeBufferLength > highWaterMark) {
     signal?.throwIfAborted()
-    try {
-      await stream.onDrain({ signal })
-    } catch (err) {
-      // onDrain rejects with the stream's close *event* when the stream dies while we wait.
-      if (err instanceof Error) throw err
-      throw new WireError(`stream closed while writing (${stream.status})`, 'ERR_STREAM_CLOSED')
-    }
+    if (stream.writeStatus !== 'writable') throw new WireError(`stream closed while writing (${stream.writeStatus})`, 'ERR_STREAM_CLOSED')
+    await nextDrain(stream, signal)
   }
 }
 

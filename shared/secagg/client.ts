@@ -190,9 +190,11 @@ export class SecAggClient {
     if (this.expired(now)) return []
     const cPk = this.cKey!.publicKey
     const sPk = this.sKey!.publicKey
-    const signature = this.opts.sign(transcript.advertBytes(this.roundId, cPk, sPk))
+    // Binds b_u before any share of it leaves, so the coordinator can verify the b_u it rebuilds from shares.
+    const bCommit = transcript.selfMaskCommitment(this.roundId, this.opts.self, this.selfMaskSeed!)
+    const signature = this.opts.sign(transcript.advertBytes(this.roundId, cPk, sPk, bCommit))
     this.phase = 'advertised'
-    return [this.toCoordinator({ type: 'advertise-keys', roundId: this.roundId, cPk, sPk, signature })]
+    return [this.toCoordinator({ type: 'advertise-keys', roundId: this.roundId, cPk, sPk, bCommit, signature })]
   }
 
   /** The agent's local vector; returns the MaskedInput when the masking set is already known. */
@@ -265,7 +267,7 @@ export class SecAggClient {
       if (seen.has(entry.index)) throw new SecAggError('ERR_DUPLICATE', `key-set lists participant ${entry.index} twice`)
       seen.add(entry.index)
       const id = this.layout.idOf(entry.index)
-      if (!this.opts.verify(id, transcript.advertBytes(this.roundId, entry.cPk, entry.sPk), entry.signature)) {
+      if (!this.opts.verify(id, transcript.advertBytes(this.roundId, entry.cPk, entry.sPk, entry.bCommit), entry.signature)) {
         throw new SecAggError('ERR_BAD_SIGNATURE', `advertised keys of ${id} do not verify`)
       }
       let shared: Uint8Array

@@ -65,6 +65,11 @@ export const AdvertiseKeys = z.object({
   roundId,
   cPk: key32('cPk'),
   sPk: key32('sPk'),
+  /**
+   * The agent's commitment to its self-mask seed b_u (transcript.selfMaskCommitment), signed with the keys:
+   * the coordinator accepts a reconstructed b_u only when it matches, so a holder's wrong b-share is caught.
+   */
+  bCommit: key32('bCommit'),
   signature
 })
 export type AdvertiseKeys = z.infer<typeof AdvertiseKeys>
@@ -73,7 +78,7 @@ export const KeySet = z.object({
   type: z.literal('key-set'),
   roundId,
   /** The AdvertiseKeys of the recipient's neighbours that advertised, each still signed by its agent. */
-  keys: z.array(z.object({ index, cPk: key32('cPk'), sPk: key32('sPk'), signature })).max(MAX_PARTICIPANTS)
+  keys: z.array(z.object({ index, cPk: key32('cPk'), sPk: key32('sPk'), bCommit: key32('bCommit'), signature })).max(MAX_PARTICIPANTS)
 })
 export type KeySet = z.infer<typeof KeySet>
 

@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks'
-import { combineShares, SHARE_BYTES, type Share } from '../crypto/shamir.js'
+import { combineSharesVerified, SHARE_BYTES, type Share } from '../crypto/shamir.js'
+import { isClampedX25519PrivateKey, x25519PublicKey } from '../crypto/x25519.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, RoundLayout } from './layout.js'
 import { chooseGraphParams } from './params.js'
 import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import * as transcript from './transcript.js'
 import type { GraphKind, Outgoing, Participant, Sign, Verify } from './types.js'
-import { computeUnmaskCorrection, wipeUnmaskWork, x25519PublicKeyFast, type UnmaskWork } from './unmask.js'
+import { computeUnmaskCorrection, wipeUnmaskWork, type UnmaskWork } from './unmask.js'
 
 export interface ServerOptions {
   roundId: string
@@ -45,6 +46,14 @@ export type ServerPhase = 'created' | 'advertise' | 'share-keys' | 'masked-input
 
 const DEFAULT_DROPOUT_RATE = 0.33
 const DEFAULT_CORRUPT_FRACTION = 0.05
+/** Robust reconstruction effort: t-subsets tried per secret, and in the whole round (bounds a flood of bad shares). */
+const MAX_ATTEMPTS_PER_SECRET = 512
+const MAX_ATTEMPTS_PER_ROUND = 50_000
+
+type SecretKind = 'b' | 's'
+
+/** A holder whose unmask share contradicts the verified reconstruction of a secret (it sent a wrong share). */
+export interface InconsistentShare { holder: string, owner: string, kind: SecretKind }
 
 /**
  * The coordinator's side of one round (sans-IO): messages in, messages out, deadlines as `now` (ms).
@@ -64,7 +73,7 @@ export class SecAggServer {
   private readonly timings: Record<string, number> = {}
   private phaseStartedAt = 0
 
-  private readonly adverts = new Map<number, { cPk: Uint8Array, sPk: Uint8Array, signature: Uint8Array }>()
+  private readonly adverts = new Map<number, { cPk: Uint8Array, sPk: Uint8Array, bCommit: Uint8Array, signature: Uint8Array }>()
   private u1: number[] = []
   private readonly receipts = new Map<number, number[]>()
   private u2: number[] = []
@@ -78,6 +87,16 @@ export class SecAggServer {
   private readonly bShares = new Map<number, Share[]>()
   private readonly sShares = new Map<number, Share[]>()
   private pending: { work: UnmaskWork, since: number } | null = null
+  /** Secrets rebuilt and checked against their commitment (b: SHA-256 in the advert; s: the advertised key). */
+  private readonly verifiedB = new Map<number, Uint8Array>()
+  private readonly verifiedS = new Map<number, Uint8Array>()
+  /** Share count at the last failed attempt per secret (`b:3`): retried only when new shares arrive. */
+  private readonly failedAt = new Map<string, number>()
+  private readonly holderOfX = new Map<number, number>()
+  private readonly badHolders = new Set<number>()
+  private readonly inconsistent: InconsistentShare[] = []
+  private reconstructAttempts = 0
+  private reconstructMs = 0
 
   constructor (opts: ServerOptions) {
     this.opts = opts
@@ -193,6 +212,12 @@ export class SecAggServer {
 
   failure (): { code: string, message: string } | null { return this.failureInfo }
 
+  /**
+   * Unmask shares found wrong so far: each contradicts the reconstruction that matched the owner's signed
+   * commitment (a malicious or faulty holder; the daemon logs them). Available after the round ends too.
+   */
+  inconsistentShares (): InconsistentShare[] { return this.inconsistent.map(s => ({ ...s })) }
+
   /** Protocol time per phase (ms, from `now`), plus `unmaskComputeMs`: wall-clock time of the final unmasking. */
   phaseTimings (): Record<string, number> { return { ...this.timings } }
 
@@ -205,10 +230,10 @@ export class SecAggServer {
   private onAdvertise (index: number, message: AdvertiseKeys): void {
     this.expectPhase('advertise-keys', 'advertise')
     if (this.adverts.has(index)) throw new SecAggError('ERR_DUPLICATE', `second advertise-keys from participant ${index}`)
-    if (!this.opts.verify(this.layout.idOf(index), transcript.advertBytes(this.opts.roundId, message.cPk, message.sPk), message.signature)) {
+    if (!this.opts.verify(this.layout.idOf(index), transcript.advertBytes(this.opts.roundId, message.cPk, message.sPk, message.bCommit), message.signature)) {
       throw new SecAggError('ERR_BAD_SIGNATURE', `advertise-keys of ${this.layout.idOf(index)} does not verify`)
     }
-    this.adverts.set(index, { cPk: message.cPk, sPk: message.sPk, signature: message.signature })
+    this.adverts.set(index, { cPk: message.cPk, sPk: message.sPk, bCommit: message.bCommit, signature: message.signature })
   }
 
   private onReceipt (index: number, message: ShareReceipt): void {
@@ -263,6 +288,7 @@ export class SecAggServer {
       if (!this.layout.graph.areNeighbours(index, owner)) throw new SecAggError('ERR_CONSISTENCY', `participant ${index} cannot hold shares of ${owner}`)
     }
     const x = this.layout.shareX(index)
+    this.holderOfX.set(x, index)
     const add = (into: Map<number, Share[]>, owners: number[], bytes: Uint8Array): void => {
       owners.forEach((owner, i) => {
         const list = into.get(owner) ?? []
@@ -283,8 +309,14 @@ export class SecAggServer {
       case 'share-keys': return this.receipts.size === this.u1.length ? this.endPhase(now) : []
       case 'masked-input': return this.maskedFrom.size === this.u2.length ? this.endPhase(now) : []
       case 'consistency': return this.consistencySignatures.size === this.u3.length ? this.endPhase(now) : []
-      // Finish as soon as every secret can be reconstructed: late responders are not needed.
-      case 'unmask': return this.unmaskFrom.size === this.u4.length || this.canReconstruct() ? this.endPhase(now) : []
+      // Finish as soon as every secret is rebuilt and verified: late responders are not needed. A secret that
+      // does not verify yet (a wrong share among those held) waits for more holders until the deadline.
+      case 'unmask': {
+        if (this.unmaskFrom.size === this.u4.length) return this.endPhase(now)
+        if (!this.canReconstruct()) return []
+        const unverified = this.reconstructAll()
+        return unverified.length === 0 || unverified.every(u => !this.moreSharesMayCome(u.owner)) ? this.endPhase(now) : []
+      }
       default: return []
     }
   }
@@ -385,13 +417,11 @@ export class SecAggServer {
       const missing = [...this.u3.filter(v => (this.bShares.get(v)?.length ?? 0) < this.t), ...this.dropped.filter(v => (this.sShares.get(v)?.length ?? 0) < this.t)]
       return this.tooFew(`unmask: too few shares for ${missing.length} agents (e.g. ${this.layout.idOf(missing[0])})`, this.unmaskFrom.size, now)
     }
-    const started = performance.now()
-    let work: UnmaskWork
-    try {
-      work = this.unmaskWork()
-    } catch (err) {
-      return this.fail('ERR_RECONSTRUCT', (err as Error).message, now)
-    }
+    const unverified = this.reconstructAll()
+    if (unverified.length > 0) return this.fail('ERR_RECONSTRUCT', this.unverifiedReason(unverified), now)
+    // Reconstruction (possibly spread over several messages) counts in the unmask compute time.
+    const started = performance.now() - this.reconstructMs
+    const work = this.unmaskWork()
     if (this.opts.deferUnmask === true) {
       this.pending = { work, since: started }
       this.deadline = null
@@ -427,50 +457,85 @@ export class SecAggServer {
   }
 
   /**
-   * Reconstructs the secrets and lists the masks to remove: every self mask of the survivors and every
-   * pairwise mask between a dropped agent and a survivor (the expansion itself is in unmask.ts).
+   * Lists the masks to remove with the verified secrets (moved into the work, which the caller wipes): every
+   * self mask of the survivors and every pairwise mask between a dropped agent and a survivor.
    */
   private unmaskWork (): UnmaskWork {
     const work: UnmaskWork = { vectorLength: this.opts.vectorLength, keyContext: this.layout.keyContext, seeds: [], pairwise: [] }
-    try {
-      for (const v of this.u3) work.seeds.push({ seed: this.reconstruct(this.bShares.get(v)!, v, 'b'), sign: -1 })
-      const survivors = new Set(this.u3)
-      for (const v of this.dropped) {
-        const secretKey = this.reconstruct(this.sShares.get(v)!, v, 's')
-        const peers = this.layout.graph.neighbours(v).filter(w => survivors.has(w)).map(w => ({
-          id: this.layout.idOf(w),
-          publicKey: this.adverts.get(w)!.sPk,
-          // y_w carries +PRG(s_wv) when w < v and −PRG(s_wv) otherwise; remove it.
-          sign: w < v ? -1 as const : 1 as const
-        }))
-        work.pairwise.push({ id: this.layout.idOf(v), secretKey, peers })
-      }
-    } catch (err) {
-      wipeUnmaskWork(work)
-      throw err
+    for (const v of this.u3) work.seeds.push({ seed: this.verifiedB.get(v)!, sign: -1 })
+    const survivors = new Set(this.u3)
+    for (const v of this.dropped) {
+      const peers = this.layout.graph.neighbours(v).filter(w => survivors.has(w)).map(w => ({
+        id: this.layout.idOf(w),
+        publicKey: this.adverts.get(w)!.sPk,
+        // y_w carries +PRG(s_wv) when w < v and −PRG(s_wv) otherwise; remove it.
+        sign: w < v ? -1 as const : 1 as const
+      }))
+      work.pairwise.push({ id: this.layout.idOf(v), secretKey: this.verifiedS.get(v)!, peers })
     }
+    this.verifiedB.clear()
+    this.verifiedS.clear()
     return work
   }
 
   /**
-   * Interpolates from t shares; with more than t available, a subset that fails (a holder sent a wrong
-   * share) is retried with the next window of t shares. s-keys are checked against the advertised public key.
+   * Rebuilds every secret not yet verified that has at least t shares and new shares since its last failed
+   * attempt; returns the ones still unverified. b_u must hash to the signed commitment in u's advert; a dropped
+   * agent's s-key must give its signed, advertised public key.
    */
-  private reconstruct (shares: Share[], owner: number, kind: 'b' | 's'): Uint8Array {
-    shares.sort((a, b) => a.x - b.x)
-    let lastError: unknown = null
-    for (let start = 0; start + this.t <= shares.length; start++) {
-      try {
-        const secret = combineShares(shares.slice(start, start + this.t), this.t)
-        if (kind === 's' && !equalBytes(x25519PublicKeyFast(secret), this.adverts.get(owner)!.sPk)) {
-          throw new Error('reconstructed key does not match the advertised public key')
-        }
-        return secret
-      } catch (err) {
-        lastError = err
-      }
+  private reconstructAll (): Array<{ kind: SecretKind, owner: number }> {
+    const started = performance.now()
+    const unverified: Array<{ kind: SecretKind, owner: number }> = []
+    for (const v of this.u3) if (!this.verifiedB.has(v) && !this.reconstruct('b', v)) unverified.push({ kind: 'b', owner: v })
+    for (const v of this.dropped) if (!this.verifiedS.has(v) && !this.reconstruct('s', v)) unverified.push({ kind: 's', owner: v })
+    this.reconstructMs += performance.now() - started
+    return unverified
+  }
+
+  private reconstruct (kind: SecretKind, owner: number): boolean {
+    const shares = (kind === 'b' ? this.bShares : this.sShares).get(owner) ?? []
+    const key = `${kind}:${owner}`
+    if (shares.length < this.t || this.failedAt.get(key) === shares.length) return false
+    const budget = Math.min(MAX_ATTEMPTS_PER_SECRET, MAX_ATTEMPTS_PER_ROUND - this.reconstructAttempts)
+    if (budget <= 0) return false
+    // Holders already caught with a wrong share go last: one bad holder costs a search once, not per secret.
+    const ordered = [...shares].sort((a, b) => Number(this.badHolders.has(this.holderOfX.get(a.x)!)) - Number(this.badHolders.has(this.holderOfX.get(b.x)!)) || a.x - b.x)
+    const advert = this.adverts.get(owner)!
+    const ownerId = this.layout.idOf(owner)
+    const accept = kind === 'b'
+      ? (secret: Uint8Array) => equalBytes(transcript.selfMaskCommitment(this.opts.roundId, ownerId, secret), advert.bCommit)
+      : (secret: Uint8Array) => equalBytes(x25519PublicKey(secret), advert.sPk)
+    const outcome = combineSharesVerified(ordered, this.t, accept, {
+      maxAttempts: budget,
+      // X25519 ignores the clamped bits: only a key in clamped form (as honest agents make them) pins the polynomial.
+      canonical: kind === 's' ? isClampedX25519PrivateKey : undefined
+    })
+    this.reconstructAttempts += outcome.attempts
+    if (!outcome.ok) {
+      this.failedAt.set(key, shares.length)
+      return false
     }
-    throw new SecAggError('ERR_RECONSTRUCT', `cannot reconstruct the ${kind}-secret of ${this.layout.idOf(owner)}: ${(lastError as Error)?.message ?? 'no shares'}`)
+    ;(kind === 'b' ? this.verifiedB : this.verifiedS).set(owner, outcome.secret)
+    for (const x of outcome.inconsistentXs) {
+      const holder = this.holderOfX.get(x)!
+      this.badHolders.add(holder)
+      this.inconsistent.push({ holder: this.layout.idOf(holder), owner: ownerId, kind })
+    }
+    return true
+  }
+
+  /** Whether a holder of `owner`'s shares (per its signed receipt) signed the survivor set and has not answered yet. */
+  private moreSharesMayCome (owner: number): boolean {
+    return this.u4.some(h => !this.unmaskFrom.has(h) && (this.receipts.get(h)?.includes(owner) ?? false))
+  }
+
+  private unverifiedReason (unverified: Array<{ kind: SecretKind, owner: number }>): string {
+    const names = unverified.slice(0, 5).map(u => `the ${u.kind === 'b' ? 'self-mask seed' : 's-key'} of ${this.layout.idOf(u.owner)} (${(u.kind === 'b' ? this.bShares : this.sShares).get(u.owner)?.length ?? 0} shares)`)
+    const more = unverified.length > 5 ? ` and ${unverified.length - 5} more` : ''
+    const suspects = [...this.badHolders].map(h => this.layout.idOf(h))
+    const cap = this.reconstructAttempts >= MAX_ATTEMPTS_PER_ROUND ? `; reconstruction budget of ${MAX_ATTEMPTS_PER_ROUND} attempts spent` : ''
+    return `no combination of the shares received matches the signed commitment for ${unverified.length} secret(s): ${names.join(', ')}${more}` +
+      `${suspects.length > 0 ? `; holders caught sending wrong shares: ${suspects.join(', ')}` : ''}${cap}`
   }
 
   private fail (code: string, message: string, now: number | null): Outgoing[] {
@@ -502,6 +567,9 @@ export class SecAggServer {
     for (const list of [...this.bShares.values(), ...this.sShares.values()]) for (const s of list) s.share.fill(0)
     this.bShares.clear()
     this.sShares.clear()
+    for (const secret of [...this.verifiedB.values(), ...this.verifiedS.values()]) secret.fill(0)
+    this.verifiedB.clear()
+    this.verifiedS.clear()
   }
 }
 

@@ -80,6 +80,8 @@ export interface SimulationResult {
   phaseTimings: Record<string, number>
   /** Final status of each client. */
   clientStatus: Map<string, string>
+  /** Holders the server caught sending wrong unmask shares (server.inconsistentShares()). */
+  inconsistentShares: Array<{ holder: string, owner: string, kind: 'b' | 's' }>
 }
 
 export async function createIdentities (n: number, seed?: number): Promise<{ coordinator: Identity, agents: Identity[] }> {
@@ -305,6 +307,7 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
     rejected,
     clientFailures,
     phaseTimings: server.phaseTimings(),
-    clientStatus
+    clientStatus,
+    inconsistentShares: server.inconsistentShares()
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { PROTOCOL_VERSION, type Announce } from './messages.js'
 
 /**
@@ -20,7 +21,22 @@ export function announceBytes (a: Omit<Announce, 'signature' | 'type'>): Uint8Ar
   ])
 }
 
-export const advertBytes = (roundId: string, cPk: Uint8Array, sPk: Uint8Array): Uint8Array => encode('advertise-keys', roundId, [hex(cPk), hex(sPk)])
+/**
+ * What an agent signs when it advertises its keys. `bCommit` (its self-mask commitment) is part of every real
+ * advert; without it the bytes differ, so an advert signed with a commitment never verifies without it.
+ */
+export const advertBytes = (roundId: string, cPk: Uint8Array, sPk: Uint8Array, bCommit?: Uint8Array): Uint8Array =>
+  encode('advertise-keys', roundId, bCommit === undefined ? [hex(cPk), hex(sPk)] : [hex(cPk), hex(sPk), hex(bCommit)])
+
+/**
+ * The commitment to a self-mask seed b_u: SHA-256(JSON [protocol, 'self-mask-commitment', round id, agent id] ‖ b_u).
+ * The JSON prefix is self-delimiting and b_u is 32 uniform bytes, so the commitment binds and hides; the round
+ * and agent ids keep one agent's commitment from standing for another agent or round.
+ */
+export function selfMaskCommitment (roundId: string, agentId: string, seed: Uint8Array): Uint8Array {
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) throw new TypeError('self-mask seed must be 32 bytes')
+  return new Uint8Array(createHash('sha256').update(encode('self-mask-commitment', roundId, [agentId])).update(seed).digest())
+}
 export const receiptBytes = (roundId: string, holds: readonly number[]): Uint8Array => encode('share-receipt', roundId, [holds])
 export const maskingSetBytes = (roundId: string, members: readonly number[]): Uint8Array => encode('masking-set', roundId, [members])
 export const survivorsBytes = (roundId: string, members: readonly number[]): Uint8Array => encode('survivors', roundId, [members])

@@ -1,7 +1,7 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { deriveKey, type KeyContext } from '../crypto/hkdf.js'
 import { MaskAccumulator } from '../crypto/prg.js'
-import { x25519PublicKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
+import { x25519PrivateKeyObject, x25519PublicKey, x25519PublicKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
 
 /**
  * The coordinator's unmasking work, separated from the state machine so it can run in the calling thread
@@ -31,24 +31,8 @@ export interface UnmaskWork {
   pairwise: PairwiseUnmask[]
 }
 
-/**
- * A raw X25519 private key as a KeyObject through JWK: ~65 µs of CPU here against ~500 µs for the PKCS#8 DER
- * import (OpenSSL 3's decoder search), which the server pays twice per dropped agent. Node takes the key
- * from `d` alone; `x` must be present but is not used, so it is a fixed dummy (a test pins that the public
- * key and the shared secrets equal the DER import's).
- */
-export function x25519PrivateKeyObjectFromJwk (privateKey: Uint8Array): KeyObject {
-  if (!(privateKey instanceof Uint8Array) || privateKey.length !== 32) throw new TypeError('X25519 private key must be a 32-byte Uint8Array')
-  const d = Buffer.from(privateKey.buffer, privateKey.byteOffset, privateKey.byteLength).toString('base64url')
-  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: DUMMY_JWK_X }, format: 'jwk' })
-}
-const DUMMY_JWK_X = Buffer.alloc(32).toString('base64url')
-
-/** The raw public key of a raw X25519 private key (the fast import above; same result as x25519PublicKey). */
-export function x25519PublicKeyFast (privateKey: Uint8Array): Uint8Array {
-  const jwk = createPublicKey(x25519PrivateKeyObjectFromJwk(privateKey)).export({ format: 'jwk' })
-  return new Uint8Array(Buffer.from(jwk.x as string, 'base64url'))
-}
+/** Kept under their former names (one implementation, in shared/crypto/x25519.ts: the fast JWK import). */
+export { x25519PrivateKeyObject as x25519PrivateKeyObjectFromJwk, x25519PublicKey as x25519PublicKeyFast }
 
 /** Number of mask expansions the work needs (its cost, to the first order). */
 export function unmaskExpansions (work: UnmaskWork): number {
@@ -74,7 +58,7 @@ export class UnmaskAccumulator {
   }
 
   addPairwise (job: PairwiseUnmask): void {
-    const privateKey = x25519PrivateKeyObjectFromJwk(job.secretKey)
+    const privateKey = x25519PrivateKeyObject(job.secretKey)
     for (const peer of job.peers) {
       let publicKey = this.publicKeys.get(peer.id)
       if (publicKey === undefined) {

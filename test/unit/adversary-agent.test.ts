@@ -84,11 +84,11 @@ test('a duplicate flood (200 copies of every message): rejected as ERR_DUPLICATE
 })
 
 /** One round where the malicious agent flips a byte in every share it reveals of the given kind. */
-async function corruptedShares (seed: number, kind: 'b' | 's'): Promise<SimulationResult> {
+async function corruptedShares (seed: number, kind: 'b' | 's', dropout?: Map<number, DropPoint>): Promise<SimulationResult> {
   const bad = ids.agents[BAD].id
   return await simulateRound({
     agents: N, dim: 64, identities: ids, seed, graph: 'full', threshold: 5, maxEntry: 1000,
-    dropout: kind === 's' ? new Map([[6, 'masked-input']]) : undefined,
+    dropout: dropout ?? (kind === 's' ? new Map([[6, 'masked-input']]) : undefined),
     intercept: (d) => {
       if (d.from !== bad || d.message.type !== 'unmask-shares') return [d]
       const field = kind === 'b' ? 'bShares' : 'sShares'
@@ -107,23 +107,44 @@ test('corrupted s-shares of a dropped agent: caught by the advertised-key check,
   }
 })
 
-// Finding H7-2 (open): the server finishes the unmask phase as soon as it holds t shares of every secret,
-// so one wrong share among the first t fails the round (ERR_RECONSTRUCT) instead of waiting for the other
-// holders' shares: one malicious agent can stop every round (fails safe, but a denial of service).
-test('corrupted s-shares: the round still finishes with the honest agents', { todo: 'finding H7-2: server.ts fails on the first bad window instead of waiting for more shares' }, async () => {
-  const sim = await corruptedShares(117, 's')
-  assert.equal(sim.status, 'done', sim.failure?.message)
-  assert.ok(sim.correct)
+// Finding H7-2 (fixed): the server used to finish the unmask phase as soon as it held t shares of every
+// secret, so one wrong share among the first t failed the round. Now a secret that does not verify against its
+// signed commitment waits for the other holders' shares and is rebuilt from a subset without the wrong one.
+test('corrupted s-shares: the round still finishes with the honest agents, the bad holder is named', async () => {
+  for (const seed of [117, 120, 121]) {
+    const sim = await corruptedShares(seed, 's')
+    assert.equal(sim.status, 'done', sim.failure?.message)
+    assert.ok(sim.correct, 'wrong sum')
+    assert.ok(!sim.result!.included.includes(ids.agents[6].id), 'agent 6 dropped: its s-key was rebuilt')
+    const caught = sim.inconsistentShares
+    // Whenever the bad share was among those used, the search ran and named exactly the malicious holder.
+    assert.ok(caught.every(c => c.holder === ids.agents[BAD].id && c.kind === 's'), JSON.stringify(caught))
+  }
 })
 
-// Finding H7-1 (open): b-shares are not verifiable. A reconstructed self-mask seed is only rejected when
-// interpolation happens to leave the field's byte range, so one agent that reveals wrong b-shares silently
-// garbles the sum (integrity, not privacy). Fix in server.ts: with more than t b-shares, accept a seed only
-// when two disjoint-enough windows agree (or commit to b_u in the signed advert). Marked todo until then.
-test('corrupted b-shares of survivors: the server must not output a wrong sum', { todo: 'finding H7-1: server.ts does not verify reconstructed b-seeds' }, async () => {
-  const sim = await corruptedShares(119, 'b')
-  // Either the exact sum or a stated failure; never a wrong sum.
-  assert.ok(sim.status === 'failed' || sim.correct, 'the coordinator published a wrong sum')
+// Finding H7-1 (fixed): each agent commits to b_u (SHA-256, round and agent bound) in its signed advert; the
+// coordinator accepts a rebuilt self-mask seed only when it matches, and otherwise searches other t-subsets.
+test('corrupted b-shares of survivors: the sum is exact, never garbled; the bad holder is named', async () => {
+  for (const seed of [119, 122, 123]) {
+    const sim = await corruptedShares(seed, 'b')
+    assert.equal(sim.status, 'done', sim.failure?.message)
+    assert.ok(sim.correct, 'the coordinator published a wrong sum')
+    assert.equal(sim.result!.included.length, N)
+    const caught = sim.inconsistentShares
+    assert.ok(caught.length > 0, 'a wrong b-share among the first t was detected')
+    assert.deepEqual(new Set(caught.map(c => c.holder)), new Set([ids.agents[BAD].id]))
+    assert.ok(caught.every(c => c.kind === 'b' && c.owner !== ids.agents[BAD].id))
+  }
+})
+
+test('wrong shares from the only holders left: the round fails ERR_RECONSTRUCT naming the secret, never a wrong sum', async () => {
+  // t = 5 of 9 other holders; four drop before unmasking and one corrupts: exactly t shares, one wrong.
+  const dropout = new Map<number, DropPoint>([[5, 'unmask-shares'], [6, 'unmask-shares'], [7, 'unmask-shares'], [8, 'unmask-shares']])
+  const sim = await corruptedShares(124, 'b', dropout)
+  assert.equal(sim.status, 'failed')
+  assert.equal(sim.failure?.code, 'ERR_RECONSTRUCT', sim.failure?.message)
+  assert.match(sim.failure!.message, /self-mask seed of /)
+  assert.equal(sim.result, null)
 })
 
 test('a malicious agent that claims to be another (sender spoofing at the core): refused as unknown or duplicate', async () => {
