@@ -1,7 +1,8 @@
 /**
  * The agent daemon: identity, a libp2p node that admits only the coordinator and the current round's
  * participants, a connection to the coordinator kept up with backoff (hello carries our listen addresses),
- * and the round service. Specs are fetched from the coordinator by hash and checked against the Announce.
+ * and the round service. Specs are fetched from the coordinator by hash and checked against the Announce and
+ * the agent's policy; the contribution ledger in the state dir refuses replays and differencing across rounds.
  */
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
@@ -15,12 +16,12 @@ import { SecAggMessenger, sendControl, requestControl, type SecAggMessageType } 
 import { HELLO_PROTOCOL, SPEC_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
 import { SpecResponse, type Hello, type SpecRequest } from '../shared/wire/control.js'
 import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
-import { parseMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
-import { buildLayout, type Layout } from '../shared/stats/layout.js'
+import { verifySpec, type VerifiedSpec } from '../shared/secagg/policy.js'
 import { FedmonError } from '../shared/errors.js'
 import { coordinatorPeerId, type AgentConfig } from '../shared/config/agent.js'
 import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo } from './rounds.js'
+import { ContributionLedger } from './ledger.js'
 
 const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
 const VERSION = 'fedmon/0.1.0'
@@ -50,7 +51,8 @@ export class AgentDaemon {
   private messenger: SecAggMessenger | null = null
   private rounds: AgentRoundService | null = null
   private admitted = new Set<string>()
-  private readonly specs = new Map<string, { spec: MonitorSpec, layout: Layout }>()
+  /** Spec documents by hash, kept once one hashed right (a round's client checks it again, with the policy). */
+  private readonly specs = new Map<string, unknown>()
   private running = false
   private wake: (() => void) | null = null
   private loop: Promise<void> | null = null
@@ -72,10 +74,24 @@ export class AgentDaemon {
 
   async start (): Promise<{ peerId: string, listen: string[], createdIdentity: boolean }> {
     const { config, logger } = this
+    // A data path matching nothing is an operator's mistake: say so now, not at the first round.
+    // (Loads DuckDB, which the first round would otherwise pay for.)
+    if (this.opts.benchSyntheticInput !== true) {
+      const { checkDataSource } = await import('./scan.js')
+      const files = await checkDataSource(config.data)
+      logger.info({ path: config.data.path, files: files.length }, 'data source found')
+    }
     const identity = await loadOrCreateIdentity(config.identity)
     this.identity = identity
     if (identity.peerId === this.coordinator) throw new AgentError('the agent identity is the coordinator\'s', 'ERR_IDENTITY')
     mkdirSync(config.state, { recursive: true, mode: 0o700 })
+    // A LedgerError (unreadable or corrupt ledger) stops the start: forgetting contributions would allow differencing.
+    const ledger = ContributionLedger.open(config.state)
+    const maxAge = config.policy.maxWindowAgeMs
+    if (maxAge !== undefined) {
+      const pruned = ledger.prune(Date.now() - maxAge)
+      if (pruned > 0) logger.info({ pruned }, 'forgot ledger entries older than policy.maxWindowAgeMs')
+    }
     const node = await createFedmonNode({
       privateKey: identity.privateKey,
       listen: config.listen,
@@ -90,6 +106,7 @@ export class AgentDaemon {
       sign: createSigner(identity.privateKey),
       verify: createVerifier(),
       policy: config.policy,
+      guard: ledger,
       sender: {
         send: async (to, message, opts) => {
           // The smaller id of a pair dials early (connectNeighbours): give that connection a moment to
@@ -98,7 +115,8 @@ export class AgentDaemon {
           await this.messenger?.send(to, message, opts)
         }
       },
-      computeInput: async (announce, signal) => await this.computeInput(announce, signal),
+      fetchSpec: async (specHash, signal) => await this.fetchSpec(specHash, signal),
+      computeInput: async (announce, spec, signal) => await this.computeInput(announce, spec, signal),
       admit: (ids) => { this.admitted = new Set(ids.filter(id => id !== identity.peerId)) },
       connect: (neighbours, signal) => { this.connectNeighbours(neighbours, signal) },
       onRoundEnd: (roundId, status) => { this.writeState({ lastRound: { id: roundId, status, at: new Date().toISOString() } }) },
@@ -120,13 +138,11 @@ export class AgentDaemon {
       this.wake?.()
     })
     await node.start()
-    // Load DuckDB now, not in the first round's critical path (its native module takes a while to load).
-    if (this.opts.benchSyntheticInput !== true) void import('./scan.js').catch((err: Error) => { logger.warn({ err: err.message }, 'cannot preload the scanner') })
     this.running = true
     this.writeState({})
     this.loop = this.connectLoop()
     const listen = node.getMultiaddrs().map(a => a.toString())
-    logger.info({ peerId: identity.peerId, listen, coordinator: this.coordinator }, 'agent started')
+    logger.info({ peerId: identity.peerId, listen, coordinator: this.coordinator, ledger: ledger.file, policy: config.policy }, 'agent started')
     return { peerId: identity.peerId, listen, createdIdentity: identity.created }
   }
 
@@ -235,32 +251,27 @@ export class AgentDaemon {
     this.wake = null
   }
 
-  private async computeInput (announce: AnnounceInfo, signal: AbortSignal): Promise<Uint32Array> {
+  private async computeInput (announce: AnnounceInfo, { spec, layout }: VerifiedSpec, signal: AbortSignal): Promise<Uint32Array> {
     if (this.opts.benchSyntheticInput === true) {
       const v = new Uint32Array(announce.vectorLength)
       for (let i = 0; i < v.length; i++) v[i] = (i * 2654435761 + announce.vectorLength) % 97
       return v
     }
-    const { spec, layout } = await this.specFor(announce.specHash, signal)
-    if (layout.length !== announce.vectorLength) throw new AgentError(`announced vector length ${announce.vectorLength} does not match the spec's ${layout.length}`, 'ERR_POLICY')
     const { scanWindow } = await import('./scan.js')
     return await scanWindow({ spec, layout, source: this.config.data, window: announce.window, signal })
   }
 
-  /** The spec with this hash, fetched from the coordinator once and verified against the hash. */
-  private async specFor (specHash: string, signal: AbortSignal): Promise<{ spec: MonitorSpec, layout: Layout }> {
-    const cached = this.specs.get(specHash)
-    if (cached !== undefined) return cached
+  /** The spec document with this hash, fetched from the coordinator (once per hash that verifies). */
+  private async fetchSpec (specHash: string, signal: AbortSignal): Promise<unknown> {
+    if (this.specs.has(specHash)) return this.specs.get(specHash)
     const node = this.node
     if (node === null) throw new AgentError('agent stopped', 'ERR_STOPPED')
     const request: SpecRequest = { type: 'spec-request', specHash }
     const answer = SpecResponse.safeParse(await requestControl(node, this.coordinator, SPEC_PROTOCOL, request, { signal, maxLength: 1024 * 1024 }))
     if (!answer.success) throw new AgentError('the coordinator sent a malformed spec response', 'ERR_BAD_FRAME')
-    const spec = parseMonitorSpec(answer.data.spec, 'spec from the coordinator')
-    const layout = buildLayout(spec)
-    if (layout.specHash !== specHash) throw new AgentError(`the coordinator's spec hashes to ${layout.specHash}, the round announced ${specHash}`, 'ERR_POLICY')
-    this.specs.set(specHash, { spec, layout })
-    return { spec, layout }
+    verifySpec(answer.data.spec, specHash) // throws ERR_POLICY / ERR_BAD_MESSAGE: a refusal, logged as such
+    this.specs.set(specHash, answer.data.spec)
+    return answer.data.spec
   }
 
   /** Non-secret status for operators (peer id, coordinator, last round); written atomically. */

@@ -1,10 +1,13 @@
 /**
  * The agent's round service: one SecAggClient (sans-IO) per announced round. It validates the coordinator's
- * Announce (refusals logged with the reason), computes the local vector in parallel with the key exchange,
+ * Announce against the agent's policy and contribution ledger (refusals logged with the reason), checks the
+ * round's monitor spec against the policy, computes the local vector in parallel with the key exchange,
  * sends Shamir shares peer-to-peer to neighbours and everything else to the coordinator, and wipes the
- * round's secrets when it ends. Nothing of a round is written to disk.
+ * round's secrets when it ends. No secret of a round is written to disk (the ledger holds windows and ids).
  */
 import { SecAggClient, type AgentPolicy } from '../shared/secagg/client.js'
+import type { ContributionGuard, VerifiedSpec } from '../shared/secagg/policy.js'
+import { SecAggError } from '../shared/secagg/errors.js'
 import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js'
 import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
 import type { Logger } from '../shared/log.js'
@@ -17,9 +20,13 @@ export interface AgentRoundServiceOptions {
   sign: Sign
   verify: Verify
   policy?: AgentPolicy
+  /** Cross-round memory (agent/ledger.ts): refuses replayed rounds and windows already contributed to. */
+  guard?: ContributionGuard
   sender: { send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number }) => Promise<void> }
-  /** The local vector for the round (spec fetch + DuckDB scan); runs while keys are exchanged. */
-  computeInput: (announce: AnnounceInfo, signal: AbortSignal) => Promise<Uint32Array>
+  /** The monitor spec document with this hash, from the coordinator (when the Announce did not carry it). */
+  fetchSpec: (specHash: string, signal: AbortSignal) => Promise<unknown>
+  /** The local vector for the round under its verified spec (DuckDB scan); runs while keys are exchanged. */
+  computeInput: (announce: AnnounceInfo, spec: VerifiedSpec, signal: AbortSignal) => Promise<Uint32Array>
   /** The peers to admit besides the coordinator (the round's participants), or [] when no round runs. */
   admit: (peerIds: string[]) => void
   /** Called once a round is accepted with the neighbours (and their addresses) shares will go to: connect early. */
@@ -104,7 +111,8 @@ export class AgentRoundService {
   private onAnnounce (from: string, announce: SecAggMessage): void {
     let client: SecAggClient
     try {
-      client = SecAggClient.fromAnnounce({ self: this.opts.self, coordinator: this.opts.coordinator, sign: this.opts.sign, verify: this.opts.verify, policy: this.opts.policy }, from, announce, this.now())
+      const { self, coordinator, sign, verify, policy, guard } = this.opts
+      client = SecAggClient.fromAnnounce({ self, coordinator, sign, verify, policy, guard }, from, announce, this.now())
     } catch (err) {
       const e = err as Error & { code?: string }
       this.opts.logger.warn({ round: announce.roundId, code: e.code, reason: e.message }, 'round refused')
@@ -131,16 +139,34 @@ export class AgentRoundService {
     // Connection setup (TCP + Noise + identify) overlaps the advertise phase instead of delaying ShareKeys.
     this.opts.connect?.(client.neighbours().map(id => ({ id, addrs: active.addrs.get(id) ?? [] })), active.controller.signal)
     const started = this.now()
-    this.opts.computeInput(info, active.controller.signal).then((vector) => {
-      if (this.active !== active) return
+    this.prepareInput(active, info).then((vector) => {
+      if (this.active !== active || vector === null) return
       this.opts.logger.info({ round: active.roundId, ms: this.now() - started }, 'local vector ready')
       this.step(active, () => client.setInput(vector, this.now()))
     }, (err: Error & { code?: string }) => {
       if (this.active !== active) return
-      this.opts.logger.error({ round: active.roundId, code: err.code, err: err.message }, 'cannot compute the local vector: leaving the round')
+      // SecAggErrors here come from provideSpec: the spec does not match the hash or the policy.
+      if (err instanceof SecAggError) this.opts.logger.warn({ round: active.roundId, code: err.code, reason: err.message }, 'round refused')
+      else this.opts.logger.error({ round: active.roundId, code: err.code, err: err.message }, 'cannot compute the local vector: leaving the round')
       active.client.abort()
       this.end(active, 'failed')
     })
+  }
+
+  /**
+   * The round's spec (carried by the Announce, or fetched and handed to provideSpec, which checks it against
+   * the announced hash and the policy and fails the round on a refusal), then the local vector under it.
+   * Null when the round ended meanwhile.
+   */
+  private async prepareInput (active: ActiveRound, info: AnnounceInfo): Promise<Uint32Array | null> {
+    const { client, controller: { signal } } = active
+    let spec = client.spec
+    if (spec === null) {
+      const document = await this.opts.fetchSpec(info.specHash, signal)
+      if (this.active !== active) return null
+      spec = client.provideSpec(document)
+    }
+    return await this.opts.computeInput(info, spec, signal)
   }
 
   private feed (active: ActiveRound, from: string, message: SecAggMessage, keepIfEarly: boolean): boolean {
@@ -153,7 +179,8 @@ export class AgentRoundService {
         active.early.push({ from, message })
         return false
       }
-      this.opts.logger.warn({ peer: from, type: message.type, code: e.code, err: e.message }, 'message refused')
+      if (e.code === 'ERR_POLICY') this.opts.logger.warn({ round: active.roundId, peer: from, type: message.type, code: e.code, reason: e.message }, 'round refused')
+      else this.opts.logger.warn({ peer: from, type: message.type, code: e.code, err: e.message }, 'message refused')
       return false
     }
     this.retryEarly(active)
@@ -166,7 +193,8 @@ export class AgentRoundService {
       this.dispatch(active, run())
     } catch (err) {
       const e = err as Error & { code?: string }
-      this.opts.logger.warn({ round: active.roundId, code: e.code, err: e.message }, 'round step refused')
+      if (e.code === 'ERR_POLICY') this.opts.logger.warn({ round: active.roundId, code: e.code, reason: e.message }, 'round refused')
+      else this.opts.logger.warn({ round: active.roundId, code: e.code, err: e.message }, 'round step refused')
     }
     this.retryEarly(active)
     this.checkEnd(active)

@@ -62,6 +62,22 @@ export async function scanWindow (opts: ScanOptions): Promise<Uint32Array> {
   }
 }
 
+/**
+ * Checks that the source names a known format and that its glob matches readable files; returns them.
+ * The agent calls it at start so a wrong `data.path` is one clear error then, not a failed round later.
+ */
+export async function checkDataSource (source: DataSource): Promise<string[]> {
+  if (dataFormatOf(source) === null) throw new ScanError(`cannot tell the data format of ${source.path}: use .jsonl, .csv or .parquet, or set data.format`, 'ERR_SCAN_FORMAT')
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1' })
+  const conn = await instance.connect()
+  try {
+    return await listFiles(conn, source.path)
+  } finally {
+    conn.closeSync()
+    instance.closeSync()
+  }
+}
+
 async function listFiles (conn: DuckDBConnection, pattern: string): Promise<string[]> {
   let files: string[]
   try {

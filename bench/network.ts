@@ -135,6 +135,7 @@ export async function run (argv: string[]): Promise<void> {
     }
     for (let r = 0; r < rounds; r++) {
       const t0 = performance.now()
+      // A window of its own per round: agents contribute each window to one sum only (anti-differencing ledger).
       const res = await fetch(`${api}/v1/rounds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ window: { from: r * 1000, to: r * 1000 + 1000 } }) })
       const { roundId } = await res.json() as { roundId: string }
       for (;;) {

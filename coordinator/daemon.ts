@@ -1,6 +1,6 @@
 /**
  * The coordinator daemon: identity, libp2p node (roster-gated), roster + liveness, the round service,
- * store, metrics, alerts, scheduler and the HTTP API, with an explicit start()/stop().
+ * store, metrics, alerts, scheduler, the unmask worker pool and the HTTP API, with an explicit start()/stop().
  */
 import { appendFileSync, readFileSync } from 'node:fs'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -12,8 +12,10 @@ import { HELLO_PROTOCOL, SPEC_PROTOCOL, CONTROL_FRAME_LIMIT, frameLimitFor } fro
 import { WireError } from '../shared/wire/codec.js'
 import { Hello, SpecRequest, type SpecResponse } from '../shared/wire/control.js'
 import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
+import { UnmaskWorkerPool } from '../shared/secagg/unmask-pool.js'
+import type { UnmaskWork } from '../shared/secagg/unmask.js'
 import { loadMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
-import { buildLayout, type Layout } from '../shared/stats/layout.js'
+import { buildLayout, maxAgentsFor, type Layout } from '../shared/stats/layout.js'
 import { FedmonError } from '../shared/errors.js'
 import type { CoordinatorConfig } from '../shared/config/coordinator.js'
 import { parseHostPort } from '../shared/config/coordinator.js'
@@ -52,6 +54,8 @@ export class CoordinatorDaemon {
   private api: ApiServer | null = null
   private scheduler: Scheduler | null = null
   private notifier: WebhookNotifier | null = null
+  /** Expands the masks of each round's unmasking off the event loop; lives as long as the daemon. */
+  private unmaskPool: UnmaskWorkerPool | null = null
   private referenceRetryAt = 0
   private readonly testDumpFramesFile: string | undefined
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle'
@@ -74,6 +78,10 @@ export class CoordinatorDaemon {
     this.spec = loadMonitorSpec(config.spec)
     this.layout = buildLayout(this.spec)
     const token = config.api.tokenFile !== undefined ? readToken(config.api.tokenFile) : undefined
+    const maxAgents = maxAgentsFor(this.layout)
+    if (config.agents.length > maxAgents) {
+      logger.warn({ roster: config.agents.length, maxAgents, maxRecordsPerAgent: this.layout.maxRecords }, 'the roster is larger than the spec allows per round: rounds with more agents online are refused (lower limits.maxRecordsPerAgent)')
+    }
     const identity = await loadOrCreateIdentity(config.identity)
     this.identity = identity
     this.store = openStore(config.store)
@@ -83,6 +91,8 @@ export class CoordinatorDaemon {
     this.metrics.setAgentsTotal(this.roster.size)
     this.metrics.setAgentsOnline(0)
     if (config.webhooks.length > 0) this.notifier = new WebhookNotifier({ urls: config.webhooks, logger })
+    this.unmaskPool = new UnmaskWorkerPool()
+    await this.unmaskPool.start()
 
     const node = await createFedmonNode({
       privateKey: identity.privateKey,
@@ -109,7 +119,8 @@ export class CoordinatorDaemon {
       alerts: createAlertEvaluator(config.alerts),
       notify: this.notifier !== null ? (report, alerts) => { this.notifier?.notify(report, alerts) } : undefined,
       metrics: this.metrics,
-      logger
+      logger,
+      computeUnmask: async (work, opts) => await this.computeUnmask(work, opts)
     })
 
     const dump = this.testDumpFramesFile
@@ -177,12 +188,22 @@ export class CoordinatorDaemon {
     if (this.messenger !== null) this.logger.info({ traffic: this.messenger.stats }, 'traffic')
     await Promise.resolve(this.node?.stop()).catch(() => {})
     await this.notifier?.stop().catch(() => {})
+    await this.unmaskPool?.stop().catch(() => {})
+    this.unmaskPool = null
     if (this.flushTimer !== null) clearInterval(this.flushTimer)
     this.flushSeen(true)
     this.store?.close()
     this.store = null
     this.state = 'stopped'
     if (wasRunning) this.logger.info('coordinator stopped')
+  }
+
+  /** A failed or aborted compute stops the pool (a busy worker cannot be interrupted): restart it then. */
+  private async computeUnmask (work: UnmaskWork, opts: { signal: AbortSignal }): Promise<Uint32Array> {
+    const pool = this.unmaskPool
+    if (pool === null) throw new FedmonError('the coordinator is stopping', 'ERR_STOPPED')
+    if (!pool.started) await pool.start()
+    return await pool.compute(work, opts)
   }
 
   /** Rounds still marked running belong to a previous process that died: they can never finish. */

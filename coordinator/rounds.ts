@@ -2,14 +2,17 @@
  * The round service: drives one SecAggServer (sans-IO) per round over the network — sends its outgoing
  * messages, feeds it inbound ones, calls `tick` at `nextDeadline()` — and on success turns the exact sum into
  * a report (metrics, drift against the current reference, alerts), stored with its round. One round at a time.
+ * The final unmasking (mask expansion, the heavy part) runs off the event loop through `computeUnmask` (the
+ * daemon's worker pool), so the coordinator keeps serving while it runs.
  */
 import { randomBytes } from 'node:crypto'
 import { SecAggServer } from '../shared/secagg/server.js'
+import { computeUnmaskCorrection, type UnmaskWork } from '../shared/secagg/unmask.js'
 import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js'
 import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
 import { computeReportBody } from '../shared/stats/report-body.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
-import type { Layout } from '../shared/stats/layout.js'
+import { maxAgentsFor, type Layout } from '../shared/stats/layout.js'
 import type { Report } from '../shared/report.js'
 import type { Logger } from '../shared/log.js'
 import type { AlertEvaluator, ReportStore, RoundKind, RoundOutcome } from './contracts.js'
@@ -20,6 +23,9 @@ import { ApiError } from './api.js'
 export interface RoundSender {
   send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal }) => Promise<void>
 }
+
+/** Computes the unmask correction of a round (e.g. UnmaskWorkerPool.compute); rejects when `signal` aborts. */
+export type ComputeUnmask = (work: UnmaskWork, opts: { signal: AbortSignal }) => Promise<Uint32Array>
 
 export interface Privacy { minAgents: number, threshold?: number, dropoutRate?: number, corruptFraction?: number, graph?: 'full' | 'sparse' | 'auto' }
 
@@ -39,6 +45,8 @@ export interface RoundServiceOptions {
   metrics?: Metrics
   logger: Logger
   now?: () => number
+  /** Default: computed in this thread (blocks the event loop for the duration; fine for tests). */
+  computeUnmask?: ComputeUnmask
 }
 
 interface ActiveRound {
@@ -47,6 +55,8 @@ interface ActiveRound {
   startedAt: number
   controller: AbortController
   timer: NodeJS.Timeout | null
+  /** Set while the unmask correction is being computed; aborted when the round ends any other way. */
+  unmasking: AbortController | null
   done: { promise: Promise<RoundOutcome>, resolve: (outcome: RoundOutcome) => void }
 }
 
@@ -99,6 +109,11 @@ export class RoundService {
     if (participants.length < minAgents) {
       throw new ApiError(409, 'ERR_TOO_FEW_AGENTS', `only ${participants.length} agent(s) online, the privacy policy needs at least ${minAgents}`)
     }
+    // The sum of n vectors must not wrap mod 2^32 (SecAggServer checks it too): say what to change.
+    const maxAgents = maxAgentsFor(this.opts.layout)
+    if (participants.length > maxAgents) {
+      throw new ApiError(409, 'ERR_TOO_MANY_AGENTS', `${participants.length} agents online, but the spec allows at most ${maxAgents} per round (limits.maxRecordsPerAgent ${this.opts.layout.maxRecords}: the sum could overflow 32 bits); lower limits.maxRecordsPerAgent in the spec`)
+    }
     const now = this.now()
     const roundId = newId('round', now)
     let server: SecAggServer
@@ -119,7 +134,8 @@ export class RoundService {
         corruptFraction: this.opts.privacy.corruptFraction,
         graph: this.opts.privacy.graph,
         phaseTimeoutMs: this.opts.phaseTimeoutMs,
-        reference: req.kind === 'reference'
+        reference: req.kind === 'reference',
+        deferUnmask: true
       })
     } catch (err) {
       const e = err as Error & { code?: string }
@@ -141,7 +157,7 @@ export class RoundService {
       scheduledWindowKey: req.scheduledWindowKey ?? null
     }
     this.opts.store.saveRound(outcome)
-    const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, done: deferred<RoundOutcome>() }
+    const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, unmasking: null, done: deferred<RoundOutcome>() }
     this.active = active
     this.opts.logger.info({ round: roundId, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
     this.dispatch(active, server.start(now))
@@ -202,6 +218,13 @@ export class RoundService {
     if (server.status === 'failed') { this.finish(active, 'failed', server.failure() ?? { code: 'ERR_FAILED', message: 'round failed' }); return }
     if (active.timer !== null) clearTimeout(active.timer)
     active.timer = null
+    // Every secret is rebuilt: the server waits, with no deadline, for the correction. Not stuck: the compute
+    // ends in completeUnmask or abort, and the round's AbortSignal cancels it.
+    const work = server.pendingUnmask()
+    if (work !== null) {
+      if (active.unmasking === null) this.unmask(active, work)
+      return
+    }
     const deadline = server.nextDeadline()
     if (deadline === null) return
     active.timer = setTimeout(() => {
@@ -214,6 +237,30 @@ export class RoundService {
       }
       this.settle(active)
     }, Math.max(0, deadline - this.now()) + 5)
+  }
+
+  private unmask (active: ActiveRound, work: UnmaskWork): void {
+    const controller = new AbortController()
+    active.unmasking = controller
+    const signal = AbortSignal.any([active.controller.signal, controller.signal])
+    const compute = this.opts.computeUnmask ?? (async (w: UnmaskWork) => computeUnmaskCorrection(w))
+    const { server } = active
+    const started = this.now()
+    this.opts.logger.debug({ round: active.outcome.id }, 'unmasking')
+    compute(work, { signal }).then((correction) => {
+      try {
+        if (this.active === active) this.dispatch(active, server.completeUnmask(correction, this.now()))
+      } finally {
+        correction.fill(0)
+      }
+    }).catch((err: Error) => {
+      if (this.active !== active || server.status !== 'running') return // the round already ended (abort, shutdown)
+      this.opts.logger.error({ round: active.outcome.id, ms: this.now() - started, err: err.message }, 'unmask failed')
+      this.dispatch(active, server.abort('ERR_UNMASK', `unmask failed: ${err.message}`))
+    }).finally(() => {
+      active.unmasking = null
+      this.settle(active)
+    })
   }
 
   private complete (active: ActiveRound): void {
@@ -304,6 +351,7 @@ export class RoundService {
   private close (active: ActiveRound): void {
     if (active.timer !== null) clearTimeout(active.timer)
     active.timer = null
+    active.unmasking?.abort()
     this.opts.metrics?.observeRound(active.outcome)
     if (this.active === active) this.active = null
     active.done.resolve(active.outcome)

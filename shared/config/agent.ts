@@ -4,6 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { DataSource } from '../stats/data-source.js'
 import { loadConfigFile, resolveFrom } from './load.js'
 import { isPeerIdString } from '../identity.js'
+import { AgentPolicy } from '../secagg/policy.js'
 
 function isMultiaddr (s: string): boolean {
   try {
@@ -16,17 +17,12 @@ function isMultiaddr (s: string): boolean {
 
 export const ListenAddrs = z.array(z.string().refine(isMultiaddr, 'not a multiaddr (e.g. /ip4/127.0.0.1/tcp/0)')).min(1)
 
-/** What this site agrees to take part in; checked against every Announce before any work. */
-export const AgentPolicyConfig = z.object({
-  minAgents: z.number().int().min(2).optional(),
-  maxVectorLength: z.number().int().positive().optional(),
-  allowedSpecHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a hex sha-256')).optional(),
-  /** Refuse rounds whose Shamir threshold is below this. */
-  minThreshold: z.number().int().min(1).optional(),
-  /** Refuse Announces issued longer ago than this (ms, by this host's clock). */
-  maxAnnounceAgeMs: z.number().int().positive().optional()
-}).strict()
-export type AgentPolicyConfig = z.infer<typeof AgentPolicyConfig>
+/**
+ * Defaults of the agent's policy (shared/secagg/policy.ts), applied under whatever the config sets: a window
+ * may end at most a minute after this host's clock (clock skew), and an Announce older than ten minutes is
+ * stale or replayed.
+ */
+export const AGENT_POLICY_DEFAULTS = { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000 } as const satisfies AgentPolicy
 
 export const CoordinatorAddr = z.string().refine(isMultiaddr, 'not a multiaddr').refine((s) => {
   try {
@@ -43,7 +39,8 @@ export const AgentConfig = z.object({
   coordinator: CoordinatorAddr,
   data: DataSource,
   state: z.string().min(1),
-  policy: AgentPolicyConfig.optional()
+  /** What this site agrees to take part in; checked against every Announce (and its spec) before any work. */
+  policy: AgentPolicy.optional().transform((policy): AgentPolicy => ({ ...AGENT_POLICY_DEFAULTS, ...policy }))
 }).strict()
 export type AgentConfig = z.infer<typeof AgentConfig>
 

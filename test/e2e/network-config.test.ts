@@ -54,6 +54,6 @@ test('the API wants the bearer token everywhere but /healthz', async () => {
   }
   const noToken = await runCli(['round', 'run', '--window', CURRENT_WINDOW, '--api', fed.api])
   assert.equal(noToken.code, 1)
-  assert.match(noToken.stderr, /401/)
+  assert.match(noToken.stderr, /^fedmon: unauthorized: wrong or missing token \(--token-file\)\n$/)
   passed++
 })

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, existsSync, writeFileSync, rmSync } from 'node
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { Federation, sampleRecords, writeJsonl, REFERENCE_WINDOW, CURRENT_WINDOW, type SampleRecord } from './helpers/federation.js'
+import { Federation, sampleRecords, writeJsonl, isoWindow, T0, DAY, REFERENCE_WINDOW, CURRENT_WINDOW, type SampleRecord } from './helpers/federation.js'
 import { runCli, killAllDaemons, killProcessGroup, stopDaemon, waitFor, httpJson, sleep } from './helpers/processes.js'
 import { loadIdentity } from '../../shared/identity.js'
 import { createFedmonNode, type FedmonNode } from '../../shared/net/node.js'
@@ -21,8 +21,16 @@ import type { Report } from '../../shared/report.js'
 // One federation for every case (sequential): 5 sites, 2 more that drop out on purpose, 1 rogue roster key.
 const SITES = ['site-1', 'site-2', 'site-3', 'site-4', 'site-5']
 const DROPPERS = ['site-6', 'site-7']
+// Agents contribute each record to one sum only (the ledger's rule against differencing), so every round
+// after the first two gets a week of its own.
+const WEEKS = 6
+const week = (w: number): string => isoWindow(T0 + w * 7 * DAY, T0 + (w + 1) * 7 * DAY)
+const DROPOUT_WINDOW = week(2)
+const AFTER_ROGUE_WINDOW = week(3)
+const ABORTED_WINDOW = week(4)
+const AFTER_RESTART_WINDOW = week(5)
 const records: Record<string, SampleRecord[]> = {}
-for (const [i, name] of [...SITES, ...DROPPERS].entries()) records[name] = sampleRecords(1000 + i, 150 + 20 * i)
+for (const [i, name] of [...SITES, ...DROPPERS].entries()) records[name] = sampleRecords(1000 + i, 150 + 20 * i, { weeks: WEEKS })
 
 let fed: Federation
 let dumpFile: string
@@ -50,7 +58,7 @@ after(async () => {
 
 // Each test body ends with `passed++`; the temp dir is removed only when all of them got there.
 let passed = 0
-const TESTS = 6
+const TESTS = 7
 
 function windowOf (w: string): { from: number, to: number } {
   const [from, to] = w.split('..').map(s => Date.parse(s))
@@ -140,7 +148,7 @@ test('agents killed after ShareKeys and after their masked input: the round comp
   const d1 = fed.startAgent(afterShares, { FEDMON_TEST_EXIT_AFTER: 'shares' })
   const d2 = fed.startAgent(afterMasked, { FEDMON_TEST_EXIT_AFTER: 'masked-input' })
   await fed.waitForOnline([...SITES, ...DROPPERS])
-  const report = await roundOk(CURRENT_WINDOW)
+  const report = await roundOk(DROPOUT_WINDOW)
   assert.equal((await d1.exited).signal, 'SIGKILL')
   assert.equal((await d2.exited).signal, 'SIGKILL')
   assert.equal(report.agents.invited.length, 7)
@@ -149,7 +157,7 @@ test('agents killed after ShareKeys and after their masked input: the round comp
   for (const s of SITES) assert.ok(report.agents.included.includes(fed.ids[s]), `${s} included`)
   const includedSites = report.agents.included.map(id => fed.siteOf(id) as string).sort()
   assert.ok(includedSites.length >= 5)
-  const want = await evaluatePooled(includedSites, CURRENT_WINDOW, REFERENCE_WINDOW)
+  const want = await evaluatePooled(includedSites, DROPOUT_WINDOW, REFERENCE_WINDOW)
   assertSameMetrics(report, want)
   passed++
 })
@@ -193,7 +201,7 @@ test('a key not on the roster cannot connect; garbage frames get a peer disconne
     await node.stop()
   }
   assert.equal((await httpJson(`${fed.api}/healthz`)).status, 200)
-  const after = await roundOk(CURRENT_WINDOW)
+  const after = await roundOk(AFTER_ROGUE_WINDOW)
   assert.equal(after.agents.included.length, SITES.length)
   passed++
 })
@@ -207,7 +215,7 @@ test('the coordinator killed and restarted: its reports are intact and the next 
   await fed.waitForOnline(SITES, 45_000)
 
   // SIGTERM during a round: the round is aborted cleanly, stored as such, and the process exits 0.
-  const posted = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window: { from: Date.parse('2025-12-08T00:00:00Z'), to: Date.parse('2025-12-15T00:00:00Z') } } })
+  const posted = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window: windowOf(ABORTED_WINDOW) } })
   assert.equal(posted.status, 202)
   assert.deepEqual(await stopDaemon(fed.daemons.coordinator), { code: 0, signal: null })
   await fed.startCoordinator({ FEDMON_TEST_DUMP_FRAMES: dumpFile })
@@ -217,9 +225,26 @@ test('the coordinator killed and restarted: its reports are intact and the next 
   for (const r of before) assert.deepEqual((await httpJson(`${fed.api}/v1/reports/${r.id}`)).body, r)
   assert.equal((await httpJson(`${fed.api}/v1/reference`)).body.reportId, reports[0].id)
   await fed.waitForOnline(SITES, 45_000)
-  const next = await roundOk(CURRENT_WINDOW)
+  const next = await roundOk(AFTER_RESTART_WINDOW)
   assert.equal(next.drift.reference?.id, reports[0].id)
-  assertSameMetrics(next, await evaluatePooled(SITES, CURRENT_WINDOW, REFERENCE_WINDOW))
+  assertSameMetrics(next, await evaluatePooled(SITES, AFTER_RESTART_WINDOW, REFERENCE_WINDOW))
+  passed++
+})
+
+test('a second round over records already summed (the differencing attack) is refused by every agent', async () => {
+  // Same window as the first current round, with one agent fewer invited: the difference of the two sums
+  // would be that agent's vector. Every agent that contributed refuses, says why, and the round fails.
+  await stopDaemon(fed.daemons['site-5'])
+  await waitFor('site-5 offline', async () => (await httpJson(`${fed.api}/v1/status`)).body.agents.online === SITES.length - 1)
+  const res = await fed.runRound(CURRENT_WINDOW)
+  assert.notEqual(res.code, 0, 'the round must not produce a report')
+  assert.equal(res.stderr.trim().split('\n').length, 1, `one line on stderr: ${res.stderr}`)
+  assert.match(res.stderr, /round \S+ failed: ERR_/)
+  for (const site of SITES.slice(0, 4)) {
+    assert.match(fed.daemons[site].log(), /"msg":"round refused".*differencing|differencing.*"msg":"round refused"/, `${site} logs the refusal`)
+  }
+  fed.startAgent('site-5')
+  await fed.waitForOnline(SITES, 45_000)
   passed++
 })
 

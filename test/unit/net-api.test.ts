@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { ApiServer, ApiError, type ApiBackend } from '../../coordinator/api.js'
-import { ApiClient, ApiRequestError } from '../../coordinator/api-client.js'
+import { ApiServer, ApiError as ServerApiError, type ApiBackend } from '../../coordinator/api.js'
+import { ApiClient, ApiError } from '../../shared/api-client.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
 
 const TOKEN = 'a-test-token-of-some-length'
@@ -14,7 +14,7 @@ const backend: ApiBackend = {
   peerId: '12D3KooWtest',
   uptimeS: () => 3,
   startRound: (req) => {
-    if (started.length >= 2) throw new ApiError(409, 'ERR_BUSY', 'round round-1 is still running')
+    if (started.length >= 2) throw new ServerApiError(409, 'ERR_BUSY', 'round round-1 is still running')
     started.push(req)
     return `round-${started.length}`
   },
@@ -26,13 +26,18 @@ const backend: ApiBackend = {
   agents: () => [{ peerId: 'p', online: true, lastSeen: null, lastIncludedRound: null }],
   status: () => ({ status: 'ok', peerId: '12D3KooWtest', specHash: 'x', model: 'm', agents: { total: 1, online: 1 }, lastRound: null, nextScheduledRound: null, reference: null }),
   reference: () => null,
-  setReference: (id) => { throw new ApiError(404, 'ERR_NOT_FOUND', `no reference-capable report ${id}`) },
+  setReference: (id) => { throw new ServerApiError(404, 'ERR_NOT_FOUND', `no reference-capable report ${id}`) },
   metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'fedmon_up 1\n' })
 }
 const server = new ApiServer({ backend, host: '127.0.0.1', port: 0, token: TOKEN })
 let url = ''
 before(async () => { url = `http://127.0.0.1:${(await server.start()).port}` })
 after(async () => { await server.stop() })
+
+async function post (path: string, body: string): Promise<{ status: number, body: any }> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body })
+  return { status: res.status, body: await res.json() }
+}
 
 test('healthz needs no token; everything else needs the bearer token', async () => {
   const health = await fetch(`${url}/healthz`)
@@ -43,33 +48,40 @@ test('healthz needs no token; everything else needs the bearer token', async () 
   assert.equal((await denied.json() as { error: { code: string } }).error.code, 'ERR_UNAUTHORIZED')
   const wrong = await fetch(`${url}/v1/agents`, { headers: { authorization: 'Bearer nope' } })
   assert.equal(wrong.status, 401)
-  const client = new ApiClient({ url, token: TOKEN })
-  assert.equal((await client.get<{ agents: unknown[] }>('/v1/agents')).agents.length, 1)
+  await assert.rejects(new ApiClient({ baseUrl: url, token: 'nope' }).agents(), (err: unknown) => err instanceof ApiError && err.status === 401 && /unauthorized/.test(err.message))
+  const client = new ApiClient({ baseUrl: url, token: TOKEN })
+  assert.equal((await client.agents()).length, 1)
 })
 
 test('POST /v1/rounds accepts ISO or epoch windows, validates the body, maps refusals to 409', async () => {
-  const client = new ApiClient({ url, token: TOKEN })
-  assert.deepEqual(await client.post('/v1/rounds', { window: { from: '2025-12-01T00:00:00Z', to: 1765152000000 }, reference: true }), { roundId: 'round-1' })
+  const client = new ApiClient({ baseUrl: url, token: TOKEN })
+  assert.equal(await client.startRound({ window: { from: '2025-12-01T00:00:00Z', to: 1765152000000 }, reference: true }), 'round-1')
   assert.deepEqual(started[0], { window: { from: Date.UTC(2025, 11, 1), to: 1765152000000 }, reference: true })
-  await assert.rejects(client.post('/v1/rounds', { window: { from: 5, to: 1 } }), (err: unknown) => err instanceof ApiRequestError && err.status === 400 && /before/.test(err.message))
-  await assert.rejects(client.post('/v1/rounds', { window: { from: 'yesterday', to: 1 } }), (err: unknown) => err instanceof ApiRequestError && err.status === 400)
-  await client.post('/v1/rounds', { window: { from: 0, to: 1 } })
-  await assert.rejects(client.post('/v1/rounds', { window: { from: 0, to: 1 } }), (err: unknown) => err instanceof ApiRequestError && err.status === 409 && err.code === 'ERR_BUSY')
-  const bad = await fetch(`${url}/v1/rounds`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{not json' })
-  assert.equal(bad.status, 400)
+  const backwards = await post('/v1/rounds', JSON.stringify({ window: { from: 5, to: 1 } }))
+  assert.equal(backwards.status, 400)
+  assert.match(backwards.body.error.message, /before/)
+  assert.equal((await post('/v1/rounds', JSON.stringify({ window: { from: 'yesterday', to: 1 } }))).status, 400)
+  assert.equal((await post('/v1/rounds', '{not json')).status, 400)
+  await client.startRound({ window: { from: 0, to: 1 } })
+  // The refusal reaches the CLI as one line with the coordinator's reason.
+  await assert.rejects(client.startRound({ window: { from: 0, to: 1 } }), (err: unknown) => err instanceof ApiError && err.status === 409 && err.apiCode === 'ERR_BUSY' && err.message === 'coordinator: round round-1 is still running')
 })
 
 test('rounds, reports, reference, status and metrics routes; unknown ids are 404', async () => {
-  const client = new ApiClient({ url, token: TOKEN })
-  assert.equal((await client.get<RoundOutcome>('/v1/rounds/round-1')).reportId, 'report-1')
-  await assert.rejects(client.get('/v1/rounds/nope'), (err: unknown) => err instanceof ApiRequestError && err.status === 404)
-  await assert.rejects(client.get('/v1/reports/latest'), (err: unknown) => err instanceof ApiRequestError && err.status === 404)
-  await assert.rejects(client.get('/v1/reports?kind=weird'), (err: unknown) => err instanceof ApiRequestError && err.status === 400)
-  assert.deepEqual(await client.get('/v1/reports?last=5&kind=reference'), { reports: [] })
-  await assert.rejects(client.get('/v1/reference'), (err: unknown) => err instanceof ApiRequestError && err.status === 404)
-  await assert.rejects(client.put('/v1/reference', { id: 'r' }), (err: unknown) => err instanceof ApiRequestError && err.status === 404)
-  assert.equal((await client.get<{ status: string }>('/v1/status')).status, 'ok')
-  const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
-  assert.equal(await metrics.text(), 'fedmon_up 1\n')
-  await assert.rejects(new ApiClient({ url: 'http://127.0.0.1:1' }).get('/healthz'), /cannot reach/)
+  const client = new ApiClient({ baseUrl: url, token: TOKEN })
+  assert.equal((await client.getRound('round-1')).reportId, 'report-1')
+  const seen: string[] = []
+  assert.equal((await client.waitForRound('round-1', { onProgress: r => { seen.push(r.status) } })).status, 'done')
+  assert.deepEqual(seen, ['done'])
+  await assert.rejects(client.getRound('nope'), (err: unknown) => err instanceof ApiError && err.status === 404 && err.message === 'no round with id nope')
+  await assert.rejects(client.getReport('latest'), (err: unknown) => err instanceof ApiError && err.status === 404)
+  await assert.rejects(client.getReport('r-x'), (err: unknown) => err instanceof ApiError && err.message === 'no report with id r-x')
+  const weird = await fetch(`${url}/v1/reports?kind=weird`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  assert.equal(weird.status, 400)
+  assert.deepEqual(await client.listReports({ last: 5, kind: 'reference' }), [])
+  assert.equal(await client.getReference(), null)
+  await assert.rejects(client.setReference('r'), (err: unknown) => err instanceof ApiError && err.status === 404)
+  assert.equal((await client.status()).status, 'ok')
+  assert.equal(await client.metrics(), 'fedmon_up 1\n')
+  await assert.rejects(new ApiClient({ baseUrl: 'http://127.0.0.1:1' }).health(), /cannot reach/)
 })

@@ -41,6 +41,15 @@ test('agent config: YAML, relative paths resolved against the config file, error
   assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.field === 'coordinator' && err.message.includes(file) && /p2p/.test(err.message))
   writeFileSync(file, `identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata: {path: x, format: xml}\nstate: s\n`)
   assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.field === 'data.format')
+  // The policy: defaults under whatever the file sets; a bad rule is named.
+  assert.deepEqual(config.policy, { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000 })
+  const base = `identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata: {path: x.jsonl}\nstate: s\n`
+  writeFileSync(file, `${base}policy: {minAgents: 4, maxAnnounceAgeMs: 5000, allowedColumns: [score, label], maxBucketsPerFeature: 12}\n`)
+  assert.deepEqual(loadAgentConfig(file).policy, { minAgents: 4, maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 5000, allowedColumns: ['score', 'label'], maxBucketsPerFeature: 12 })
+  writeFileSync(file, `${base}policy: {maxScoreBins: 1}\n`)
+  assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.field === 'policy.maxScoreBins' && err.message.includes(file))
+  writeFileSync(file, `${base}policy: {maxBuckets: 3}\n`)
+  assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.message.includes(file) && /maxBuckets/.test(err.message))
 })
 
 test('coordinator config: defaults, roster ids checked, api listen parsed', async () => {

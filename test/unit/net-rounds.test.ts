@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { generateIdentity, createSigner, createVerifier, type Identity } from '../../shared/identity.js'
-import { RoundService } from '../../coordinator/rounds.js'
+import { RoundService, type ComputeUnmask } from '../../coordinator/rounds.js'
 import { Roster } from '../../coordinator/roster.js'
 import { AgentRoundService } from '../../agent/rounds.js'
 import { openStore } from '../../coordinator/store.js'
@@ -15,6 +15,12 @@ import { parseMonitorSpec } from '../../shared/stats/spec.js'
 import { buildLayout } from '../../shared/stats/layout.js'
 import type { SecAggMessage } from '../../shared/secagg/messages.js'
 import type { AgentPolicy } from '../../shared/secagg/client.js'
+import type { ContributionGuard } from '../../shared/secagg/policy.js'
+import { UnmaskWorkerPool } from '../../shared/secagg/unmask-pool.js'
+import { ContributionLedger } from '../../agent/ledger.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 function captureLogger (): { logger: pino.Logger, lines: () => string[] } {
   const lines: string[] = []
@@ -22,10 +28,18 @@ function captureLogger (): { logger: pino.Logger, lines: () => string[] } {
   return { logger: pino({ level: 'debug' }, stream), lines: () => lines }
 }
 
-async function federation (n: number, opts: { policies?: Array<AgentPolicy | undefined>, inputs: (i: number, length: number) => Uint32Array }) {
+interface FederationOptions {
+  policies?: Array<AgentPolicy | undefined>
+  guards?: Array<ContributionGuard | undefined>
+  inputs: (i: number, length: number) => Uint32Array
+  computeUnmask?: ComputeUnmask
+  specDoc?: Record<string, unknown>
+}
+
+async function federation (n: number, opts: FederationOptions) {
   const coordinator = await generateIdentity()
   const agents: Identity[] = await Promise.all(Array.from({ length: n }, async () => await generateIdentity()))
-  const spec = parseMonitorSpec({ model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 } })
+  const spec = parseMonitorSpec(opts.specDoc ?? { model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 } })
   const layout = buildLayout(spec)
   const store = openStore(':memory:')
   const roster = new Roster(agents.map(a => a.peerId))
@@ -47,7 +61,8 @@ async function federation (n: number, opts: { policies?: Array<AgentPolicy | und
     privacy: { minAgents: 3 },
     phaseTimeoutMs: 400,
     alerts: createAlertEvaluator([]),
-    logger
+    logger,
+    computeUnmask: opts.computeUnmask
   })
   agents.forEach((a, i) => {
     services.set(a.peerId, new AgentRoundService({
@@ -56,11 +71,13 @@ async function federation (n: number, opts: { policies?: Array<AgentPolicy | und
       sign: createSigner(a.privateKey),
       verify,
       policy: opts.policies?.[i],
+      guard: opts.guards?.[i],
       sender: {
         send: async (to: string, message: SecAggMessage) => {
           deliver(() => { if (to === coordinator.peerId) rounds.receive(a.peerId, message); else services.get(to)?.receive(a.peerId, message) })
         }
       },
+      fetchSpec: async () => spec,
       computeInput: async (announce) => opts.inputs(i, announce.vectorLength),
       admit: () => {},
       logger,
@@ -118,6 +135,95 @@ test('too few agents online: refused with 409 before anything is sent', async ()
   const fed = await federation(2, { inputs: (_i, length) => new Uint32Array(length) })
   try {
     assert.throws(() => fed.rounds.start({ window: { from: 0, to: 1 }, kind: 'current' }), (err: unknown) => (err as { status?: number, code?: string }).status === 409 && (err as { code?: string }).code === 'ERR_TOO_FEW_AGENTS')
+    assert.deepEqual(fed.store.listRounds(), [])
+  } finally {
+    fed.stop()
+  }
+})
+
+test('the unmask runs in the worker pool; an unmask failure fails the round with ERR_UNMASK', async () => {
+  const pool = new UnmaskWorkerPool({ workers: 1 })
+  await pool.start()
+  let computed = 0
+  const ok = await federation(4, {
+    inputs: (i, length) => new Uint32Array(length).fill(i + 1),
+    computeUnmask: async (work, { signal }) => { computed++; return await pool.compute(work, { signal }) }
+  })
+  try {
+    const outcome = await ok.rounds.start({ window: { from: 0, to: 1000 }, kind: 'reference' }).finished
+    assert.equal(outcome.status, 'done', JSON.stringify(outcome.failure))
+    assert.equal(computed, 1)
+    const stored = ok.store.getReferenceVector(outcome.reportId as string)
+    assert.deepEqual(stored?.vector, new Uint32Array(ok.layout.length).fill(1 + 2 + 3 + 4))
+  } finally {
+    ok.stop()
+    await pool.stop()
+  }
+  const broken = await federation(3, {
+    inputs: (_i, length) => new Uint32Array(length),
+    computeUnmask: async () => { throw new Error('worker crashed') }
+  })
+  try {
+    const outcome = await broken.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' }).finished
+    assert.equal(outcome.status, 'failed')
+    assert.equal(outcome.failure?.code, 'ERR_UNMASK')
+    assert.match(outcome.failure?.message ?? '', /worker crashed/)
+    assert.equal(broken.store.getRound(outcome.id)?.status, 'failed')
+  } finally {
+    broken.stop()
+  }
+})
+
+test('a shutdown during the unmask cancels the compute through the round signal', async () => {
+  let cancelled = false
+  let entered!: () => void
+  const inUnmask = new Promise<void>(resolve => { entered = resolve })
+  const fed = await federation(3, {
+    inputs: (_i, length) => new Uint32Array(length),
+    computeUnmask: async (_work, { signal }) => await new Promise<Uint32Array>((_resolve, reject) => {
+      entered()
+      signal.addEventListener('abort', () => { cancelled = true; reject(new Error('aborted')) }, { once: true })
+    })
+  })
+  try {
+    const { finished } = fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' })
+    await inUnmask
+    await fed.rounds.stop()
+    const outcome = await finished
+    assert.equal(outcome.status, 'aborted')
+    assert.equal(cancelled, true)
+  } finally {
+    fed.stop()
+  }
+})
+
+test('the contribution ledger: an overlapping window is refused by every agent that contributed; a fresh one runs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedmon-ledger-'))
+  const ledgers = Array.from({ length: 3 }, (_, i) => ContributionLedger.open(join(dir, `agent-${i}`)))
+  const fed = await federation(3, { guards: ledgers, inputs: (_i, length) => new Uint32Array(length).fill(1) })
+  try {
+    const first = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' }).finished
+    assert.equal(first.status, 'done', JSON.stringify(first.failure))
+    const again = await fed.rounds.start({ window: { from: 500, to: 1500 }, kind: 'current' }).finished
+    assert.notEqual(again.status, 'done', 'a second sum over the same records must not finish')
+    assert.ok(fed.lines().some(l => l.includes('round refused') && l.includes('differencing')), 'the refusal is logged with its reason')
+    const fresh = await fed.rounds.start({ window: { from: 1000, to: 2000 }, kind: 'current' }).finished
+    assert.equal(fresh.status, 'done', JSON.stringify(fresh.failure))
+    for (const ledger of ledgers) assert.deepEqual(ledger.entries().filter(e => e.contributedAt !== null).map(e => e.window.from), [0, 1000])
+  } finally {
+    fed.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('more agents online than the spec allows: 409 with the reason, nothing sent', async () => {
+  // maxRecordsPerAgent 2^30 makes the largest entry 2^30: at most 3 agents fit in 32 bits.
+  const fed = await federation(4, { inputs: (_i, length) => new Uint32Array(length), specDoc: { model: 'unit', score: { bins: 4 }, limits: { maxRecordsPerAgent: 2 ** 30 } } })
+  try {
+    assert.throws(() => fed.rounds.start({ window: { from: 0, to: 1 }, kind: 'current' }), (err: unknown) => {
+      const e = err as { status?: number, code?: string, message: string }
+      return e.status === 409 && e.code === 'ERR_TOO_MANY_AGENTS' && /at most 3/.test(e.message) && !e.message.includes('\n')
+    })
     assert.deepEqual(fed.store.listRounds(), [])
   } finally {
     fed.stop()
