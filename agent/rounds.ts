@@ -5,23 +5,16 @@
  * sends Shamir shares peer-to-peer to neighbours and everything else to the coordinator, and wipes the
  * round's secrets when it ends. No secret of a round is written to disk (the ledger holds windows and ids).
  */
-import { SecAggClient, type AgentPolicy } from '../shared/secagg/client.js'
-import type { ContributionGuard, VerifiedSpec } from '../shared/secagg/policy.js'
+import { SecAggClient, type ClientOptions } from '../shared/secagg/client.js'
+import type { VerifiedSpec } from '../shared/secagg/policy.js'
 import { SecAggError } from '../shared/secagg/errors.js'
 import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js'
-import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
+import type { Outgoing } from '../shared/secagg/types.js'
 import type { Logger } from '../shared/log.js'
 
 export type AnnounceInfo = SecAggClient['announce'] & { roundId: string }
 
-export interface AgentRoundServiceOptions {
-  self: string
-  coordinator: string
-  sign: Sign
-  verify: Verify
-  policy?: AgentPolicy
-  /** Cross-round memory (agent/ledger.ts): refuses replayed rounds and windows already contributed to. */
-  guard?: ContributionGuard
+export interface AgentRoundServiceOptions extends ClientOptions {
   sender: { send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number }) => Promise<void> }
   /** The monitor spec document with this hash, from the coordinator (when the Announce did not carry it). */
   fetchSpec: (specHash: string, signal: AbortSignal) => Promise<unknown>

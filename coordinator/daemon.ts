@@ -8,7 +8,7 @@ import { loadOrCreateIdentity, createSigner, createVerifier, type Identity } fro
 import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
 import { createAllowListGater } from '../shared/net/gater.js'
 import { SecAggMessenger, handleControl, type SecAggMessageType } from '../shared/net/messenger.js'
-import { HELLO_PROTOCOL, SPEC_PROTOCOL, CONTROL_FRAME_LIMIT, frameLimitFor } from '../shared/wire/protocols.js'
+import { HELLO_PROTOCOL, SPEC_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
 import { WireError } from '../shared/wire/codec.js'
 import { Hello, SpecRequest, type SpecResponse } from '../shared/wire/control.js'
 import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'

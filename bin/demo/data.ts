@@ -9,6 +9,7 @@
  */
 import { mkdirSync, createWriteStream } from 'node:fs'
 import { join } from 'node:path'
+import { mulberry32 } from '../../shared/prng.js'
 
 export const DAY_MS = 86_400_000
 export const DEMO_SITES = ['site-a', 'site-b', 'site-c', 'site-d', 'site-e'] as const
@@ -39,17 +40,6 @@ export function demoWindows (now = Date.now()): DemoWindows {
   return { reference: { from: end - 14 * DAY_MS, to: end - 7 * DAY_MS }, current: { from: end - 7 * DAY_MS, to: end } }
 }
 
-/** mulberry32: small, fast, good enough for synthetic data. */
-export function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function normal (rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())

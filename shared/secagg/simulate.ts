@@ -10,6 +10,7 @@ import { parseSecAggMessage, type SecAggMessage } from './messages.js'
 import { SecAggServer } from './server.js'
 import { computeUnmaskInWorkers } from './unmask-pool.js'
 import type { GraphKind, Outgoing, Sign } from './types.js'
+import { mulberry32 } from '../prng.js'
 
 /**
  * An in-memory round: one SecAggServer and N SecAggClients joined by a FIFO router, time as an input.
@@ -106,17 +107,8 @@ export function simulatedInput (seed: number, agent: number, dim: number, maxEnt
   return x
 }
 
-/** Small deterministic PRNG (mulberry32) for picking dropouts. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
+/** Small deterministic PRNG for picking dropouts. */
+export const seededRandom = mulberry32
 
 export async function simulateRound (opts: SimulateOptions): Promise<SimulationResult> {
   const n = opts.agents

@@ -17,16 +17,14 @@ import { computeReportBody } from '../../shared/stats/report-body.js'
 import { sumVectors } from '../../shared/stats/evaluate.js'
 import { FedmonError } from '../../shared/errors.js'
 import { oracleMissing, python } from '../fixtures/stats/oracle.js'
+import { mulberry32 } from '../../shared/prng.js'
 
 const T0 = Date.UTC(2025, 11, 1)
 const WEEK = 7 * 86400_000
 const REF = { from: T0, to: T0 + WEEK }
 const CUR = { from: T0 + WEEK, to: T0 + 2 * WEEK }
 
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => { a = (a + 0x6D2B79F5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296 }
-}
+const rng = mulberry32
 function gauss (r: () => number): number { return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()) }
 
 interface Rec { ts: unknown, score?: unknown, label?: unknown, x?: unknown, income?: unknown, colour?: unknown }

@@ -6,23 +6,15 @@ import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, runCli, spawnDaemon, waitForHealthz, waitFor, httpJson, stopDaemon, type Daemon, type CliResult } from './processes.js'
+import { mulberry32 } from '../../../shared/prng.js'
 
 export const T0 = Date.UTC(2025, 11, 1) // 2025-12-01T00:00:00Z
 export const DAY = 86_400_000
 
 export interface SampleRecord { ts: number, score: number, label: number | null, features: { x: number | null, colour: string | null } }
 
-/** Deterministic PRNG (mulberry32) so every run sees the same data. */
-export function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic PRNG so every run sees the same data. */
+export const rng = mulberry32
 
 function gauss (rand: () => number): number {
   return Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand())
