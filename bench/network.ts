@@ -31,9 +31,9 @@ async function freePort (): Promise<number> {
 }
 
 /** A spec whose layout has about `dim` entries: score bins found by bisection, categorical features if more is needed. */
-function specForDim (dim: number): { spec: unknown, length: number } {
+export function specForDim (dim: number, model = 'bench'): { spec: unknown, length: number } {
   const make = (bins: number, extra: number): unknown => ({
-    model: 'bench',
+    model,
     score: { bins },
     features: Object.fromEntries(Array.from({ length: extra }, (_, i) => [`c${i}`, { type: 'categorical', categories: Array.from({ length: 4096 }, (_, j) => `v${j}`) }]))
   })

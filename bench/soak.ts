@@ -14,33 +14,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { generateIdentity, writeIdentity } from '../shared/identity.js'
-import { buildLayout } from '../shared/stats/layout.js'
-import { MonitorSpec } from '../shared/stats/spec.js'
 import { freePort, spawnDaemon, stopDaemon, killAllDaemons, waitFor, httpJson, type Daemon } from '../test/e2e/helpers/processes.js'
+import { specForDim } from './network.js'
 
-/**
- * A spec whose layout has at most `dim` entries, as close as possible: score bins found by bisection, 4096-way
- * categorical features added when the score alone cannot reach it. (Same construction as bench/network.ts.)
- */
-export function specForDim (dim: number): { spec: unknown, length: number } {
-  const make = (bins: number, extra: number): unknown => ({
-    model: 'soak',
-    score: { bins },
-    features: Object.fromEntries(Array.from({ length: extra }, (_, i) => [`c${i}`, { type: 'categorical', categories: Array.from({ length: 4096 }, (_, j) => `v${j}`) }]))
-  })
-  const lengthOf = (spec: unknown): number => buildLayout(MonitorSpec.parse(spec)).length
-  let extra = 0
-  while (lengthOf(make(1 << 16, extra)) < dim) extra++
-  let lo = 2
-  let hi = 1 << 16
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2)
-    if (lengthOf(make(mid, extra)) <= dim) lo = mid
-    else hi = mid - 1
-  }
-  const spec = make(lo, extra)
-  return { spec, length: lengthOf(spec) }
-}
 
 export interface ProcessSample { rssKiB: number, fds: number, heapUsedBytes: number | null }
 
@@ -86,7 +62,7 @@ export async function run (argv: string[]): Promise<void> {
   const rounds = Number(values.rounds)
   const warmup = Math.min(Number(values.warmup), rounds)
   if (!(n >= 3) || !(rounds >= 1) || !(warmup >= 0)) throw new Error('--agents must be >= 3, --rounds >= 1, --warmup >= 0')
-  const { spec, length } = specForDim(Number(values.dim))
+  const { spec, length } = specForDim(Number(values.dim), 'soak')
   const root = mkdtempSync(join(tmpdir(), 'fedmon-bench-soak-'))
   const latencies: number[] = []
   const perRound: Array<{ round: number, status: string, ms: number, online: number, included: number, rssMiB: number, fds: number }> = []
