@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createCipheriv, createPublicKey, diffieHellman } from 'node:crypto'
+import { createCipheriv, createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto'
 import fc from 'fast-check'
 import { addMaskInPlace, expandMask, MaskAccumulator } from '../../shared/crypto/prg.js'
 import { generateX25519KeyPair, x25519PrivateKeyObject, x25519PublicKey, x25519PublicKeyObject } from '../../shared/crypto/x25519.js'
@@ -64,8 +64,12 @@ test('the JWK private-key import gives the same public key and shared secrets as
     assert.deepEqual(x25519PublicKeyFast(own.privateKey), x25519PublicKey(own.privateKey))
     assert.deepEqual(x25519PublicKeyFast(own.privateKey), own.publicKey)
     const fast = diffieHellman({ privateKey: x25519PrivateKeyObjectFromJwk(own.privateKey), publicKey: x25519PublicKeyObject(peer.publicKey) })
-    const slow = diffieHellman({ privateKey: x25519PrivateKeyObject(own.privateKey), publicKey: createPublicKey(x25519PrivateKeyObject(peer.privateKey)) })
+    // The reference: the PKCS#8 DER import (RFC 8410), independent of the JWK path.
+    const der = (key: Uint8Array) => createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), key]), format: 'der', type: 'pkcs8' })
+    const slow = diffieHellman({ privateKey: der(own.privateKey), publicKey: createPublicKey(der(peer.privateKey)) })
     assert.deepEqual(fast, slow)
+    assert.deepEqual(diffieHellman({ privateKey: x25519PrivateKeyObject(own.privateKey), publicKey: x25519PublicKeyObject(peer.publicKey) }), slow)
+    assert.equal(x25519PrivateKeyObjectFromJwk, x25519PrivateKeyObject, 'one implementation (moved to shared/crypto/x25519.ts)')
   }
   assert.throws(() => x25519PrivateKeyObjectFromJwk(new Uint8Array(31)), TypeError)
 })
