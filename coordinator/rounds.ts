@@ -214,6 +214,10 @@ export class RoundService {
   private settle (active: ActiveRound): void {
     if (this.active !== active) return
     const { server } = active
+    if (server.status !== 'running') {
+      // Holders whose unmask shares contradicted the signed commitments: a misbehaving (or broken) agent.
+      for (const bad of server.inconsistentShares()) this.opts.logger.warn({ round: active.outcome.id, holder: bad.holder, owner: bad.owner, kind: bad.kind }, 'agent sent an inconsistent unmask share')
+    }
     if (server.status === 'done') { this.complete(active); return }
     if (server.status === 'failed') { this.finish(active, 'failed', server.failure() ?? { code: 'ERR_FAILED', message: 'round failed' }); return }
     if (active.timer !== null) clearTimeout(active.timer)
