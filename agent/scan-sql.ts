@@ -171,8 +171,9 @@ export function momentTermsSql (v: string, scaleBits: number): { positive: strin
   return {
     positive: `sum(CAST(round(greatest(${v}, 0) * ${scale}) AS BIGINT))`,
     negative: `sum(CAST(round(greatest(-${v}, 0) * ${scale}) AS BIGINT))`,
-    // CASE, not FILTER, for the BIGINT cast: DuckDB evaluates a FILTERed aggregate's input on every row
+    // CASE, not FILTER, for both casts: DuckDB evaluates a FILTERed aggregate's input on every row, and the
+    // HUGEINT cast of every record's square was most of the moments' cost (measured 28 ms → 11 ms per 1M records)
     squareSmall: `sum(CASE WHEN ${small} THEN CAST(round(${v} * ${v} * ${scale}) AS BIGINT) END)`,
-    squareLarge: `sum(CAST(round(${v} * ${v} * ${scale}) AS HUGEINT)) FILTER (WHERE NOT (${small}))`
+    squareLarge: `sum(CASE WHEN NOT (${small}) THEN CAST(round(${v} * ${v} * ${scale}) AS HUGEINT) END)`
   }
 }

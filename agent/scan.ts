@@ -10,7 +10,7 @@ import { FedmonError } from '../shared/errors.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { type Layout, COUNTERS, type CounterName } from '../shared/stats/layout.js'
 import { type DataSource, type DataFormat, dataFormatOf } from '../shared/stats/data-source.js'
-import { type FixedSum, writeLimbs, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from '../shared/stats/fixed-point.js'
+import { writeLimbs, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from '../shared/stats/fixed-point.js'
 import {
   type ColumnExpr, type ValueKind, sqlString, sqlIdent, sqlNumber, timestampMsSql, scoreClassSql, labelClassSql,
   scoreBinSql, numericFeatureSql, categoricalFeatureSql, lossTermsSql, momentTermsSql
@@ -50,7 +50,13 @@ export async function scanWindow (opts: ScanOptions): Promise<Uint32Array> {
     const files = await listFiles(conn, source.path)
     await materialize(conn, { spec, layout, source, format, files, window })
     signal?.throwIfAborted()
-    return await aggregate(conn, spec, layout, signal)
+    try {
+      return await aggregate(conn, spec, layout, signal)
+    } catch (err) {
+      // Parquet is read by the aggregate queries themselves (`w` is a view): a damaged page fails there
+      if (format === 'parquet' && !(err instanceof FedmonError) && signal?.aborted !== true) throw readError(source, files, err)
+      throw err
+    }
   } catch (err) {
     if (signal?.aborted === true) throw signal.reason
     if (err instanceof FedmonError) throw err
@@ -161,8 +167,10 @@ interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSourc
 
 /**
  * Defines `w`: one row per record that is in the window or has no usable ts, with its classes, bins and clamped
- * values, computed once into a compact temp table (measured: 2x faster than a view re-read by each query, even
- * for Parquet). JSONL is first read with DuckDB's type inference (fast); if a later
+ * values. JSONL and CSV are parsed once into a compact temp table (re-parsing them per query costs far more).
+ * Parquet stays a view: each aggregate query reads only the columns it needs and computes only its own
+ * expressions, and no query repeats another's, so materialising would only add the table write (measured on
+ * 1M records: view 0.57 s CPU vs table 0.68 s). JSONL is first read with DuckDB's type inference (fast); if a later
  * record contradicts the inferred types, it is re-read with every field as text, which never fails on a
  * well-formed line.
  */
@@ -194,13 +202,17 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       await conn.run('DROP TABLE IF EXISTS w')
       const columns = await describe(conn, reader.sql)
       if (reader.complete && [paths.ts, paths.score, paths.label, ...paths.features.values()].some(p => resolveColumn(columns, p).kind === 'absent')) continue
-      await conn.run(`CREATE TEMP TABLE w AS ${recordsSql(o, paths, reader.sql, columns)}`)
+      await conn.run(`CREATE TEMP ${o.format === 'parquet' ? 'VIEW' : 'TABLE'} w AS ${recordsSql(o, paths, reader.sql, columns)}`)
       return
     } catch (err) {
       lastErr = err
     }
   }
-  throw new ScanError(`cannot read data files ${o.source.path} (${o.files.join(', ').slice(0, 500)}): ${firstLine(lastErr)}`, 'ERR_SCAN_READ', { cause: lastErr })
+  throw readError(o.source, o.files, lastErr)
+}
+
+function readError (source: DataSource, files: string[], cause: unknown): ScanError {
+  return new ScanError(`cannot read data files ${source.path} (${files.join(', ').slice(0, 500)}): ${firstLine(cause)}`, 'ERR_SCAN_READ', { cause })
 }
 
 /**
@@ -313,28 +325,24 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
   writeLimbs(vec, layout.scoreSumSquares, scoreSumSquares)
   signal?.throwIfAborted()
 
-  // 2. the numeric features' moments in one ungrouped pass (fv* are NULL outside the window and for bad values)
-  const moments: Array<{ sql: string[], target: FixedSum }> = []
-  for (const [i, f] of layout.features.entries()) {
-    if (f.type !== 'numeric') continue
-    const m = momentTermsSql(`fv${i}`, MOMENT_SCALE_BITS)
-    moments.push({ sql: [m.positive], target: f.sumPositive }, { sql: [m.negative], target: f.sumNegative }, { sql: [m.squareSmall, m.squareLarge], target: f.sumSquares })
-  }
-  if (moments.length > 0) {
-    const sumRow = (await conn.runAndReadAll(`SELECT ${moments.flatMap(x => x.sql).join(', ')} FROM w`)).getRows()[0]
-    let col = 0
-    for (const { sql, target } of moments) {
-      let total = 0n
-      for (let j = 0; j < sql.length; j++) total += big(sumRow[col++])
-      writeLimbs(vec, target, total)
-    }
-  }
-
-  // 3. feature buckets
+  // 2. per feature, one GROUP BY bucket that also sums a numeric feature's moments (fv* is NULL for bad values;
+  //    records without ts have no bucket and no value): it reads only that feature's column, and the integer
+  //    sums of the groups add up to exactly the ungrouped sums.
   for (const [i, f] of layout.features.entries()) {
     signal?.throwIfAborted()
-    const r = await conn.runAndReadAll(`SELECT fb${i}, count(*) FROM w WHERE has_ts GROUP BY ALL`)
-    for (const [b, n] of r.getRows()) setCount(f.offset + Number(b), big(n), `feature ${f.name}`)
+    const m = f.type === 'numeric' ? momentTermsSql(`fv${i}`, MOMENT_SCALE_BITS) : null
+    const sums = m !== null ? `, ${m.positive}, ${m.negative}, ${m.squareSmall}, ${m.squareLarge}` : ''
+    const r = await conn.runAndReadAll(`SELECT fb${i}, count(*)${sums} FROM w WHERE has_ts GROUP BY ALL`)
+    let positive = 0n; let negative = 0n; let squares = 0n
+    for (const [b, n, pos, neg, sqSmall, sqLarge] of r.getRows()) {
+      setCount(f.offset + Number(b), big(n), `feature ${f.name}`)
+      if (m !== null) { positive += big(pos); negative += big(neg); squares += big(sqSmall) + big(sqLarge) }
+    }
+    if (f.type === 'numeric') {
+      writeLimbs(vec, f.sumPositive, positive)
+      writeLimbs(vec, f.sumNegative, negative)
+      writeLimbs(vec, f.sumSquares, squares)
+    }
   }
   return vec
 }
