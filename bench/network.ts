@@ -8,27 +8,16 @@
  *   npm run -s bench -- network --agents 20 --dim 50000 --rounds 5 [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
-import { generateIdentity, writeIdentity } from '../shared/identity.js'
 import { buildLayout } from '../shared/stats/layout.js'
 import { MonitorSpec } from '../shared/stats/spec.js'
+import { writeSyntheticFederation } from './federation.js'
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedmon.js')
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0) })
-    })
-  })
-}
 
 /** A spec whose layout has about `dim` entries: score bins found by bisection, categorical features if more is needed. */
 export function specForDim (dim: number, model = 'bench'): { spec: unknown, length: number } {
@@ -101,28 +90,10 @@ export async function run (argv: string[]): Promise<void> {
   let ok = 0
   const failures: string[] = []
   try {
-    const coordinator = await generateIdentity()
-    writeIdentity(join(root, 'coordinator.key'), coordinator)
-    const agents = await Promise.all(Array.from({ length: n }, async (_, i) => {
-      const id = await generateIdentity()
-      writeIdentity(join(root, `agent-${i}.key`), id)
-      return id.peerId
-    }))
-    const [port, apiPort] = [await freePort(), await freePort()]
-    const api = `http://127.0.0.1:${apiPort}`
-    writeFileSync(join(root, 'spec.json'), JSON.stringify(spec))
-    writeFileSync(join(root, 'coordinator.json'), JSON.stringify({
-      identity: 'coordinator.key', listen: [`/ip4/127.0.0.1/tcp/${port}`], agents, spec: 'spec.json', store: 'coordinator.db',
-      api: { listen: `127.0.0.1:${apiPort}` }, privacy: { minAgents: 3 }, round: { phaseTimeoutMs: Number(values['phase-timeout']) }
-    }))
-    const coordinatorProcess = start('coordinator', ['coordinator', '--config', join(root, 'coordinator.json')])
-    for (let i = 0; i < n; i++) {
-      writeFileSync(join(root, `agent-${i}.json`), JSON.stringify({
-        identity: `agent-${i}.key`, listen: ['/ip4/127.0.0.1/tcp/0'], coordinator: `/ip4/127.0.0.1/tcp/${port}/p2p/${coordinator.peerId}`,
-        data: { path: 'no-data/*.jsonl' }, state: `state-${i}`
-      }))
-      start(`agent-${i}`, ['agent', '--config', join(root, `agent-${i}.json`)], { FEDMON_BENCH_SYNTHETIC: '1' })
-    }
+    const federation = await writeSyntheticFederation(root, n, spec, Number(values['phase-timeout']))
+    const { api } = federation
+    const coordinatorProcess = start('coordinator', ['coordinator', '--config', federation.coordinatorConfig])
+    federation.agentConfigs.forEach((config, i) => start(`agent-${i}`, ['agent', '--config', config], { FEDMON_BENCH_SYNTHETIC: '1' }))
     const deadline = Date.now() + 60_000
     for (;;) {
       try {

@@ -8,14 +8,14 @@
  *
  *   npm run -s bench -- soak --agents 50 --rounds 20 --dim 50000 [--warmup 2] [--json] [--keep]
  */
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
-import { generateIdentity, writeIdentity } from '../shared/identity.js'
-import { freePort, spawnDaemon, stopDaemon, killAllDaemons, waitFor, httpJson, type Daemon } from '../test/e2e/helpers/processes.js'
+import { spawnDaemon, stopDaemon, killAllDaemons, waitFor, httpJson, type Daemon } from '../test/e2e/helpers/processes.js'
 import { specForDim } from './network.js'
+import { writeSyntheticFederation } from './federation.js'
 
 
 export interface ProcessSample { rssKiB: number, fds: number, heapUsedBytes: number | null }
@@ -74,29 +74,11 @@ export async function run (argv: string[]): Promise<void> {
   let storeReports: number | null = null
   let startupMs = 0
   try {
-    const coordinatorId = await generateIdentity()
-    writeIdentity(join(root, 'coordinator.key'), coordinatorId)
-    const agents = await Promise.all(Array.from({ length: n }, async (_, i) => {
-      const id = await generateIdentity()
-      writeIdentity(join(root, `agent-${i}.key`), id)
-      return id.peerId
-    }))
-    const [port, apiPort] = [await freePort(), await freePort()]
-    const api = `http://127.0.0.1:${apiPort}`
-    writeFileSync(join(root, 'spec.json'), JSON.stringify(spec))
-    writeFileSync(join(root, 'coordinator.json'), JSON.stringify({
-      identity: 'coordinator.key', listen: [`/ip4/127.0.0.1/tcp/${port}`], agents, spec: 'spec.json', store: 'coordinator.db',
-      api: { listen: `127.0.0.1:${apiPort}` }, privacy: { minAgents: 3 }, round: { phaseTimeoutMs: Number(values['phase-timeout']) }
-    }))
+    const federation = await writeSyntheticFederation(root, n, spec, Number(values['phase-timeout']))
+    const { api } = federation
     const t0 = performance.now()
-    const coordinator: Daemon = spawnDaemon('coordinator', ['coordinator', '--config', join(root, 'coordinator.json')], { logFile: join(root, 'coordinator.log') })
-    for (let i = 0; i < n; i++) {
-      writeFileSync(join(root, `agent-${i}.json`), JSON.stringify({
-        identity: `agent-${i}.key`, listen: ['/ip4/127.0.0.1/tcp/0'], coordinator: `/ip4/127.0.0.1/tcp/${port}/p2p/${coordinatorId.peerId}`,
-        data: { path: 'no-data/*.jsonl' }, state: `state-${i}`
-      }))
-      spawnDaemon(`agent-${i}`, ['agent', '--config', join(root, `agent-${i}.json`)], { logFile: join(root, `agent-${i}.log`), env: { FEDMON_BENCH_SYNTHETIC: '1' } })
-    }
+    const coordinator: Daemon = spawnDaemon('coordinator', ['coordinator', '--config', federation.coordinatorConfig], { logFile: join(root, 'coordinator.log') })
+    federation.agentConfigs.forEach((config, i) => spawnDaemon(`agent-${i}`, ['agent', '--config', config], { logFile: join(root, `agent-${i}.log`), env: { FEDMON_BENCH_SYNTHETIC: '1' } }))
     await waitFor(`${n} agents online (see ${root})`, async () => {
       if (coordinator.child.exitCode !== null) throw new Error(`the coordinator exited (see ${root}/coordinator.log)`)
       const { body } = await httpJson(`${api}/v1/status`)

@@ -1,0 +1,41 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { generateIdentity, writeIdentity } from '../shared/identity.js'
+import { freePort } from '../test/e2e/helpers/processes.js'
+
+export interface SyntheticFederation {
+  /** Config files to pass to `fedmon coordinator --config` / `fedmon agent --config`. */
+  coordinatorConfig: string
+  agentConfigs: string[]
+  api: string
+}
+
+/**
+ * Writes keys, the spec and the configs of a coordinator and `n` agents on loopback under `root`. The agents
+ * point at no data: the benchmarks start them with FEDMON_BENCH_SYNTHETIC=1 (a synthetic vector per round).
+ */
+export async function writeSyntheticFederation (root: string, n: number, spec: unknown, phaseTimeoutMs: number): Promise<SyntheticFederation> {
+  const coordinator = await generateIdentity()
+  writeIdentity(join(root, 'coordinator.key'), coordinator)
+  const agents = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const id = await generateIdentity()
+    writeIdentity(join(root, `agent-${i}.key`), id)
+    return id.peerId
+  }))
+  const [port, apiPort] = [await freePort(), await freePort()]
+  writeFileSync(join(root, 'spec.json'), JSON.stringify(spec))
+  const coordinatorConfig = join(root, 'coordinator.json')
+  writeFileSync(coordinatorConfig, JSON.stringify({
+    identity: 'coordinator.key', listen: [`/ip4/127.0.0.1/tcp/${port}`], agents, spec: 'spec.json', store: 'coordinator.db',
+    api: { listen: `127.0.0.1:${apiPort}` }, privacy: { minAgents: 3 }, round: { phaseTimeoutMs }
+  }))
+  const agentConfigs = agents.map((_, i) => {
+    const file = join(root, `agent-${i}.json`)
+    writeFileSync(file, JSON.stringify({
+      identity: `agent-${i}.key`, listen: ['/ip4/127.0.0.1/tcp/0'], coordinator: `/ip4/127.0.0.1/tcp/${port}/p2p/${coordinator.peerId}`,
+      data: { path: 'no-data/*.jsonl' }, state: `state-${i}`
+    }))
+    return file
+  })
+  return { coordinatorConfig, agentConfigs, api: `http://127.0.0.1:${apiPort}` }
+}
