@@ -137,7 +137,18 @@ export function numericFeatureSql (f: NumericFeatureLayout, c: ColumnExpr): { bu
 export function categoricalFeatureSql (f: CategoricalFeatureLayout, c: ColumnExpr): string {
   const t = `nullif(${textSql(c)}, '')`
   const list = `[${f.categories.map(sqlString).join(', ')}]`
-  return `(CASE WHEN ${t} IS NULL THEN ${f.missingIndex} ELSE coalesce(nullif(list_position(${list}, ${t}), 0) - 1, ${f.otherIndex}) END)`
+  const general = `(CASE WHEN ${t} IS NULL THEN ${f.missingIndex} ELSE coalesce(nullif(list_position(${list}, ${t}), 0) - 1, ${f.otherIndex}) END)`
+  if (c.kind === 'absent') return general
+  // Fast path without per-record string copies: a value exactly equal to a category that trimming leaves
+  // unchanged gets that category's (first) index, as the general rule would; anything else takes the rule.
+  const arms: string[] = []
+  const seen = new Set<string>()
+  f.categories.forEach((cat, i) => {
+    if (cat !== '' && cat === cat.trim() && !seen.has(cat)) arms.push(`WHEN ${sqlString(cat)} THEN ${i}`)
+    seen.add(cat)
+  })
+  if (arms.length === 0) return general
+  return `(CASE CAST(${c.sql} AS VARCHAR) ${arms.join(' ')} ELSE ${general} END)`
 }
 
 /** Score quality class: 0 valid, 1 missing, 2 not numeric, 3 not finite, 4 outside [0, 1]. */
@@ -156,21 +167,24 @@ export function lossTermsSql (s: string, y: string, scaleBits: number): { logLos
   const eps = sqlNumber(LOG_LOSS_EPS)
   const p = `least(greatest(${s}, ${eps}), 1 - ${eps})`
   return {
-    logLoss: `(CASE WHEN ${y} = 1 THEN CAST(round(-ln(${p}) * ${scale}) AS BIGINT) WHEN ${y} = 0 THEN CAST(round(-ln(1 - ${p}) * ${scale}) AS BIGINT) END)`,
+    // one ln and one cast per record, the CASE only picks its argument (measured 2x cheaper than a CASE of casts)
+    logLoss: `CAST(round(-ln(CASE WHEN ${y} = 1 THEN ${p} WHEN ${y} = 0 THEN 1 - ${p} END) * ${scale}) AS BIGINT)`,
     brier: `(CASE WHEN ${y} IN (0, 1) THEN CAST(round((${s} - ${y}) * (${s} - ${y}) * ${scale}) AS BIGINT) END)`
   }
 }
 
 /**
  * Fixed-point moment sums of a clamped value `v` (|v| ≤ 1e12): |v|·2^16 < 2^57 fits a BIGINT; v²·2^16 only
- * does below 2^23, so larger squares take a (slower, rare) HUGEINT path.
+ * does below 2^23, so larger squares take a (slower, rare) HUGEINT path. The caller groups by `isNegative`:
+ * `absolute` summed over the non-negative values is Σ round(max(v, 0)·2^16), over the negative ones
+ * Σ round(max(−v, 0)·2^16) (abs(v) is exactly −v there), with one cast per record instead of two.
  */
-export function momentTermsSql (v: string, scaleBits: number): { positive: string, negative: string, squareSmall: string, squareLarge: string } {
+export function momentTermsSql (v: string, scaleBits: number): { isNegative: string, absolute: string, squareSmall: string, squareLarge: string } {
   const scale = sqlNumber(2 ** scaleBits)
   const small = `abs(${v}) < ${sqlNumber(2 ** 23)}`
   return {
-    positive: `sum(CAST(round(greatest(${v}, 0) * ${scale}) AS BIGINT))`,
-    negative: `sum(CAST(round(greatest(-${v}, 0) * ${scale}) AS BIGINT))`,
+    isNegative: `(${v} < 0)`,
+    absolute: `sum(CAST(round(abs(${v}) * ${scale}) AS BIGINT))`,
     // CASE, not FILTER, for both casts: DuckDB evaluates a FILTERed aggregate's input on every row, and the
     // HUGEINT cast of every record's square was most of the moments' cost (measured 28 ms → 11 ms per 1M records)
     squareSmall: `sum(CASE WHEN ${small} THEN CAST(round(${v} * ${v} * ${scale}) AS BIGINT) END)`,

@@ -331,13 +331,17 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
   for (const [i, f] of layout.features.entries()) {
     signal?.throwIfAborted()
     const m = f.type === 'numeric' ? momentTermsSql(`fv${i}`, MOMENT_SCALE_BITS) : null
-    const sums = m !== null ? `, ${m.positive}, ${m.negative}, ${m.squareSmall}, ${m.squareLarge}` : ''
-    const r = await conn.runAndReadAll(`SELECT fb${i}, count(*)${sums} FROM w WHERE has_ts GROUP BY ALL`)
+    const terms = m !== null ? `, ${m.isNegative}, ${m.absolute}, ${m.squareSmall}, ${m.squareLarge}` : ''
+    const r = await conn.runAndReadAll(`SELECT fb${i}, count(*)${terms} FROM w WHERE has_ts GROUP BY ALL`)
+    const buckets = new Map<number, bigint>() // a bucket spanning 0 comes in two groups (by sign)
     let positive = 0n; let negative = 0n; let squares = 0n
-    for (const [b, n, pos, neg, sqSmall, sqLarge] of r.getRows()) {
-      setCount(f.offset + Number(b), big(n), `feature ${f.name}`)
-      if (m !== null) { positive += big(pos); negative += big(neg); squares += big(sqSmall) + big(sqLarge) }
+    for (const [b, n, isNegative, absolute, sqSmall, sqLarge] of r.getRows()) {
+      buckets.set(Number(b), (buckets.get(Number(b)) ?? 0n) + big(n))
+      if (m === null) continue
+      if (isNegative === true) negative += big(absolute); else positive += big(absolute)
+      squares += big(sqSmall) + big(sqLarge)
     }
+    for (const [b, n] of buckets) setCount(f.offset + b, n, `feature ${f.name}`)
     if (f.type === 'numeric') {
       writeLimbs(vec, f.sumPositive, positive)
       writeLimbs(vec, f.sumNegative, negative)
