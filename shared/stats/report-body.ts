@@ -85,6 +85,17 @@ function moments (count: number, sum: number, sumSquares: number): Moments {
   return { count, mean, std: Math.sqrt(Math.max(0, sumSquares / count - mean * mean)) }
 }
 
+/** Mean shift in reference standard deviations and the std ratio, with both sides' moments. */
+function shiftOf (mr: Moments, mc: Moments): Pick<FeatureDrift, 'meanShift' | 'stdRatio'> & { mean: { reference: number | null, current: number | null }, std: { reference: number | null, current: number | null } } {
+  const refStd = mr.std !== null && mr.std > 0 ? mr.std : null
+  return {
+    meanShift: mr.mean !== null && mc.mean !== null && refStd !== null ? (mc.mean - mr.mean) / refStd : null,
+    stdRatio: mc.std !== null && refStd !== null ? mc.std / refStd : null,
+    mean: { reference: mr.mean, current: mc.mean },
+    std: { reference: mr.std, current: mc.std }
+  }
+}
+
 function statusOf (spec: MonitorSpec, d: { psi: number | null, js: number | null, wassersteinNorm: number | null, type: FeatureDrift['type'] }): FeatureDrift['status'] {
   if (d.psi === null && d.js === null) return 'unknown'
   const t = spec.drift
@@ -119,10 +130,7 @@ function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Ar
     wasserstein: d.wassersteinNorm,
     wassersteinRaw: w,
     hellinger: hellinger(rb, cb),
-    meanShift: mr.mean !== null && mc.mean !== null && mr.std !== null && mr.std > 0 ? (mc.mean - mr.mean) / mr.std : null,
-    stdRatio: mr.std !== null && mc.std !== null && mr.std > 0 ? mc.std / mr.std : null,
-    mean: { reference: mr.mean, current: mc.mean },
-    std: { reference: mr.std, current: mc.std },
+    ...shiftOf(mr, mc),
     missingRate: { reference: rate(missing(ref), total(ref)), current: rate(missing(cur), total(cur)) },
     bins: rb.length,
     status: statusOf(spec, d)
@@ -179,10 +187,7 @@ function scoreDrift (spec: MonitorSpec, layout: Layout, cur: Uint32Array, ref: U
     wasserstein: wNorm,
     wassersteinRaw: w,
     hellinger: hellinger(rb, cb),
-    meanShift: mr.mean !== null && mc.mean !== null && mr.std !== null && mr.std > 0 ? (mc.mean - mr.mean) / mr.std : null,
-    stdRatio: mr.std !== null && mc.std !== null && mr.std > 0 ? mc.std / mr.std : null,
-    mean: { reference: mr.mean, current: mc.mean },
-    std: { reference: mr.std, current: mc.std },
+    ...shiftOf(mr, mc),
     missingRate: { reference: rate(bad(ref), c('recordsInWindow', ref)), current: rate(bad(cur), c('recordsInWindow', cur)) },
     bins: rb.length,
     status: statusOf(spec, d)
