@@ -44,15 +44,18 @@ export interface DemoResult {
 }
 
 export async function freePort (): Promise<number> {
-  return await new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      server.close(() => resolvePort(port))
+  // A random port below Linux's ephemeral range (32768-60999): ports the kernel hands out for bind(0) and
+  // outgoing connections never collide with it, and two callers rarely pick the same one. Checked bindable.
+  for (let attempt = 0; ; attempt++) {
+    const candidate = 20000 + Math.floor(Math.random() * 12000)
+    const ok = await new Promise<boolean>((resolve) => {
+      const server = createServer()
+      server.once('error', () => { resolve(false) })
+      server.listen(candidate, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
     })
-  })
+    if (ok) return candidate
+    if (attempt >= 50) throw new Error('no free TCP port found on 127.0.0.1')
+  }
 }
 
 /** Empties DIR if it is a previous demo's (or empty); refuses to touch anything else. */
@@ -215,7 +218,11 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
     const client = new ApiClient({ baseUrl: api, timeoutMs: 10_000 })
     spin.update('starting the coordinator')
     daemons.push(startDaemon('coordinator', ['coordinator', '--config', 'coordinator.yaml'], dir, opts.keep))
-    await waitUntil('the coordinator API', 30_000, async () => (await client.health()).status === 'ok' ? true : null, { signal: opts.signal, watch: daemons })
+    // Our own coordinator answering, not another process that holds the port.
+    await waitUntil('the coordinator API', 30_000, async () => {
+      const health = await client.health()
+      return health.status === 'ok' && health.peerId === ids.coordinator ? true : null
+    }, { signal: opts.signal, watch: daemons })
     for (const site of DEMO_SITES) daemons.push(startDaemon(site, ['agent', '--config', `${site}.yaml`], dir, opts.keep))
     await waitUntil(`${DEMO_SITES.length} agents online`, 45_000, async () => {
       const agents = await client.agents()
