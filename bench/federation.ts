@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateIdentity, writeIdentity } from '../shared/identity.js'
-import { freePort } from '../test/e2e/helpers/processes.js'
+import { freePort } from '../shared/net/free-port.js'
 
 export interface SyntheticFederation {
   /** Config files to pass to `fedmon coordinator --config` / `fedmon agent --config`. */

@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify as toYaml } from 'yaml'
@@ -17,6 +16,7 @@ import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
 import { DEMO_SITES, DEMO_SPEC, demoWindows, writeSiteData, type DemoWindows } from './data.js'
 import { progress, useColor, paint } from '../ui/format.js'
+import { freePort } from '../../shared/net/free-port.js'
 
 /** …/bin/demo/run.js → …/bin/fedmon.js in the same build output (dist/ or .build/NAME/). */
 export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'fedmon.js')
@@ -41,21 +41,6 @@ export interface DemoResult {
   reference: Report
   current: Report
   pids: number[]
-}
-
-export async function freePort (): Promise<number> {
-  // A random port below Linux's ephemeral range (32768-60999): ports the kernel hands out for bind(0) and
-  // outgoing connections never collide with it, and two callers rarely pick the same one. Checked bindable.
-  for (let attempt = 0; ; attempt++) {
-    const candidate = 20000 + Math.floor(Math.random() * 12000)
-    const ok = await new Promise<boolean>((resolve) => {
-      const server = createServer()
-      server.once('error', () => { resolve(false) })
-      server.listen(candidate, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
-    })
-    if (ok) return candidate
-    if (attempt >= 50) throw new Error('no free TCP port found on 127.0.0.1')
-  }
 }
 
 /** Empties DIR if it is a previous demo's (or empty); refuses to touch anything else. */

@@ -3,28 +3,15 @@
  * child processes in their own process groups (so a kill takes their children too), HTTP polling.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { openSync, closeSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '../../../shared/net/free-port.js'
+export { freePort }
 
 /** …/test/e2e/helpers/processes.js → …/bin/fedmon.js in the same build output. */
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'fedmon.js')
 
-export async function freePort (): Promise<number> {
-  // A random port below Linux's ephemeral range (32768-60999): ports the kernel hands out for bind(0) and
-  // outgoing connections never collide with it, and two callers rarely pick the same one. Checked bindable.
-  for (let attempt = 0; ; attempt++) {
-    const candidate = 20000 + Math.floor(Math.random() * 12000)
-    const ok = await new Promise<boolean>((resolve) => {
-      const server = createServer()
-      server.once('error', () => { resolve(false) })
-      server.listen(candidate, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
-    })
-    if (ok) return candidate
-    if (attempt >= 50) throw new Error('no free TCP port found on 127.0.0.1')
-  }
-}
 
 export interface CliResult { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
 
