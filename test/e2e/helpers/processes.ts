@@ -12,7 +12,6 @@ export { freePort }
 /** …/test/e2e/helpers/processes.js → …/bin/fedmon.js in the same build output. */
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'fedmon.js')
 
-
 export interface CliResult { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
 
 /** Runs `fedmon ARGS` to completion. */
