@@ -257,8 +257,11 @@ export class AgentDaemon {
       for (let i = 0; i < v.length; i++) v[i] = (i * 2654435761 + announce.vectorLength) % 97
       return v
     }
-    const { scanWindow } = await import('./scan.js')
-    return await scanWindow({ spec, layout, source: this.config.data, window: announce.window, signal })
+    const { scanWindowDetailed } = await import('./scan.js')
+    const { vector, local } = await scanWindowDetailed({ spec, layout, source: this.config.data, window: announce.window, signal })
+    // For this site's operator only: the same in every scan of the files, so it is never sent (layout v2)
+    this.logger[local.recordsWithoutTimestamp > 0 ? 'warn' : 'info']({ round: announce.roundId, recordsWithoutTimestamp: local.recordsWithoutTimestamp, data: this.config.data.path }, 'scan: records without a usable ts (in no window; local figure, not sent)')
+    return vector
   }
 
   /** The spec document with this hash, fetched from the coordinator (once per hash that verifies). */

@@ -3,7 +3,7 @@
  * following the layout exactly (score bins, label classes, data-quality classes, feature buckets).
  * Every rule here has a JavaScript twin in shared/stats (sketch.indexOf, scoreBinOf) used by tests.
  */
-import type { MonitorSpec } from '../shared/stats/spec.js'
+import { type MonitorSpec, TRIMMED_WHITESPACE, trimWhitespace } from '../shared/stats/spec.js'
 import type { Layout, NumericFeatureLayout, CategoricalFeatureLayout } from '../shared/stats/layout.js'
 import { LOG_LOSS_EPS } from '../shared/stats/layout.js'
 
@@ -48,10 +48,13 @@ export function numericSql (c: ColumnExpr): { value: string, isMissing: string, 
   }
 }
 
+/** The characters trimmed from both ends of a value before label and category matching (TRIMMED_WHITESPACE in spec.ts). */
+const TRIM_CHARS_SQL = [...TRIMMED_WHITESPACE].map(ch => `chr(${ch.charCodeAt(0)})`).join(' || ')
+
 /** Text of a column, normalised for label and category matching (trimmed; numbers as DuckDB prints them). */
 export function textSql (c: ColumnExpr): string {
   if (c.kind === 'absent') return 'CAST(NULL AS VARCHAR)'
-  return `trim(CAST(${c.sql} AS VARCHAR))`
+  return `trim(CAST(${c.sql} AS VARCHAR), ${TRIM_CHARS_SQL})`
 }
 
 type LabelValue = string | number | boolean
@@ -66,10 +69,10 @@ function labelMatch (t: string, v: LabelValue): string {
   return `(${t} = ${sqlString(v)})`
 }
 
-/** "1" and 1, "true" and true mean the same label value, whatever the YAML quoting. */
+/** "1" and 1, "true" and true mean the same label value, whatever the YAML quoting; trimmed as the data is. */
 function normaliseLabel (v: LabelValue): LabelValue {
   if (typeof v !== 'string') return v
-  const t = v.trim()
+  const t = trimWhitespace(v)
   if (/^(true|false)$/i.test(t)) return t.toLowerCase() === 'true'
   if (/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(t)) return Number(t)
   return t
@@ -140,11 +143,11 @@ export function categoricalFeatureSql (f: CategoricalFeatureLayout, c: ColumnExp
   const general = `(CASE WHEN ${t} IS NULL THEN ${f.missingIndex} ELSE coalesce(nullif(list_position(${list}, ${t}), 0) - 1, ${f.otherIndex}) END)`
   if (c.kind === 'absent') return general
   // Fast path without per-record string copies: a value exactly equal to a category that trimming leaves
-  // unchanged gets that category's (first) index, as the general rule would; anything else takes the rule.
+  // unchanged (every category of a valid spec) gets that category's (first) index, as the general rule would.
   const arms: string[] = []
   const seen = new Set<string>()
   f.categories.forEach((cat, i) => {
-    if (cat !== '' && cat === cat.trim() && !seen.has(cat)) arms.push(`WHEN ${sqlString(cat)} THEN ${i}`)
+    if (cat !== '' && cat === trimWhitespace(cat) && !seen.has(cat)) arms.push(`WHEN ${sqlString(cat)} THEN ${i}`)
     seen.add(cat)
   })
   if (arms.length === 0) return general

@@ -1,10 +1,12 @@
 /**
  * The agent's local scan: DuckDB reads the site's prediction logs in place (JSONL, CSV or Parquet), classifies
  * and bins every record of one window in SQL (GROUP BY bucket), and returns the u32 vector of the layout.
- * Bad records are counted in explicit data-quality entries, never dropped and never fatal; an unreadable file
- * or a glob matching nothing is a FedmonError naming it.
+ * Bad records of the window are counted in explicit data-quality entries, never dropped and never fatal; an
+ * unreadable file or a glob matching nothing is a FedmonError naming it. Records without a usable ts belong to
+ * no window: they never reach the vector (see the window rule in shared/stats/layout.ts), only the local figure.
  */
-import { accessSync, constants as fsConstants } from 'node:fs'
+import { accessSync, closeSync, constants as fsConstants, openSync, readSync } from 'node:fs'
+import { gunzipSync, constants as zlibConstants } from 'node:zlib'
 import { DuckDBInstance, type DuckDBConnection, type DuckDBType, DuckDBTypeId } from '@duckdb/node-api'
 import { FedmonError } from '../shared/errors.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
@@ -32,8 +34,25 @@ export interface ScanOptions {
   signal?: AbortSignal
 }
 
+/** Figures about the site's files that are for its own operator only: never in the vector, never sent. */
+export interface LocalDataQuality {
+  /** Records whose ts is missing or unparseable, and JSONL lines that are not a JSON object: in no window. */
+  recordsWithoutTimestamp: number
+}
+
+export interface ScanResult {
+  /** The window's vector for the layout: the only thing that leaves the site (masked). */
+  vector: Uint32Array
+  local: LocalDataQuality
+}
+
 /** Scans the source's files for one window and returns this agent's vector for the layout. */
 export async function scanWindow (opts: ScanOptions): Promise<Uint32Array> {
+  return (await scanWindowDetailed(opts)).vector
+}
+
+/** scanWindow plus the local data-quality figures (logged by the agent, shown by `fedmon evaluate`). */
+export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult> {
   const { spec, layout, source, window, signal } = opts
   signal?.throwIfAborted()
   if (!(window.from < window.to)) throw new ScanError(`empty window: from ${window.from} must be before to ${window.to}`, 'ERR_SCAN_WINDOW')
@@ -137,8 +156,7 @@ function resolveColumn (columns: Columns, path: ColumnPath): ColumnExpr {
       type = type.entryTypes[idx]
     } else if (type.typeId === DuckDBTypeId.VARCHAR && type.alias === 'JSON') {
       // the rest of the path addresses inside the JSON value; ->> yields its text (NULL when absent)
-      const jsonPath = '$' + parts.slice(i).map(p => `."${p.replace(/["\\]/g, m => '\\' + m)}"`).join('')
-      return { sql: `json_extract_string(${sql}, ${sqlString(jsonPath)})`, kind: 'text' }
+      return { sql: `json_extract_string(${sql}, ${sqlString(jsonPathOf(parts.slice(i)))})`, kind: 'text' }
     } else {
       return { sql: 'NULL', kind: 'absent' }
     }
@@ -146,6 +164,11 @@ function resolveColumn (columns: Columns, path: ColumnPath): ColumnExpr {
   // a JSON value (DuckDB's type for mixed-type fields): its text, strings unquoted
   if (type.typeId === DuckDBTypeId.VARCHAR && type.alias === 'JSON') return { sql: `json_extract_string(${sql}, '$')`, kind: 'text' }
   return { sql, kind: kindOf(type) }
+}
+
+/** A JSON path of object keys, each quoted (keys may hold dots, quotes or backslashes). */
+function jsonPathOf (keys: string[]): string {
+  return '$' + keys.map(k => `."${k.replace(/["\\]/g, m => '\\' + m)}"`).join('')
 }
 
 function kindOf (type: DuckDBType): ValueKind {
@@ -183,18 +206,27 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
   if (o.format === 'parquet') readers.push({ sql: `read_parquet(${fileList}, union_by_name = true)`, complete: false })
   else if (o.format === 'csv') readers.push({ sql: `read_csv(${fileList}, header = true, all_varchar = true, union_by_name = true, ${csvDialect(o.source.path)})`, complete: false })
   else {
+    // A UTF-8 BOM: read_json refuses the file (duckdb#16568) and its ignore_errors pass would lose the first
+    // record, so such files are read line by line (BOM skipped; ~3x slower, so only then). A zstd file's first
+    // bytes cannot be checked without decompressing it (no zstd in Node 20): line by line if the fast readers fail.
+    const boms = o.files.map(leadingBom)
+    const hasBom = boms.includes('bom')
     // DuckDB infers the types from a sample; passing the needed columns with those types explicitly reads
     // faster than letting it re-infer (measured 1.26 s → 0.75 s per 1M records).
-    const inferred = await describe(conn, `read_json(${fileList}, format = 'newline_delimited')`).catch(() => null) // malformed: the text reader reports it
+    const inferred = hasBom ? null : await describe(conn, `read_json(${fileList}, format = 'newline_delimited')`).catch(() => null) // malformed: the text reader reports it
     if (inferred !== null) {
       const needed = new Set([paths.ts, paths.score, paths.label, ...paths.features.values()].map(p => (inferred.names.includes(p.join('.')) ? p.join('.') : (p.length > 1 ? p[0] : p[0].split('.')[0]))))
       const cols = inferred.names.map((n, i) => [n, inferred.types[i]] as const).filter(([n]) => needed.has(n))
       if (cols.length > 0) readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', columns = {${cols.map(([n, t]) => `${sqlString(n)}: ${sqlString(t.toString())}`).join(', ')}})`, complete: true })
     }
-    readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', columns = ${robustJsonColumns(paths)})`, complete: false })
+    // records = true: a line that is valid JSON but no object (`[1]`, `42`) must not switch the reader to
+    // reading whole values into the first column (records = 'auto' does), which left every record without a ts.
+    const columns = `columns = ${sqlColumns(robustJsonColumns(paths))}, records = true`
+    if (!hasBom) readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', ${columns})`, complete: false })
+    if (hasBom || boms.includes('unknown')) readers.push({ sql: jsonLinesReader(fileList, paths), complete: false })
     // Last resort for lines that are not JSON (e.g. a torn last line of a log being written): DuckDB then yields
     // an all-NULL row for each, so they are counted as records without a usable ts instead of failing the scan.
-    readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', columns = ${robustJsonColumns(paths)}, ignore_errors = true)`, complete: false })
+    readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', ${columns}, ignore_errors = true)`, complete: false })
   }
   let lastErr: unknown
   for (const reader of readers) {
@@ -226,16 +258,63 @@ function csvDialect (path: string): string {
   return `${delim}quote = '"', escape = '"', null_padding = true`
 }
 
-/** read_json column types for the robust pass: leaves as VARCHAR, parents of nested paths as JSON. */
-function robustJsonColumns (paths: Paths): string {
-  const cols = new Map<string, string>()
+/** Top-level JSON keys and their types for the robust passes: leaves as VARCHAR, parents of nested paths as JSON. */
+function robustJsonColumns (paths: Paths): Map<string, 'VARCHAR' | 'JSON'> {
+  const cols = new Map<string, 'VARCHAR' | 'JSON'>()
   const add = (p: ColumnPath): void => {
     const parts = p.length > 1 ? p : p[0].split('.')
     if (parts.length === 1) { if (!cols.has(parts[0])) cols.set(parts[0], 'VARCHAR') } else cols.set(parts[0], 'JSON')
   }
   add(paths.ts); add(paths.score); add(paths.label)
   for (const p of paths.features.values()) add(p)
-  return `{${[...cols].map(([k, t]) => `${sqlString(k)}: ${sqlString(t)}`).join(', ')}}`
+  return cols
+}
+
+const sqlColumns = (cols: Map<string, string>): string => `{${[...cols].map(([k, t]) => `${sqlString(k)}: ${sqlString(t)}`).join(', ')}}`
+
+/** Longest JSONL line read, as read_json's default maximum_object_size (read_csv's own default is 2 MB). */
+const MAX_JSON_LINE_BYTES = 16 * 1024 * 1024
+
+/**
+ * JSONL line by line through DuckDB's CSV reader (no delimiter, no quoting), which skips a leading UTF-8 BOM.
+ * It yields the robust reader's columns with its meaning: a line that is not a JSON object gives an all-NULL row
+ * (as read_json's ignore_errors does), a blank line no row, a leaf its text (strings unquoted), a parent its JSON.
+ */
+function jsonLinesReader (fileList: string, paths: Paths): string {
+  const select = [...robustJsonColumns(paths)].map(([key, type]) =>
+    `${type === 'JSON' ? 'json_extract' : 'json_extract_string'}(j, ${sqlString(jsonPathOf([key]))}) AS ${sqlIdent(key)}`)
+  const blank = "chr(32) || chr(9) || chr(13)" // JSON whitespace on a line (the \n ends it)
+  return `(SELECT ${select.join(', ')} FROM (
+      SELECT CASE WHEN json_valid(line) THEN (CASE WHEN json_type(line) = 'OBJECT' THEN CAST(line AS JSON) END) END AS j
+      FROM read_csv(${fileList}, columns = {'line': 'VARCHAR'}, header = false, delim = '', quote = '', escape = '',
+        auto_detect = false, max_line_size = ${MAX_JSON_LINE_BYTES}, buffer_size = ${2 * MAX_JSON_LINE_BYTES})
+      WHERE trim(line, ${blank}) <> ''))`
+}
+
+/** Whether a data file's content starts with a UTF-8 BOM; 'unknown' when that needs a decompressor we lack (zstd). */
+function leadingBom (file: string): 'bom' | 'none' | 'unknown' {
+  const isBom = (b: Buffer): boolean => b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf
+  let head: Buffer
+  try {
+    const fd = openSync(file, 'r')
+    try {
+      head = Buffer.alloc(4096)
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0))
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return 'unknown' // DuckDB's read then names the problem
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) { // gzip: inflate what the first block gives
+    try {
+      return isBom(gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH })) ? 'bom' : 'none'
+    } catch {
+      return 'unknown'
+    }
+  }
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'unknown' // zstd frame
+  return isBom(head) ? 'bom' : 'none'
 }
 
 async function describe (conn: DuckDBConnection, reader: string): Promise<Columns> {
@@ -267,8 +346,8 @@ function recordsSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
     WHERE NOT (${hasTs}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
 }
 
-/** Runs the GROUP BY queries over `w` and fills the vector. */
-async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Layout, signal?: AbortSignal): Promise<Uint32Array> {
+/** Runs the GROUP BY queries over `w` and fills the vector; undated records are only counted, for the local figure. */
+async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Layout, signal?: AbortSignal): Promise<ScanResult> {
   const vec = new Uint32Array(layout.length)
   const maxRecords = layout.maxRecords
   const capError = (n: bigint, what: string): ScanError => new ScanError(`${what}: ${n} records exceed limits.maxRecordsPerAgent = ${maxRecords} for one window; use a shorter window or raise the limit in the spec`, 'ERR_SCAN_RECORD_CAP')
@@ -295,9 +374,11 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
   const calCounts = new Array<bigint>(2 * cal.bins).fill(0n)
   const calSums = new Array<bigint>(cal.bins).fill(0n)
   let logLoss = 0n; let brier = 0n; let scoreSum = 0n; let scoreSumSquares = 0n
+  let withoutTimestamp = 0n
   for (const [hasTs, scoreClass, labelClass, predicted, sb, cb, n, ll, br, sp, sp2] of rows) {
     const count = big(n)
-    if (hasTs !== true) { add('recordsWithoutTimestamp', count); continue }
+    // in no window: nothing of these records may reach the vector (the same count in every scan of the files)
+    if (hasTs !== true) { withoutTimestamp += count; continue }
     add('recordsInWindow', count)
     add(labelClassNames[Number(labelClass)], count)
     add(scoreClassNames[Number(scoreClass)], count)
@@ -348,7 +429,7 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
       writeLimbs(vec, f.sumSquares, squares)
     }
   }
-  return vec
+  return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp) } }
 }
 
 function firstLine (err: unknown): string {

@@ -38,13 +38,13 @@ export function register (program: Command): void {
       const referenceWindow = opts.referenceWindow !== undefined ? parseWindow(opts.referenceWindow, '--reference-window') : null
       if (opts.format !== undefined && !['jsonl', 'csv', 'parquet'].includes(opts.format)) throw new UsageError(`--format: expected jsonl, csv or parquet, got "${opts.format}"`)
       const { evaluateLocal } = await import('../../shared/stats/evaluate.js')
-      const { scanWindow } = await import('../../agent/scan.js')
+      const { scanWindowDetailed } = await import('../../agent/scan.js')
       const report = await evaluateLocal({
         specFile: opts.spec,
         source: { path: opts.data, ...(opts.format !== undefined ? { format: opts.format } : {}) },
         window,
         referenceWindow,
-        scan: scanWindow
+        scan: scanWindowDetailed
       })
       if (opts.json === true) {
         process.stdout.write(JSON.stringify(report, null, 2) + '\n')

@@ -11,7 +11,9 @@ import type { MonitorSpec } from './spec.js'
 import { computeReportBody } from './report-body.js'
 
 export type WindowMs = { from: number, to: number }
-export type Scanner = (opts: { spec: MonitorSpec, layout: Layout, source: DataSource, window: WindowMs, signal?: AbortSignal }) => Promise<Uint32Array>
+/** A scan of one window: the vector, and figures that stay with the site (agent/scan.ts scanWindowDetailed). */
+export type Scanner = (opts: { spec: MonitorSpec, layout: Layout, source: DataSource, window: WindowMs, signal?: AbortSignal }) =>
+Promise<{ vector: Uint32Array, local: { recordsWithoutTimestamp: number } }>
 
 /** Sums agents' vectors mod 2^32 (what secure aggregation yields); with one vector it is a copy. */
 export function sumVectors (vectors: Uint32Array[], length: number): Uint32Array {
@@ -26,13 +28,16 @@ export async function evaluateLocal (opts: { specFile: string, source: DataSourc
   const started = Date.now()
   const spec = loadMonitorSpec(opts.specFile)
   const layout = buildLayout(spec)
-  const scanOne = async (window: WindowMs): Promise<Uint32Array> =>
-    sumVectors([await opts.scan({ spec, layout, source: opts.source, window, signal: opts.signal })], layout.length)
-  const current = await scanOne(opts.window)
+  const scanned = await opts.scan({ spec, layout, source: opts.source, window: opts.window, signal: opts.signal })
+  const current = sumVectors([scanned.vector], layout.length)
   const reference = opts.referenceWindow !== null
-    ? { vector: await scanOne(opts.referenceWindow), id: null, window: isoWindow(opts.referenceWindow) }
+    ? { vector: sumVectors([(await opts.scan({ spec, layout, source: opts.source, window: opts.referenceWindow, signal: opts.signal })).vector], layout.length), id: null, window: isoWindow(opts.referenceWindow) }
     : null
   const body = computeReportBody({ spec, layout, current, reference })
+  // One site, local: its own count of undated records may be shown (it is the same for every window, which is
+  // why the federation never sums it). Placed right after `records`, where the report's readers look.
+  const { records, ...quality } = body.dataQuality
+  body.dataQuality = { records, recordsWithoutTimestamp: scanned.local.recordsWithoutTimestamp, ...quality }
   const id = `local-${randomUUID()}`
   return {
     id,

@@ -6,13 +6,22 @@ import { type SketchMapping, sketchMapping } from './sketch.js'
 /**
  * The layout: which entry of the u32 vector counts what. It is a pure function of the (validated) spec, so
  * every agent and the coordinator derive the same one; the spec hash binds it into every round.
+ *
+ * Window rule (privacy): every entry counts or sums ONLY records whose ts lies in the round's window [from, to).
+ * The agent's ledger refuses overlapping windows, which makes differencing impossible only if an entry depends on
+ * nothing but the window's records: a figure that is the same in every scan of the same files (v1's
+ * `recordsWithoutTimestamp`: undated records and JSONL lines that are not JSON) was revealed per agent by two
+ * rounds over DISJOINT windows whose participant sets differ by one agent. v2 drops it from the vector; the agent
+ * keeps that figure local (logged at each scan, shown by `fedmon evaluate`, never sent). Checked entry by entry:
+ * the counters below, the score × label histogram, the loss, score and calibration sums (only records with
+ * a ts in the window and a valid score), and the feature buckets and moments (the scan's per-feature query
+ * reads only in-window records) — all in-window only. test/unit/scan-window-isolation.test.ts checks it.
  */
-export const LAYOUT_VERSION = 'fedmon-layout-v1'
+export const LAYOUT_VERSION = 'fedmon-layout-v2'
 
-/** Per-record counters over all records of the window (data quality, label classes, confusion at threshold). */
+/** Per-record counters over the records of the window (data quality, label classes, confusion at threshold). */
 export const COUNTERS = [
   'recordsInWindow', // every record whose ts is in [from, to)
-  'recordsWithoutTimestamp', // ts missing or unparseable, or a JSONL line that is not JSON: in no window (counted in every scan)
   'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', // all records in the window
   'scoreValid', 'scoreMissing', 'scoreNotNumeric', 'scoreNotFinite', 'scoreOutOfRange',
   'tp', 'fp', 'fn', 'tn', // labeled records with a valid score, predicted positive iff score >= threshold

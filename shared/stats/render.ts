@@ -81,7 +81,8 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   const q = report.dataQuality as Record<string, any>
   const line = (label: string, value: unknown): void => { out.push(`  ${label.padEnd(28)} ${int(value)}`) }
   if (q.records !== undefined) line('records in window', q.records)
-  if (q.recordsWithoutTimestamp !== undefined) line('records without usable ts', q.recordsWithoutTimestamp) // includes JSONL lines that are not JSON
+  // only in `fedmon evaluate` reports (the site's own figure, never summed); includes JSONL lines that are not JSON
+  if (q.recordsWithoutTimestamp !== undefined) line('records without usable ts', q.recordsWithoutTimestamp)
   if (q.score !== undefined) {
     line('score missing', q.score.missing); line('score not numeric', q.score.notNumeric)
     line('score not finite', q.score.notFinite); line('score outside [0, 1]', q.score.outOfRange)

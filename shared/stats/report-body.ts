@@ -10,7 +10,12 @@ import { rocAucBounds, averagePrecision, expectedCalibrationError, thresholdMetr
 import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, chiSquareHomogeneity, PSI_EMPTY_BIN_PROPORTION } from './drift.js'
 import { FedmonError } from '../errors.js'
 
-export interface ReferenceInput { vector: Uint32Array, id: string | null, window: Window | null }
+/**
+ * The reference window's summed vector. `specHash`: the spec hash it was summed under (stored with it); when it
+ * is not this layout's (another spec, or an older layout version such as v1, whose vector counted undated
+ * records), or the length differs, drift is not computed and the report says why — never a mixed comparison.
+ */
+export interface ReferenceInput { vector: Uint32Array, id: string | null, window: Window | null, specHash?: string }
 
 export type ReportBody = Pick<Report, 'samples' | 'performance' | 'drift' | 'dataQuality'>
 
@@ -19,7 +24,7 @@ export const FIXED_POINT_NOTE = `log loss, Brier and score sums: per-record term
 export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
   const { spec, layout, current, reference } = opts
   if (current.length !== layout.length) throw new FedmonError(`vector length ${current.length} does not match the layout (${layout.length})`, 'ERR_STATS_LENGTH')
-  if (reference !== null && reference.vector.length !== layout.length) throw new FedmonError(`reference vector length ${reference.vector.length} does not match the layout (${layout.length})`, 'ERR_STATS_LENGTH')
+  const mismatch = reference !== null ? referenceMismatch(layout, reference) : null
   const count = (name: CounterName, v: Uint32Array = current): number => v[counterIndex(layout, name)]
   const labeled = count('labelNegative') + count('labelPositive')
   return {
@@ -27,8 +32,24 @@ export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, cu
     performance: performanceOf(spec, layout, current),
     drift: reference === null
       ? { reference: null, features: {}, score: null, note: 'no reference window: drift not computed' }
-      : driftOf(spec, layout, current, reference),
+      : mismatch !== null
+        ? { reference: { id: reference.id, window: reference.window }, features: {}, score: null, note: mismatch.note, referenceMismatch: mismatch.detail }
+        : driftOf(spec, layout, current, reference),
     dataQuality: dataQualityOf(layout, current)
+  }
+}
+
+/** Why a reference vector cannot be compared with this layout's vectors, or null when it can. */
+export function referenceMismatch (layout: Layout, reference: ReferenceInput): { note: string, detail: { specHash: string | null, vectorLength: number, expectedSpecHash: string, expectedVectorLength: number } } | null {
+  const hashDiffers = reference.specHash !== undefined && reference.specHash !== layout.specHash
+  const lengthDiffers = reference.vector.length !== layout.length
+  if (!hashDiffers && !lengthDiffers) return null
+  const what = hashDiffers
+    ? `was summed under spec hash ${reference.specHash?.slice(0, 12) ?? '?'}…, this round under ${layout.specHash.slice(0, 12)}… (another spec or vector layout; this one is ${layout.version})`
+    : `has ${reference.vector.length} entries, this layout ${layout.length}`
+  return {
+    note: `reference ${reference.id ?? '(local)'} ${what}: drift not computed; run a new reference round with this spec`,
+    detail: { specHash: reference.specHash ?? null, vectorLength: reference.vector.length, expectedSpecHash: layout.specHash, expectedVectorLength: layout.length }
   }
 }
 
@@ -226,9 +247,10 @@ function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {
       features[f.name] = { missing: v[f.offset + f.missingIndex], unseenCategory: v[f.offset + f.otherIndex] }
     }
   }
+  // No count of undated records here: it is not in the vector (layout v2, see the window rule in layout.ts);
+  // `fedmon evaluate` adds the site's own figure from its scan.
   return {
     records: counters.recordsInWindow,
-    recordsWithoutTimestamp: counters.recordsWithoutTimestamp,
     score: { missing: counters.scoreMissing, notNumeric: counters.scoreNotNumeric, notFinite: counters.scoreNotFinite, outOfRange: counters.scoreOutOfRange },
     label: { invalid: counters.labelInvalid, unlabeled: counters.labelUnlabeled },
     features,

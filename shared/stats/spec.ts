@@ -9,7 +9,24 @@ import { loadConfigFile, validateConfig } from '../config/load.js'
 /** Text that reaches the scan's SQL (column names, categories, label values): DuckDB strings cannot hold NUL. */
 export const SqlText = z.string().min(1).refine(s => !s.includes('\u0000'), 'must not contain a NUL character')
 
+/**
+ * The scan trims these characters (ASCII whitespace) from both ends of a value before it compares it with a label
+ * value or a category, so a cell " red " counts as "red". A category with them at an end could never match:
+ * the spec refuses it (naming the field) rather than counting every such record as another category.
+ */
+export const TRIMMED_WHITESPACE = ' \t\n\v\f\r'
+const EDGE_WHITESPACE = /^[ \t\n\v\f\r]|[ \t\n\v\f\r]$/
+
+/** `s` without TRIMMED_WHITESPACE at either end: the JavaScript twin of the scan's trim. */
+export function trimWhitespace (s: string): string {
+  return s.replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, '')
+}
+
 const LabelValue = z.union([SqlText, z.number().finite(), z.boolean()])
+
+const Category = SqlText.refine(c => !EDGE_WHITESPACE.test(c), {
+  error: issue => `category ${JSON.stringify(issue.input)} starts or ends with whitespace; values are trimmed before matching, so it would never match (write ${JSON.stringify(trimWhitespace(String(issue.input)))})`
+})
 
 export const ScoreSpec = z.strictObject({
   column: SqlText.default('score'),
@@ -50,7 +67,7 @@ export type NumericFeatureSpec = z.infer<typeof NumericFeatureSpec>
 export const CategoricalFeatureSpec = z.strictObject({
   type: z.literal('categorical'),
   column: SqlText.optional(),
-  categories: z.array(SqlText).min(1).max(4096).refine(a => new Set(a).size === a.length, 'categories must be distinct')
+  categories: z.array(Category).min(1).max(4096).refine(a => new Set(a).size === a.length, 'categories must be distinct')
 })
 export type CategoricalFeatureSpec = z.infer<typeof CategoricalFeatureSpec>
 

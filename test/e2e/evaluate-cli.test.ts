@@ -29,6 +29,8 @@ before(() => {
     lines.push(JSON.stringify({ ts: T0 + week * 7 * DAY + i * 1000, score, label: rand() < score ? 1 : 0, features: { x, colour: ['red', 'blue'][Math.floor(i / 2) % 2] } }))
   }
   writeFileSync(join(dir, 'preds.jsonl'), lines.join('\n') + '\n')
+  // a second file, from a Windows tool (UTF-8 BOM), with 3 records without a usable ts and a line that is not JSON
+  writeFileSync(join(dir, 'undated.jsonl'), '\uFEFF' + ['{"score": 0.5, "label": 1}', '{"ts": null, "score": 0.5}', '{"ts": "soon", "score": 0.5}', 'not json'].join('\n') + '\n')
   writeFileSync(join(dir, 'spec.yaml'), 'model: cli-test\nscore: {bins: 500}\nfeatures:\n  x: {type: numeric}\n  colour: {type: categorical, categories: [red, blue]}\n')
   writeFileSync(join(dir, 'bad.yaml'), 'model: m\nscore: {column: 7}\n')
 })
@@ -51,6 +53,8 @@ test('evaluate --json prints one full report', () => {
   assert.equal(rep.drift.features.x.status, 'drift')
   assert.equal(rep.drift.features.colour.status, 'ok')
   assert.equal(rep.drift.reference.window.from, new Date(T0).toISOString())
+  // one site, local: its own count of undated records is shown (taken from the scan, not from the vector)
+  assert.equal(rep.dataQuality.recordsWithoutTimestamp, 4)
 })
 
 test('evaluate without --json prints the table; without a reference it says so', () => {
@@ -58,6 +62,7 @@ test('evaluate without --json prints the table; without a reference it says so',
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stdout, /AUC \(ROC\)/)
   assert.match(r.stdout, /no reference window/)
+  assert.match(r.stdout, /records without usable ts +4\n/)
   assert.doesNotMatch(r.stdout, /\x1b\[/)
 })
 

@@ -3,6 +3,9 @@
  * as real JSONL and CSV files and scanned by the real DuckDB `scanWindow`. Every record lands in exactly one
  * data-quality class and the counts equal an independent model of the rules (agent/scan-sql.ts), so nothing is
  * silently dropped; odd strings (emoji, RTL, quotes, backslashes, NUL, SQL-looking text) are data, never SQL.
+ * Records without a usable ts are only in the scan's local figure, never in the vector (the window rule of
+ * shared/stats/layout.ts): the vector of a mix equals the vector of its in-window records alone. A UTF-8 BOM
+ * in front of a file changes nothing.
  * Each run batches many records into one file because every scan starts a DuckDB instance.
  */
 import { test, before, after } from 'node:test'
@@ -11,7 +14,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { scanWindow } from '../../agent/scan.js'
+import { scanWindowDetailed, type ScanResult } from '../../agent/scan.js'
 import { MonitorSpec } from '../../shared/stats/spec.js'
 import { buildLayout, counterIndex, type CounterName, type Layout } from '../../shared/stats/layout.js'
 
@@ -110,16 +113,16 @@ function jsonLine (r: Rec): string {
 /** Broken JSONL lines; each must be counted as a record without a usable ts. */
 const badLine = fc.constantFrom('not json', '{"ts": 1764547200000, "sco', '[1, 2, 3]', '42', 'null', '"just a string"', '{{{{', '}', '\u0001\u0002garbage\u007f', '{"ts": }')
 
-interface Expected { counters: Partial<Record<CounterName, number>>, x: Record<XClass, number>, c: Map<CatClass, number>, inWindow: number }
+interface Expected { counters: Partial<Record<CounterName, number>>, withoutTimestamp: number, x: Record<XClass, number>, c: Map<CatClass, number>, inWindow: number }
 function expectedOf (recs: Rec[], badLines: number): Expected {
   const counters: Partial<Record<CounterName, number>> = {}
   const inc = (k: CounterName): void => { counters[k] = (counters[k] ?? 0) + 1 }
   const x: Record<XClass, number> = { value: 0, missing: 0, invalid: 0 }
   const c = new Map<CatClass, number>()
-  counters.recordsWithoutTimestamp = badLines
+  let withoutTimestamp = badLines
   let inWindow = 0
   for (const r of recs) {
-    if (r.ts.expect === 'none') { inc('recordsWithoutTimestamp'); continue }
+    if (r.ts.expect === 'none') { withoutTimestamp++; continue }
     if (r.ts.expect === 'out') continue
     inWindow++
     inc('recordsInWindow')
@@ -135,7 +138,7 @@ function expectedOf (recs: Rec[], badLines: number): Expected {
       else if (predicted) inc('predictedPositiveUnlabeled')
     }
   }
-  return { counters, x, c, inWindow }
+  return { counters, withoutTimestamp, x, c, inWindow }
 }
 
 function featureOf (l: Layout, name: string): Layout['features'][number] {
@@ -169,6 +172,12 @@ function checkVector (vec: Uint32Array, e: Expected, what: string): void {
 }
 
 let runId = 0
+const BOM = '\uFEFF'
+const scanFile = async (file: string, text: string): Promise<ScanResult> => {
+  writeFileSync(file, text)
+  return await scanWindowDetailed({ spec, layout, source: { path: file }, window: WINDOW })
+}
+
 test('JSONL: random mixes of good, bad and malformed records are each counted in exactly one class', async () => {
   await fc.assert(fc.asyncProperty(
     fc.array(record, { minLength: 1, maxLength: 250 }),
@@ -177,10 +186,31 @@ test('JSONL: random mixes of good, bad and malformed records are each counted in
       const lines = recs.map(jsonLine)
       for (const [pos, line] of bad) lines.splice(pos % (lines.length + 1), 0, line)
       const file = join(dir, `mix ${runId++} 'q".jsonl`)
-      writeFileSync(file, lines.join('\n') + '\n')
-      const vec = await scanWindow({ spec, layout, source: { path: file }, window: WINDOW })
-      checkVector(vec, expectedOf(recs, bad.length), file)
+      const { vector, local } = await scanFile(file, lines.join('\n') + '\n')
+      const e = expectedOf(recs, bad.length)
+      checkVector(vector, e, file)
+      assert.equal(local.recordsWithoutTimestamp, e.withoutTimestamp, `${file}: local count of records without ts`)
     }), { numRuns: 30, includeErrorInReport: true })
+})
+
+test('JSONL: the vector depends only on the window\'s records; a UTF-8 BOM changes nothing', async () => {
+  // v1 summed the undated count, the same in every window, so differencing two disjoint rounds revealed it.
+  await fc.assert(fc.asyncProperty(
+    fc.array(record, { minLength: 1, maxLength: 120 }),
+    fc.array(fc.tuple(fc.nat(), badLine), { maxLength: 4 }),
+    async (recs, bad) => {
+      const lines = recs.map(jsonLine)
+      for (const [pos, line] of bad) lines.splice(pos % (lines.length + 1), 0, line)
+      const text = lines.join('\n') + '\n'
+      const mix = await scanFile(join(dir, `iso ${runId++}.jsonl`), text)
+      const inWindowOnly = recs.filter(r => r.ts.expect === 'in').map(jsonLine)
+      const alone = await scanFile(join(dir, `iso ${runId++}.jsonl`), inWindowOnly.length > 0 ? inWindowOnly.join('\n') + '\n' : '')
+      assert.deepEqual(Array.from(mix.vector), Array.from(alone.vector), 'out-of-window, undated and malformed lines leave every entry unchanged')
+      assert.equal(alone.local.recordsWithoutTimestamp, 0)
+      const bom = await scanFile(join(dir, `iso ${runId++} bom.jsonl`), BOM + text)
+      assert.deepEqual(Array.from(bom.vector), Array.from(mix.vector), 'BOM: same vector')
+      assert.equal(bom.local.recordsWithoutTimestamp, mix.local.recordsWithoutTimestamp, 'BOM: same local count')
+    }), { numRuns: 15, includeErrorInReport: true })
 })
 
 test('CSV: random mixes incl. short rows, extra columns and quoted commas are each counted in exactly one class', async () => {
@@ -196,10 +226,14 @@ test('CSV: random mixes incl. short rows, extra columns and quoted commas are ea
         if (shape === 'extra') return [...cells, 'x,y', '"z,w"'].join(',')
         return cells.join(',')
       })
+      const text = header + '\n' + lines.join('\n') + '\n'
       const file = join(dir, `mix ${runId++}.csv`)
-      writeFileSync(file, header + '\n' + lines.join('\n') + '\n')
-      const vec = await scanWindow({ spec, layout, source: { path: file }, window: WINDOW })
+      const { vector, local } = await scanFile(file, text)
       const e = expectedOf(rows.map(([r]) => r), 0)
-      checkVector(vec, e, file)
+      checkVector(vector, e, file)
+      assert.equal(local.recordsWithoutTimestamp, e.withoutTimestamp, `${file}: local count of records without ts`)
+      const bom = await scanFile(join(dir, `mix ${runId++} bom.csv`), BOM + text)
+      assert.deepEqual(Array.from(bom.vector), Array.from(vector), 'BOM: same vector')
+      assert.equal(bom.local.recordsWithoutTimestamp, local.recordsWithoutTimestamp, 'BOM: same local count')
     }), { numRuns: 25, includeErrorInReport: true })
 })

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { scanWindow } from '../../agent/scan.js'
+import { scanWindow, scanWindowDetailed, type ScanResult } from '../../agent/scan.js'
 import { sqlString } from '../../agent/scan-sql.js'
 import { FedmonError } from '../../shared/errors.js'
 import { MonitorSpec } from '../../shared/stats/spec.js'
@@ -40,15 +40,16 @@ after(() => { rmSync(dir, { recursive: true, force: true }) })
 const at = (v: Uint32Array, k: CounterName): number => v[counterIndex(layout, k)]
 const scan = async (path: string): Promise<Uint32Array> => await scanWindow({ spec, layout, source: { path }, window: WINDOW })
 
-/** Resolves to a consistent vector, or rejects with a FedmonError naming `file`. */
-async function countedOrRefused (file: string): Promise<Uint32Array | FedmonError> {
+/** Resolves to a consistent vector (with the local figures), or rejects with a FedmonError naming `file`. */
+async function countedOrRefused (file: string): Promise<ScanResult | FedmonError> {
   try {
-    const v = await scan(file)
+    const r = await scanWindowDetailed({ spec, layout, source: { path: file }, window: WINDOW })
+    const v = r.vector
     assert.equal(v.length, layout.length)
     const n = at(v, 'recordsInWindow')
     assert.equal(at(v, 'labelNegative') + at(v, 'labelPositive') + at(v, 'labelUnlabeled') + at(v, 'labelInvalid'), n)
     assert.equal(at(v, 'scoreValid') + at(v, 'scoreMissing') + at(v, 'scoreNotNumeric') + at(v, 'scoreNotFinite') + at(v, 'scoreOutOfRange'), n)
-    return v
+    return r
   } catch (err) {
     assert.ok(err instanceof FedmonError, `expected a FedmonError, got ${String(err)}`)
     assert.ok(err.message.includes(file), `the error names the file: ${err.message}`)
@@ -102,8 +103,8 @@ test('JSONL: invalid UTF-8, very long and deeply nested lines are counted, never
   writeFileSync(utf8, Buffer.concat([Buffer.from(ok(1) + '\n'), Buffer.from([0x7b, 0x22, 0x74, 0x73, 0x22, 0x3a, 0x32, 0x2c, 0x22, 0x63, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d, 0x0a, 0xff, 0x00, 0x0a]), Buffer.from(ok(3) + '\n')]))
   const u = await countedOrRefused(utf8)
   assert.ok(!(u instanceof FedmonError))
-  assert.equal(at(u, 'recordsInWindow') + at(u, 'recordsWithoutTimestamp'), 4)
-  assert.ok(at(u, 'recordsInWindow') >= 2)
+  assert.equal(at(u.vector, 'recordsInWindow') + u.local.recordsWithoutTimestamp, 4)
+  assert.ok(at(u.vector, 'recordsInWindow') >= 2)
 
   let deep: unknown = 1
   for (let i = 0; i < 300; i++) deep = [deep]
@@ -111,7 +112,7 @@ test('JSONL: invalid UTF-8, very long and deeply nested lines are counted, never
   writeFileSync(long, [ok(1), JSON.stringify({ ts: 2, score: 0.5, label: 1, features: { c: 'z'.repeat(2_000_000), x: deep } }), ok(3)].join('\n') + '\n')
   const l = await countedOrRefused(long)
   assert.ok(!(l instanceof FedmonError))
-  assert.equal(at(l, 'recordsInWindow') + at(l, 'recordsWithoutTimestamp'), 3)
+  assert.equal(at(l.vector, 'recordsInWindow') + l.local.recordsWithoutTimestamp, 3)
 })
 
 test('CSV: an unterminated quote or invalid UTF-8 refuses the file by name; empty and header-only files count nothing', async () => {
@@ -124,7 +125,7 @@ test('CSV: an unterminated quote or invalid UTF-8 refuses the file by name; empt
   for (const [name, text] of [['empty.csv', ''], ['header only.csv', 'ts,score,label,c\n'], ['empty.jsonl', ''], ['blank lines.jsonl', '\n\n\n']]) {
     writeFileSync(join(dir, name), text)
     const r = await countedOrRefused(join(dir, name))
-    if (!(r instanceof FedmonError)) assert.equal(at(r, 'recordsInWindow') + at(r, 'recordsWithoutTimestamp'), 0, name)
+    if (!(r instanceof FedmonError)) assert.equal(at(r.vector, 'recordsInWindow') + r.local.recordsWithoutTimestamp, 0, name)
   }
 })
 
@@ -135,6 +136,66 @@ test('file names with spaces, quotes, unicode and glob characters are read, neve
     writeFileSync(file, line)
     const v = await countedOrRefused(file)
     assert.ok(!(v instanceof FedmonError), `${name}: ${String(v)}`)
-    assert.equal(at(v, 'recordsInWindow'), 1, name)
+    assert.equal(at(v.vector, 'recordsInWindow'), 1, name)
   }
+})
+
+test('a UTF-8 BOM at the start of a file scans exactly like the same file without it (JSONL, gzip JSONL, CSV, TSV)', async () => {
+  const BOM = Buffer.from([0xef, 0xbb, 0xbf])
+  const rec = (ts: number, c: string): Record<string, unknown> => ({ ts, score: ts / 10, label: ts % 2, features: { x: ts, c } })
+  const lines = [rec(1, 'a'), rec(2, 'b'), rec(3, 'a')].map(r => JSON.stringify(r))
+  const cases: Array<{ name: string, text: string, gzip?: boolean }> = [
+    { name: 'plain.jsonl', text: lines.join('\n') + '\n' },
+    { name: 'torn.jsonl', text: lines.join('\n') + '\n{"ts": 4, "sco' }, // BOM and a malformed line: both readers' fallbacks
+    { name: 'first-only.jsonl', text: lines[0] }, // the BOM line is the only record
+    { name: 'zipped.jsonl.gz', text: lines.join('\n') + '\n', gzip: true },
+    { name: 'table.csv', text: 'ts,score,label,x,c\n1,0.1,1,1,a\n2,0.2,0,2,b\n' },
+    { name: 'quoted.csv', text: '"ts","score","label","x","c"\n1,0.1,1,1,a\n' },
+    { name: 'table.tsv', text: 'ts\tscore\tlabel\tx\tc\n1\t0.1\t1\t1\ta\n' }
+  ]
+  const { gzipSync } = await import('node:zlib')
+  for (const c of cases) {
+    const write = (file: string, bytes: Buffer): void => { writeFileSync(file, c.gzip === true ? gzipSync(bytes) : bytes) }
+    write(join(dir, `nobom-${c.name}`), Buffer.from(c.text))
+    write(join(dir, `bom-${c.name}`), Buffer.concat([BOM, Buffer.from(c.text)]))
+    const plain = await countedOrRefused(join(dir, `nobom-${c.name}`))
+    const bom = await countedOrRefused(join(dir, `bom-${c.name}`))
+    assert.ok(!(plain instanceof FedmonError) && !(bom instanceof FedmonError), `${c.name}: ${String(plain)} ${String(bom)}`)
+    assert.ok(at(plain.vector, 'recordsInWindow') >= 1, c.name)
+    assert.deepEqual(Array.from(bom.vector), Array.from(plain.vector), `${c.name}: same vector`)
+    assert.deepEqual(bom.local, plain.local, `${c.name}: same local figures`)
+  }
+  // a glob mixing files with and without a BOM
+  const both = await countedOrRefused(join(dir, '*bom-plain.jsonl'))
+  assert.ok(!(both instanceof FedmonError))
+  assert.equal(at(both.vector, 'recordsInWindow'), 6)
+  assert.equal(both.local.recordsWithoutTimestamp, 0)
+})
+
+test('JSONL lines that are JSON but no object ([1], 42, null) count as undated lines, never derail the other records', async () => {
+  const file = join(dir, 'non-objects.jsonl')
+  writeFileSync(file, ['[1]', JSON.stringify({ ts: 1, score: 0.5, label: 1 }), '42', 'null', '"text"', JSON.stringify({ ts: 2, score: 0.5, label: 0 })].join('\n') + '\n')
+  const r = await countedOrRefused(file)
+  assert.ok(!(r instanceof FedmonError))
+  assert.equal(at(r.vector, 'recordsInWindow'), 2)
+  assert.equal(r.local.recordsWithoutTimestamp, 4)
+})
+
+test('category and label values are trimmed of ASCII whitespace (spaces, tabs, CR/LF) before matching', async () => {
+  const file = join(dir, 'padded.csv')
+  writeFileSync(file, 'ts,score,label,c\n1,0.5," 1\t",a\n2,0.5,1," a"\n3,0.5,1,"a\t"\n5,0.5,1," b"\n6,0.5,1,"\u00a0a"\n7,0.5,1," \t"\n')
+  const lines = join(dir, 'padded.jsonl') // JSON strings can carry CR, LF, VT and FF
+  writeFileSync(lines, [{ c: '\ta \r\n' }, { c: '\u000ba\f' }, { c: 'a' }, { c: '\n' }, { c: '\u00a0a' }].map((r, i) => JSON.stringify({ ts: i, score: 0.5, label: ' true ', features: r })).join('\n') + '\n')
+  const c = layout.features.find(f => f.name === 'c')
+  assert.ok(c?.type === 'categorical')
+  const r = await countedOrRefused(file)
+  assert.ok(!(r instanceof FedmonError))
+  assert.equal(at(r.vector, 'labelPositive'), 6, '" 1\\t" is the positive label')
+  assert.equal(r.vector[c.offset], 3, 'a, " a", "a\\t"')
+  assert.equal(r.vector[c.offset + c.otherIndex], 2, '" b", and a no-break space, which is not trimmed')
+  assert.equal(r.vector[c.offset + c.missingIndex], 1, 'whitespace only: missing')
+  const j = await countedOrRefused(lines)
+  assert.ok(!(j instanceof FedmonError))
+  assert.equal(at(j.vector, 'labelPositive'), 5, '" true " is the positive label')
+  assert.deepEqual([j.vector[c.offset], j.vector[c.offset + c.otherIndex], j.vector[c.offset + c.missingIndex]], [3, 1, 1])
 })

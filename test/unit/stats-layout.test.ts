@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MonitorSpec, loadMonitorSpec, parseMonitorSpec } from '../../shared/stats/spec.js'
-import { buildLayout, maxAgentsFor, counterIndex, COUNTERS } from '../../shared/stats/layout.js'
-import { canonicalJson } from '../../shared/stats/canonical.js'
+import { buildLayout, maxAgentsFor, counterIndex, COUNTERS, LAYOUT_VERSION, specHashOf } from '../../shared/stats/layout.js'
+import { canonicalJson, sha256Hex } from '../../shared/stats/canonical.js'
 import { sketchMapping } from '../../shared/stats/sketch.js'
 import { writeLimbs, readFixedSum, LIMB_MAX } from '../../shared/stats/fixed-point.js'
 import { ConfigError } from '../../shared/errors.js'
@@ -23,8 +23,10 @@ const base = {
   drift: { psi: { warn: 0.1, alert: 0.25 } }
 }
 
-// Pinned: the same spec must give this hash on every machine and in every release of layout v1.
-const PINNED_HASH = '46e6302ead0511f403eb29077f3c7ca3ba94f62425c60988b33488c7c6899d08'
+// Pinned: the same spec must give this hash on every machine and in every release of layout v2.
+const PINNED_HASH = '3968584eefb4dcef10ff11b353993b731db513a205be7fe519889302c9707c62'
+// The same spec's hash under layout v1 (which summed the undated-record count): v2 must never reuse it.
+const V1_HASH = '46e6302ead0511f403eb29077f3c7ca3ba94f62425c60988b33488c7c6899d08'
 
 test('layout: same spec gives the same layout and a pinned hash', () => {
   const a = buildLayout(MonitorSpec.parse(base))
@@ -34,6 +36,16 @@ test('layout: same spec gives the same layout and a pinned hash', () => {
   assert.deepEqual(a.features.map(f => [f.name, f.offset, f.length]), b.features.map(f => [f.name, f.offset, f.length]))
   assert.match(a.specHash, /^[0-9a-f]{64}$/)
   assert.equal(a.specHash, PINNED_HASH)
+})
+
+test('layout version: bound into the spec hash, so a v1 vector or reference never passes for a v2 one', () => {
+  const spec = MonitorSpec.parse(base)
+  const canonical = canonicalJson(spec)
+  assert.equal(LAYOUT_VERSION, 'fedmon-layout-v2')
+  assert.equal(sha256Hex(`fedmon-layout-v1\n${canonical}`), V1_HASH, 'v1 hashed the version line and the canonical spec')
+  assert.equal(specHashOf(spec), sha256Hex(`${LAYOUT_VERSION}\n${canonical}`), 'v2 hashes the same way: only the version line changed')
+  assert.notEqual(specHashOf(spec), V1_HASH)
+  assert.equal(buildLayout(spec).version, LAYOUT_VERSION)
 })
 
 test('layout: key order in the spec does not matter', () => {
@@ -136,6 +148,10 @@ test('spec: defaults, canonical form, and bad specs name the field', () => {
   assert.equal(canonicalJson({ b: 1, a: [true, null, 'x'] }), '{"a":[true,null,"x"],"b":1}')
   const bad: Array<[unknown, string]> = [
     [{ model: 'm', score: { column: 7 } }, 'score.column'],
+    // values are trimmed before matching, so a padded category could never match: refused, naming the entry
+    [{ model: 'm', features: { r: { type: 'categorical', categories: ['blue', ' red'] } } }, 'features.r.categories[1]'],
+    [{ model: 'm', features: { r: { type: 'categorical', categories: ['red\t'] } } }, 'features.r.categories[0]'],
+    [{ model: 'm', features: { r: { type: 'categorical', categories: [' '] } } }, 'features.r.categories[0]'],
     [{ model: 'm', score: { bins: 1 } }, 'score.bins'],
     [{ model: 'm', features: { age: { type: 'numeric', edges: [3, 2] } } }, 'features.age.edges'],
     [{ model: 'm', features: { r: { type: 'categorical', categories: ['a', 'a'] } } }, 'features.r.categories'],
@@ -148,6 +164,10 @@ test('spec: defaults, canonical form, and bad specs name the field', () => {
   for (const [value, field] of bad) {
     assert.throws(() => parseMonitorSpec(value, 'spec.yaml'), (err: unknown) => err instanceof ConfigError && err.field === field && err.message.startsWith(`spec.yaml: ${field}`), `${JSON.stringify(value)} → ${field}`)
   }
+  assert.throws(() => parseMonitorSpec({ model: 'm', features: { r: { type: 'categorical', categories: [' red'] } } }, 'spec.yaml'),
+    /^ConfigError|spec\.yaml: features\.r\.categories\[0\]: category " red" starts or ends with whitespace.*write "red"/)
+  // whitespace inside a category, and other Unicode spaces (not trimmed by the scan), stay allowed
+  assert.deepEqual(MonitorSpec.parse({ model: 'm', features: { r: { type: 'categorical', categories: ['dark red', '\u00a0x'] } } }).features.r, { type: 'categorical', categories: ['dark red', '\u00a0x'] })
   const dir = mkdtempSync(join(tmpdir(), 'fedmon-spec-'))
   writeFileSync(join(dir, 'spec.yaml'), 'model: m\nscore: {bins: 100, scale: logit}\nfeatures:\n  age: {type: numeric, edges: [1, 2]}\n')
   assert.equal(loadMonitorSpec(join(dir, 'spec.yaml')).score.scale, 'logit')
