@@ -38,11 +38,19 @@ interface ActiveRound {
   addrs: Map<string, string[]>
   controller: AbortController
   ticker: NodeJS.Timeout
-  /** Messages that arrived before the client could take them (ERR_WRONG_PHASE), retried after each step. */
+  /** Messages for a later phase than the client's (`isEarly`), fed to it once it gets there. */
   early: Array<{ from: string, message: SecAggMessage }>
 }
 
-const SEND_TIMEOUT_MS = 10_000
+/**
+ * Send timeouts follow the round's phase timeout (from the signed Announce): a message may take up to one
+ * phase to get through, and a share attempt gets a third of it before a retry on a fresh stream. Fixed
+ * short timeouts made a slow host's senders give up and retry while the receiver was still reading, and
+ * the retries (with the pings) made it slower still: on 2 cores with 50 agents no round finished.
+ */
+function sendTimeouts (phaseTimeoutMs: number): { totalMs: number, shareAttemptMs: number } {
+  return { totalMs: Math.max(10_000, phaseTimeoutMs), shareAttemptMs: Math.max(2_500, Math.floor(phaseTimeoutMs / 3)) }
+}
 const MAX_EARLY = 10_000
 
 export class AgentRoundService {
@@ -109,6 +117,9 @@ export class AgentRoundService {
     } catch (err) {
       const e = err as Error & { code?: string }
       this.opts.logger.warn({ round: announce.roundId, code: e.code, reason: e.message }, 'round refused')
+      // Tell the coordinator why (signed), so the operator sees the reason rather than a silent dropout.
+      const { self, coordinator, sign, verify } = this.opts
+      this.sendDecline(SecAggClient.declineAnnounce({ self, coordinator, sign, verify }, from, announce, err))
       return
     }
     if (this.active !== null) {
@@ -168,7 +179,7 @@ export class AgentRoundService {
       this.dispatch(active, out)
     } catch (err) {
       const e = err as Error & { code?: string }
-      if (keepIfEarly && e.code === 'ERR_WRONG_PHASE' && active.early.length < MAX_EARLY) {
+      if (keepIfEarly && e.code === 'ERR_WRONG_PHASE' && active.client.isEarly(message) && active.early.length < MAX_EARLY) {
         active.early.push({ from, message })
         return false
       }
@@ -199,11 +210,15 @@ export class AgentRoundService {
     active.early = []
     let progressed = false
     for (const { from, message } of pending) {
+      // Still early: keep it without asking the client (an exception per message per tick added up to
+      // seconds of CPU per round at 50 agents).
+      if (active.client.isEarly(message)) { active.early.push({ from, message }); continue }
       try {
         this.dispatch(active, active.client.receive(from, message, this.now()))
         progressed = true
       } catch (err) {
-        if ((err as { code?: string }).code === 'ERR_WRONG_PHASE') active.early.push({ from, message })
+        const e = err as Error & { code?: string }
+        this.opts.logger.warn({ peer: from, type: message.type, code: e.code, err: e.message }, 'message refused')
       }
     }
     if (progressed) this.retryEarly(active)
@@ -222,6 +237,8 @@ export class AgentRoundService {
 
   private end (active: ActiveRound, status: string): void {
     clearInterval(active.ticker)
+    // A refusal by this agent's own rules before its masked input left (policy, spec, ledger): say why.
+    this.sendDecline(active.client.declineNotice())
     // Cancel the scan and in-flight sends only when the round is cut short: a finished round's last
     // message (the unmask shares) is usually still on its way.
     if (status !== 'done' && status !== 'failed') active.controller.abort()
@@ -234,16 +251,28 @@ export class AgentRoundService {
     this.opts.onRoundEnd?.(active.roundId, status)
   }
 
+  /** Sends a Decline (if any) to the coordinator, independently of any round's lifetime. */
+  private sendDecline (notice: Outgoing | null): void {
+    if (notice === null) return
+    const timeoutMs = 10_000 // a few hundred bytes, sent whether or not a round runs: a fixed bound suffices
+    this.opts.sender.send(this.opts.coordinator, notice.message, { signal: AbortSignal.timeout(timeoutMs), attempts: 2 }).then(() => {
+      this.opts.logger.info({ round: notice.message.roundId }, 'decline sent to the coordinator')
+    }, (err: Error) => {
+      this.opts.logger.warn({ round: notice.message.roundId, err: err.message }, 'cannot send the decline to the coordinator')
+    })
+  }
+
   private dispatch (active: ActiveRound, out: Outgoing[]): void {
     if (out.length === 0) return
     const sends = out.map(async ({ to, message }) => {
       const direct = MESSAGE_ROUTES[message.type] === 'agent->agent'
       const target = direct ? to : this.opts.coordinator
-      const signal = AbortSignal.any([active.controller.signal, AbortSignal.timeout(SEND_TIMEOUT_MS)])
+      const { totalMs, shareAttemptMs } = sendTimeouts(active.client.announce.phaseTimeoutMs)
+      const signal = AbortSignal.any([active.controller.signal, AbortSignal.timeout(totalMs)])
       try {
-        // Shares are tiny: a stuck attempt is retried on a fresh connection rather than waited out.
+        // Shares are tiny: a stuck attempt is retried on a fresh stream rather than waited out.
         await this.opts.sender.send(target, message, direct
-          ? { signal, addrs: active.addrs.get(to), attempts: 4, attemptTimeoutMs: 2500 }
+          ? { signal, addrs: active.addrs.get(to), attempts: 3, attemptTimeoutMs: shareAttemptMs }
           : { signal, attempts: 2 })
       } catch (err) {
         if (!signal.aborted || !active.controller.signal.aborted) this.opts.logger.warn({ peer: target, type: message.type, err: (err as Error).message }, 'send failed')

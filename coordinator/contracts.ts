@@ -17,10 +17,26 @@ export interface RoundOutcome {
   included: string[]
   dropped: string[]
   failure: { code: string, message: string } | null
+  /**
+   * Agents that refused the round and said why (their signed Decline: signature hex over
+   * shared/secagg/decline.ts declineBytes, verifiable with the agent's peer id). Absent in rounds stored
+   * before declines existed.
+   */
+  declined?: RoundDecline[]
   startedAt: string
   finishedAt: string | null
   timings: Record<string, number> // phase name → ms
   scheduledWindowKey: string | null // set when the scheduler started it; unique, so a window never runs twice
+}
+
+export interface RoundDecline { agent: string, code: string, reason: string, signature: string }
+
+/** What a finished round commits together with its report (one transaction: all of it or none). */
+export interface ReportCommitExtras {
+  /** A reference round's summed vector: stored and made the current reference. */
+  reference?: { specHash: string, vector: Uint32Array }
+  /** Agents whose data is in the report (their last included round). */
+  included?: string[]
 }
 
 export interface AgentSeen { peerId: string, lastSeen: string | null, lastIncludedRound: string | null }
@@ -30,8 +46,11 @@ export interface ReportStore {
   saveRound (round: RoundOutcome): void // insert or update by id
   getRound (id: string): RoundOutcome | null
   listRounds (opts?: { last?: number }): RoundOutcome[]
-  /** Saves a finished report and marks its round done, atomically. */
-  saveReport (report: Report, round: RoundOutcome): void
+  /**
+   * Saves a finished report and marks its round done — with `extras` (reference vector made current, the
+   * included agents) — in one transaction, so a crash leaves either all of it or none.
+   */
+  saveReport (report: Report, round: RoundOutcome, extras?: ReportCommitExtras): void
   getReport (id: string): Report | null
   latestReport (opts?: { kind?: RoundKind | 'any' }): Report | null
   listReports (opts?: { last?: number, kind?: RoundKind | 'any' }): Report[] // newest last

@@ -19,6 +19,7 @@ import type { AlertEvaluator, ReportStore, RoundKind, RoundOutcome } from './con
 import type { Metrics } from './metrics.js'
 import type { Roster } from './roster.js'
 import { ApiError } from './api.js'
+import { FedmonError } from '../shared/errors.js'
 
 export interface RoundSender {
   send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal }) => Promise<void>
@@ -26,6 +27,27 @@ export interface RoundSender {
 
 /** Computes the unmask correction of a round (e.g. UnmaskWorkerPool.compute); rejects when `signal` aborts. */
 export type ComputeUnmask = (work: UnmaskWork, opts: { signal: AbortSignal }) => Promise<Uint32Array>
+
+/**
+ * Test hook (FEDMON_TEST_EXIT_AT, like the agent's FEDMON_TEST_EXIT_AFTER): the coordinator SIGKILLs itself
+ * at one of these points of a round's end, to test that a crash there loses or corrupts nothing.
+ * - `unmask-start`: the unmask computation was just handed to computeUnmask (the worker pool);
+ * - `unmask-done`: the correction is applied and the report computed, nothing of it stored yet;
+ * - `report-stored`: right after the commit of the report (with round status, reference vector and current
+ *   reference, included agents: one transaction), before metrics, alerts and the log line.
+ */
+export const COORDINATOR_EXIT_POINTS = ['unmask-start', 'unmask-done', 'report-stored'] as const
+export type CoordinatorExitPoint = typeof COORDINATOR_EXIT_POINTS[number]
+
+/** Reads FEDMON_TEST_EXIT_AT; an unknown point is an error (a test that aims at nothing would pass vacuously). */
+export function exitPointFromEnv (env: NodeJS.ProcessEnv = process.env): CoordinatorExitPoint | undefined {
+  const value = env.FEDMON_TEST_EXIT_AT
+  if (value === undefined || value === '') return undefined
+  if (!(COORDINATOR_EXIT_POINTS as readonly string[]).includes(value)) {
+    throw new FedmonError(`FEDMON_TEST_EXIT_AT must be one of ${COORDINATOR_EXIT_POINTS.join(', ')}, got "${value}"`, 'ERR_CONFIG')
+  }
+  return value as CoordinatorExitPoint
+}
 
 export interface Privacy { minAgents: number, threshold?: number, dropoutRate?: number, corruptFraction?: number, graph?: 'full' | 'sparse' | 'auto' }
 
@@ -47,6 +69,8 @@ export interface RoundServiceOptions {
   now?: () => number
   /** Default: computed in this thread (blocks the event loop for the duration; fine for tests). */
   computeUnmask?: ComputeUnmask
+  /** Test-only: SIGKILL this process at this point of the first round that reaches it (FEDMON_TEST_EXIT_AT). */
+  testExitAt?: CoordinatorExitPoint
 }
 
 interface ActiveRound {
@@ -60,7 +84,7 @@ interface ActiveRound {
   done: { promise: Promise<RoundOutcome>, resolve: (outcome: RoundOutcome) => void }
 }
 
-const SEND_TIMEOUT_MS = 10_000
+const MIN_SEND_TIMEOUT_MS = 10_000
 
 /** A promise with its resolver (Promise.withResolvers needs Node 22 or the polyfill; this module needs neither). */
 function deferred<T> (): { promise: Promise<T>, resolve: (value: T) => void } {
@@ -82,11 +106,17 @@ export class RoundService {
   private readonly opts: RoundServiceOptions
   private readonly now: () => number
   private active: ActiveRound | null = null
+  /** The last round that ended: declines still arriving for it are recorded in its stored outcome. */
+  private ended: ActiveRound | null = null
   private stopped = false
+  /** Messages received per round id that is not running (rate-limits their log lines). */
+  private readonly staleMessages = new Map<string, number>()
+  private readonly testExitAt: CoordinatorExitPoint | undefined
 
   constructor (opts: RoundServiceOptions) {
     this.opts = opts
     this.now = opts.now ?? Date.now
+    this.testExitAt = opts.testExitAt
   }
 
   get busy (): boolean {
@@ -151,6 +181,7 @@ export class RoundService {
       included: [],
       dropped: [],
       failure: null,
+      declined: [],
       startedAt: iso(now),
       finishedAt: null,
       timings: {},
@@ -167,18 +198,44 @@ export class RoundService {
 
   /** Feeds one validated inbound message to the running round. */
   receive (from: string, message: SecAggMessage): void {
-    const active = this.active
-    if (active === null || message.roundId !== active.outcome.id) {
-      this.opts.logger.debug({ peer: from, type: message.type, round: message.roundId }, 'message for no running round: dropped')
-      return
-    }
     if (MESSAGE_ROUTES[message.type] !== 'agent->coordinator') {
       this.opts.logger.warn({ peer: from, type: message.type }, 'message of a coordinator-bound type expected: dropped')
       return
     }
+    const active = this.active
+    if (active === null || message.roundId !== active.outcome.id) {
+      // Declines often trail the failure they caused (the round fails as soon as the threshold is out of reach).
+      const ended = this.ended
+      if (message.type === 'decline' && ended !== null && ended.outcome.id === message.roundId) {
+        ended.server.receive(from, message, this.now()) // verifies and records; throws SecAggError otherwise
+        this.recordDeclines(ended, from)
+        return
+      }
+      // Late messages of a finished round are normal; a stream of them (replays) is worth seeing, but not
+      // line by line: the first 20 per round id, then one line per hundred.
+      const seen = this.staleMessages.get(message.roundId) ?? 0
+      if (this.staleMessages.size > 64 && !this.staleMessages.has(message.roundId)) this.staleMessages.clear()
+      this.staleMessages.set(message.roundId, seen + 1)
+      if (seen < 20 || (seen + 1) % 100 === 0) this.opts.logger.info({ peer: from, type: message.type, round: message.roundId, count: seen + 1 }, 'message for no running round: dropped')
+      return
+    }
     const out = active.server.receive(from, message, this.now()) // throws SecAggError: logged by the messenger
+    if (message.type === 'decline') this.recordDeclines(active, from)
     this.dispatch(active, out)
     this.settle(active)
+  }
+
+  /** Copies the server's declines into the outcome and stores it, so the operator sees them while it runs. */
+  private recordDeclines (round: ActiveRound, from: string): void {
+    const declined = round.server.declined()
+    round.outcome.declined = declined
+    const last = declined.find(d => d.agent === from)
+    this.opts.logger.warn({ round: round.outcome.id, peer: from, code: last?.code, reason: last?.reason, declined: declined.length }, 'agent declined the round')
+    try {
+      this.opts.store.saveRound(round.outcome)
+    } catch (err) {
+      this.opts.logger.error({ err }, 'cannot store the round\'s declines')
+    }
   }
 
   /** Aborts the running round (shutdown); it is stored as aborted. */
@@ -202,7 +259,8 @@ export class RoundService {
 
   private dispatch (active: ActiveRound, out: Outgoing[]): void {
     for (const { to, message } of out) {
-      const signal = AbortSignal.any([active.controller.signal, AbortSignal.timeout(SEND_TIMEOUT_MS)])
+      // A message may take up to one phase to get through a busy network (see agent/rounds.ts sendTimeouts).
+      const signal = AbortSignal.any([active.controller.signal, AbortSignal.timeout(Math.max(MIN_SEND_TIMEOUT_MS, this.opts.phaseTimeoutMs))])
       this.opts.sender.send(to, message, { signal }).catch((err: Error) => {
         // An unreachable agent is dropped by the phase deadline; nothing else to do here.
         if (!active.controller.signal.aborted) this.opts.logger.warn({ peer: to, type: message.type, err: err.message }, 'send failed')
@@ -251,7 +309,9 @@ export class RoundService {
     const { server } = active
     const started = this.now()
     this.opts.logger.debug({ round: active.outcome.id }, 'unmasking')
-    compute(work, { signal }).then((correction) => {
+    const computing = compute(work, { signal })
+    this.exitAt('unmask-start', active)
+    computing.then((correction) => {
       try {
         if (this.active === active) this.dispatch(active, server.completeUnmask(correction, this.now()))
       } finally {
@@ -280,40 +340,56 @@ export class RoundService {
     }
     const { outcome } = active
     const finishedAt = this.now()
-    Object.assign(outcome, {
+    const done: Partial<RoundOutcome> = {
       status: 'done',
       reportId: report.id,
       included: result.included,
       dropped: result.dropped,
+      declined: active.server.declined(),
       finishedAt: iso(finishedAt),
       timings: { ...active.server.phaseTimings(), total: finishedAt - active.startedAt }
-    } satisfies Partial<RoundOutcome>)
-    const { store } = this.opts
-    store.saveReport(report, outcome)
-    if (outcome.kind === 'reference') {
-      store.saveReferenceVector(report.id, this.opts.layout.specHash, result.sum)
-      store.setCurrentReference(report.id)
     }
-    store.markIncluded(result.included, outcome.id)
+    this.exitAt('unmask-done', active)
+    try {
+      // One transaction: the report, its round marked done, a reference round's vector made current, the
+      // included agents. A crash before it leaves the round `running` (aborted on restart), after it all of it.
+      this.opts.store.saveReport(report, { ...outcome, ...done }, {
+        reference: outcome.kind === 'reference' ? { specHash: this.opts.layout.specHash, vector: result.sum } : undefined,
+        included: result.included
+      })
+    } catch (err) {
+      this.opts.logger.error({ err }, 'cannot store the report')
+      this.finish(active, 'failed', { code: 'ERR_STORE', message: `the report could not be stored: ${(err as Error).message}` })
+      return
+    }
+    Object.assign(outcome, done)
+    this.exitAt('report-stored', active)
     this.opts.metrics?.observeReport(report)
     this.opts.logger.info({ round: outcome.id, report: report.id, included: result.included.length, dropped: result.dropped.length, ms: finishedAt - active.startedAt, alerts: report.alerts.length }, 'round done')
     if (report.alerts.length > 0) this.opts.notify?.(report, report.alerts)
     this.close(active)
   }
 
+  /** FEDMON_TEST_EXIT_AT: dies here, now, without any cleanup (as a crash or `kill -9` would). */
+  private exitAt (point: CoordinatorExitPoint, active: ActiveRound): void {
+    if (this.testExitAt !== point) return
+    this.opts.logger.warn({ round: active.outcome.id, point }, 'FEDMON_TEST_EXIT_AT: killing the coordinator (test hook)')
+    process.kill(process.pid, 'SIGKILL')
+  }
+
   private buildReport (active: ActiveRound, result: { sum: Uint32Array, included: string[], dropped: string[] }): Report {
     const { spec, layout, store } = this.opts
     const { outcome, server } = active
-    let reference: { vector: Uint32Array, id: string | null, window: Report['window'] | null } | null = null
+    let reference: { vector: Uint32Array, specHash: string, id: string | null, window: Report['window'] | null } | null = null
     let referenceReport: Report | null = null
     if (outcome.kind === 'current') {
       const current = store.currentReference()
       if (current !== null) {
         const stored = store.getReferenceVector(current.reportId)
         referenceReport = store.getReport(current.reportId)
-        if (stored !== null && stored.specHash === layout.specHash && stored.vector.length === layout.length) {
-          reference = { vector: stored.vector, id: current.reportId, window: referenceReport?.window ?? null }
-        }
+        // a vector from another spec or layout version is passed on with its hash: the report then says why
+        // drift was not computed (computeReportBody), instead of silently reporting "no reference"
+        if (stored !== null) reference = { vector: stored.vector, specHash: stored.specHash, id: current.reportId, window: referenceReport?.window ?? null }
       }
     }
     const body = computeReportBody({ spec, layout, current: result.sum, reference })
@@ -329,7 +405,9 @@ export class RoundService {
       privacy: { threshold: server.t, minAgents: this.opts.privacy.minAgents, graph: server.graph, k: server.k },
       createdAt: iso(now)
     }
-    report.alerts = this.opts.alerts.evaluate(report, referenceReport)
+    // dropFromReference rules compare like with like: a reference of another spec/layout is no baseline
+    const comparable = reference !== null && reference.specHash === layout.specHash ? referenceReport : null
+    report.alerts = this.opts.alerts.evaluate(report, comparable)
     return report
   }
 
@@ -341,6 +419,7 @@ export class RoundService {
       failure,
       finishedAt: iso(now),
       dropped: result?.dropped ?? active.outcome.dropped,
+      declined: active.server.declined(),
       timings: { ...active.server.phaseTimings(), total: now - active.startedAt }
     } satisfies Partial<RoundOutcome>)
     try {
@@ -358,6 +437,7 @@ export class RoundService {
     active.unmasking?.abort()
     this.opts.metrics?.observeRound(active.outcome)
     if (this.active === active) this.active = null
+    this.ended = active
     active.done.resolve(active.outcome)
   }
 }

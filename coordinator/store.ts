@@ -10,7 +10,7 @@ import { dirname } from 'node:path'
 import { endianness } from 'node:os'
 import { FedmonError } from '../shared/errors.js'
 import type { Report } from '../shared/report.js'
-import type { AgentSeen, ReportStore, RoundKind, RoundOutcome } from './contracts.js'
+import type { AgentSeen, ReportCommitExtras, ReportStore, RoundKind, RoundOutcome } from './contracts.js'
 
 export class StoreError extends FedmonError {
   constructor (message: string, code: string = 'ERR_STORE', options?: { cause?: unknown }) {
@@ -203,10 +203,18 @@ export function openStore (path: string): SqliteReportStore {
     stmt.upsertRound.run({ id: round.id, kind: round.kind, status: round.status, startedAt: round.startedAt, key: round.scheduledWindowKey ?? null, body: JSON.stringify(round) })
   }
 
-  const saveReportTx = db.transaction((report: Report, round: RoundOutcome) => {
+  // Report, round status, reference vector, current reference and the included agents commit together: a kill
+  // between separate commits could leave a reference report without its vector, or stored but not current.
+  const saveReportTx = db.transaction((report: Report, round: RoundOutcome, extras: ReportCommitExtras) => {
     const kind = report.round.kind === 'local' ? round.kind : report.round.kind
     stmt.upsertReport.run({ id: report.id, roundId: round.id, kind, createdAt: report.createdAt, body: JSON.stringify(report) })
     saveRound({ ...round, status: 'done', reportId: report.id, finishedAt: round.finishedAt ?? report.createdAt })
+    if (extras.reference !== undefined) {
+      const { specHash, vector } = extras.reference
+      stmt.upsertVector.run(report.id, specHash, vector.length, vectorToBlob(vector))
+      stmt.setReference.run(report.id, report.createdAt)
+    }
+    for (const peerId of extras.included ?? []) stmt.markIncluded.run(peerId, round.id)
   })
 
   const markIncludedTx = db.transaction((peerIds: string[], roundId: string) => {
@@ -226,10 +234,11 @@ export function openStore (path: string): SqliteReportStore {
       const rows = stmt.lastRounds.all(lastLimit(opts.last)) as string[]
       return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
     },
-    saveReport (report, round) {
+    saveReport (report, round, extras = {}) {
       assertOpen()
       if (report.round.id !== round.id) throw new StoreError(`report ${report.id} belongs to round ${report.round.id}, not ${round.id}`, 'ERR_STORE_ARG')
-      saveReportTx.immediate(report, round)
+      if (extras.reference !== undefined && !(extras.reference.vector instanceof Uint32Array)) throw new StoreError(`reference vector of report ${report.id} must be a Uint32Array`, 'ERR_STORE_ARG')
+      saveReportTx.immediate(report, round, extras)
     },
     getReport (id) {
       assertOpen()

@@ -12,7 +12,8 @@ export function register (program: Command): void {
       const { runDaemon } = await import('../../shared/net/run-daemon.js')
       const config = loadCoordinatorConfig(opts.config)
       const logger = createLogger('coordinator')
-      const daemon = new CoordinatorDaemon({ config, logger, testDumpFramesFile: process.env.FEDMON_TEST_DUMP_FRAMES })
+      const { exitPointFromEnv } = await import('../../coordinator/rounds.js')
+      const daemon = new CoordinatorDaemon({ config, logger, testDumpFramesFile: process.env.FEDMON_TEST_DUMP_FRAMES, testExitAt: exitPointFromEnv() })
       await runDaemon(daemon, logger, (info) => {
         if (info.createdIdentity) process.stdout.write(`created identity ${config.identity}: ${info.peerId}\n`)
         process.stdout.write(`coordinator ${info.peerId} listening on ${info.listen.join(', ')}; API http://${info.api}\n`)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { FedmonError, UsageError } from '../../shared/errors.js'
 import { addApiOptions, type ApiCliOptions } from '../../shared/api-client.js'
+import type { RoundDecline, RoundOutcome } from '../../coordinator/contracts.js'
 
 /** Parses FROM..TO where each side is ISO-8601 or epoch ms. */
 export function parseWindowArg (text: string): { from: number, to: number } {
@@ -10,6 +11,13 @@ export function parseWindowArg (text: string): { from: number, to: number } {
   if (!Number.isFinite(from) || !Number.isFinite(to)) throw new UsageError(`--window: cannot parse "${text}" as FROM..TO instants`)
   if (!(from < to)) throw new UsageError('--window: FROM must be before TO')
   return { from, to }
+}
+
+/** One line per agent that declined the round, for stderr. Reasons come from agents: printable text only. */
+export function declineLines (roundId: string, declined: readonly RoundDecline[]): string[] {
+  // eslint-disable-next-line no-control-regex
+  const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
+  return declined.map(d => `fedmon: round ${roundId}: agent ${printable(d.agent)} declined: ${printable(d.code)} ${printable(d.reason)}`)
 }
 
 interface RoundRunOptions extends ApiCliOptions { window: string, reference: boolean, wait: boolean, json: boolean, timeout: string }
@@ -55,10 +63,16 @@ export function register (program: Command): void {
       } finally {
         spin.done()
       }
+      const declined: RoundDecline[] = Array.isArray(outcome.declined) ? outcome.declined : []
       if (outcome.status !== 'done' || outcome.reportId === null) {
         const f = outcome.failure
+        // --json: the outcome (with every agent's decline) on stdout for scripts; the one error line on stderr.
+        if (opts.json) process.stdout.write(`${JSON.stringify(failedRoundJson(outcome, declined), null, 2)}\n`)
+        else for (const line of declineLines(roundId, declined)) process.stderr.write(`${line}\n`)
         throw new FedmonError(`round ${roundId} ${outcome.status}: ${f !== null ? `${f.code}: ${f.message}` : 'no reason given'}`, f?.code ?? 'ERR_ROUND_FAILED')
       }
+      // The round finished without some agents that said why: tell the operator (stdout keeps the report).
+      for (const line of declineLines(roundId, declined)) process.stderr.write(`${line}\n`)
       if (opts.json) {
         const report = await client.getReport(outcome.reportId)
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
@@ -66,4 +80,17 @@ export function register (program: Command): void {
         process.stdout.write(`${outcome.reportId}\n`)
       }
     })
+}
+
+/** What `round run --wait --json` prints for a round that produced no report. */
+function failedRoundJson (outcome: RoundOutcome, declined: RoundDecline[]): Record<string, unknown> {
+  return {
+    roundId: outcome.id,
+    status: outcome.status,
+    failure: outcome.failure,
+    window: outcome.window,
+    invited: outcome.invited,
+    dropped: outcome.dropped,
+    declined
+  }
 }

@@ -11,6 +11,7 @@ import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, Un
 import * as transcript from './transcript.js'
 import type { Outgoing, Participant, Sign, Verify } from './types.js'
 import { checkAnnouncePolicy, checkSpecPolicy, hasSpecRules, verifySpec, type AgentPolicy, type ContributionGuard, type RoundRecord, type VerifiedSpec } from './policy.js'
+import { DECLINABLE_CODES, signDecline } from './decline.js'
 
 export type { AgentPolicy } from './policy.js'
 
@@ -25,6 +26,9 @@ export interface ClientOptions {
 }
 
 type ClientPhase = 'announced' | 'advertised' | 'sharing' | 'receipted' | 'masking' | 'masked' | 'signed' | 'done' | 'failed'
+const PHASE_ORDER: readonly ClientPhase[] = ['announced', 'advertised', 'sharing', 'receipted', 'masking', 'masked', 'signed', 'done']
+/** The phase in which each coordinator message is taken (shares are buffered from the start, never early). */
+const TAKEN_IN: Partial<Record<SecAggMessage['type'], ClientPhase>> = { 'key-set': 'advertised', 'masking-set': 'receipted', survivors: 'masked', 'unmask-request': 'signed' }
 
 interface PeerKeys { cPk: Uint8Array, sPk: Uint8Array, sendKey: Uint8Array, receiveKey: Uint8Array }
 
@@ -66,6 +70,11 @@ export class SecAggClient {
   private readonly revealed = new Map<number, 'b' | 's'>()
   private lastMaskMs: number | null = null
   private verifiedSpec: VerifiedSpec | null = null
+  /** Once the masked input has left, this agent can no longer leave the round: no Decline after that. */
+  private maskedInputSent = false
+  /** This agent's own refusal of the round (spec check, policy, ledger), as opposed to failures and aborts. */
+  private refusal: { code: string, message: string } | null = null
+  private declineSent = false
 
   private constructor (opts: ClientOptions, announce: Announce, now: number) {
     this.opts = opts
@@ -134,6 +143,34 @@ export class SecAggClient {
   }
 
   /**
+   * The signed Decline for an Announce that fromAnnounce refused with `err`, or null when there is nobody to
+   * tell: the Announce is not the coordinator's own (wrong sender or signature), this agent is not invited,
+   * or the refusal is not one of the agent's rules (DECLINABLE_CODES). Nothing of the round was sent before.
+   */
+  static declineAnnounce (opts: ClientOptions, from: string, announce: SecAggMessage, err: unknown): Outgoing | null {
+    const code = (err as { code?: unknown })?.code
+    if (typeof code !== 'string' || !DECLINABLE_CODES.has(code)) return null
+    if (announce.type !== 'announce' || from !== opts.coordinator || announce.coordinator !== opts.coordinator) return null
+    if (!announce.participants.some(p => p.id === opts.self)) return null
+    if (!opts.verify(opts.coordinator, transcript.announceBytes(announce), announce.signature)) return null
+    const reason = err instanceof Error ? err.message : String(err)
+    return { to: opts.coordinator, message: signDecline(opts.sign, announce.roundId, opts.self, code, reason) }
+  }
+
+  /**
+   * Once this round failed by one of the agent's own refusals (policy, ledger, spec check) before the masked
+   * input left: the signed Decline telling the coordinator why, once. Null otherwise — in particular after the
+   * masked input was sent, when leaving is no longer possible (the coordinator would refuse it too).
+   */
+  declineNotice (): Outgoing | null {
+    const refusal = this.refusal
+    if (this.phase !== 'failed' || refusal === null || this.maskedInputSent || this.declineSent) return null
+    if (!DECLINABLE_CODES.has(refusal.code)) return null
+    this.declineSent = true
+    return this.toCoordinator(signDecline(this.opts.sign, this.roundId, this.opts.self, refusal.code, refusal.message))
+  }
+
+  /**
    * Hands the round's monitor spec to the agent (when the Announce did not carry it): verified against the
    * announced hash, then against the policy. A refusal fails the round (secrets wiped) and throws ERR_POLICY.
    * When the policy has spec rules, no masked input leaves before a spec passed this check.
@@ -148,7 +185,7 @@ export class SecAggClient {
       return verified
     } catch (err) {
       const refusal = SecAggClient.asRefusal(err, 'the spec check')
-      this.fail(refusal.code, refusal.message)
+      this.refuse(refusal.code, refusal.message)
       throw refusal
     }
   }
@@ -182,6 +219,17 @@ export class SecAggClient {
   /** The neighbours this agent sends agent->agent messages to (so the network layer may dial them ahead of time). */
   neighbours (): string[] {
     return [...this.graphNeighbours].map(i => this.layout.idOf(i))
+  }
+
+  /**
+   * True when `message` belongs to a later phase of this round than the current one, so it is worth keeping
+   * until then (streams are independent: a KeySet can overtake the agent's own progress). A message for an
+   * earlier phase never becomes acceptable.
+   */
+  isEarly (message: SecAggMessage): boolean {
+    const takenIn = TAKEN_IN[message.type]
+    if (takenIn === undefined || this.status !== 'running' || message.roundId !== this.roundId) return false
+    return PHASE_ORDER.indexOf(this.phase) < PHASE_ORDER.indexOf(takenIn)
   }
 
   /** The signed AdvertiseKeys to the coordinator. */
@@ -380,7 +428,7 @@ export class SecAggClient {
   private sendMaskedInput (now: number): Outgoing[] {
     // Last gate before this agent's data leaves (masked, but unmaskable from here on): fail closed.
     if (this.verifiedSpec === null && hasSpecRules(this.opts.policy ?? {})) {
-      this.fail('ERR_POLICY', 'the policy restricts the spec, and no spec was provided to check: not contributing')
+      this.refuse('ERR_POLICY', 'the policy restricts the spec, and no spec was provided to check: not contributing')
       throw new SecAggError('ERR_POLICY', 'the policy restricts the spec, and no spec was provided to check: not contributing')
     }
     if (this.opts.guard !== undefined) {
@@ -388,7 +436,7 @@ export class SecAggClient {
         this.opts.guard.contribute(this.roundRecord(), now)
       } catch (err) {
         const refusal = SecAggClient.asRefusal(err, 'recording the contribution')
-        this.fail(refusal.code, refusal.message)
+        this.refuse(refusal.code, refusal.message)
         throw refusal
       }
     }
@@ -407,6 +455,7 @@ export class SecAggClient {
     }
     this.lastMaskMs = performance.now() - started
     this.phase = 'masked'
+    this.maskedInputSent = true
     return [this.toCoordinator({ type: 'masked-input', roundId: this.roundId, vector: y })]
   }
 
@@ -492,6 +541,12 @@ export class SecAggClient {
     if (now < this.giveUpAt) return false
     this.fail('ERR_TIMEOUT', 'round lifetime exceeded')
     return true
+  }
+
+  /** Fails the round by this agent's own rules (declineNotice may then explain it to the coordinator). */
+  private refuse (code: string, message: string): void {
+    this.refusal = { code, message }
+    this.fail(code, message)
   }
 
   private fail (code: string, message: string): void {

@@ -161,9 +161,28 @@ export const Abort = z.object({
 })
 export type Abort = z.infer<typeof Abort>
 
+/** Longest reason a Decline may carry: the agent's own refusal message, cut to this length before signing. */
+export const MAX_DECLINE_REASON_CHARS = 1024
+
+/**
+ * Agent → coordinator: this agent leaves the round before contributing, and why (the refusal it logs:
+ * policy, ledger, spec check). Signed with the agent's identity key over (round, agent, code, reason)
+ * (decline.ts), so the coordinator cannot forge one and another agent cannot speak for it; the reason is
+ * printable text only, since operators read it in a terminal.
+ */
+export const Decline = z.object({
+  type: z.literal('decline'),
+  roundId,
+  code: z.string().regex(/^ERR_[A-Z0-9_]{1,60}$/, 'code must look like ERR_SOMETHING'),
+  // eslint-disable-next-line no-control-regex
+  reason: z.string().min(1).max(MAX_DECLINE_REASON_CHARS).regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'reason must be printable text'),
+  signature
+})
+export type Decline = z.infer<typeof Decline>
+
 export const SecAggMessage = z.discriminatedUnion('type', [
   Announce, AdvertiseKeys, KeySet, Shares, ShareReceipt, MaskingSet, MaskedInput, Survivors,
-  ConsistencySignature, UnmaskRequest, UnmaskShares, Abort
+  ConsistencySignature, UnmaskRequest, UnmaskShares, Abort, Decline
 ])
 export type SecAggMessage = z.infer<typeof SecAggMessage>
 export type SecAggMessageType = SecAggMessage['type']
@@ -181,7 +200,8 @@ export const MESSAGE_ROUTES: Record<SecAggMessageType, 'coordinator->agent' | 'a
   'consistency-signature': 'agent->coordinator',
   'unmask-request': 'coordinator->agent',
   'unmask-shares': 'agent->coordinator',
-  abort: 'coordinator->agent'
+  abort: 'coordinator->agent',
+  decline: 'agent->coordinator'
 }
 
 /** Validates an untrusted decoded frame; throws SecAggError('ERR_BAD_MESSAGE') naming the field at fault. */

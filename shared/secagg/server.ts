@@ -4,7 +4,8 @@ import { isClampedX25519PrivateKey, x25519PublicKey } from '../crypto/x25519.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, RoundLayout } from './layout.js'
 import { chooseGraphParams } from './params.js'
-import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
+import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
+import { declineBytes } from './decline.js'
 import * as transcript from './transcript.js'
 import type { GraphKind, Outgoing, Participant, Sign, Verify } from './types.js'
 import { computeUnmaskCorrection, wipeUnmaskWork, type UnmaskWork } from './unmask.js'
@@ -55,6 +56,13 @@ type SecretKind = 'b' | 's'
 /** A holder whose unmask share contradicts the verified reconstruction of a secret (it sent a wrong share). */
 export interface InconsistentShare { holder: string, owner: string, kind: SecretKind }
 
+/** An agent's signed refusal of the round, as received (signature hex, verifiable with the agent's peer id). */
+export interface DeclineRecord { agent: string, code: string, reason: string, signature: string }
+
+/** How many declines a failure message spells out, and how much of each reason. */
+const DECLINES_IN_MESSAGE = 5
+const DECLINE_REASON_IN_MESSAGE = 240
+
 /**
  * The coordinator's side of one round (sans-IO): messages in, messages out, deadlines as `now` (ms).
  * Phases: advertise → share-keys → masked-input → consistency → unmask → done. An agent missing a
@@ -95,6 +103,8 @@ export class SecAggServer {
   private readonly holderOfX = new Map<number, number>()
   private readonly badHolders = new Set<number>()
   private readonly inconsistent: InconsistentShare[] = []
+  /** Participants that declined (signed), in arrival order: they left the round like a dropout at that phase. */
+  private readonly declines = new Map<number, { code: string, reason: string, signature: Uint8Array }>()
   private reconstructAttempts = 0
   private reconstructMs = 0
 
@@ -157,10 +167,13 @@ export class SecAggServer {
 
   receive (from: string, message: SecAggMessage, now: number): Outgoing[] {
     if (message.roundId !== this.opts.roundId) throw new SecAggError('ERR_WRONG_ROUND', `message for round ${message.roundId}, this is ${this.opts.roundId}`)
+    // A decline is recorded even once the round has ended (the operator still learns why the agent left).
+    if (message.type === 'decline') return this.onDecline(from, message, now)
     if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
     if (this.pending !== null) throw new SecAggError('ERR_WRONG_PHASE', 'unmask shares are complete; the sum is being computed')
     const index = this.layout.indexOf(from)
     if (index === undefined) throw new SecAggError('ERR_UNKNOWN_SENDER', `${from} is not a participant of round ${this.opts.roundId}`)
+    if (this.declines.has(index)) throw new SecAggError('ERR_WRONG_PHASE', `${from} declined round ${this.opts.roundId}: it has left the round`)
     switch (message.type) {
       case 'advertise-keys': this.onAdvertise(index, message); break
       case 'share-receipt': this.onReceipt(index, message); break
@@ -217,6 +230,11 @@ export class SecAggServer {
    * commitment (a malicious or faulty holder; the daemon logs them). Available after the round ends too.
    */
   inconsistentShares (): InconsistentShare[] { return this.inconsistent.map(s => ({ ...s })) }
+
+  /** The agents that declined the round, in arrival order (kept after the round ends). */
+  declined (): DeclineRecord[] {
+    return [...this.declines].map(([i, d]) => ({ agent: this.layout.idOf(i), code: d.code, reason: d.reason, signature: Buffer.from(d.signature).toString('hex') }))
+  }
 
   /** Protocol time per phase (ms, from `now`), plus `unmaskComputeMs`: wall-clock time of the final unmasking. */
   phaseTimings (): Record<string, number> { return { ...this.timings } }
@@ -276,6 +294,61 @@ export class SecAggServer {
     this.consistencySignatures.set(index, signature)
   }
 
+  /**
+   * A participant's signed Decline: it leaves the round exactly as if it had dropped out in the current phase
+   * (its advert or receipt is forgotten, it is simply absent from the masked inputs), so the survivor sets,
+   * the never-both rule and the thresholds work as for any dropout. Refused once its masked input is in: from
+   * then on its data is in the sum and its masks must be removed, so it cannot leave. When the agents still
+   * able to finish are fewer than max(t, minAgents), the round fails now rather than at the phase deadline.
+   */
+  private onDecline (from: string, message: Decline, now: number): Outgoing[] {
+    const index = this.layout.indexOf(from)
+    if (index === undefined) throw new SecAggError('ERR_UNKNOWN_SENDER', `${from} is not a participant of round ${this.opts.roundId}`)
+    if (this.declines.has(index)) throw new SecAggError('ERR_DUPLICATE', `second decline from participant ${index}`)
+    if (this.maskedFrom.has(index) || this.u3.includes(index)) {
+      throw new SecAggError('ERR_WRONG_PHASE', `${from} declined after its masked input was received: it cannot leave the round now`)
+    }
+    if (!this.opts.verify(from, declineBytes(this.opts.roundId, from, message.code, message.reason), message.signature)) {
+      throw new SecAggError('ERR_BAD_SIGNATURE', `decline of ${from} does not verify`)
+    }
+    this.declines.set(index, { code: message.code, reason: message.reason, signature: message.signature })
+    if (this.status !== 'running' || this.pending !== null) return [] // recorded only: the round has moved past it
+    if (this.state === 'advertise') this.adverts.delete(index)
+    if (this.state === 'share-keys') this.receipts.delete(index)
+    const reachable = this.stillReachable()
+    if (reachable !== null && reachable.count < this.quorum) {
+      return this.fail('ERR_TOO_FEW_SURVIVORS', `${reachable.what}: at most ${reachable.count} agents can still take part, need at least max(t, minAgents) = ${this.quorum}${this.declinesSummary()}`, now)
+    }
+    return this.advanceIfComplete(now)
+  }
+
+  /** Before the masked inputs are in: how many agents of the current phase's set have not declined. */
+  private stillReachable (): { what: string, count: number } | null {
+    switch (this.state) {
+      case 'advertise': return { what: 'advertised keys', count: this.layout.n - this.declines.size }
+      case 'share-keys': return { what: 'masking set', count: this.u1.length - this.declinedAmong(this.u1) }
+      case 'masked-input': return { what: 'masked inputs', count: this.u2.length - this.declinedAmong(this.u2) }
+      default: return null
+    }
+  }
+
+  private declinedAmong (set: readonly number[]): number {
+    let count = 0
+    for (const i of set) if (this.declines.has(i)) count++
+    return count
+  }
+
+  /** `; 3 declined: <agent> ERR_POLICY <reason>; …` for failure messages, or '' when nobody declined. */
+  private declinesSummary (): string {
+    if (this.declines.size === 0) return ''
+    const listed = [...this.declines].slice(0, DECLINES_IN_MESSAGE).map(([i, d]) => {
+      const reason = d.reason.length > DECLINE_REASON_IN_MESSAGE ? `${d.reason.slice(0, DECLINE_REASON_IN_MESSAGE - 1)}…` : d.reason
+      return `${this.layout.idOf(i)} ${d.code} ${reason}`
+    })
+    const more = this.declines.size > DECLINES_IN_MESSAGE ? `; and ${this.declines.size - DECLINES_IN_MESSAGE} more` : ''
+    return `; ${this.declines.size} declined: ${listed.join('; ')}${more}`
+  }
+
   private onUnmaskShares (index: number, message: UnmaskShares): void {
     this.expectPhase('unmask-shares', 'unmask')
     if (!this.u4.includes(index)) throw new SecAggError('ERR_UNKNOWN_SENDER', `participant ${index} did not sign the survivor set`)
@@ -305,9 +378,10 @@ export class SecAggServer {
 
   private advanceIfComplete (now: number): Outgoing[] {
     switch (this.state) {
-      case 'advertise': return this.adverts.size === this.layout.n ? this.endPhase(now) : []
-      case 'share-keys': return this.receipts.size === this.u1.length ? this.endPhase(now) : []
-      case 'masked-input': return this.maskedFrom.size === this.u2.length ? this.endPhase(now) : []
+      // Declined agents are not waited for: their advert/receipt is forgotten and they send nothing more.
+      case 'advertise': return this.adverts.size + this.declines.size === this.layout.n ? this.endPhase(now) : []
+      case 'share-keys': return this.receipts.size === this.u1.length - this.declinedAmong(this.u1) ? this.endPhase(now) : []
+      case 'masked-input': return this.maskedFrom.size === this.u2.length - this.declinedAmong(this.u2) ? this.endPhase(now) : []
       case 'consistency': return this.consistencySignatures.size === this.u3.length ? this.endPhase(now) : []
       // Finish as soon as every secret is rebuilt and verified: late responders are not needed. A secret that
       // does not verify yet (a wrong share among those held) waits for more holders until the deadline.
@@ -342,7 +416,7 @@ export class SecAggServer {
   private get quorum (): number { return Math.max(this.t, this.opts.minAgents) }
 
   private tooFew (what: string, count: number, now: number): Outgoing[] {
-    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents) = ${this.quorum}`, now)
+    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents) = ${this.quorum}${this.declinesSummary()}`, now)
   }
 
   private endAdvertise (now: number): Outgoing[] {

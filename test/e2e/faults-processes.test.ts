@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Federation, sampleRecords, T0, DAY, type SampleRecord } from './helpers/federation.js'
-import { killAllDaemons, killProcessGroup, waitFor, httpJson, sleep, type Daemon } from './helpers/processes.js'
+import { exitWithin, killAllDaemons, killProcessGroup, waitFor, httpJson, sleep, type Daemon } from './helpers/processes.js'
 import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
 
@@ -175,8 +175,8 @@ test('an agent SIGKILLed after each message it sends: every round completes over
     await waitForOnlineExactly([...CORE, 'site-6'])
     const window = freshWindow()
     const outcome = await roundOutcome(await startRound(window))
-    assert.equal((await victim.exited).signal, 'SIGKILL', `${phase}: the hook killed the agent`)
     assert.equal(outcome.status, 'done', `${phase}: ${JSON.stringify(outcome.failure)}`)
+    assert.equal((await exitWithin(victim, 60_000)).signal, 'SIGKILL', `${phase}: the hook killed the agent`)
     const report = await assertRoundSound(outcome, window) as Report
     for (const s of CORE) assert.ok(report.agents.included.includes(fed.ids[s]), `${phase}: ${s} included`)
     // Without its masked input the coordinator has nothing of the victim to add.
@@ -192,8 +192,8 @@ test('two agents SIGKILLed at once (after ShareKeys and after their masked input
   await waitForOnlineExactly(ALL)
   const window = freshWindow()
   const outcome = await roundOutcome(await startRound(window))
-  assert.equal((await a.exited).signal, 'SIGKILL')
-  assert.equal((await b.exited).signal, 'SIGKILL')
+  assert.equal((await exitWithin(a, 60_000)).signal, 'SIGKILL')
+  assert.equal((await exitWithin(b, 60_000)).signal, 'SIGKILL')
   assert.equal(outcome.status, 'done', JSON.stringify(outcome.failure))
   const report = await assertRoundSound(outcome, window) as Report
   assert.ok(!report.agents.included.includes(fed.ids['site-6']))

@@ -231,7 +231,7 @@ test('the coordinator killed and restarted: its reports are intact and the next 
   passed++
 })
 
-test('a second round over records already summed (the differencing attack) is refused by every agent', async () => {
+test('a second round over records already summed (the differencing attack) is refused by every agent', async (t) => {
   // Same window as the first current round, with one agent fewer invited: the difference of the two sums
   // would be that agent's vector. Every agent that contributed refuses, says why, and the round fails.
   await stopDaemon(fed.daemons['site-5'])
@@ -243,6 +243,25 @@ test('a second round over records already summed (the differencing attack) is re
   for (const site of SITES.slice(0, 4)) {
     assert.match(fed.daemons[site].log(), /"msg":"round refused".*differencing|differencing.*"msg":"round refused"/, `${site} logs the refusal`)
   }
+  // The operator sees why: each agent's signed Decline carries its ledger reason. Four invited, quorum 3: the
+  // round fails as soon as two have declined (no phase deadline), and names them; the rest are recorded after.
+  assert.match(res.stderr, /ERR_TOO_FEW_SURVIVORS: advertised keys: at most \d agents can still take part, need at least max\(t, minAgents\) = 3; \d declined: 12D3Koo\w+ ERR_POLICY window \S+ overlaps \S+, already contributed to in round/)
+  const printed = JSON.parse(res.stdout) as { roundId: string, status: string, failure: { code: string }, declined: Array<{ agent: string, code: string, reason: string, signature: string }> }
+  assert.equal(printed.status, 'failed')
+  assert.ok(printed.declined.length >= 2, `--json lists the declines: ${res.stdout}`)
+  const online = SITES.slice(0, 4).map(s => fed.ids[s])
+  for (const d of printed.declined) {
+    assert.ok(online.includes(d.agent), `${d.agent} is one of the agents asked`)
+    assert.equal(d.code, 'ERR_POLICY')
+    assert.match(d.reason, /overlaps .*already contributed to in round .*differencing/)
+    assert.match(d.signature, /^[0-9a-f]{128}$/)
+  }
+  const all = await waitFor('every decline recorded', async () => {
+    const round = (await httpJson(`${fed.api}/v1/rounds/${printed.roundId}`)).body as { declined?: Array<{ agent: string }> }
+    return (round.declined?.length ?? 0) === online.length ? round.declined : null
+  }, { timeoutMs: 15_000 })
+  assert.deepEqual(all?.map(d => d.agent).sort(), [...online].sort())
+  t.diagnostic(`round run: ${res.stderr.trim()}`)
   fed.startAgent('site-5')
   await fed.waitForOnline(SITES, 45_000)
   passed++

@@ -45,11 +45,11 @@ export interface Daemon {
 const daemons = new Set<Daemon>()
 
 /** Starts `fedmon ARGS` as a long-running child in its own process group, logging to `logFile`. */
-export function spawnDaemon (name: string, args: string[], opts: { logFile: string, env?: Record<string, string> }): Daemon {
+export function spawnDaemon (name: string, args: string[], opts: { logFile: string, env?: Record<string, string>, nodeArgs?: string[] }): Daemon {
   // The child writes straight into the log file: a pipe through this process would make the daemon's
   // synchronous log writes wait on the test's event loop.
   const fd = openSync(opts.logFile, 'a')
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
     env: { ...process.env, FEDMON_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', fd, fd],
     detached: true // own process group: killProcessGroup reaches any grandchildren
@@ -82,6 +82,25 @@ export async function stopDaemon (daemon: Daemon, graceMs = 10_000): Promise<{ c
   const result = await daemon.exited
   clearTimeout(timer)
   return result
+}
+
+/**
+ * The daemon's exit, expected within `timeoutMs` (e.g. a test hook that should kill it): on a timeout the
+ * daemon is SIGKILLed and this throws, so a test fails instead of hanging.
+ */
+export async function exitWithin (daemon: Daemon, timeoutMs: number): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      killProcessGroup(daemon, 'SIGKILL')
+      reject(new Error(`${daemon.name} did not exit within ${timeoutMs} ms (killed now; see ${daemon.logFile})`))
+    }, timeoutMs)
+  })
+  try {
+    return await Promise.race([daemon.exited, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** For `after()` hooks: SIGKILL every daemon these helpers started that is still running. */
