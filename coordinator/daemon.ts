@@ -8,7 +8,7 @@ import { loadOrCreateIdentity, createSigner, createVerifier, type Identity } fro
 import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
 import { createAllowListGater } from '../shared/net/gater.js'
 import { SecAggMessenger, handleControl, type SecAggMessageType } from '../shared/net/messenger.js'
-import { HELLO_PROTOCOL, SPEC_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
+import { HELLO_PROTOCOL, SPEC_PROTOCOL, MAX_INBOUND_STREAMS_PER_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
 import { WireError } from '../shared/wire/codec.js'
 import { Hello, SpecRequest, type SpecResponse } from '../shared/wire/control.js'
 import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
@@ -26,7 +26,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { createAlertEvaluator, WebhookNotifier } from './alerts.js'
 import { Scheduler } from './scheduler.js'
 import { Roster } from './roster.js'
-import { RoundService } from './rounds.js'
+import { RoundService, type CoordinatorExitPoint } from './rounds.js'
 import { ApiServer, ApiError, type ApiBackend, type AgentView } from './api.js'
 
 const COORDINATOR_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] === 'agent->coordinator')
@@ -36,6 +36,8 @@ export interface CoordinatorDaemonOptions {
   logger: Logger
   /** Test-only: append every raw inbound secagg frame to this file (FEDMON_TEST_DUMP_FRAMES). */
   testDumpFramesFile?: string
+  /** Test-only (FEDMON_TEST_EXIT_AT): SIGKILL this process at this point of a round's end. */
+  testExitAt?: CoordinatorExitPoint
 }
 
 export class CoordinatorDaemon {
@@ -58,12 +60,14 @@ export class CoordinatorDaemon {
   private unmaskPool: UnmaskWorkerPool | null = null
   private referenceRetryAt = 0
   private readonly testDumpFramesFile: string | undefined
+  private readonly testExitAt: CoordinatorExitPoint | undefined
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle'
 
   constructor (opts: CoordinatorDaemonOptions) {
     this.config = opts.config
     this.logger = opts.logger
     this.testDumpFramesFile = opts.testDumpFramesFile
+    this.testExitAt = opts.testExitAt
   }
 
   get peerId (): string {
@@ -120,7 +124,8 @@ export class CoordinatorDaemon {
       notify: this.notifier !== null ? (report, alerts) => { this.notifier?.notify(report, alerts) } : undefined,
       metrics: this.metrics,
       logger,
-      computeUnmask: async (work, opts) => await this.computeUnmask(work, opts)
+      computeUnmask: async (work, opts) => await this.computeUnmask(work, opts),
+      testExitAt: this.testExitAt
     })
 
     const dump = this.testDumpFramesFile
@@ -134,7 +139,9 @@ export class CoordinatorDaemon {
         this.rounds?.receive(from, message)
       },
       onRawFrame: dump !== undefined ? (from, protocol, frame) => { appendFileSync(dump, frame) } : undefined,
-      maxStreams: 64
+      // An agent sends one message of a type at a time (plus a retry): a few streams per protocol suffice,
+      // and the messenger's per-peer budget caps them over all protocols and connections.
+      maxStreams: MAX_INBOUND_STREAMS_PER_PROTOCOL
     })
     await this.messenger.start()
     await handleControl(node, HELLO_PROTOCOL, {

@@ -1,9 +1,16 @@
 /**
  * Roster gating. The encrypted-connection hooks run after Noise, so the peer id there is authenticated;
  * a refused peer is dropped before any protocol stream can be opened, and the refusal is logged.
+ *
+ * Admission alone does not bound what an admitted peer costs: libp2p accepts any number of connections from
+ * one peer id (up to the node-wide `maxConnections`), and every stream limit is per connection. So the gater
+ * also caps the inbound connections one peer may hold at once (counted from admission to the socket's
+ * close, so simultaneous dials are counted too): a roster key that floods connections keeps a few, and the
+ * node's other slots stay free for the rest of the roster.
  */
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import type { Logger } from '../log.js'
+import { MAX_INBOUND_CONNECTIONS_PER_PEER } from '../wire/protocols.js'
 
 export interface AllowListGaterOptions {
   /** Decides admission by peer id string; called on every connection attempt, so it sees roster changes. */
@@ -11,9 +18,16 @@ export interface AllowListGaterOptions {
   logger?: Logger
   /** Called for every refused peer (metrics, tests). */
   onRefused?: (peerId: string, direction: 'inbound' | 'outbound') => void
+  /** Inbound connections one peer may hold at once (default MAX_INBOUND_CONNECTIONS_PER_PEER). */
+  maxInboundConnectionsPerPeer?: number
 }
 
 export function createAllowListGater (opts: AllowListGaterOptions): ConnectionGater {
+  const maxPerPeer = opts.maxInboundConnectionsPerPeer ?? MAX_INBOUND_CONNECTIONS_PER_PEER
+  const inbound = new Map<string, Set<MultiaddrConnection>>()
+  /** Refusals over the cap per peer since its last log line: a flood must not flood the log too. */
+  const overCap = new Map<string, number>()
+
   const refuse = (peerId: PeerId, direction: 'inbound' | 'outbound'): boolean => {
     const id = peerId.toString()
     if (opts.isAllowed(id)) return false
@@ -21,12 +35,35 @@ export function createAllowListGater (opts: AllowListGaterOptions): ConnectionGa
     opts.onRefused?.(id, direction)
     return true
   }
+
+  const admitInbound = (peerId: PeerId, maConn: MultiaddrConnection | undefined): boolean => {
+    if (refuse(peerId, 'inbound')) return true
+    if (maConn === undefined) return false
+    const id = peerId.toString()
+    const held = inbound.get(id) ?? new Set<MultiaddrConnection>()
+    if (held.has(maConn)) return false // the same connection at a later stage of the upgrade
+    if (held.size >= maxPerPeer) {
+      const n = (overCap.get(id) ?? 0) + 1
+      overCap.set(id, n)
+      if (n === 1 || n % 100 === 0) opts.logger?.warn({ peer: id, held: held.size, max: maxPerPeer, refusedSoFar: n }, 'connection refused: too many connections from this peer')
+      return true
+    }
+    held.add(maConn)
+    inbound.set(id, held)
+    maConn.addEventListener('close', () => {
+      held.delete(maConn)
+      if (held.size === 0 && inbound.get(id) === held) inbound.delete(id)
+    }, { once: true })
+    if (maConn.status !== 'open') held.delete(maConn) // closed before the listener was in place
+    return false
+  }
+
   return {
     denyDialMultiaddr: () => false, // loopback/private addresses are how sites reach each other in tests
     denyDialPeer: (peerId) => refuse(peerId, 'outbound'),
-    denyInboundEncryptedConnection: (peerId) => refuse(peerId, 'inbound'),
+    denyInboundEncryptedConnection: (peerId, maConn) => admitInbound(peerId, maConn),
     denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound'),
-    denyInboundUpgradedConnection: (peerId) => refuse(peerId, 'inbound'),
+    denyInboundUpgradedConnection: (peerId, maConn) => admitInbound(peerId, maConn),
     denyOutboundUpgradedConnection: (peerId) => refuse(peerId, 'outbound')
   }
 }

@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Stream } from '@libp2p/interface'
 import { parseSecAggMessage, type SecAggMessage } from '../secagg/messages.js'
 import { encodeFrame, decodeFrame, WireError } from '../wire/codec.js'
-import { secaggProtocol } from '../wire/protocols.js'
+import { secaggProtocol, MAX_INBOUND_STREAMS_PER_PEER, MAX_CONTROL_STREAMS_PER_PEER } from '../wire/protocols.js'
 import { readFrame, writeFrame } from './framed.js'
 import type { FedmonNode } from './node.js'
 import type { Logger } from '../log.js'
@@ -39,6 +39,40 @@ export interface MessengerOptions {
   readTimeoutMs?: number
   /** Concurrent inbound streams allowed per protocol per connection. */
   maxStreams?: number
+  /** Concurrent inbound streams one peer may have in flight, all protocols and connections together. */
+  maxStreamsPerPeer?: number
+}
+
+/**
+ * Counts what each remote peer has in flight and refuses what is over its budget. libp2p's stream limits are
+ * per connection and per protocol; this one is per peer, so more connections or more protocols do not
+ * multiply what a peer can make this node buffer. Refusals are logged once per burst, not per stream.
+ */
+class PeerBudget {
+  private readonly inFlight = new Map<string, number>()
+  private readonly refused = new Map<string, number>()
+  constructor (private readonly max: number, private readonly logger: Logger, private readonly what: string) {}
+
+  /** Takes one slot for `peer`, or returns false (and logs the first and every 100th refusal). */
+  take (peer: string, protocol: string): boolean {
+    const n = this.inFlight.get(peer) ?? 0
+    if (n >= this.max) {
+      const r = (this.refused.get(peer) ?? 0) + 1
+      this.refused.set(peer, r)
+      if (r === 1 || r % 100 === 0) this.logger.warn({ peer, protocol, inFlight: n, max: this.max, refusedSoFar: r }, `stream refused: too many ${this.what} streams from this peer`)
+      return false
+    }
+    this.inFlight.set(peer, n + 1)
+    return true
+  }
+
+  give (peer: string): void {
+    const n = (this.inFlight.get(peer) ?? 1) - 1
+    if (n <= 0) {
+      this.inFlight.delete(peer)
+      this.refused.delete(peer)
+    } else this.inFlight.set(peer, n)
+  }
 }
 
 /** The one-byte frame a receiver sends back once a message is read and valid. */
@@ -56,10 +90,21 @@ export class SecAggMessenger {
 
   async start (): Promise<void> {
     const maxStreams = this.opts.maxStreams ?? 256
+    const budget = new PeerBudget(this.opts.maxStreamsPerPeer ?? MAX_INBOUND_STREAMS_PER_PEER, this.opts.logger, 'secagg')
     for (const type of this.opts.accept) {
       const protocol = secaggProtocol(type)
       await this.opts.node.handle(protocol, async (stream, connection) => {
-        await this.receive(type, protocol, stream, connection)
+        const from = connection.remotePeer.toString()
+        if (!budget.take(from, protocol)) {
+          this.stats.rejected++
+          stream.abort(new WireError('too many streams from this peer', 'ERR_TOO_MANY_STREAMS'))
+          return
+        }
+        try {
+          await this.receive(type, protocol, stream, connection)
+        } finally {
+          budget.give(from)
+        }
       }, { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams })
     }
     this.started = true
@@ -196,15 +241,29 @@ export async function requestControl (node: FedmonNode, to: string, protocol: st
   }
 }
 
-/** Serves a control protocol: reads one frame, passes it (decoded) to `handle`, writes the answer if any. */
+/**
+ * Serves a control protocol: reads one frame, passes it (decoded) to `handle`, writes the answer if any.
+ * The whole exchange, writing the answer included, must end within `timeoutMs`: a peer that stops reading
+ * holds at most its answer, for at most that long, on at most `maxStreamsPerPeer` streams.
+ */
 export async function handleControl (node: FedmonNode, protocol: string, opts: {
   logger: Logger
   maxLength: number
   timeoutMs?: number
+  /** Concurrent requests per connection (libp2p's `maxInboundStreams`), default 8. */
+  maxStreams?: number
+  /** Concurrent requests per peer over all its connections, default MAX_CONTROL_STREAMS_PER_PEER. */
+  maxStreamsPerPeer?: number
   handle: (from: string, value: unknown) => Promise<unknown | undefined> | unknown | undefined
 }): Promise<void> {
+  const budget = new PeerBudget(opts.maxStreamsPerPeer ?? MAX_CONTROL_STREAMS_PER_PEER, opts.logger, protocol)
+  const maxStreams = opts.maxStreams ?? 8
   await node.handle(protocol, async (stream, connection) => {
     const from = connection.remotePeer.toString()
+    if (!budget.take(from, protocol)) {
+      stream.abort(new WireError('too many requests from this peer', 'ERR_TOO_MANY_STREAMS'))
+      return
+    }
     const signal = AbortSignal.timeout(opts.timeoutMs ?? 30_000)
     try {
       const value = decodeFrame(await readFrame(stream, { maxLength: opts.maxLength, signal }))
@@ -213,9 +272,12 @@ export async function handleControl (node: FedmonNode, protocol: string, opts: {
       await stream.close({ signal })
     } catch (err) {
       const e = err as Error & { code?: string }
-      opts.logger.warn({ peer: from, protocol, code: e.code, err: e.message }, 'control request refused')
+      // (a timeout's DOMException has a numeric `code`: log its name instead)
+      opts.logger.warn({ peer: from, protocol, code: typeof e.code === 'string' ? e.code : e.name, err: e.message }, 'control request refused')
       stream.abort(e)
-      if (e instanceof WireError) connection.abort(e)
+      if (e instanceof WireError && e.code !== 'ERR_TIMEOUT' && e.code !== 'ERR_READ') connection.abort(e)
+    } finally {
+      budget.give(from)
     }
-  }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+  }, { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams })
 }

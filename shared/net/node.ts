@@ -10,6 +10,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import type { ConnectionGater, Ed25519PrivateKey } from '@libp2p/interface'
+import { MAX_STREAMS_PER_CONNECTION } from '../wire/protocols.js'
 
 export interface FedmonNodeOptions {
   privateKey: Ed25519PrivateKey
@@ -28,8 +29,16 @@ export interface FedmonNodeOptions {
 
 export type FedmonNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, ping: ReturnType<ReturnType<typeof ping>> }>
 
-// Yamux windows come from local config and must match on every node: pin them here.
-const YAMUX = { initialStreamWindowSize: 256 * 1024, maxStreamWindowSize: 16 * 1024 * 1024, enableKeepAlive: true, keepAliveInterval: 10_000 }
+// Yamux windows come from local config and must match on every node: pin them here. (Yamux 8 reads them
+// from `streamOptions`; at the top level they were ignored, and the defaults, equal today, applied.)
+// Streams per connection are capped well below Yamux's 1000: with the per-peer connection cap of the gater
+// this bounds the streams, even those still negotiating a protocol, that one peer can hold open here.
+const YAMUX = {
+  streamOptions: { initialStreamWindowSize: 256 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 },
+  maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+  enableKeepAlive: true,
+  keepAliveInterval: 10_000
+}
 
 export async function createFedmonNode (opts: FedmonNodeOptions): Promise<FedmonNode> {
   const n = Math.max(opts.expectedPeers ?? 0, 16)
@@ -40,6 +49,11 @@ export async function createFedmonNode (opts: FedmonNodeOptions): Promise<Fedmon
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(YAMUX)],
     connectionGater: opts.gater,
+    // libp2p pings every connection every 10 s and aborts it when a ping takes longer than an adaptive
+    // timeout (5 s at first). A busy host (50 agents on 2 cores in the soak; a site's agent next to a
+    // training job) then loses its coordinator and neighbours mid-round. Peers that really vanish are still
+    // found within a minute or so; a clean close is seen at once.
+    connectionMonitor: { pingInterval: 30_000, pingTimeout: { minTimeout: 30_000, maxTimeout: 120_000 }, abortConnectionOnPingFailure: true },
     connectionManager: {
       maxConnections: n + 100,
       maxIncomingPendingConnections: n + 10,

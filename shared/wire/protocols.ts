@@ -2,6 +2,8 @@
  * Protocol ids and per-exchange frame limits. One libp2p protocol per message type
  * (`/fedmon/secagg/1.0.0/<type>`), plus the two control exchanges (hello, spec).
  */
+import { MAX_PARTICIPANTS, SHARE_BYTES } from '../secagg/messages.js'
+
 export const SECAGG_PROTOCOL_PREFIX = '/fedmon/secagg/1.0.0/'
 /** agent → coordinator on connect: the agent's listen addresses (so the coordinator can announce them). */
 export const HELLO_PROTOCOL = '/fedmon/hello/1.0.0'
@@ -30,6 +32,29 @@ export const WRITE_HIGH_WATER_MARK = 1024 * 1024
 export const SMALL_FRAME_LIMIT = 16 * 1024
 
 /**
+ * A share receipt holds at most MAX_PARTICIPANTS indexes (≤ 5 msgpack bytes each) and a signature; unmask
+ * shares at most one 44-byte share per neighbour, with its index. Deriving these from the schema rather than
+ * using CONTROL_FRAME_LIMIT matters: every byte of an announced frame may be buffered while it arrives, so
+ * the limit times the open streams is what one peer can make the receiver hold.
+ */
+export const RECEIPT_FRAME_LIMIT = MAX_PARTICIPANTS * 5 + 4 * 1024
+export const UNMASK_SHARES_FRAME_LIMIT = MAX_PARTICIPANTS * (5 + SHARE_BYTES) + 4 * 1024
+
+// Resource limits per remote peer. libp2p's own limits are per connection (streams per protocol) or per
+// node (connections); a roster member could multiply them by opening many connections. An honest peer
+// holds one connection and has a few streams in flight; these leave room for retries and reconnects.
+/** Inbound connections one peer may hold at once (enforced by the gater, shared/net/gater.ts). */
+export const MAX_INBOUND_CONNECTIONS_PER_PEER = 4
+/** Secure-aggregation streams one peer may have in flight at once towards a node, all protocols together. */
+export const MAX_INBOUND_STREAMS_PER_PEER = 16
+/** Concurrent inbound streams per secagg protocol per connection (libp2p's `maxInboundStreams`). */
+export const MAX_INBOUND_STREAMS_PER_PROTOCOL = 8
+/** Concurrent requests one peer may have open on one control protocol (hello, spec). */
+export const MAX_CONTROL_STREAMS_PER_PEER = 4
+/** Yamux streams per connection, including those still negotiating a protocol (Yamux's default is 1000). */
+export const MAX_STREAMS_PER_CONNECTION = 256
+
+/**
  * The frame limit per secagg message type: vector-carrying messages get the announced vector size plus
  * slack, key/signature messages a few KiB, set-carrying ones room for the largest roster.
  */
@@ -39,7 +64,10 @@ export function frameLimitFor (type: string, vectorLength: number | null): numbe
     case 'advertise-keys':
     case 'shares':
     case 'consistency-signature':
+    case 'decline': // a code, ≤ 1024 characters of reason (≤ 3 KiB UTF-8) and a signature
       return SMALL_FRAME_LIMIT
+    case 'share-receipt': return RECEIPT_FRAME_LIMIT
+    case 'unmask-shares': return UNMASK_SHARES_FRAME_LIMIT
     default: return CONTROL_FRAME_LIMIT
   }
 }
