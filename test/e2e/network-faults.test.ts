@@ -10,6 +10,10 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord } from './helpers/federation.js'
 import { killAllDaemons, waitFor, httpJson, sleep, type Daemon } from './helpers/processes.js'
 import { RawPeer, varint } from './helpers/raw-peer.js'
+import { loadIdentity } from '../../shared/identity.js'
+import { createFedmonNode } from '../../shared/net/node.js'
+import { createAllowListGater } from '../../shared/net/gater.js'
+import { createLogger } from '../../shared/log.js'
 import { encodeFrame } from '../../shared/wire/codec.js'
 import { SPEC_PROTOCOL, HELLO_PROTOCOL, secaggProtocol } from '../../shared/wire/protocols.js'
 import type { Report } from '../../shared/report.js'
@@ -52,7 +56,7 @@ let dumpFile: string
 let coordinator: Daemon
 let nextDay = 0
 let passed = 0
-const TESTS = 5
+const TESTS = 6
 const packr = new Packr({ useRecords: false, moreTypes: true })
 
 function freshWindow (): { from: number, to: number } {
@@ -405,5 +409,54 @@ test('a participant dies in the middle of its masked-input frame: logged, freed,
   await sleep(500)
   t.diagnostic(`hog: ${gaveUp.length} spec writes given up (${[...new Set(gaveUp.map(l => String(l.code)))].join(',')}); RSS with the hog connected ${rssBefore} MiB, after it left ${rssMiB(coordinator.child.pid as number)} MiB`)
   await cleanRound()
+  passed++
+})
+
+test('an impostor on a stolen address with another key: dials to it fail Noise, it receives nothing, the round finishes without the real agent', async (t) => {
+  // 5 participants (t = 3), so losing one after its keys were advertised still leaves enough share holders.
+  fed.startAgent(DYING)
+  await fed.waitForOnline([...CORE, DYING])
+  const victim = 'site-4'
+  const stolen = /listening on (\S+?)(,|\s|$)/.exec(fed.daemons[victim].log())?.[1]
+  assert.ok(stolen !== undefined, `${victim} printed its address`)
+  const listenAddr = stolen.replace(/\/p2p\/[^/]+$/, '')
+  const window = freshWindow()
+  const roundId = await startRound(window)
+  await waitFor(`${victim} to accept the round`, () => fed.daemons[victim].log().includes(roundId))
+  fed.daemons[victim].child.kill('SIGKILL')
+  await fed.daemons[victim].exited
+  // The impostor binds the victim's address at once with a key of its own (the flooder's: even a roster
+  // member cannot take another member's place) and records every connection and stream that reaches it.
+  const impostorKey = loadIdentity(fed.keys.flooder)
+  const impostor = await createFedmonNode({ privateKey: impostorKey.privateKey, listen: [listenAddr], gater: createAllowListGater({ isAllowed: () => true, logger: createLogger('impostor', 'silent') }) })
+  const reached: string[] = []
+  impostor.addEventListener('connection:open', (evt) => { reached.push(`connection from ${evt.detail.remotePeer.toString()}`) })
+  for (const type of ['shares', 'key-set', 'masking-set', 'survivors', 'unmask-request'] as const) {
+    await impostor.handle(secaggProtocol(type), (stream) => { reached.push(`stream ${type}`); stream.abort(new Error('impostor')) })
+  }
+  await impostor.start()
+  let dialError = ''
+  try {
+    // A dial of the victim's full multiaddr (address + peer id) reaches the impostor's socket and fails the
+    // Noise handshake: the remote proves a different key than the /p2p/ id asked for.
+    const prober = await RawPeer.start({ keyFile: fed.keys.hog, target: stolen })
+    try {
+      await assert.rejects(prober.connect({ signal: AbortSignal.timeout(10_000) }), (err: Error) => { dialError = `${err.name}: ${err.message}`; return true })
+    } finally {
+      await prober.stop()
+    }
+    const outcome = await roundOutcome(roundId)
+    const report = await assertExact(outcome, window, [...CORE.filter(s => s !== victim), DYING])
+    assert.ok(report.agents.dropped.includes(fed.ids[victim]), `${victim} dropped`)
+    assert.deepEqual(reached, [], 'nothing reached the impostor: no connection, no stream')
+    t.diagnostic(`impostor on ${listenAddr} with the flooder's key; a dial of ${victim}'s multiaddr: ${dialError.slice(0, 160)}; round ${roundId} done without ${victim}, exact; connections/streams that reached the impostor: ${reached.length}`)
+  } finally {
+    await impostor.stop()
+  }
+  fed.startAgent(victim)
+  await fed.waitForOnline([...CORE, DYING])
+  const next = freshWindow()
+  await assertExact(await roundOutcome(await startRound(next)), next, [...CORE, DYING])
+  await healthy()
   passed++
 })
