@@ -10,7 +10,8 @@ import { WireError } from '../wire/codec.js'
 
 const CHUNK = 256 * 1024
 
-function varint (n: number): Uint8Array {
+/** Unsigned LEB128, the length prefix of every frame. */
+export function varint (n: number): Uint8Array {
   const out: number[] = []
   while (n >= 0x80) {
     out.push((n % 0x80) | 0x80)

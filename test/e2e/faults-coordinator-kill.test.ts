@@ -5,7 +5,7 @@ import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Federation, sampleRecords, isoWindow, T0, DAY, type SampleRecord } from './helpers/federation.js'
-import { killAllDaemons, stopDaemon, waitFor, httpJson } from './helpers/processes.js'
+import { killAllDaemons, stopDaemon, httpJson } from './helpers/processes.js'
 import { Packr } from 'msgpackr'
 import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
@@ -72,28 +72,8 @@ after(async () => {
   else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
 
-async function waitForOnlineExactly (sites: string[], timeoutMs = 45_000): Promise<void> {
-  const want = sites.map(s => fed.ids[s]).sort()
-  await waitFor(`exactly ${sites.join(', ')} online`, async () => {
-    const { status, body } = await httpJson(`${fed.api}/v1/agents`)
-    if (status !== 200) return false
-    const online = (body.agents as Array<{ peerId: string, online: boolean }>).filter(a => a.online).map(a => a.peerId).sort()
-    return JSON.stringify(online) === JSON.stringify(want)
-  }, { timeoutMs, intervalMs: 100 })
-}
 
-async function startRound (window: { from: number, to: number }, reference = false): Promise<string> {
-  const res = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window, reference } })
-  assert.equal(res.status, 202, `round refused: ${JSON.stringify(res.body)}`)
-  return res.body.roundId as string
-}
 
-async function roundOutcome (roundId: string): Promise<RoundOutcome> {
-  return await waitFor(`round ${roundId} to end`, async () => {
-    const { status, body } = await httpJson(`${fed.api}/v1/rounds/${roundId}`)
-    return status === 200 && body.status !== 'running' ? body as RoundOutcome : null
-  }, { timeoutMs: 60_000, intervalMs: 100 })
-}
 
 /** A report is exact: its sample count is the known number of records of exactly the agents it includes. */
 function assertExact (report: Report, window: { from: number, to: number }): void {
@@ -105,8 +85,8 @@ function assertExact (report: Report, window: { from: number, to: number }): voi
 }
 
 async function cleanRound (window = freshWindow()): Promise<Report> {
-  await waitForOnlineExactly(CORE)
-  const outcome = await roundOutcome(await startRound(window))
+  await fed.waitForOnlineExactly(CORE)
+  const outcome = await fed.roundOutcome(await fed.startRound(window))
   assert.equal(outcome.status, 'done', `clean round: ${JSON.stringify(outcome.failure)}`)
   const report = (await httpJson(`${fed.api}/v1/reports/${outcome.reportId as string}`)).body as Report
   assertExact(report, window)
@@ -155,9 +135,9 @@ async function assertApiAgreesWithStore (): Promise<void> {
 async function killedRound (t: { diagnostic: (m: string) => void }, point: string, reference: boolean): Promise<Report | null> {
   await stopDaemon(fed.daemons.coordinator)
   await startCoordinator({ FEDMON_TEST_EXIT_AT: point })
-  await waitForOnlineExactly(CORE)
+  await fed.waitForOnlineExactly(CORE)
   const window = freshWindow()
-  const roundId = await startRound(window, reference)
+  const roundId = await fed.startRound(window, { reference })
   const exit = await fed.daemons.coordinator.exited
   assert.equal(exit.signal, 'SIGKILL', `${point}: the hook killed the coordinator (${JSON.stringify(exit)})`)
 
@@ -234,7 +214,7 @@ test('a round left with fewer than t agents (three SIGKILLed after their share r
   const victims = CORE.slice(2)
   for (const site of victims) await stopDaemon(fed.daemons[site])
   const killed = victims.map(site => fed.startAgent(site, { FEDMON_TEST_EXIT_AFTER: 'share-receipt' }))
-  await waitForOnlineExactly(CORE)
+  await fed.waitForOnlineExactly(CORE)
   const window = freshWindow()
   const res = await fed.runRound(isoWindow(window.from, window.to))
   for (const d of killed) assert.equal((await d.exited).signal, 'SIGKILL')

@@ -64,28 +64,8 @@ after(async () => {
 })
 
 /** Waits until exactly `sites` are online at the coordinator (a killed agent's disconnect has been seen). */
-async function waitForOnlineExactly (sites: string[], timeoutMs = 45_000): Promise<void> {
-  const want = sites.map(s => fed.ids[s]).sort()
-  await waitFor(`exactly ${sites.join(', ')} online`, async () => {
-    const { status, body } = await httpJson(`${fed.api}/v1/agents`)
-    if (status !== 200) return false
-    const online = (body.agents as Array<{ peerId: string, online: boolean }>).filter(a => a.online).map(a => a.peerId).sort()
-    return JSON.stringify(online) === JSON.stringify(want)
-  }, { timeoutMs, intervalMs: 100 })
-}
 
-async function startRound (window: { from: number, to: number }): Promise<string> {
-  const res = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window } })
-  assert.equal(res.status, 202, `round refused: ${JSON.stringify(res.body)}`)
-  return res.body.roundId as string
-}
 
-async function roundOutcome (roundId: string): Promise<RoundOutcome> {
-  return await waitFor(`round ${roundId} to end`, async () => {
-    const { status, body } = await httpJson(`${fed.api}/v1/rounds/${roundId}`)
-    return status === 200 && body.status !== 'running' ? body as RoundOutcome : null
-  }, { timeoutMs: 60_000, intervalMs: 100 })
-}
 
 /**
  * The invariant of every round: done with a report whose counts are exactly those of the agents it says it
@@ -113,9 +93,9 @@ async function assertRoundSound (outcome: RoundOutcome, window: { from: number, 
 
 /** Runs a round on a fresh window that must finish with exactly `sites` included. */
 async function cleanRound (sites: string[]): Promise<Report> {
-  await waitForOnlineExactly(sites)
+  await fed.waitForOnlineExactly(sites)
   const window = freshWindow()
-  const outcome = await roundOutcome(await startRound(window))
+  const outcome = await fed.roundOutcome(await fed.startRound(window))
   assert.equal(outcome.status, 'done', `clean round: ${JSON.stringify(outcome.failure)}`)
   const report = await assertRoundSound(outcome, window) as Report
   assert.deepEqual(report.agents.included.map(id => fed.siteOf(id)).sort(), [...sites].sort())
@@ -172,9 +152,9 @@ const BEFORE_MASKED_INPUT = new Set<string>(['advertise-keys', 'shares', 'share-
 test('an agent SIGKILLed after each message it sends: every round completes over the survivors with exactly their data', async (t) => {
   for (const phase of PHASES) {
     const victim = fed.startAgent('site-6', { FEDMON_TEST_EXIT_AFTER: phase })
-    await waitForOnlineExactly([...CORE, 'site-6'])
+    await fed.waitForOnlineExactly([...CORE, 'site-6'])
     const window = freshWindow()
-    const outcome = await roundOutcome(await startRound(window))
+    const outcome = await fed.roundOutcome(await fed.startRound(window))
     assert.equal(outcome.status, 'done', `${phase}: ${JSON.stringify(outcome.failure)}`)
     assert.equal((await exitWithin(victim, 60_000)).signal, 'SIGKILL', `${phase}: the hook killed the agent`)
     const report = await assertRoundSound(outcome, window) as Report
@@ -189,9 +169,9 @@ test('an agent SIGKILLed after each message it sends: every round completes over
 test('two agents SIGKILLed at once (after ShareKeys and after their masked input), then one by timing mid-round', async (t) => {
   const a = fed.startAgent('site-6', { FEDMON_TEST_EXIT_AFTER: 'shares' })
   const b = fed.startAgent('site-7', { FEDMON_TEST_EXIT_AFTER: 'masked-input' })
-  await waitForOnlineExactly(ALL)
+  await fed.waitForOnlineExactly(ALL)
   const window = freshWindow()
-  const outcome = await roundOutcome(await startRound(window))
+  const outcome = await fed.roundOutcome(await fed.startRound(window))
   assert.equal((await exitWithin(a, 60_000)).signal, 'SIGKILL')
   assert.equal((await exitWithin(b, 60_000)).signal, 'SIGKILL')
   assert.equal(outcome.status, 'done', JSON.stringify(outcome.failure))
@@ -203,13 +183,13 @@ test('two agents SIGKILLed at once (after ShareKeys and after their masked input
   // Mid-round by timing: both flaky agents SIGKILLed from outside as soon as they accepted the Announce.
   const c = fed.startAgent('site-6')
   const d = fed.startAgent('site-7')
-  await waitForOnlineExactly(ALL)
+  await fed.waitForOnlineExactly(ALL)
   const window2 = freshWindow()
-  const roundId = await startRound(window2)
+  const roundId = await fed.startRound(window2)
   await waitFor('the flaky agents to accept the round', () => logSays(c, roundId, 'round accepted') && logSays(d, roundId, 'round accepted'), { intervalMs: 20 })
   killProcessGroup(c, 'SIGKILL')
   killProcessGroup(d, 'SIGKILL')
-  const outcome2 = await roundOutcome(roundId)
+  const outcome2 = await fed.roundOutcome(roundId)
   note(t, 'two killed from outside after the Announce', await assertRoundSound(outcome2, window2), outcome2)
   assert.equal(outcome2.status, 'done', JSON.stringify(outcome2.failure))
   passed++
@@ -218,9 +198,9 @@ test('two agents SIGKILLed at once (after ShareKeys and after their masked input
 test('an agent restarted mid-round, and one SIGSTOPped past the phase deadline then resumed, take part in the next round', async (t) => {
   const restarted = fed.startAgent('site-6')
   const stopped = fed.startAgent('site-7')
-  await waitForOnlineExactly(ALL)
+  await fed.waitForOnlineExactly(ALL)
   const window = freshWindow()
-  const roundId = await startRound(window)
+  const roundId = await fed.startRound(window)
   await waitFor('site-6 to hold its shares', () => logSays(restarted, roundId, 'shares received'), { intervalMs: 20 })
   killProcessGroup(restarted, 'SIGKILL')
   await restarted.exited
@@ -228,7 +208,7 @@ test('an agent restarted mid-round, and one SIGSTOPped past the phase deadline t
   await waitFor('site-7 to accept the round', () => logSays(stopped, roundId, 'round accepted'), { intervalMs: 20 })
   killProcessGroup(stopped, 'SIGSTOP')
   try {
-    const outcome = await roundOutcome(roundId)
+    const outcome = await fed.roundOutcome(roundId)
     assert.equal(outcome.status, 'done', JSON.stringify(outcome.failure))
     const report = await assertRoundSound(outcome, window) as Report
     for (const s of CORE) assert.ok(report.agents.included.includes(fed.ids[s]))
@@ -251,8 +231,8 @@ test('the coordinator SIGKILLed early and late in a round: the store is intact, 
     { name: 'after ShareKeys, once every local vector is ready', when: id => agents.every(a => logSays(a, id, 'shares received') && logSays(a, id, 'local vector ready')) }
   ]
   for (const { name, when } of cases) {
-    await waitForOnlineExactly(ALL)
-    const roundId = await startRound(freshWindow())
+    await fed.waitForOnlineExactly(ALL)
+    const roundId = await fed.startRound(freshWindow())
     await waitFor(`${name} (round ${roundId})`, () => when(roundId), { intervalMs: 20 })
     killProcessGroup(fed.daemons.coordinator, 'SIGKILL')
     await fed.daemons.coordinator.exited

@@ -163,18 +163,7 @@ after(async () => {
   else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
 
-async function startRound (window: { from: number, to: number }): Promise<string> {
-  const res = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window } })
-  assert.equal(res.status, 202, `round refused: ${JSON.stringify(res.body)}`)
-  return res.body.roundId as string
-}
 
-async function roundOutcome (roundId: string): Promise<RoundOutcome> {
-  return await waitFor(`round ${roundId} to end`, async () => {
-    const { status, body } = await httpJson(`${fed.api}/v1/rounds/${roundId}`)
-    return status === 200 && body.status !== 'running' ? body as RoundOutcome : null
-  }, { timeoutMs: 60_000, intervalMs: 100 })
-}
 
 /** The round is done and its counts are exactly those of `included`. */
 async function assertExact (outcome: RoundOutcome, window: { from: number, to: number }, included: string[]): Promise<Report> {
@@ -189,8 +178,8 @@ async function assertExact (outcome: RoundOutcome, window: { from: number, to: n
 async function cleanRound (): Promise<{ roundId: string, ms: number }> {
   await fed.waitForOnline(CORE)
   const window = freshWindow()
-  const roundId = await startRound(window)
-  const outcome = await roundOutcome(roundId)
+  const roundId = await fed.startRound(window)
+  const outcome = await fed.roundOutcome(roundId)
   await assertExact(outcome, window, CORE)
   return { roundId, ms: Date.parse(outcome.finishedAt ?? '') - Date.parse(outcome.startedAt) }
 }
@@ -293,7 +282,7 @@ test('during the stall: a neighbour dies in the middle of a `shares` frame to an
   }, { timeoutMs: 30_000, intervalMs: 50 })
 
   const window = freshWindow()
-  const roundId = await startRound(window)
+  const roundId = await fed.startRound(window)
   // A shares frame as site-5 would send it (its ciphertext cannot be checked before the frame is whole).
   writeFileSync(frameFile, encodeFrame({ type: 'shares', roundId, ciphertext: new Uint8Array(randomBytes(SHARE_CIPHERTEXT_BYTES)) }))
   await dying.exited
@@ -305,7 +294,7 @@ test('during the stall: a neighbour dies in the middle of a `shares` frame to an
     raw.child.kill('SIGKILL')
     await raw.exited
   }
-  const outcome = await roundOutcome(roundId)
+  const outcome = await fed.roundOutcome(roundId)
   const report = await assertExact(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
   const cut = await waitFor('site-1 to log the cut frame', () => {

@@ -104,18 +104,7 @@ after(async () => {
   else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
 
-async function startRound (window: { from: number, to: number }): Promise<string> {
-  const res = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window } })
-  assert.equal(res.status, 202, `round refused: ${JSON.stringify(res.body)}`)
-  return res.body.roundId as string
-}
 
-async function roundOutcome (roundId: string): Promise<RoundOutcome> {
-  return await waitFor(`round ${roundId} to end`, async () => {
-    const { status, body } = await httpJson(`${fed.api}/v1/rounds/${roundId}`)
-    return status === 200 && body.status !== 'running' ? body as RoundOutcome : null
-  }, { timeoutMs: 60_000, intervalMs: 100 })
-}
 
 /** The round is done and its counts are exactly those of `included` (every CORE agent among them). */
 async function assertExact (outcome: RoundOutcome, window: { from: number, to: number }, included: string[]): Promise<Report> {
@@ -130,8 +119,8 @@ async function assertExact (outcome: RoundOutcome, window: { from: number, to: n
 async function cleanRound (): Promise<{ report: Report, roundId: string }> {
   await fed.waitForOnline(CORE)
   const window = freshWindow()
-  const roundId = await startRound(window)
-  const report = await assertExact(await roundOutcome(roundId), window, CORE)
+  const roundId = await fed.startRound(window)
+  const report = await assertExact(await fed.roundOutcome(roundId), window, CORE)
   return { report, roundId }
 }
 
@@ -256,7 +245,7 @@ test('a flood of connections and streams from a roster key: throttled, memory bo
 
     // 2. A round runs while the streams flood.
     const window = freshWindow()
-    const roundId = await startRound(window)
+    const roundId = await fed.startRound(window)
 
     // 3. Silent streams (opened, nothing written) on every protocol the coordinator serves.
     const protocols = [
@@ -296,7 +285,7 @@ test('a flood of connections and streams from a roster key: throttled, memory bo
     t.diagnostic(`bulk: ${bulk.opened.length}/32 streams, ${Math.round(bulkBytes / 1048576)} MiB handed to the transport, ${stillOpen(bulk.opened)} still open; coordinator RSS ${rssBefore} → peak ${duringFlood} MiB`)
 
     await healthy()
-    const outcome = await roundOutcome(roundId)
+    const outcome = await fed.roundOutcome(roundId)
     await assertExact(outcome, window, CORE)
     t.diagnostic(`round ${roundId} during the flood: done, exact (${Date.parse(outcome.finishedAt ?? '') - Date.parse(outcome.startedAt)} ms)`)
     assert.ok(duringFlood - rssBefore < RSS_GROWTH_BOUND_MIB, `RSS grew by ${duringFlood - rssBefore} MiB during the flood (bound ${RSS_GROWTH_BOUND_MIB})`)
@@ -326,7 +315,7 @@ test('replayed frames (same round after acceptance, an older round, another rost
   const dying = fed.startAgent(DYING, { FEDMON_TEST_EXIT_AFTER: 'share-receipt' })
   await fed.waitForOnline([...CORE, DYING])
   const window = freshWindow()
-  const roundId = await startRound(window)
+  const roundId = await fed.startRound(window)
   const current = await waitFor('the 4 honest masked inputs of this round in the dump', () => {
     const inputs = capturedFrames().filter(f => f.roundId === roundId && f.type === 'masked-input')
     return inputs.length >= CORE.length ? inputs : null
@@ -346,7 +335,7 @@ test('replayed frames (same round after acceptance, an older round, another rost
     await asSite1.stop()
     await asOther.stop()
   }
-  const outcome = await roundOutcome(roundId)
+  const outcome = await fed.roundOutcome(roundId)
   const report = await assertExact(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
   const refused = (peer: string): string[] => coordinatorLines(/message refused/, peer).filter(l => String(l.err).includes(roundId) || l.code !== undefined).map(l => String(l.code))
@@ -369,7 +358,7 @@ test('a participant dies in the middle of its masked-input frame: logged, freed,
   const dying = fed.startAgent(DYING, { FEDMON_TEST_EXIT_AFTER: 'shares' })
   await fed.waitForOnline([...CORE, DYING])
   const window = freshWindow()
-  const roundId = await startRound(window)
+  const roundId = await fed.startRound(window)
   await dying.exited
   // site-5's identity comes back as a raw process, writes half a masked input and is SIGKILLed.
   const childScript = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'raw-peer-child.js')
@@ -386,7 +375,7 @@ test('a participant dies in the middle of its masked-input frame: logged, freed,
     child.kill('SIGKILL')
     await childExited
   }
-  const outcome = await roundOutcome(roundId)
+  const outcome = await fed.roundOutcome(roundId)
   const report = await assertExact(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
   const cut = await waitFor('the coordinator to log the cut frame', () => {
@@ -421,7 +410,7 @@ test('an impostor on a stolen address with another key: dials to it fail Noise, 
   assert.ok(stolen !== undefined, `${victim} printed its address`)
   const listenAddr = stolen.replace(/\/p2p\/[^/]+$/, '')
   const window = freshWindow()
-  const roundId = await startRound(window)
+  const roundId = await fed.startRound(window)
   await waitFor(`${victim} to accept the round`, () => fed.daemons[victim].log().includes(roundId))
   fed.daemons[victim].child.kill('SIGKILL')
   await fed.daemons[victim].exited
@@ -445,7 +434,7 @@ test('an impostor on a stolen address with another key: dials to it fail Noise, 
     } finally {
       await prober.stop()
     }
-    const outcome = await roundOutcome(roundId)
+    const outcome = await fed.roundOutcome(roundId)
     const report = await assertExact(outcome, window, [...CORE.filter(s => s !== victim), DYING])
     assert.ok(report.agents.dropped.includes(fed.ids[victim]), `${victim} dropped`)
     assert.deepEqual(reached, [], 'nothing reached the impostor: no connection, no stream')
@@ -456,7 +445,7 @@ test('an impostor on a stolen address with another key: dials to it fail Noise, 
   fed.startAgent(victim)
   await fed.waitForOnline([...CORE, DYING])
   const next = freshWindow()
-  await assertExact(await roundOutcome(await startRound(next)), next, [...CORE, DYING])
+  await assertExact(await fed.roundOutcome(await fed.startRound(next)), next, [...CORE, DYING])
   await healthy()
   passed++
 })

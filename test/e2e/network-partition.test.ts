@@ -139,18 +139,7 @@ after(async () => {
   else process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
 
-async function startRound (window: { from: number, to: number }): Promise<string> {
-  const res = await httpJson(`${fed.api}/v1/rounds`, { method: 'POST', body: { window } })
-  assert.equal(res.status, 202, `round refused: ${JSON.stringify(res.body)}`)
-  return res.body.roundId as string
-}
 
-async function roundOutcome (roundId: string): Promise<RoundOutcome> {
-  return await waitFor(`round ${roundId} to end`, async () => {
-    const { status, body } = await httpJson(`${fed.api}/v1/rounds/${roundId}`)
-    return status === 200 && body.status !== 'running' ? body as RoundOutcome : null
-  }, { timeoutMs: 60_000, intervalMs: 100 })
-}
 
 async function assertExact (outcome: RoundOutcome, window: { from: number, to: number }, included: string[]): Promise<Report> {
   assert.equal(outcome.status, 'done', `round ${outcome.id}: ${JSON.stringify(outcome.failure)}`)
@@ -177,7 +166,7 @@ function cutLog (msg: RegExp): Array<Record<string, unknown>> {
 test('an agent in its own network namespace takes part: the round over all five is exact', async (t) => {
   if (skipReason !== null) { t.skip(skipReason); return }
   const window = freshWindow()
-  const outcome = await roundOutcome(await startRound(window))
+  const outcome = await fed.roundOutcome(await fed.startRound(window))
   await assertExact(outcome, window, [...CORE, CUT])
   t.diagnostic(`round ${outcome.id}: done, 5 included (site-5 over the veth pair ${VETH_HOST}/${VETH_NS}), exact (${ms(outcome)} ms)`)
   passed++
@@ -186,11 +175,11 @@ test('an agent in its own network namespace takes part: the round over all five 
 test('the agent is cut off mid-round (its link set down once it accepted the Announce): the round finishes without it, exactly', async (t) => {
   if (skipReason !== null) { t.skip(skipReason); return }
   const window = freshWindow()
-  const roundId = await startRound(window)
+  const roundId = await fed.startRound(window)
   await waitFor('site-5 to accept the Announce', () => cutLog(/round accepted/).some(l => l.round === roundId), { timeoutMs: 15_000, intervalMs: 5 })
   ip('link', 'set', VETH_HOST, 'down')
   const cutAt = Date.now()
-  const outcome = await roundOutcome(roundId)
+  const outcome = await fed.roundOutcome(roundId)
   const report = await assertExact(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [CUT])
   assert.equal((await httpJson(`${fed.api}/healthz`)).status, 200)
@@ -211,7 +200,7 @@ test('the link is healed: site-5\'s connection recovers and the next round inclu
   await fed.waitForOnline([...CORE, CUT])
   const recoveredMs = Date.now() - healedAt
   const window = freshWindow()
-  const outcome = await roundOutcome(await startRound(window))
+  const outcome = await fed.roundOutcome(await fed.startRound(window))
   await assertExact(outcome, window, [...CORE, CUT])
   const reconnected = cutLog(/connected to the coordinator/).length - connectedBefore
   t.diagnostic(`healed: connections drained ${recoveredMs} ms after the link came up (${reconnected > 0 ? 'site-5 reconnected' : 'its connection survived the partition'}); round ${outcome.id}: done, 5 included, exact (${ms(outcome)} ms)`)

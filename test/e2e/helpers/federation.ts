@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, runCli, spawnDaemon, waitForHealthz, waitFor, httpJson, stopDaemon, type Daemon, type CliResult } from './processes.js'
 import { mulberry32 } from '../../../shared/prng.js'
+import type { RoundOutcome } from '../../../coordinator/contracts.js'
 
 export const T0 = Date.UTC(2025, 11, 1) // 2025-12-01T00:00:00Z
 export const DAY = 86_400_000
@@ -181,6 +182,31 @@ export class Federation {
       const online = new Set((body.agents as Array<{ peerId: string, online: boolean }>).filter(a => a.online).map(a => a.peerId))
       return want.every(id => online.has(id))
     }, { timeoutMs })
+  }
+
+  /** Waits until exactly these agents are online (no more: a killed one must have been noticed). */
+  async waitForOnlineExactly (sites: string[], timeoutMs = 45_000): Promise<void> {
+    const want = JSON.stringify(sites.map(s => this.ids[s]).sort())
+    await waitFor(`exactly ${sites.join(', ')} online`, async () => {
+      const { status, body } = await httpJson(`${this.api}/v1/agents`, { token: this.opts.apiToken })
+      if (status !== 200) return false
+      return JSON.stringify((body.agents as Array<{ peerId: string, online: boolean }>).filter(a => a.online).map(a => a.peerId).sort()) === want
+    }, { timeoutMs, intervalMs: 100 })
+  }
+
+  /** POST /v1/rounds; throws unless the coordinator started it (202). Returns the round id. */
+  async startRound (window: { from: number, to: number }, opts: { reference?: boolean } = {}): Promise<string> {
+    const res = await httpJson(`${this.api}/v1/rounds`, { method: 'POST', body: { window, ...(opts.reference === true ? { reference: true } : {}) }, token: this.opts.apiToken })
+    if (res.status !== 202) throw new Error(`round refused: ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body.roundId as string
+  }
+
+  /** The round's stored outcome once it is no longer running. */
+  async roundOutcome (roundId: string, timeoutMs = 60_000): Promise<RoundOutcome> {
+    return await waitFor(`round ${roundId} to end`, async () => {
+      const { status, body } = await httpJson(`${this.api}/v1/rounds/${roundId}`, { token: this.opts.apiToken })
+      return status === 200 && body.status !== 'running' ? body as RoundOutcome : null
+    }, { timeoutMs, intervalMs: 100 })
   }
 
   /** `fedmon round run --window W [--reference] --wait --json --api …`. */

@@ -11,19 +11,10 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { loadIdentity } from '../../../shared/identity.js'
 import { createFedmonNode, type FedmonNode } from '../../../shared/net/node.js'
 import { createAllowListGater } from '../../../shared/net/gater.js'
-import { writeFrame } from '../../../shared/net/framed.js'
+import { varint, writeFrame } from '../../../shared/net/framed.js'
 import { createLogger } from '../../../shared/log.js'
 
-/** Unsigned LEB128, the length prefix of every fedmon frame. */
-export function varint (n: number): Uint8Array {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  out.push(n)
-  return Uint8Array.from(out)
-}
+export { varint }
 
 /** The bytes of a frame cut after `fraction` of its body: the whole length prefix, part of the body. */
 export function partialFrame (body: Uint8Array, fraction: number): Uint8Array {
