@@ -11,8 +11,6 @@ import { killAllDaemons, waitFor, httpJson, sleep, type Daemon } from './helpers
 import { encodeFrame } from '../../shared/wire/codec.js'
 import { SHARE_CIPHERTEXT_BYTES } from '../../shared/secagg/messages.js'
 import { SPEC_PROTOCOL, secaggProtocol, MAX_CONTROL_STREAMS_PER_PEER, MAX_INBOUND_CONNECTIONS_PER_PEER, WRITE_HIGH_WATER_MARK } from '../../shared/wire/protocols.js'
-import type { Report } from '../../shared/report.js'
-import type { RoundOutcome } from '../../coordinator/contracts.js'
 
 /*
  * Backpressure at the TCP level, against a real coordinator process: a roster peer (helpers/stall-peer-child.ts)
@@ -74,7 +72,6 @@ function freshWindow (): { from: number, to: number } {
   return { from, to: from + DAY }
 }
 
-const countIn = (site: string, w: { from: number, to: number }): number => records[site].filter(r => r.ts >= w.from && r.ts < w.to).length
 
 // ---- /proc readings ----
 
@@ -163,24 +160,12 @@ after(async () => {
   else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
 
-
-
-/** The round is done and its counts are exactly those of `included`. */
-async function assertExact (outcome: RoundOutcome, window: { from: number, to: number }, included: string[]): Promise<Report> {
-  assert.equal(outcome.status, 'done', `round ${outcome.id}: ${JSON.stringify(outcome.failure)}`)
-  const { body } = await httpJson(`${fed.api}/v1/reports/${outcome.reportId as string}`)
-  const report = body as Report
-  assert.deepEqual(report.agents.included.map(id => fed.siteOf(id)).sort(), [...included].sort())
-  assert.equal(report.samples.count, included.reduce((n, s) => n + countIn(s, window), 0), 'samples.count is exactly the included sites\' records')
-  return report
-}
-
 async function cleanRound (): Promise<{ roundId: string, ms: number }> {
   await fed.waitForOnline(CORE)
   const window = freshWindow()
   const roundId = await fed.startRound(window)
   const outcome = await fed.roundOutcome(roundId)
-  await assertExact(outcome, window, CORE)
+  await fed.assertExactReport(outcome, window, CORE)
   return { roundId, ms: Date.parse(outcome.finishedAt ?? '') - Date.parse(outcome.startedAt) }
 }
 
@@ -295,7 +280,7 @@ test('during the stall: a neighbour dies in the middle of a `shares` frame to an
     await raw.exited
   }
   const outcome = await fed.roundOutcome(roundId)
-  const report = await assertExact(outcome, window, CORE)
+  const report = await fed.assertExactReport(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
   const cut = await waitFor('site-1 to log the cut frame', () => {
     const lines = logLines(site1, /incomplete frame|bad frame/, fed.ids[DYING])

@@ -17,7 +17,6 @@ import { createLogger } from '../../shared/log.js'
 import { encodeFrame } from '../../shared/wire/codec.js'
 import { SPEC_PROTOCOL, HELLO_PROTOCOL, secaggProtocol } from '../../shared/wire/protocols.js'
 import type { Report } from '../../shared/report.js'
-import type { RoundOutcome } from '../../coordinator/contracts.js'
 
 /*
  * Network-level adversaries and faults against a real coordinator process (loopback, built CLI), from a raw
@@ -66,9 +65,6 @@ function freshWindow (): { from: number, to: number } {
   return { from, to: from + DAY }
 }
 
-function countIn (site: string, w: { from: number, to: number }): number {
-  return records[site].filter(r => r.ts >= w.from && r.ts < w.to).length
-}
 
 function rssMiB (pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -104,23 +100,11 @@ after(async () => {
   else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
 
-
-
-/** The round is done and its counts are exactly those of `included` (every CORE agent among them). */
-async function assertExact (outcome: RoundOutcome, window: { from: number, to: number }, included: string[]): Promise<Report> {
-  assert.equal(outcome.status, 'done', `round ${outcome.id}: ${JSON.stringify(outcome.failure)}`)
-  const { body } = await httpJson(`${fed.api}/v1/reports/${outcome.reportId as string}`)
-  const report = body as Report
-  assert.deepEqual(report.agents.included.map(id => fed.siteOf(id)).sort(), [...included].sort())
-  assert.equal(report.samples.count, included.reduce((n, s) => n + countIn(s, window), 0), 'samples.count is exactly the included sites\' records')
-  return report
-}
-
 async function cleanRound (): Promise<{ report: Report, roundId: string }> {
   await fed.waitForOnline(CORE)
   const window = freshWindow()
   const roundId = await fed.startRound(window)
-  const report = await assertExact(await fed.roundOutcome(roundId), window, CORE)
+  const report = await fed.assertExactReport(await fed.roundOutcome(roundId), window, CORE)
   return { report, roundId }
 }
 
@@ -286,7 +270,7 @@ test('a flood of connections and streams from a roster key: throttled, memory bo
 
     await healthy()
     const outcome = await fed.roundOutcome(roundId)
-    await assertExact(outcome, window, CORE)
+    await fed.assertExactReport(outcome, window, CORE)
     t.diagnostic(`round ${roundId} during the flood: done, exact (${Date.parse(outcome.finishedAt ?? '') - Date.parse(outcome.startedAt)} ms)`)
     assert.ok(duringFlood - rssBefore < RSS_GROWTH_BOUND_MIB, `RSS grew by ${duringFlood - rssBefore} MiB during the flood (bound ${RSS_GROWTH_BOUND_MIB})`)
   } finally {
@@ -336,7 +320,7 @@ test('replayed frames (same round after acceptance, an older round, another rost
     await asOther.stop()
   }
   const outcome = await fed.roundOutcome(roundId)
-  const report = await assertExact(outcome, window, CORE)
+  const report = await fed.assertExactReport(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
   const refused = (peer: string): string[] => coordinatorLines(/message refused/, peer).filter(l => String(l.err).includes(roundId) || l.code !== undefined).map(l => String(l.code))
   const dupes = refused(site1).filter(c => c === 'ERR_DUPLICATE')
@@ -376,7 +360,7 @@ test('a participant dies in the middle of its masked-input frame: logged, freed,
     await childExited
   }
   const outcome = await fed.roundOutcome(roundId)
-  const report = await assertExact(outcome, window, CORE)
+  const report = await fed.assertExactReport(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
   const cut = await waitFor('the coordinator to log the cut frame', () => {
     const lines = [...coordinatorLines(/incomplete frame|bad frame/, fed.ids[DYING])]
@@ -435,7 +419,7 @@ test('an impostor on a stolen address with another key: dials to it fail Noise, 
       await prober.stop()
     }
     const outcome = await fed.roundOutcome(roundId)
-    const report = await assertExact(outcome, window, [...CORE.filter(s => s !== victim), DYING])
+    const report = await fed.assertExactReport(outcome, window, [...CORE.filter(s => s !== victim), DYING])
     assert.ok(report.agents.dropped.includes(fed.ids[victim]), `${victim} dropped`)
     assert.deepEqual(reached, [], 'nothing reached the impostor: no connection, no stream')
     t.diagnostic(`impostor on ${listenAddr} with the flooder's key; a dial of ${victim}'s multiaddr: ${dialError.slice(0, 160)}; round ${roundId} done without ${victim}, exact; connections/streams that reached the impostor: ${reached.length}`)
@@ -445,7 +429,7 @@ test('an impostor on a stolen address with another key: dials to it fail Noise, 
   fed.startAgent(victim)
   await fed.waitForOnline([...CORE, DYING])
   const next = freshWindow()
-  await assertExact(await fed.roundOutcome(await fed.startRound(next)), next, [...CORE, DYING])
+  await fed.assertExactReport(await fed.roundOutcome(await fed.startRound(next)), next, [...CORE, DYING])
   await healthy()
   passed++
 })

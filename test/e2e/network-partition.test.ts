@@ -6,7 +6,6 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path'
 import { Federation, sampleRecords, T0, DAY, type SampleRecord } from './helpers/federation.js'
 import { CLI, killAllDaemons, waitFor, httpJson, sleep } from './helpers/processes.js'
-import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
 
 /*
@@ -73,7 +72,6 @@ function freshWindow (): { from: number, to: number } {
   return { from, to: from + DAY }
 }
 
-const countIn = (site: string, w: { from: number, to: number }): number => records[site].filter(r => r.ts >= w.from && r.ts < w.to).length
 
 /** Root-namespace TCP sockets to `remoteIp` (hex in /proc/net/tcp) with their send queues. */
 function sendQueuesTo (remoteIp: string): number[] {
@@ -139,17 +137,6 @@ after(async () => {
   else process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
 
-
-
-async function assertExact (outcome: RoundOutcome, window: { from: number, to: number }, included: string[]): Promise<Report> {
-  assert.equal(outcome.status, 'done', `round ${outcome.id}: ${JSON.stringify(outcome.failure)}`)
-  const { body } = await httpJson(`${fed.api}/v1/reports/${outcome.reportId as string}`)
-  const report = body as Report
-  assert.deepEqual(report.agents.included.map(id => fed.siteOf(id)).sort(), [...included].sort())
-  assert.equal(report.samples.count, included.reduce((n, s) => n + countIn(s, window), 0), 'samples.count is exactly the included sites\' records')
-  return report
-}
-
 const ms = (o: RoundOutcome): number => Date.parse(o.finishedAt ?? '') - Date.parse(o.startedAt)
 
 /** site-5's log lines (parsed JSON) matching `msg`. */
@@ -167,7 +154,7 @@ test('an agent in its own network namespace takes part: the round over all five 
   if (skipReason !== null) { t.skip(skipReason); return }
   const window = freshWindow()
   const outcome = await fed.roundOutcome(await fed.startRound(window))
-  await assertExact(outcome, window, [...CORE, CUT])
+  await fed.assertExactReport(outcome, window, [...CORE, CUT])
   t.diagnostic(`round ${outcome.id}: done, 5 included (site-5 over the veth pair ${VETH_HOST}/${VETH_NS}), exact (${ms(outcome)} ms)`)
   passed++
 })
@@ -180,7 +167,7 @@ test('the agent is cut off mid-round (its link set down once it accepted the Ann
   ip('link', 'set', VETH_HOST, 'down')
   const cutAt = Date.now()
   const outcome = await fed.roundOutcome(roundId)
-  const report = await assertExact(outcome, window, CORE)
+  const report = await fed.assertExactReport(outcome, window, CORE)
   assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [CUT])
   assert.equal((await httpJson(`${fed.api}/healthz`)).status, 200)
   const sent = cutLog(/./).filter(l => l.round === roundId).map(l => String(l.msg))
@@ -201,7 +188,7 @@ test('the link is healed: site-5\'s connection recovers and the next round inclu
   const recoveredMs = Date.now() - healedAt
   const window = freshWindow()
   const outcome = await fed.roundOutcome(await fed.startRound(window))
-  await assertExact(outcome, window, [...CORE, CUT])
+  await fed.assertExactReport(outcome, window, [...CORE, CUT])
   const reconnected = cutLog(/connected to the coordinator/).length - connectedBefore
   t.diagnostic(`healed: connections drained ${recoveredMs} ms after the link came up (${reconnected > 0 ? 'site-5 reconnected' : 'its connection survived the partition'}); round ${outcome.id}: done, 5 included, exact (${ms(outcome)} ms)`)
   passed++

@@ -2,12 +2,14 @@
  * A federation on loopback for e2e tests: keys, per-site data files, configs, a coordinator and agents as
  * child processes of the built CLI. Reusable: every path lives under one temp dir the caller owns.
  */
+import assert from 'node:assert/strict'
 import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, runCli, spawnDaemon, waitForHealthz, waitFor, httpJson, stopDaemon, type Daemon, type CliResult } from './processes.js'
 import { mulberry32 } from '../../../shared/prng.js'
 import type { RoundOutcome } from '../../../coordinator/contracts.js'
+import type { Report } from '../../../shared/report.js'
 
 export const T0 = Date.UTC(2025, 11, 1) // 2025-12-01T00:00:00Z
 export const DAY = 86_400_000
@@ -207,6 +209,23 @@ export class Federation {
       const { status, body } = await httpJson(`${this.api}/v1/rounds/${roundId}`, { token: this.opts.apiToken })
       return status === 200 && body.status !== 'running' ? body as RoundOutcome : null
     }, { timeoutMs, intervalMs: 100 })
+  }
+
+  /** How many of `site`'s records (numeric `ts`, as `sampleRecords` writes them) fall in `window`. */
+  recordsIn (site: string, window: { from: number, to: number }): number {
+    const setup = this.opts.sites.find(s => s.name === site)
+    if (setup === undefined) throw new Error(`no site ${site}`)
+    return (setup.records as Array<{ ts?: unknown }>).filter(r => typeof r.ts === 'number' && r.ts >= window.from && r.ts < window.to).length
+  }
+
+  /** The round is done, its report includes exactly `included`, and counts exactly their records of `window`. */
+  async assertExactReport (outcome: RoundOutcome, window: { from: number, to: number }, included: string[]): Promise<Report> {
+    assert.equal(outcome.status, 'done', `round ${outcome.id}: ${JSON.stringify(outcome.failure)}`)
+    const { body } = await httpJson(`${this.api}/v1/reports/${outcome.reportId as string}`, { token: this.opts.apiToken })
+    const report = body as Report
+    assert.deepEqual(report.agents.included.map(id => this.siteOf(id)).sort(), [...included].sort())
+    assert.equal(report.samples.count, included.reduce((n, s) => n + this.recordsIn(s, window), 0), 'samples.count is exactly the included sites\' records')
+    return report
   }
 
   /** `fedmon round run --window W [--reference] --wait --json --api …`. */
