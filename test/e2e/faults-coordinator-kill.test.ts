@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { Federation, sampleRecords, isoWindow, T0, DAY, type SampleRecord } from './helpers/federation.js'
+import { Federation, sampleRecords, isoWindow, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
 import { killAllDaemons, stopDaemon, httpJson } from './helpers/processes.js'
 import { Packr } from 'msgpackr'
 import type { Report } from '../../shared/report.js'
@@ -31,16 +31,10 @@ for (const [i, name] of CORE.entries()) records[name] = sampleRecords(3000 + i, 
 
 let fed: Federation
 const seenReports: Report[] = []
-let nextDay = 0
 let coordinatorStarts = 0
 let dumpFile = ''
 
-function freshWindow (): { from: number, to: number } {
-  if (nextDay >= WEEKS * 7) throw new Error('out of data days for fresh windows')
-  const from = T0 + nextDay * DAY
-  nextDay++
-  return { from, to: from + DAY }
-}
+const freshWindow = dayWindows(WEEKS * 7)
 
 function countIn (sites: string[], w: { from: number, to: number }): number {
   return sites.reduce((n, s) => n + records[s].filter(r => r.ts >= w.from && r.ts < w.to).length, 0)

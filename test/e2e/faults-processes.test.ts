@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { Federation, sampleRecords, T0, DAY, type SampleRecord } from './helpers/federation.js'
+import { Federation, sampleRecords, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
 import { exitWithin, killAllDaemons, killProcessGroup, waitFor, httpJson, sleep, type Daemon } from './helpers/processes.js'
 import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
@@ -29,15 +29,9 @@ for (const [i, name] of ALL.entries()) records[name] = sampleRecords(2000 + i, 1
 let fed: Federation
 /** Every report the coordinator returned, in the order the rounds finished. */
 const seenReports: Report[] = []
-let nextDay = 0
 
 /** A fresh one-day window, never overlapping an earlier one (agents refuse overlaps: anti-differencing). */
-function freshWindow (): { from: number, to: number } {
-  if (nextDay >= WEEKS * 7) throw new Error('out of data days for fresh windows')
-  const from = T0 + nextDay * DAY
-  nextDay++
-  return { from, to: from + DAY }
-}
+const freshWindow = dayWindows(WEEKS * 7)
 
 function countIn (site: string, w: { from: number, to: number }): number {
   return records[site].filter(r => r.ts >= w.from && r.ts < w.to).length

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord } from './helpers/federation.js'
-import { killAllDaemons, waitFor, httpJson, sleep, type Daemon } from './helpers/processes.js'
+import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
+import { killAllDaemons, waitFor, httpJson, sleep, type Daemon, rssMiB } from './helpers/processes.js'
 import { encodeFrame } from '../../shared/wire/codec.js'
 import { SHARE_CIPHERTEXT_BYTES } from '../../shared/secagg/messages.js'
 import { SPEC_PROTOCOL, secaggProtocol, MAX_CONTROL_STREAMS_PER_PEER, MAX_INBOUND_CONNECTIONS_PER_PEER, WRITE_HIGH_WATER_MARK } from '../../shared/wire/protocols.js'
@@ -58,28 +58,17 @@ const STALL_STREAMS_PER_CONNECTION = 64
 
 let fed: Federation
 let coordinator: Daemon
-let nextDay = 0
 let passed = 0
 const TESTS = 4
 
 const here = dirname(fileURLToPath(import.meta.url))
 const children: ChildProcess[] = []
 
-function freshWindow (): { from: number, to: number } {
-  if (nextDay >= WEEKS * 7) throw new Error('out of data days for fresh windows')
-  const from = T0 + nextDay * DAY
-  nextDay++
-  return { from, to: from + DAY }
-}
+const freshWindow = dayWindows(WEEKS * 7)
 
 
 // ---- /proc readings ----
 
-function rssMiB (pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (m === null) throw new Error(`no VmRSS for ${pid}`)
-  return Math.round(Number(m[1]) / 102.4) / 10
-}
 
 const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length
 

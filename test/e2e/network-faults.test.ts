@@ -7,8 +7,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Packr } from 'msgpackr'
 import type { Connection, Stream } from '@libp2p/interface'
-import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord } from './helpers/federation.js'
-import { killAllDaemons, waitFor, httpJson, sleep, type Daemon } from './helpers/processes.js'
+import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
+import { killAllDaemons, waitFor, httpJson, sleep, type Daemon, rssMiB } from './helpers/processes.js'
 import { RawPeer, varint } from './helpers/raw-peer.js'
 import { loadIdentity } from '../../shared/identity.js'
 import { createFedmonNode } from '../../shared/net/node.js'
@@ -53,24 +53,13 @@ const RSS_GROWTH_BOUND_MIB = 256
 let fed: Federation
 let dumpFile: string
 let coordinator: Daemon
-let nextDay = 0
 let passed = 0
 const TESTS = 6
 const packr = new Packr({ useRecords: false, moreTypes: true })
 
-function freshWindow (): { from: number, to: number } {
-  if (nextDay >= WEEKS * 7) throw new Error('out of data days for fresh windows')
-  const from = T0 + nextDay * DAY
-  nextDay++
-  return { from, to: from + DAY }
-}
+const freshWindow = dayWindows(WEEKS * 7)
 
 
-function rssMiB (pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (m === null) throw new Error(`no VmRSS for ${pid}`)
-  return Math.round(Number(m[1]) / 102.4) / 10
-}
 
 /** Samples the coordinator's RSS every 100 ms until stopped; returns the peak. */
 function rssSampler (pid: number): { stop: () => number } {

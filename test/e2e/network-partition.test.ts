@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Federation, sampleRecords, T0, DAY, type SampleRecord } from './helpers/federation.js'
+import { Federation, sampleRecords, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
 import { CLI, killAllDaemons, waitFor, httpJson, sleep } from './helpers/processes.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
 
@@ -38,7 +38,6 @@ let skipReason: string | null = null
 let netnsCreated = false
 let fed: Federation
 let cutAgent: { child: ChildProcess, exited: Promise<unknown>, logFile: string } | null = null
-let nextDay = 0
 let passed = 0
 const TESTS = 3
 
@@ -65,12 +64,7 @@ function tearDownNetns (): void {
   try { ip('link', 'del', VETH_HOST) } catch { /* gone with the namespace */ }
 }
 
-function freshWindow (): { from: number, to: number } {
-  if (nextDay >= WEEKS * 7) throw new Error('out of data days for fresh windows')
-  const from = T0 + nextDay * DAY
-  nextDay++
-  return { from, to: from + DAY }
-}
+const freshWindow = dayWindows(WEEKS * 7)
 
 
 /** Root-namespace TCP sockets to `remoteIp` (hex in /proc/net/tcp) with their send queues. */

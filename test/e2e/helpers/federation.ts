@@ -62,6 +62,19 @@ export const SAMPLE_SPEC = {
   }
 }
 
+/**
+ * Consecutive one-day windows from T0, one per call, each used once: agents refuse a window overlapping one
+ * they already contributed to. Throws once the `days` of test data are used up.
+ */
+export function dayWindows (days: number): () => { from: number, to: number } {
+  let next = 0
+  return () => {
+    if (next >= days) throw new Error('out of data days for fresh windows')
+    const from = T0 + next++ * DAY
+    return { from, to: from + DAY }
+  }
+}
+
 export function isoWindow (fromMs: number, toMs: number): string {
   return `${new Date(fromMs).toISOString()}..${new Date(toMs).toISOString()}`
 }

@@ -110,6 +110,13 @@ export async function killAllDaemons (): Promise<void> {
   await Promise.all(all.map(async d => await d.exited))
 }
 
+/** A live process's resident memory (VmRSS from /proc, Linux) in MiB, one decimal. */
+export function rssMiB (pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (m === null) throw new Error(`no VmRSS for ${pid}`)
+  return Math.round(Number(m[1]) / 102.4) / 10
+}
+
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
