@@ -186,6 +186,25 @@ function kindOf (type: DuckDBType): ValueKind {
   }
 }
 
+/** Types DuckDB's JSON reader guesses from the text of strings. */
+const GUESSED_FROM_STRINGS = new Set<DuckDBTypeId>([
+  DuckDBTypeId.DATE, DuckDBTypeId.TIME, DuckDBTypeId.TIME_TZ, DuckDBTypeId.TIMESTAMP, DuckDBTypeId.TIMESTAMP_S,
+  DuckDBTypeId.TIMESTAMP_MS, DuckDBTypeId.TIMESTAMP_NS, DuckDBTypeId.TIMESTAMP_TZ, DuckDBTypeId.INTERVAL, DuckDBTypeId.UUID
+])
+
+/**
+ * The type to read an inferred JSONL column with. DuckDB guesses dates in strings: a score "-Infinity" reads as
+ * DATE '-infinity' when it is the only score in the file (not numeric), but as text when numbers share the
+ * column (not finite) — a record's class must not depend on the other records of the file (nor on records
+ * outside the window). So every field but the ts reads as text where DuckDB guessed such a type, exactly as
+ * the text reader reads it.
+ */
+function readTypeOf (type: DuckDBType, isTs: boolean): string {
+  if (!isTs && GUESSED_FROM_STRINGS.has(type.typeId)) return 'VARCHAR'
+  if (type.typeId === DuckDBTypeId.STRUCT) return `STRUCT(${type.entryNames.map((n, i) => `${sqlIdent(n)} ${readTypeOf(type.entryTypes[i], false)}`).join(', ')})`
+  return type.toString()
+}
+
 interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSource, format: DataFormat, files: string[], window: { from: number, to: number } }
 
 /**
@@ -217,7 +236,8 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
     if (inferred !== null) {
       const needed = new Set([paths.ts, paths.score, paths.label, ...paths.features.values()].map(p => (inferred.names.includes(p.join('.')) ? p.join('.') : (p.length > 1 ? p[0] : p[0].split('.')[0]))))
       const cols = inferred.names.map((n, i) => [n, inferred.types[i]] as const).filter(([n]) => needed.has(n))
-      if (cols.length > 0) readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', columns = {${cols.map(([n, t]) => `${sqlString(n)}: ${sqlString(t.toString())}`).join(', ')}})`, complete: true })
+      const tsColumn = paths.ts.join('.')
+      if (cols.length > 0) readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', columns = {${cols.map(([n, t]) => `${sqlString(n)}: ${sqlString(readTypeOf(t, n === tsColumn))}`).join(', ')}})`, complete: true })
     }
     // records = true: a line that is valid JSON but no object (`[1]`, `42`) must not switch the reader to
     // reading whole values into the first column (records = 'auto' does), which left every record without a ts.

@@ -109,10 +109,15 @@ function stalledConnections (stallPid: number, coordinatorPort: number): Array<{
   })
 }
 
-/** The coordinator's sockets (by its descriptors) connected to one of `remotePorts`. */
+/**
+ * The coordinator's libp2p sockets (by its descriptors, on its libp2p port) connected to one of `remotePorts`.
+ * The local port matters: the same ephemeral port number can be in use at once by another process's
+ * connection to another port, e.g. this test's own HTTP request to the coordinator's API.
+ */
 function socketsTo (pid: number, remotePorts: number[]): TcpSocket[] {
   const inodes = socketInodes(pid)
-  return tcpSockets().filter(s => inodes.has(s.inode) && remotePorts.includes(s.remotePort))
+  const libp2pPort = Number(/\/tcp\/(\d+)\//.exec(fed.coordinatorAddr)?.[1])
+  return tcpSockets().filter(s => inodes.has(s.inode) && s.localPort === libp2pPort && remotePorts.includes(s.remotePort))
 }
 
 /** Samples the coordinator's RSS and open descriptors every 250 ms until stopped. */

@@ -199,3 +199,18 @@ test('category and label values are trimmed of ASCII whitespace (spaces, tabs, C
   assert.equal(at(j.vector, 'labelPositive'), 5, '" true " is the positive label')
   assert.deepEqual([j.vector[c.offset], j.vector[c.offset + c.otherIndex], j.vector[c.offset + c.missingIndex]], [3, 1, 1])
 })
+
+test('JSONL strings DuckDB would read as dates ("-Infinity", "2025-12-01", "epoch") get the same class alone as next to numbers', async () => {
+  // DuckDB's JSON inference reads a column of only such strings as DATE: a record's class then depended on
+  // the other records of the file (found by the window-isolation property: "-Infinity" alone was "not numeric").
+  const lines = (score: unknown, x: unknown): string => JSON.stringify({ ts: 5000, score, label: 1, features: { x, c: 'a' } })
+  for (const value of ['-Infinity', 'Infinity', '2025-12-01', 'epoch', '12:00:00']) {
+    writeFileSync(join(dir, 'dates-alone.jsonl'), lines(value, value) + '\n')
+    writeFileSync(join(dir, 'dates-mixed.jsonl'), lines(value, value) + '\n' + JSON.stringify({ ts: 1e308, score: 0.5, label: 0, features: { x: 3, c: 'a' } }) + '\n')
+    const alone = await scan(join(dir, 'dates-alone.jsonl'))
+    const mixed = await scan(join(dir, 'dates-mixed.jsonl'))
+    assert.deepEqual(Array.from(alone), Array.from(mixed), `${value}: the out-of-window record changes nothing`)
+    const expected: CounterName = value.endsWith('Infinity') ? 'scoreNotFinite' : 'scoreNotNumeric'
+    assert.equal(at(alone, expected), 1, `${value}: ${expected}`)
+  }
+})
