@@ -98,7 +98,7 @@ export class AgentRoundService {
       this.opts.logger.debug({ peer: from, type: message.type, round: message.roundId }, 'message for no running round: dropped')
       return
     }
-    this.feed(active, from, message, true)
+    this.feed(active, from, message)
   }
 
   /** Aborts the running round (shutdown): secrets wiped, nothing more sent. */
@@ -173,23 +173,23 @@ export class AgentRoundService {
     return await this.opts.computeInput(info, spec, signal)
   }
 
-  private feed (active: ActiveRound, from: string, message: SecAggMessage, keepIfEarly: boolean): boolean {
+  private feed (active: ActiveRound, from: string, message: SecAggMessage): void {
+    // A message for a later phase waits (streams are independent); it is fed once the client gets there.
+    if (active.client.isEarly(message) && active.early.length < MAX_EARLY) {
+      active.early.push({ from, message })
+      return
+    }
     try {
       const out = active.client.receive(from, message, this.now())
       this.dispatch(active, out)
     } catch (err) {
       const e = err as Error & { code?: string }
-      if (keepIfEarly && e.code === 'ERR_WRONG_PHASE' && active.client.isEarly(message) && active.early.length < MAX_EARLY) {
-        active.early.push({ from, message })
-        return false
-      }
       if (e.code === 'ERR_POLICY') this.opts.logger.warn({ round: active.roundId, peer: from, type: message.type, code: e.code, reason: e.message }, 'round refused')
       else this.opts.logger.warn({ peer: from, type: message.type, code: e.code, err: e.message }, 'message refused')
-      return false
+      return
     }
     this.retryEarly(active)
     this.checkEnd(active)
-    return true
   }
 
   private step (active: ActiveRound, run: () => Outgoing[]): void {

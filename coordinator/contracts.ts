@@ -54,14 +54,12 @@ export interface ReportStore {
   getReport (id: string): Report | null
   latestReport (opts?: { kind?: RoundKind | 'any' }): Report | null
   listReports (opts?: { last?: number, kind?: RoundKind | 'any' }): Report[] // newest last
-  /** The baseline: the raw summed vector of a reference round (needed to compute drift), kept with its report. */
-  saveReferenceVector (reportId: string, specHash: string, vector: Uint32Array): void
+  /** The baseline: the raw summed vector of a reference round (needed to compute drift), stored by saveReport. */
   getReferenceVector (reportId: string): { specHash: string, vector: Uint32Array } | null
   setCurrentReference (reportId: string): void
   currentReference (): { reportId: string, setAt: string } | null
   hasScheduledWindow (key: string): boolean
   touchAgent (peerId: string, at: string): void
-  markIncluded (peerIds: string[], roundId: string): void
   agents (): AgentSeen[]
   close (): void
 }

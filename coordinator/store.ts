@@ -217,10 +217,6 @@ export function openStore (path: string): SqliteReportStore {
     for (const peerId of extras.included ?? []) stmt.markIncluded.run(peerId, round.id)
   })
 
-  const markIncludedTx = db.transaction((peerIds: string[], roundId: string) => {
-    for (const peerId of peerIds) stmt.markIncluded.run(peerId, roundId)
-  })
-
   return {
     path,
     saveRound,
@@ -258,10 +254,6 @@ export function openStore (path: string): SqliteReportStore {
       const rows = (kind === null ? stmt.lastReportsAny.all(limit) : stmt.lastReportsKind.all(kind, limit)) as string[]
       return rows.reverse().map(b => parseJson<Report>(b, 'report'))
     },
-    saveReferenceVector (reportId, specHash, vector) {
-      assertOpen()
-      stmt.upsertVector.run(reportId, specHash, vector.length, vectorToBlob(vector))
-    },
     getReferenceVector (reportId) {
       assertOpen()
       const row = stmt.getVector.get(reportId) as { spec_hash: string, length: number, vector: Buffer } | undefined
@@ -295,10 +287,6 @@ export function openStore (path: string): SqliteReportStore {
     touchAgent (peerId, at) {
       assertOpen()
       stmt.touchAgent.run(peerId, at)
-    },
-    markIncluded (peerIds, roundId) {
-      assertOpen()
-      markIncludedTx(peerIds, roundId)
     },
     agents () {
       assertOpen()

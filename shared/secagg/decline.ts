@@ -20,12 +20,16 @@ export function declineBytes (roundId: string, agentId: string, code: string, re
   return encoder.encode(JSON.stringify([PROTOCOL_VERSION, 'decline', roundId, agentId, code, reason]))
 }
 
+/** `text` cut to at most `max` characters, an ellipsis marking the cut. */
+export function truncateReason (text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
 /** A reason fit for the wire: control characters become spaces, cut to MAX_DECLINE_REASON_CHARS, never empty. */
 export function declineReason (text: string): string {
   // eslint-disable-next-line no-control-regex
   const printable = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim()
-  const cut = printable.length > MAX_DECLINE_REASON_CHARS ? `${printable.slice(0, MAX_DECLINE_REASON_CHARS - 1)}…` : printable
-  return cut.length > 0 ? cut : 'no reason given'
+  return printable.length > 0 ? truncateReason(printable, MAX_DECLINE_REASON_CHARS) : 'no reason given'
 }
 
 /** Builds and signs a Decline of `roundId` by `agentId` (the signer's own peer id). */

@@ -5,7 +5,7 @@ import { SecAggError } from './errors.js'
 import { assertIndexSet, RoundLayout } from './layout.js'
 import { chooseGraphParams } from './params.js'
 import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
-import { declineBytes } from './decline.js'
+import { declineBytes, truncateReason } from './decline.js'
 import * as transcript from './transcript.js'
 import type { GraphKind, Outgoing, Participant, Sign, Verify } from './types.js'
 import { computeUnmaskCorrection, wipeUnmaskWork, type UnmaskWork } from './unmask.js'
@@ -341,10 +341,7 @@ export class SecAggServer {
   /** `; 3 declined: <agent> ERR_POLICY <reason>; …` for failure messages, or '' when nobody declined. */
   private declinesSummary (): string {
     if (this.declines.size === 0) return ''
-    const listed = [...this.declines].slice(0, DECLINES_IN_MESSAGE).map(([i, d]) => {
-      const reason = d.reason.length > DECLINE_REASON_IN_MESSAGE ? `${d.reason.slice(0, DECLINE_REASON_IN_MESSAGE - 1)}…` : d.reason
-      return `${this.layout.idOf(i)} ${d.code} ${reason}`
-    })
+    const listed = [...this.declines].slice(0, DECLINES_IN_MESSAGE).map(([i, d]) => `${this.layout.idOf(i)} ${d.code} ${truncateReason(d.reason, DECLINE_REASON_IN_MESSAGE)}`)
     const more = this.declines.size > DECLINES_IN_MESSAGE ? `; and ${this.declines.size - DECLINES_IN_MESSAGE} more` : ''
     return `; ${this.declines.size} declined: ${listed.join('; ')}${more}`
   }

@@ -10,6 +10,7 @@ import { encodeFrame } from '../../shared/wire/codec.js'
 import { frameLimitFor, secaggProtocol, CONTROL_FRAME_LIMIT } from '../../shared/wire/protocols.js'
 import { MAX_PARTICIPANTS, SHARE_BYTES, type SecAggMessage } from '../../shared/secagg/messages.js'
 import { createLogger } from '../../shared/log.js'
+import { waitFor } from '../e2e/helpers/processes.js'
 
 /*
  * The per-peer limits of shared/net (connections per peer in the gater, streams in flight per peer in the
@@ -31,13 +32,7 @@ async function makeNode (identity: Identity, opts: { listen?: boolean, maxInboun
   return node
 }
 
-const until = async (cond: () => boolean, what: string): Promise<void> => {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  assert.fail(`timed out waiting for ${what}`)
-}
+const until = async (cond: () => boolean, what: string): Promise<void> => { await waitFor(what, cond, { timeoutMs: 5_000, intervalMs: 25 }) }
 
 test('the largest honest share receipt and unmask shares fit their (schema-derived) frame limits, far below the control limit', () => {
   const indexes = Array.from({ length: MAX_PARTICIPANTS - 1 }, (_, i) => MAX_PARTICIPANTS - 1 - i)

@@ -11,6 +11,7 @@ import { encodeFrame } from '../../shared/wire/codec.js'
 import { secaggProtocol, vectorFrameLimit } from '../../shared/wire/protocols.js'
 import { SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../../shared/secagg/messages.js'
 import { createLogger } from '../../shared/log.js'
+import { waitFor } from '../e2e/helpers/processes.js'
 
 const logger = createLogger('test', 'silent')
 const nodes: FedmonNode[] = []
@@ -26,13 +27,7 @@ async function makeNode (identity: Identity, allowed: () => Set<string>, refused
   return node
 }
 
-const until = async (cond: () => boolean, what: string): Promise<void> => {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  assert.fail(`timed out waiting for ${what}`)
-}
+const until = async (cond: () => boolean, what: string): Promise<void> => { await waitFor(what, cond, { timeoutMs: 5_000, intervalMs: 25 }) }
 
 test('messages travel on per-type protocols; bad frames reset the peer; unknown peers are refused', async () => {
   const [a, b, stranger] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()])

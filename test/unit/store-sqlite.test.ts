@@ -85,20 +85,22 @@ test('reports: saved atomically with their round, latest and history by kind, ne
   store.close()
 })
 
-test('reference vectors round-trip exactly; the current reference needs a stored vector', () => {
+test('reference vectors round-trip exactly and become current with their report; the current reference needs a stored vector', () => {
   const store = openStore(':memory:')
-  store.saveReport(makeReport({ id: 'ref1', kind: 'reference' }), makeRound('round-ref1', { kind: 'reference' }))
   store.saveReport(makeReport({ id: 'cur1' }), makeRound('round-cur1'))
+  assert.equal(store.currentReference(), null)
   const vector = new Uint32Array(100_003)
   for (let i = 0; i < vector.length; i++) vector[i] = (i * 2654435761) >>> 0
   vector[0] = 0xffffffff
-  store.saveReferenceVector('ref1', 'f00d', vector.subarray(0, 100_003))
+  store.saveReport(makeReport({ id: 'ref1', kind: 'reference' }), makeRound('round-ref1', { kind: 'reference' }), { reference: { specHash: 'f00d', vector: vector.subarray(0, 100_003) } })
   const back = store.getReferenceVector('ref1')
   assert.equal(back?.specHash, 'f00d')
   assert.deepEqual(back?.vector, vector)
   assert.equal(store.getReferenceVector('cur1'), null)
+  assert.equal(store.currentReference()?.reportId, 'ref1')
 
-  assert.equal(store.currentReference(), null)
+  store.saveReport(makeReport({ id: 'ref2', kind: 'reference' }), makeRound('round-ref2', { kind: 'reference' }), { reference: { specHash: 'f00d', vector: Uint32Array.of(7) } })
+  assert.equal(store.currentReference()?.reportId, 'ref2')
   assert.throws(() => store.setCurrentReference('cur1'), (e: unknown) => e instanceof StoreError && e.code === 'ERR_NOT_FOUND' && /no stored vector/.test(e.message))
   assert.throws(() => store.setCurrentReference('zzz'), /no report with id zzz/)
   store.setCurrentReference('ref1')
@@ -112,7 +114,7 @@ test('agents: last seen only moves forward, inclusion recorded per round', () =>
   store.touchAgent('peerB', '2026-01-01T10:00:00.000Z')
   store.touchAgent('peerA', '2026-01-01T10:00:00.000Z')
   store.touchAgent('peerA', '2026-01-01T09:00:00.000Z')
-  store.markIncluded(['peerA', 'peerC'], 'round-7')
+  store.saveReport(makeReport({ id: '7' }), makeRound('round-7'), { included: ['peerA', 'peerC'] })
   assert.deepEqual(store.agents(), [
     { peerId: 'peerA', lastSeen: '2026-01-01T10:00:00.000Z', lastIncludedRound: 'round-7' },
     { peerId: 'peerB', lastSeen: '2026-01-01T10:00:00.000Z', lastIncludedRound: null },
@@ -136,9 +138,7 @@ test('scheduled windows: a key counts as run when claimed or when a round carrie
 test('data survives close and reopen', (t) => {
   const file = join(tempDir(t), 'persist.db')
   const s1 = openStore(file)
-  s1.saveReport(makeReport({ id: 'p1', kind: 'reference' }), makeRound('round-p1', { kind: 'reference' }))
-  s1.saveReferenceVector('p1', 'h', Uint32Array.of(1, 2, 3))
-  s1.setCurrentReference('p1')
+  s1.saveReport(makeReport({ id: 'p1', kind: 'reference' }), makeRound('round-p1', { kind: 'reference' }), { reference: { specHash: 'h', vector: Uint32Array.of(1, 2, 3) } })
   s1.close()
   const s2 = openStore(file)
   assert.equal(s2.getReport('p1')?.id, 'p1')
@@ -162,8 +162,7 @@ test('kill -9 while writing: the store opens, passes integrity_check, every comm
       const report = { id, round: { id: 'round-' + id, kind: 'reference' }, window: { from: 'a', to: 'b' }, spec: { model: 'm', hash: 'h', vectorLength: vector.length },
         agents: { invited: [], included: [], dropped: [] }, samples: { count: i, labeled: i, positives: 0, unlabeled: 0 }, performance: { auc: { value: i / 1e6, lower: null, upper: null } },
         drift: { reference: null, features: {}, score: null }, dataQuality: {}, alerts: [], privacy: { threshold: null, minAgents: null }, createdAt: new Date(i).toISOString(), padding: 'x'.repeat(20000) }
-      store.saveReport(report, { id: 'round-' + id, kind: 'reference', window: { from: 'a', to: 'b' }, status: 'running', reportId: null, invited: [], included: [], dropped: [], failure: null, startedAt: new Date(i).toISOString(), finishedAt: null, timings: {}, scheduledWindowKey: null })
-      store.saveReferenceVector(id, 'h', vector)
+      store.saveReport(report, { id: 'round-' + id, kind: 'reference', window: { from: 'a', to: 'b' }, status: 'running', reportId: null, invited: [], included: [], dropped: [], failure: null, startedAt: new Date(i).toISOString(), finishedAt: null, timings: {}, scheduledWindowKey: null }, { reference: { specHash: 'h', vector } })
       process.stdout.write(id + '\\n')
     }
   `
@@ -202,6 +201,9 @@ test('kill -9 while writing: the store opens, passes integrity_check, every comm
   }
   // Whatever was in flight is either wholly there or wholly absent.
   const all = store.listReports()
-  for (const r of all) assert.ok(r.id.startsWith('k'))
+  for (const r of all) {
+    assert.ok(r.id.startsWith('k'))
+    assert.ok(store.getReferenceVector(r.id) !== null, `report ${r.id} committed without its vector`)
+  }
   assert.ok(all.length >= committed.length)
 })
