@@ -20,7 +20,7 @@ import { verifySpec, type VerifiedSpec } from '../shared/secagg/policy.js'
 import { FedmonError } from '../shared/errors.js'
 import { coordinatorPeerId, type AgentConfig } from '../shared/config/agent.js'
 import type { Logger } from '../shared/log.js'
-import { AgentRoundService, type AnnounceInfo } from './rounds.js'
+import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
 
 const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
@@ -251,17 +251,17 @@ export class AgentDaemon {
     this.wake = null
   }
 
-  private async computeInput (announce: AnnounceInfo, { spec, layout }: VerifiedSpec, signal: AbortSignal): Promise<Uint32Array> {
+  private async computeInput (announce: AnnounceInfo, { spec, layout }: VerifiedSpec, signal: AbortSignal): Promise<LocalInput> {
     if (this.opts.benchSyntheticInput === true) {
       const v = new Uint32Array(announce.vectorLength)
       for (let i = 0; i < v.length; i++) v[i] = (i * 2654435761 + announce.vectorLength) % 97
-      return v
+      return { vector: v, records: Number.MAX_SAFE_INTEGER }
     }
     const { scanWindowDetailed } = await import('./scan.js')
     const { vector, local } = await scanWindowDetailed({ spec, layout, source: this.config.data, window: announce.window, signal })
     // For this site's operator only: the same in every scan of the files, so it is never sent (layout v2)
     this.logger[local.recordsWithoutTimestamp > 0 ? 'warn' : 'info']({ round: announce.roundId, recordsWithoutTimestamp: local.recordsWithoutTimestamp, data: this.config.data.path }, 'scan: records without a usable ts (in no window; local figure, not sent)')
-    return vector
+    return { vector, records: local.recordsInWindow }
   }
 
   /** The spec document with this hash, fetched from the coordinator (once per hash that verifies). */

@@ -14,12 +14,15 @@ import type { Logger } from '../shared/log.js'
 
 export type AnnounceInfo = SecAggClient['announce'] & { roundId: string }
 
+/** The agent's local vector for a round and how many of its records fall in the window (never sent). */
+export interface LocalInput { vector: Uint32Array, records: number }
+
 export interface AgentRoundServiceOptions extends ClientOptions {
   sender: { send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number }) => Promise<void> }
   /** The monitor spec document with this hash, from the coordinator (when the Announce did not carry it). */
   fetchSpec: (specHash: string, signal: AbortSignal) => Promise<unknown>
   /** The local vector for the round under its verified spec (DuckDB scan); runs while keys are exchanged. */
-  computeInput: (announce: AnnounceInfo, spec: VerifiedSpec, signal: AbortSignal) => Promise<Uint32Array>
+  computeInput: (announce: AnnounceInfo, spec: VerifiedSpec, signal: AbortSignal) => Promise<LocalInput>
   /** The peers to admit besides the coordinator (the round's participants), or [] when no round runs. */
   admit: (peerIds: string[]) => void
   /** Called once a round is accepted with the neighbours (and their addresses) shares will go to: connect early. */
@@ -143,10 +146,10 @@ export class AgentRoundService {
     // Connection setup (TCP + Noise + identify) overlaps the advertise phase instead of delaying ShareKeys.
     this.opts.connect?.(client.neighbours().map(id => ({ id, addrs: active.addrs.get(id) ?? [] })), active.controller.signal)
     const started = this.now()
-    this.prepareInput(active, info).then((vector) => {
-      if (this.active !== active || vector === null) return
-      this.opts.logger.info({ round: active.roundId, ms: this.now() - started }, 'local vector ready')
-      this.step(active, () => client.setInput(vector, this.now()))
+    this.prepareInput(active, info).then((input) => {
+      if (this.active !== active || input === null) return
+      this.opts.logger.info({ round: active.roundId, ms: this.now() - started, records: input.records }, 'local vector ready')
+      this.step(active, () => client.setInput(input.vector, this.now(), { records: input.records }))
     }, (err: Error & { code?: string }) => {
       if (this.active !== active) return
       // SecAggErrors here come from provideSpec: the spec does not match the hash or the policy.
@@ -162,7 +165,7 @@ export class AgentRoundService {
    * the announced hash and the policy and fails the round on a refusal), then the local vector under it.
    * Null when the round ended meanwhile.
    */
-  private async prepareInput (active: ActiveRound, info: AnnounceInfo): Promise<Uint32Array | null> {
+  private async prepareInput (active: ActiveRound, info: AnnounceInfo): Promise<LocalInput | null> {
     const { client, controller: { signal } } = active
     let spec = client.spec
     if (spec === null) {

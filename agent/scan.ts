@@ -38,6 +38,8 @@ export interface ScanOptions {
 export interface LocalDataQuality {
   /** Records whose ts is missing or unparseable, and JSONL lines that are not a JSON object: in no window. */
   recordsWithoutTimestamp: number
+  /** Records whose ts falls in the window, valid or not (the agent's policy.minRecords is checked against it). */
+  recordsInWindow: number
 }
 
 export interface ScanResult {
@@ -449,7 +451,7 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
       writeLimbs(vec, f.sumSquares, squares)
     }
   }
-  return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp) } }
+  return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp), recordsInWindow: Number(counts.get('recordsInWindow') ?? 0n) } }
 }
 
 function firstLine (err: unknown): string {

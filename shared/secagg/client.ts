@@ -23,6 +23,11 @@ export interface ClientOptions {
   policy?: AgentPolicy
   /** Cross-round memory (agent/ledger.ts): refuses replays and differencing; records contributions durably. */
   guard?: ContributionGuard
+  /**
+   * This agent's own copy of the federation's roster (peer ids, received out of band). A round is joined only
+   * when every participant is on it, unless policy.trustCoordinatorRoster; its size R sets C = ⌊α·R⌋.
+   */
+  roster?: ReadonlySet<string>
 }
 
 type ClientPhase = 'announced' | 'advertised' | 'sharing' | 'receipted' | 'masking' | 'masked' | 'signed' | 'done' | 'failed'
@@ -245,13 +250,25 @@ export class SecAggClient {
     return [this.toCoordinator({ type: 'advertise-keys', roundId: this.roundId, cPk, sPk, bCommit, signature })]
   }
 
-  /** The agent's local vector; returns the MaskedInput when the masking set is already known. */
-  setInput (x: Uint32Array, now: number): Outgoing[] {
+  /**
+   * The agent's local vector (and, for policy.minRecords, how many of its records fall in the window); returns
+   * the MaskedInput when the masking set is already known. A window with fewer records than policy.minRecords
+   * is refused here (ERR_POLICY, declinable), before anything is recorded in the ledger.
+   */
+  setInput (x: Uint32Array, now: number, info: { records?: number } = {}): Outgoing[] {
     if (!(x instanceof Uint32Array) || x.length !== this.layout.vectorLength) {
       throw new SecAggError('ERR_BAD_LENGTH', `input must be a Uint32Array of length ${this.layout.vectorLength}`)
     }
     if (this.input !== null) throw new SecAggError('ERR_DUPLICATE', 'input already set')
     if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    const minRecords = this.opts.policy?.minRecords
+    if (minRecords !== undefined && !(info.records !== undefined && info.records >= minRecords)) {
+      const message = info.records === undefined
+        ? `policy.minRecords is ${minRecords} and the record count of the window is unknown: not contributing`
+        : `the window holds ${info.records} of this agent's records, fewer than its minimum ${minRecords}: not contributing`
+      this.refuse('ERR_POLICY', message)
+      throw new SecAggError('ERR_POLICY', message)
+    }
     const max = this.announce.maxEntry
     for (let i = 0; i < x.length; i++) {
       if (x[i] > max) throw new SecAggError('ERR_OVERFLOW', `input entry ${i} = ${x[i]} exceeds the round's max entry ${max}`)

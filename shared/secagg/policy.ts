@@ -18,6 +18,21 @@ export const AgentPolicy = z.strictObject({
   minAgents: z.number().int().min(1).optional(),
   /** Refuse rounds whose Shamir threshold is below this. */
   minThreshold: z.number().int().min(1).optional(),
+  /**
+   * The fraction of the federation (this agent's roster) that may collude with the coordinator: C = ⌊α·R⌋
+   * agents. Sets the consistency quorum (more than (n + C)/2 signatures on one survivor set) and the lowest
+   * Shamir threshold this agent accepts for the round's graph. Default 0.05.
+   */
+  maxCorruptFraction: z.number().min(0).max(0.5).optional(),
+  /**
+   * Take part in rounds whose participants are not all on this agent's own roster (federation.roster):
+   * the coordinator alone then decides who is in a round, sybils included. Off by default.
+   */
+  trustCoordinatorRoster: z.boolean().optional(),
+  /** Never contribute a window holding fewer than this many of this agent's records (decline, ledger untouched). */
+  minRecords: z.number().int().min(1).optional(),
+  /** Join at most this many rounds whose windows overlap one window (failed rounds count): bounds probing. */
+  maxRoundsPerWindow: z.number().int().min(1).optional(),
   maxVectorLength: z.number().int().positive().optional(),
   allowedSpecHashes: z.array(hex64).optional(),
   /** Refuse Announces issued more than this long ago (ms, by the agent's clock): stale or replayed. */

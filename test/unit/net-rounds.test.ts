@@ -78,7 +78,7 @@ async function federation (n: number, opts: FederationOptions) {
         }
       },
       fetchSpec: async () => spec,
-      computeInput: async (announce) => opts.inputs(i, announce.vectorLength),
+      computeInput: async (announce) => ({ vector: opts.inputs(i, announce.vectorLength), records: 1000 }),
       admit: () => {},
       logger,
       tickMs: 50
