@@ -55,6 +55,8 @@ function sendTimeouts (phaseTimeoutMs: number): { totalMs: number, shareAttemptM
   return { totalMs: Math.max(10_000, phaseTimeoutMs), shareAttemptMs: Math.max(2_500, Math.floor(phaseTimeoutMs / 3)) }
 }
 const MAX_EARLY = 10_000
+/** The scan's error when a window holds more records than the spec's limits.maxRecordsPerAgent (agent/scan.ts). */
+const DATA_DEPENDENT_FAILURE = 'ERR_SCAN_RECORD_CAP'
 
 export class AgentRoundService {
   private readonly opts: AgentRoundServiceOptions
@@ -115,8 +117,8 @@ export class AgentRoundService {
   private onAnnounce (from: string, announce: SecAggMessage): void {
     let client: SecAggClient
     try {
-      const { self, coordinator, sign, verify, policy, guard } = this.opts
-      client = SecAggClient.fromAnnounce({ self, coordinator, sign, verify, policy, guard }, from, announce, this.now())
+      const { self, coordinator, sign, verify, policy, guard, roster } = this.opts
+      client = SecAggClient.fromAnnounce({ self, coordinator, sign, verify, policy, guard, roster }, from, announce, this.now())
     } catch (err) {
       const e = err as Error & { code?: string }
       this.opts.logger.warn({ round: announce.roundId, code: e.code, reason: e.message }, 'round refused')
@@ -153,8 +155,16 @@ export class AgentRoundService {
     }, (err: Error & { code?: string }) => {
       if (this.active !== active) return
       // SecAggErrors here come from provideSpec: the spec does not match the hash or the policy.
-      if (err instanceof SecAggError) this.opts.logger.warn({ round: active.roundId, code: err.code, reason: err.message }, 'round refused')
-      else this.opts.logger.error({ round: active.roundId, code: err.code, err: err.message }, 'cannot compute the local vector: leaving the round')
+      if (err instanceof SecAggError) {
+        this.opts.logger.warn({ round: active.roundId, code: err.code, reason: err.message }, 'round refused')
+      } else if (err.code === DATA_DEPENDENT_FAILURE) {
+        // More records than the spec's cap: whether that happens depends on the data, so leaving quietly would
+        // tell a probing coordinator the record count. The window is used up, and the decline says why.
+        this.opts.logger.warn({ round: active.roundId, code: err.code, reason: err.message }, 'round refused: the window is used up')
+        active.client.withdraw('ERR_OVERFLOW', err.message, this.now())
+      } else {
+        this.opts.logger.error({ round: active.roundId, code: err.code, err: err.message }, 'cannot compute the local vector: leaving the round')
+      }
       active.client.abort()
       this.end(active, 'failed')
     })

@@ -159,6 +159,8 @@ export class RoundService {
         window: req.window,
         maxEntry: this.opts.layout.maxEntry,
         minAgents,
+        // Colluders tolerated are a fraction of the whole roster, not of who is online (the agents count so too).
+        rosterSize: Math.max(this.opts.roster.size, participants.length),
         threshold: this.opts.privacy.threshold,
         dropoutRate: this.opts.privacy.dropoutRate,
         corruptFraction: this.opts.privacy.corruptFraction,

@@ -78,3 +78,21 @@ export function x25519SharedSecret (privateKey: Uint8Array | KeyObject, publicKe
   if (acc === 0) throw new LowOrderPointError()
   return new Uint8Array(secret)
 }
+
+let probeKey: KeyObject | null = null
+
+/**
+ * Whether a public key is a low-order point (or otherwise yields an all-zero shared secret). Clamping makes
+ * every X25519 scalar a multiple of 8, which kills any low-order component, so a DH with one fixed clamped
+ * key detects them all (and every non-canonical encoding of them). ~30 µs.
+ */
+export function isLowOrderX25519PublicKey (publicKey: Uint8Array): boolean {
+  probeKey ??= x25519PrivateKeyObject(generateX25519KeyPair().privateKey)
+  try {
+    x25519SharedSecret(probeKey, publicKey).fill(0)
+    return false
+  } catch (err) {
+    if (err instanceof LowOrderPointError) return true
+    throw err
+  }
+}

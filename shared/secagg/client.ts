@@ -4,7 +4,8 @@ import { aeadOpen, aeadSeal, shareAssociatedData } from '../crypto/aead.js'
 import { deriveKey } from '../crypto/hkdf.js'
 import { addMaskInPlace } from '../crypto/prg.js'
 import { splitSecret, SHARE_BYTES } from '../crypto/shamir.js'
-import { generateX25519KeyPair, x25519PrivateKeyObject, x25519PublicKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
+import { generateX25519KeyPair, x25519PrivateKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
+import { consistencyQuorum, corruptTolerance, minimumSafeThreshold } from './params.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, RoundLayout, sameSet } from './layout.js'
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
@@ -35,7 +36,11 @@ const PHASE_ORDER: readonly ClientPhase[] = ['announced', 'advertised', 'sharing
 /** The phase in which each coordinator message is taken (shares are buffered from the start, never early). */
 const TAKEN_IN: Partial<Record<SecAggMessage['type'], ClientPhase>> = { 'key-set': 'advertised', 'masking-set': 'receipted', survivors: 'masked', 'unmask-request': 'signed' }
 
-interface PeerKeys { cPk: Uint8Array, sPk: Uint8Array, sendKey: Uint8Array, receiveKey: Uint8Array }
+/** A neighbour's checked keys: share encryption both ways, and the pairwise mask seed (derived at key-set time). */
+interface PeerKeys { cPk: Uint8Array, sPk: Uint8Array, sendKey: Uint8Array, receiveKey: Uint8Array, maskSeed: Uint8Array }
+
+/** The corrupt fraction an agent tolerates when its policy does not say (design §3, Google's α). */
+export const DEFAULT_MAX_CORRUPT_FRACTION = 0.05
 
 /** The whole round may take at most this many phase timeouts before the agent gives up and wipes its secrets. */
 const ROUND_LIFETIME_PHASES = 8
@@ -55,6 +60,8 @@ export class SecAggClient {
   private readonly layout: RoundLayout
   private readonly selfIndex: number
   private readonly graphNeighbours: Set<number>
+  /** Signatures on one survivor set this agent needs before revealing any share (params.consistencyQuorum). */
+  readonly consistencyQuorum: number
   private phase: ClientPhase = 'announced'
   private failureInfo: { code: string, message: string } | null = null
   private readonly giveUpAt: number
@@ -81,8 +88,9 @@ export class SecAggClient {
   private refusal: { code: string, message: string } | null = null
   private declineSent = false
 
-  private constructor (opts: ClientOptions, announce: Announce, now: number) {
+  private constructor (opts: ClientOptions, announce: Announce, now: number, quorum: number) {
     this.opts = opts
+    this.consistencyQuorum = quorum
     this.roundId = announce.roundId
     this.announce = {
       window: announce.window, specHash: announce.specHash, vectorLength: announce.vectorLength,
@@ -121,16 +129,17 @@ export class SecAggClient {
     const policy = opts.policy ?? {}
     const n = announce.participants.length
     if (!announce.participants.some(p => p.id === opts.self)) throw new SecAggError('ERR_POLICY', 'this agent is not among the round participants')
+    const quorum = SecAggClient.checkFederation(opts, announce)
     checkAnnouncePolicy(policy, announce, now)
     // The spec document may ride along (unsigned: the signed spec hash binds it); verified before anything else.
     const verified = announce.spec !== undefined ? verifySpec(announce.spec, announce.specHash) : null
-    if (verified !== null) checkSpecPolicy(policy, verified, announce)
+    if (verified !== null) SecAggClient.checkSpec(policy, verified, announce)
     if (n * announce.maxEntry >= 2 ** 32) {
       throw new SecAggError('ERR_OVERFLOW', `${n} agents × max entry ${announce.maxEntry} does not fit in 2^32`)
     }
     let client: SecAggClient
     try {
-      client = new SecAggClient(opts, announce, now)
+      client = new SecAggClient(opts, announce, now, quorum)
     } catch (err) {
       if (err instanceof SecAggError) throw new SecAggError('ERR_POLICY', `refusing round layout: ${err.message}`, { cause: err })
       throw err
@@ -145,6 +154,52 @@ export class SecAggClient {
       }
     }
     return client
+  }
+
+  /**
+   * Who is in the round and how safe its parameters are, by this agent's own knowledge (issue 10):
+   * - every participant is on the agent's own roster (received out of band), so a coordinator cannot fill a
+   *   round with identities of its own making — unless policy.trustCoordinatorRoster opts out;
+   * - C = ⌊α·R⌋ colluders tolerated (α = policy.maxCorruptFraction, R = roster size), the threshold t is high
+   *   enough that C colluders never hold t shares of one agent's secrets (params.minimumSafeThreshold), and the
+   *   consistency quorum q = ⌊(n + C)/2⌋ + 1 is reachable. Returns q. Throws ERR_POLICY to refuse.
+   */
+  private static checkFederation (opts: ClientOptions, announce: Announce): number {
+    const policy = opts.policy ?? {}
+    const n = announce.participants.length
+    const trust = policy.trustCoordinatorRoster === true
+    if (!trust) {
+      const roster = opts.roster
+      if (roster === undefined || roster.size === 0) {
+        throw new SecAggError('ERR_POLICY', 'this agent has no roster of its own (federation.roster) and policy.trustCoordinatorRoster is not set: it cannot tell real sites from identities the coordinator made up')
+      }
+      const strangers = announce.participants.filter(p => !roster.has(p.id))
+      if (strangers.length > 0) {
+        throw new SecAggError('ERR_POLICY', `${strangers.length} of ${n} participants are not on this agent's roster (e.g. ${strangers.slice(0, 3).map(p => p.id).join(', ')}): not joining a round with unknown sites`)
+      }
+      if (roster.has(announce.coordinator)) throw new SecAggError('ERR_POLICY', 'the coordinator is on the agents\' roster: it could take part as a site')
+    }
+    const rosterSize = trust ? n : opts.roster!.size
+    const corrupt = corruptTolerance(policy.maxCorruptFraction ?? DEFAULT_MAX_CORRUPT_FRACTION, rosterSize)
+    const quorum = consistencyQuorum(n, corrupt)
+    if (quorum > n) throw new SecAggError('ERR_POLICY', `${n} participants cannot outvote the ${corrupt} colluders this agent tolerates (consistency quorum ${quorum})`)
+    const lowest = minimumSafeThreshold(announce.graph, n, announce.degree, corrupt)
+    if (announce.threshold < lowest) {
+      throw new SecAggError('ERR_POLICY', `threshold ${announce.threshold} is below ${lowest}, the lowest that keeps ${corrupt} colluders (${policy.maxCorruptFraction ?? DEFAULT_MAX_CORRUPT_FRACTION} of a roster of ${rosterSize}) from holding t shares of one agent (${announce.graph} graph, k = ${announce.degree}, n = ${n})`)
+    }
+    return quorum
+  }
+
+  /**
+   * The round's spec against the policy and the Announce: the policy's spec rules, and the announced max entry
+   * is at least the layout's, so an honest vector never exceeds it (a lower one would make this agent's
+   * participation depend on its data — a count oracle for the coordinator).
+   */
+  private static checkSpec (policy: AgentPolicy, verified: VerifiedSpec, announce: Pick<Announce, 'vectorLength' | 'maxEntry'>): void {
+    checkSpecPolicy(policy, verified, announce)
+    if (announce.maxEntry < verified.layout.maxEntry) {
+      throw new SecAggError('ERR_POLICY', `the round's max entry ${announce.maxEntry} is below the spec layout's ${verified.layout.maxEntry}: refusing a bound that would make contributing depend on the data`)
+    }
   }
 
   /**
@@ -185,7 +240,7 @@ export class SecAggClient {
     if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
     try {
       const verified = verifySpec(document, this.announce.specHash)
-      checkSpecPolicy(this.opts.policy ?? {}, verified, this.announce)
+      SecAggClient.checkSpec(this.opts.policy ?? {}, verified, this.announce)
       this.verifiedSpec = verified
       return verified
     } catch (err) {
@@ -237,6 +292,23 @@ export class SecAggClient {
     return PHASE_ORDER.indexOf(this.phase) < PHASE_ORDER.indexOf(takenIn)
   }
 
+  /**
+   * Leaves the round because this agent's data cannot be given as announced (more records in the window than
+   * the spec's cap, an entry above the max entry). Whether that happens depends on the data, so the window is
+   * first recorded as used in the ledger: a coordinator probing the record count with narrower and narrower
+   * rounds over one window learns one bit, once. Then the round fails with a declinable refusal (declineNotice).
+   */
+  withdraw (code: 'ERR_OVERFLOW' | 'ERR_POLICY', message: string, now: number): void {
+    if (this.status !== 'running' || this.maskedInputSent) return
+    let reason = `${message}: window used up, not contributing`
+    try {
+      this.opts.guard?.contribute(this.roundRecord(), now)
+    } catch (err) {
+      reason = `${message}; recording the window as used failed too (${(err as Error).message})`
+    }
+    this.refuse(code, reason)
+  }
+
   /** The signed AdvertiseKeys to the coordinator. */
   start (now: number): Outgoing[] {
     if (this.phase !== 'announced') throw new SecAggError('ERR_WRONG_PHASE', `start() in phase ${this.phase}`)
@@ -271,7 +343,10 @@ export class SecAggClient {
     }
     const max = this.announce.maxEntry
     for (let i = 0; i < x.length; i++) {
-      if (x[i] > max) throw new SecAggError('ERR_OVERFLOW', `input entry ${i} = ${x[i]} exceeds the round's max entry ${max}`)
+      if (x[i] > max) {
+        this.withdraw('ERR_OVERFLOW', `input entry ${i} = ${x[i]} exceeds the round's max entry ${max}`, now)
+        throw new SecAggError('ERR_OVERFLOW', `input entry ${i} = ${x[i]} exceeds the round's max entry ${max}: window used up, not contributing`)
+      }
     }
     this.input = new Uint32Array(x)
     if (this.expired(now)) return []
@@ -325,6 +400,7 @@ export class SecAggClient {
     const seen = new Set<number>()
     const accepted: Array<{ index: number, keys: PeerKeys }> = []
     const cPrivate = x25519PrivateKeyObject(this.cKey!.privateKey)
+    const sPrivate = x25519PrivateKeyObject(this.sKey!.privateKey)
     for (const entry of message.keys) {
       if (entry.index === this.selfIndex || !this.graphNeighbours.has(entry.index)) {
         throw new SecAggError('ERR_UNKNOWN_SENDER', `key-set lists participant ${entry.index}, not a neighbour`)
@@ -335,11 +411,15 @@ export class SecAggClient {
       if (!this.opts.verify(id, transcript.advertBytes(this.roundId, entry.cPk, entry.sPk, entry.bCommit), entry.signature)) {
         throw new SecAggError('ERR_BAD_SIGNATURE', `advertised keys of ${id} do not verify`)
       }
+      // Both keys are checked here, before anything is recorded: a low-order s-key found only while masking
+      // (after the ledger recorded the contribution) would let any roster member use up its neighbours' windows.
       let shared: Uint8Array
+      let maskShared: Uint8Array
       try {
         shared = x25519SharedSecret(cPrivate, entry.cPk)
+        maskShared = x25519SharedSecret(sPrivate, entry.sPk)
       } catch {
-        continue // a low-order key: this neighbour cannot receive shares and is left out
+        continue // a low-order key: this neighbour is left out (no shares, no pairwise mask)
       }
       const ctx = this.layout.keyContext
       accepted.push({
@@ -347,10 +427,11 @@ export class SecAggClient {
         keys: {
           cPk: entry.cPk, sPk: entry.sPk,
           sendKey: deriveKey(shared, 'share-encryption', ctx, this.opts.self, id),
-          receiveKey: deriveKey(shared, 'share-encryption', ctx, id, this.opts.self)
+          receiveKey: deriveKey(shared, 'share-encryption', ctx, id, this.opts.self),
+          maskSeed: deriveKey(maskShared, 'pairwise-mask', ctx, this.opts.self, id)
         }
       })
-      shared.fill(0)
+      shared.fill(0); maskShared.fill(0)
     }
     if (accepted.length < t) {
       this.fail('ERR_TOO_FEW_SURVIVORS', `only ${accepted.length} neighbours advertised keys, threshold is ${t}`)
@@ -462,13 +543,8 @@ export class SecAggClient {
     const y = this.input!
     this.input = null
     addMaskInPlace(y, this.selfMaskSeed!, 1)
-    const sPrivate = x25519PrivateKeyObject(this.sKey!.privateKey)
     for (const [v, keys] of this.peerKeys) {
-      if (!members.has(v)) continue
-      const shared = x25519SharedSecret(sPrivate, x25519PublicKeyObject(keys.sPk))
-      const seed = deriveKey(shared, 'pairwise-mask', this.layout.keyContext, this.opts.self, this.layout.idOf(v))
-      addMaskInPlace(y, seed, this.selfIndex < v ? 1 : -1)
-      shared.fill(0); seed.fill(0)
+      if (members.has(v)) addMaskInPlace(y, keys.maskSeed, this.selfIndex < v ? 1 : -1)
     }
     this.lastMaskMs = performance.now() - started
     this.phase = 'masked'
@@ -486,9 +562,10 @@ export class SecAggClient {
     const survivors = new Set(message.members)
     if (!survivors.has(this.selfIndex)) throw new SecAggError('ERR_CONSISTENCY', 'survivor set does not include this agent')
     const liveNeighbours = [...this.peerKeys.keys()].filter(v => masking.has(v) && survivors.has(v)).length
-    if (message.members.length < Math.max(this.layout.t, this.announce.minAgents) || liveNeighbours < this.layout.t) {
-      // Fewer than t surviving neighbours would let the server strip this agent's pairwise masks.
-      this.fail('ERR_TOO_FEW_SURVIVORS', `survivor set too small (${message.members.length} agents, ${liveNeighbours} neighbours; threshold ${this.layout.t})`)
+    if (message.members.length < Math.max(this.layout.t, this.announce.minAgents, this.consistencyQuorum) || liveNeighbours < this.layout.t) {
+      // Fewer than t surviving neighbours would let the server strip this agent's pairwise masks; fewer than
+      // the consistency quorum can never be unmasked (onUnmaskRequest).
+      this.fail('ERR_TOO_FEW_SURVIVORS', `survivor set too small (${message.members.length} agents, ${liveNeighbours} neighbours; threshold ${this.layout.t}, consistency quorum ${this.consistencyQuorum})`)
       return []
     }
     this.survivorSet = [...message.members]
@@ -515,16 +592,19 @@ export class SecAggClient {
     for (const v of message.dropped) {
       if (!masking.has(v)) throw new SecAggError('ERR_CONSISTENCY', `dropped participant ${v} was not in the masking set`)
     }
-    // At least t distinct survivors must have signed this very set.
+    // The consistency quorum (params.consistencyQuorum): more than (n + C)/2 distinct survivors signed this very
+    // set. Honest agents sign one set per round, so no other survivor set can gather a quorum: whatever this
+    // agent reveals, every other honest agent that reveals anything does so under the same set — a victim is
+    // alive for all of them or dropped for all of them, never both (the split-view attack, issue 10).
     const signed = transcript.consistencyBytes(this.roundId, this.survivorSet!)
     const signers = new Set<number>()
     for (const { index, signature } of message.signatures) {
-      if (signers.size >= this.layout.t) break
+      if (signers.size >= this.consistencyQuorum) break
       if (!survivors.has(index) || signers.has(index)) continue
       if (this.opts.verify(this.layout.idOf(index), signed, signature)) signers.add(index)
     }
-    if (signers.size < this.layout.t) {
-      throw new SecAggError('ERR_CONSISTENCY', `only ${signers.size} valid signatures on the survivor set, need ${this.layout.t}`)
+    if (signers.size < this.consistencyQuorum) {
+      throw new SecAggError('ERR_CONSISTENCY', `only ${signers.size} valid signatures on the survivor set, need the consistency quorum ${this.consistencyQuorum} of ${this.layout.n}`)
     }
     const dropped = new Set(message.dropped)
     const reveal: Array<[number, 'b' | 's']> = []
@@ -582,7 +662,7 @@ export class SecAggClient {
     this.selfMaskSeed?.fill(0)
     this.input?.fill(0)
     for (const { b, s } of this.held.values()) { b.fill(0); s.fill(0) }
-    for (const keys of this.peerKeys.values()) { keys.sendKey.fill(0); keys.receiveKey.fill(0) }
+    for (const keys of this.peerKeys.values()) { keys.sendKey.fill(0); keys.receiveKey.fill(0); keys.maskSeed.fill(0) }
     this.cKey = null
     this.sKey = null
     this.selfMaskSeed = null

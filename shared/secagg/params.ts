@@ -85,3 +85,52 @@ export function chooseGraphParams (opts: { n: number, dropoutRate: number, corru
   }
   return { graph, k, t }
 }
+
+// ---- what an agent requires of a round against a malicious coordinator (issue 10, design §3) ----
+
+/**
+ * C: how many participants may collude with the coordinator, from the fraction α of the federation the agent
+ * tolerates and the size R of its own roster (never the coordinator's participant list, which a coordinator
+ * could shrink to raise the colluders' share).
+ */
+export function corruptTolerance (corruptFraction: number, rosterSize: number): number {
+  return Math.floor(corruptFraction * rosterSize + 1e-9)
+}
+
+/**
+ * The consistency quorum q = ⌊(n + C)/2⌋ + 1: an agent reveals unmask shares only when q participants signed
+ * the very survivor set it signed. Why it stops split views: an honest agent signs one survivor set per round,
+ * so two different sets with q signers each need 2q − C > n honest signatures — more honest agents than the
+ * round has. Hence every honest agent that reveals anything saw the same survivor set, each victim is either
+ * alive (b-shares) or dropped (s-key shares) for all of them, and the coordinator's only other source of
+ * shares, its ≤ C colluders, stays below t (minimumSafeThreshold). The same holds for any graph and any t.
+ * Liveness: a round now needs q survivors that sign, i.e. it survives at most n − q dropouts overall
+ * (⌈(n − C)/2⌉ − 1: 474 of 1000 at C = 50), on top of each agent keeping t live neighbours.
+ */
+export function consistencyQuorum (n: number, corrupt: number): number {
+  return Math.floor((n + corrupt) / 2) + 1
+}
+
+/**
+ * The smallest Shamir threshold an agent accepts for a round's graph, so that C colluding participants cannot
+ * hold t shares of one agent's secrets: full graph t > C; sparse graph n · P[Binomial(k, C/n) ≥ t] ≤ 2^-40
+ * (the colluders are C of the n participants placed by the graph's random permutation: the number among one
+ * agent's k neighbours is hypergeometric, whose upper tail the binomial's bounds — Hoeffding 1963).
+ */
+export function minimumSafeThreshold (graph: GraphKind, n: number, k: number, corrupt: number): number {
+  if (graph === 'full' || corrupt === 0) return Math.min(corrupt + 1, Math.max(1, k))
+  const key = `${n}|${k}|${corrupt}`
+  let t = safeThresholds.get(key)
+  if (t === undefined) {
+    const alpha = Math.min(1, corrupt / n)
+    t = corrupt + 1 // C colluders never hold more than C shares, whatever the graph
+    for (let candidate = 1; candidate <= Math.min(k, corrupt); candidate++) {
+      if (n * binomialTailAtLeast(k, alpha, candidate) <= SECURITY) { t = candidate; break }
+    }
+    if (t > k) t = k + 1 // no threshold is safe: the agent refuses
+    if (safeThresholds.size > 1024) safeThresholds.clear()
+    safeThresholds.set(key, t)
+  }
+  return t
+}
+const safeThresholds = new Map<string, number>()

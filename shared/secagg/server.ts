@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks'
 import { combineSharesVerified, SHARE_BYTES, type Share } from '../crypto/shamir.js'
-import { isClampedX25519PrivateKey, x25519PublicKey } from '../crypto/x25519.js'
+import { isClampedX25519PrivateKey, isLowOrderX25519PublicKey, x25519PublicKey } from '../crypto/x25519.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, RoundLayout } from './layout.js'
-import { chooseGraphParams } from './params.js'
+import { chooseGraphParams, consistencyQuorum, corruptTolerance, minimumSafeThreshold } from './params.js'
 import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import { declineBytes, truncateReason } from './decline.js'
 import * as transcript from './transcript.js'
@@ -30,6 +30,11 @@ export interface ServerOptions {
   degree?: number
   dropoutRate?: number
   corruptFraction?: number
+  /**
+   * The size R of the federation's roster (default: the participants): C = ⌊corruptFraction · R⌋ colluders are
+   * tolerated, which sets the consistency quorum and the threshold (agents check both against their own roster).
+   */
+  rosterSize?: number
   graph?: GraphKind | 'auto'
   /** Deadline per phase. */
   phaseTimeoutMs: number
@@ -72,6 +77,8 @@ export class SecAggServer {
   readonly k: number
   readonly t: number
   readonly graph: GraphKind
+  /** Signatures on the survivor set the agents require before unmasking (params.consistencyQuorum). */
+  readonly consistencyQuorum: number
   private readonly opts: ServerOptions
   private readonly layout: RoundLayout
   private state: ServerPhase = 'created'
@@ -121,10 +128,19 @@ export class SecAggServer {
       throw new SecAggError('ERR_OVERFLOW', `${n} agents × max entry ${opts.maxEntry} = ${n * opts.maxEntry} does not fit in 2^32: the sum could wrap`)
     }
     if (n < opts.minAgents) throw new SecAggError('ERR_TOO_FEW_SURVIVORS', `${n} participants is fewer than minAgents ${opts.minAgents}`)
+    const rosterSize = opts.rosterSize ?? n
+    if (!Number.isInteger(rosterSize) || rosterSize < n) throw new SecAggError('ERR_BAD_PARAMS', `rosterSize must be an integer >= the ${n} participants, got ${opts.rosterSize}`)
+    const corrupt = corruptTolerance(opts.corruptFraction ?? DEFAULT_CORRUPT_FRACTION, rosterSize)
+    this.consistencyQuorum = consistencyQuorum(n, corrupt)
+    if (this.consistencyQuorum > n) throw new SecAggError('ERR_TOO_FEW_SURVIVORS', `${n} participants cannot outvote ${corrupt} tolerated colluders (consistency quorum ${this.consistencyQuorum})`)
+    const dropoutRate = opts.dropoutRate ?? DEFAULT_DROPOUT_RATE
     const params = chooseGraphParams({
-      n, graph: opts.graph ?? 'auto', threshold: opts.threshold, degree: opts.degree,
-      dropoutRate: opts.dropoutRate ?? DEFAULT_DROPOUT_RATE, corruptFraction: opts.corruptFraction ?? DEFAULT_CORRUPT_FRACTION
+      n, graph: opts.graph ?? 'auto', threshold: opts.threshold, degree: opts.degree, dropoutRate,
+      // The colluders' share of this round: C of the n invited (more than α when part of the roster is offline).
+      corruptFraction: Math.min(corrupt / n, 0.9 - dropoutRate)
     })
+    const lowest = minimumSafeThreshold(params.graph, n, params.k, corrupt)
+    if (params.t < lowest) throw new SecAggError('ERR_BAD_PARAMS', `threshold ${params.t} is below ${lowest}, the lowest the agents accept against ${corrupt} colluders (${params.graph} graph, k = ${params.k}, n = ${n})`)
     this.k = params.k
     this.t = params.t
     this.graph = params.graph
@@ -251,6 +267,10 @@ export class SecAggServer {
     if (!this.opts.verify(this.layout.idOf(index), transcript.advertBytes(this.opts.roundId, message.cPk, message.sPk, message.bCommit), message.signature)) {
       throw new SecAggError('ERR_BAD_SIGNATURE', `advertise-keys of ${this.layout.idOf(index)} does not verify`)
     }
+    // Checked here too (the agents check again): a low-order key would make its owner unusable as a neighbour.
+    if (isLowOrderX25519PublicKey(message.cPk) || isLowOrderX25519PublicKey(message.sPk)) {
+      throw new SecAggError('ERR_BAD_MESSAGE', `advertise-keys of ${this.layout.idOf(index)} has a low-order key`)
+    }
     this.adverts.set(index, { cPk: message.cPk, sPk: message.sPk, bCommit: message.bCommit, signature: message.signature })
   }
 
@@ -317,7 +337,7 @@ export class SecAggServer {
     if (this.state === 'share-keys') this.receipts.delete(index)
     const reachable = this.stillReachable()
     if (reachable !== null && reachable.count < this.quorum) {
-      return this.fail('ERR_TOO_FEW_SURVIVORS', `${reachable.what}: at most ${reachable.count} agents can still take part, need at least max(t, minAgents) = ${this.quorum}${this.declinesSummary()}`, now)
+      return this.fail('ERR_TOO_FEW_SURVIVORS', `${reachable.what}: at most ${reachable.count} agents can still take part, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.declinesSummary()}`, now)
     }
     return this.advanceIfComplete(now)
   }
@@ -410,10 +430,11 @@ export class SecAggServer {
     this.deadline = phase === 'done' || phase === 'failed' ? null : now + this.opts.phaseTimeoutMs
   }
 
-  private get quorum (): number { return Math.max(this.t, this.opts.minAgents) }
+  /** The fewest agents with which the round can still finish: t, minAgents and the consistency quorum. */
+  private get quorum (): number { return Math.max(this.t, this.opts.minAgents, this.consistencyQuorum) }
 
   private tooFew (what: string, count: number, now: number): Outgoing[] {
-    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents) = ${this.quorum}${this.declinesSummary()}`, now)
+    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.declinesSummary()}`, now)
   }
 
   private endAdvertise (now: number): Outgoing[] {
@@ -470,7 +491,7 @@ export class SecAggServer {
 
   private endConsistency (now: number): Outgoing[] {
     this.u4 = [...this.consistencySignatures.keys()].sort((a, b) => a - b)
-    if (this.u4.length < this.t) return this.tooFew('consistency signatures', this.u4.length, now)
+    if (this.u4.length < this.quorum) return this.tooFew('consistency signatures', this.u4.length, now)
     const signatures = this.u4.map(index => ({ index, signature: this.consistencySignatures.get(index)! }))
     const signature = this.opts.sign(transcript.unmaskRequestBytes(this.opts.roundId, this.u3, this.dropped))
     const message: SecAggMessage = { type: 'unmask-request', roundId: this.opts.roundId, survivors: this.u3, dropped: this.dropped, signatures, signature }

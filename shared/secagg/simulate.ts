@@ -9,7 +9,7 @@ import { SecAggError } from './errors.js'
 import { parseSecAggMessage, type SecAggMessage } from './messages.js'
 import { SecAggServer } from './server.js'
 import { computeUnmaskInWorkers } from './unmask-pool.js'
-import type { GraphKind, Outgoing, Sign } from './types.js'
+import type { GraphKind, Outgoing, Sign, Verify } from './types.js'
 import { mulberry32 } from '../prng.js'
 
 /**
@@ -46,6 +46,8 @@ export interface SimulateOptions {
   /** Reuse identities across simulations (key generation dominates small rounds). */
   identities?: { coordinator: Identity, agents: Identity[] }
   policy?: AgentPolicy
+  /** The agents' own roster (default: exactly the participants). */
+  roster?: ReadonlySet<string>
   /** Encode/decode/parse every message like the network layer (default true). */
   wire?: boolean
   /** Count encoded bytes per sender (implies encoding). */
@@ -107,6 +109,26 @@ export function simulatedInput (seed: number, agent: number, dim: number, maxEnt
   return x
 }
 
+/**
+ * verifyPeerSignature, memoised: every simulated agent lives in this process and checks the same signatures
+ * (each agent verifies the consistency quorum, ~n/2 signatures): one real check per distinct (signer, bytes,
+ * signature) keeps a 1000-agent round from spending minutes re-verifying. On the network each agent verifies
+ * for itself.
+ */
+function memoisedVerify (): Verify {
+  const seen = new Map<string, boolean>()
+  return (peerId, data, signature) => {
+    const key = `${peerId}|${createHash('sha256').update(data).digest('base64')}|${Buffer.from(signature).toString('base64')}`
+    let ok = seen.get(key)
+    if (ok === undefined) {
+      ok = verifyPeerSignature(peerId, data, signature)
+      if (seen.size > 1_000_000) seen.clear()
+      seen.set(key, ok)
+    }
+    return ok
+  }
+}
+
 /** Small deterministic PRNG for picking dropouts. */
 export const seededRandom = mulberry32
 
@@ -123,6 +145,8 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
   const ids = agents.map(a => a.id)
   const coordinator = identities.coordinator
   const roundId = `sim-${seed}-${n}-${dim}`
+  const roster = opts.roster ?? new Set(ids)
+  const verify = memoisedVerify()
 
   // Who drops, and where.
   const dropAt = new Map<number, DropPoint>()
@@ -141,12 +165,12 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
   const dead = new Set<number>()
 
   const server = new SecAggServer({
-    roundId, coordinator: coordinator.id, sign: coordinator.sign, verify: verifyPeerSignature,
+    roundId, coordinator: coordinator.id, sign: coordinator.sign, verify,
     participants: ids.map((id, i) => ({ id, addrs: [`/memory/agent-${i}`] })),
     vectorLength: dim, specHash: createHash('sha256').update('sim-spec').digest('hex'),
     window: { from: 0, to: 3_600_000 }, maxEntry, minAgents: opts.minAgents ?? 1,
     threshold: opts.threshold, degree: opts.degree, graph: opts.graph ?? 'auto',
-    dropoutRate: opts.dropoutRate, corruptFraction: opts.corruptFraction, phaseTimeoutMs,
+    dropoutRate: opts.dropoutRate, corruptFraction: opts.corruptFraction, rosterSize: roster.size, phaseTimeoutMs,
     deferUnmask: (opts.unmaskWorkers ?? 0) > 0
   })
   const clients = new Map<string, SecAggClient>()
@@ -224,7 +248,7 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
         if (dropAt.get(i) === 'advertise-keys') { dead.add(i); continue }
         let client: SecAggClient
         try {
-          client = SecAggClient.fromAnnounce({ self: d.to, coordinator: coordinator.id, sign: agents[i].sign, verify: verifyPeerSignature, policy: opts.policy }, d.from, d.message, now)
+          client = SecAggClient.fromAnnounce({ self: d.to, coordinator: coordinator.id, sign: agents[i].sign, verify, policy: opts.policy, roster }, d.from, d.message, now)
         } catch (err) {
           if (!(err instanceof SecAggError)) throw err
           rejected.push({ at: d.to, type: 'announce', code: err.code, message: err.message })

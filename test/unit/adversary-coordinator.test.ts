@@ -37,7 +37,7 @@ function announce (n: number, change: (a: Omit<Announce, 'signature'>) => void =
 }
 
 function join0 (a: Announce, policy: AgentPolicy, now = NOW, guard?: ContributionGuard): SecAggClient {
-  return SecAggClient.fromAnnounce({ self: ids.agents[0].id, coordinator: ids.coordinator.id, sign: ids.agents[0].sign, verify: verifyPeerSignature, policy, guard }, ids.coordinator.id, a, now)
+  return SecAggClient.fromAnnounce({ self: ids.agents[0].id, coordinator: ids.coordinator.id, sign: ids.agents[0].sign, verify: verifyPeerSignature, policy, guard, roster: new Set(ids.agents.map(x => x.id)) }, ids.coordinator.id, a, now)
 }
 
 function refused (run: () => unknown, why: RegExp): void {
@@ -55,7 +55,7 @@ const SPEC_POLICY: AgentPolicy = { allowedColumns: ['score', 'label', 'age', 'co
 const specAnnounce = (spec: typeof SPEC, n = 4): Announce => {
   const json = canonicalJson(spec)
   const hash = specHashOf(spec)
-  return { ...announce(n, a => { a.specHash = hash; a.vectorLength = buildLayout(spec).length }), spec: json }
+  return { ...announce(n, a => { a.specHash = hash; a.vectorLength = buildLayout(spec).length; a.maxEntry = buildLayout(spec).maxEntry }), spec: json }
 }
 test('a round with fewer participants than the agent\'s minimum cohort is refused', () => {
   refused(() => join0(announce(4, a => { a.minAgents = 5 }), { minAgents: 5 }), /4 participants is fewer than this agent's minimum 5/)

@@ -20,6 +20,8 @@ export interface HarnessAgent {
   input: Uint32Array
   policy?: AgentPolicy
   guard?: ContributionGuard
+  /** This agent's own roster (default: the round's agents). */
+  roster?: ReadonlySet<string>
   /** Give the agent the spec document after the Announce (as the daemon's spec fetch does). */
   provideSpec?: string
 }
@@ -76,6 +78,7 @@ export function sumOf (vectors: Uint32Array[], dim: number): Uint32Array {
 export function runRound (r: HarnessRound): HarnessResult {
   const ids = r.agents.map(a => a.identity.id)
   const byId = new Map(r.agents.map(a => [a.identity.id, a]))
+  const roster = new Set(ids)
   const server = new SecAggServer({
     roundId: r.roundId, coordinator: r.coordinator.id, sign: r.coordinator.sign, verify: verifyPeerSignature,
     participants: ids.map((id, i) => ({ id, addrs: [`/memory/agent-${i}`] })),
@@ -129,7 +132,7 @@ export function runRound (r: HarnessRound): HarnessResult {
         if (clients.has(d.to)) { rejected.push({ at: d.to, type: 'announce', code: 'ERR_DUPLICATE', message: 'second announce in a round' }); continue }
         let client: SecAggClient
         try {
-          client = SecAggClient.fromAnnounce({ self: d.to, coordinator: r.coordinator.id, sign: agent.identity.sign, verify: verifyPeerSignature, policy: agent.policy, guard: agent.guard }, d.from, d.message, now)
+          client = SecAggClient.fromAnnounce({ self: d.to, coordinator: r.coordinator.id, sign: agent.identity.sign, verify: verifyPeerSignature, policy: agent.policy, guard: agent.guard, roster: agent.roster ?? roster }, d.from, d.message, now)
         } catch (err) {
           if (!(err instanceof SecAggError)) throw err
           rejected.push({ at: d.to, type: 'announce', code: err.code, message: err.message })

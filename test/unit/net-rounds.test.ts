@@ -72,6 +72,7 @@ async function federation (n: number, opts: FederationOptions) {
       verify,
       policy: opts.policies?.[i],
       guard: opts.guards?.[i],
+      roster: new Set(agents.map(x => x.peerId)),
       sender: {
         send: async (to: string, message: SecAggMessage) => {
           deliver(() => { if (to === coordinator.peerId) rounds.receive(a.peerId, message); else services.get(to)?.receive(a.peerId, message) })

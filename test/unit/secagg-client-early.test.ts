@@ -21,7 +21,7 @@ function client (): SecAggClient {
     window: { from: NOW - 7_200_000, to: NOW - 3_600_000 }, specHash: SIM_SPEC_HASH, vectorLength: 8, maxEntry: 100, minAgents: 2,
     threshold: 2, degree: 3, graph: 'full', phaseTimeoutMs: 10_000, issuedAt: NOW, reference: false
   }
-  return SecAggClient.fromAnnounce({ self: ids.agents[0].id, coordinator: ids.coordinator.id, sign: ids.agents[0].sign, verify: verifyPeerSignature, policy: {} }, ids.coordinator.id, signAnnounce(ids.coordinator, body), NOW)
+  return SecAggClient.fromAnnounce({ self: ids.agents[0].id, coordinator: ids.coordinator.id, sign: ids.agents[0].sign, verify: verifyPeerSignature, policy: {}, roster: new Set(ids.agents.map(a => a.id)) }, ids.coordinator.id, signAnnounce(ids.coordinator, body), NOW)
 }
 
 const msg = (type: SecAggMessage['type'], roundId = 'r-early'): SecAggMessage => ({ type, roundId }) as unknown as SecAggMessage

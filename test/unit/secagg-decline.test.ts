@@ -99,7 +99,7 @@ function runRound (n: number, opts: {
       }
       const agentIndex = agents.findIndex(a => a.id === next.to)
       const agent = agents[agentIndex]
-      const opts = { self: agent.id, coordinator: coordinator.id, sign: agent.sign, verify: verifyPeerSignature, guard: guardFor(agentIndex, refusals) }
+      const opts = { self: agent.id, coordinator: coordinator.id, sign: agent.sign, verify: verifyPeerSignature, guard: guardFor(agentIndex, refusals), roster: new Set(ids.agents.map(a => a.id)) }
       if (message.type === 'announce') {
         let client: SecAggClient
         try {
@@ -188,7 +188,7 @@ test('a decline just before the masked input (ledger cannot record) counts as a 
   assertNeverBoth(run)
 })
 
-test('once too many declined for max(t, minAgents), the round fails at once, naming the declines; later declines are still recorded', () => {
+test('once too many declined for max(t, minAgents, consistency quorum), the round fails at once, naming the declines; later declines are still recorded', () => {
   const refusals = new Map([[0, 'policy says no (a)'], [1, 'policy says no (b)'], [2, 'policy says no (c)'], [3, 'policy says no (d)']])
   const run = runRound(6, { threshold: 3, minAgents: 3, refusals: { atAnnounce: refusals } })
   const { server } = run
@@ -196,7 +196,8 @@ test('once too many declined for max(t, minAgents), the round fails at once, nam
   assert.equal(run.ticks, 0, 'failed without waiting for the advertise deadline')
   const failure = server.failure()!
   assert.equal(failure.code, 'ERR_TOO_FEW_SURVIVORS')
-  assert.match(failure.message, /^advertised keys: at most 2 agents can still take part, need at least max\(t, minAgents\) = 3; 4 declined: /)
+  // n = 6, C = 0: the consistency quorum is 4, so the 3rd decline ends the round.
+  assert.match(failure.message, /^advertised keys: at most 3 agents can still take part, need at least max\(t, minAgents, consistency quorum\) = 4; 3 declined: /)
   for (const i of [0, 1, 2]) assert.ok(failure.message.includes(`${ids.agents[i].id} ERR_POLICY policy says no`), failure.message)
   // The 4th decline arrived after the failure: recorded, not an error.
   assert.equal(server.declined().length, 4)
@@ -209,7 +210,7 @@ test('the failure for too few survivors names the declines even when the deadlin
   const failing = runRoundDropping(4, 3, new Map([[0, 'spec asks for 65536 score bins, this agent allows at most 4096']]))
   assert.equal(failing.status, 'failed')
   assert.equal(failing.failure()!.code, 'ERR_TOO_FEW_SURVIVORS')
-  assert.match(failing.failure()!.message, /^advertised keys: 2 agents, need at least max\(t, minAgents\) = 3; 1 declined: \S+ ERR_POLICY spec asks for 65536 score bins/)
+  assert.match(failing.failure()!.message, /^advertised keys: 2 agents, need at least max\(t, minAgents, consistency quorum\) = 3; 1 declined: \S+ ERR_POLICY spec asks for 65536 score bins/)
 })
 
 /** Agent `silentIndex` never answers the Announce; the others reply directly (advertise only matters here). */
@@ -224,7 +225,7 @@ function runRoundDropping (n: number, silentIndex: number, atAnnounce: Map<numbe
   const announce = wire(server.start(now)[0].message)
   agents.forEach((agent, i) => {
     if (i === silentIndex) return
-    const opts = { self: agent.id, coordinator: ids.coordinator.id, sign: agent.sign, verify: verifyPeerSignature, guard: guardFor(i, { atAnnounce }) }
+    const opts = { self: agent.id, coordinator: ids.coordinator.id, sign: agent.sign, verify: verifyPeerSignature, guard: guardFor(i, { atAnnounce }), roster: new Set(ids.agents.map(a => a.id)) }
     try {
       const client = SecAggClient.fromAnnounce(opts, ids.coordinator.id, announce, now)
       for (const o of client.start(now)) server.receive(agent.id, wire(o.message), now)
@@ -341,7 +342,7 @@ test('a client declines only its own refusals, and never after its masked input 
   })
   const now = WINDOW.to + 60_000
   const announce = wire(server.start(now)[0].message)
-  const opts = { self: agent.id, coordinator: ids.coordinator.id, sign: agent.sign, verify: verifyPeerSignature }
+  const opts = { self: agent.id, coordinator: ids.coordinator.id, sign: agent.sign, verify: verifyPeerSignature, roster: new Set(ids.agents.map(a => a.id)) }
   const policyError = new SecAggError('ERR_POLICY', 'no')
   assert.notEqual(SecAggClient.declineAnnounce(opts, ids.coordinator.id, announce, policyError), null)
   // Not from the coordinator, or not its signature: nobody to tell.

@@ -84,19 +84,22 @@ test('overflow: agents × maxEntry must fit in 2^32', () => {
   assert.doesNotThrow(() => new SecAggServer({ ...base, maxEntry: Math.floor((2 ** 32 - 1) / 100) }))
 })
 
-test('an agent refuses an input above the round max entry or of the wrong length, then accepts a good one', async () => {
+test('an input of the wrong length is refused and a good one accepted; an entry above the max entry withdraws the agent (declined, window used up)', async () => {
   const codes: string[] = []
   const sim = await simulateRound({
     agents: 6, dim: 4, identities, seed: 8, maxEntry: 10,
     onClient: (i, client, now) => {
-      if (i !== 0) return
-      for (const bad of [new Uint32Array([0, 11, 0, 0]), new Uint32Array(5)]) {
-        try { client.setInput(bad, now) } catch (err) { codes.push((err as SecAggError).code) }
-      }
+      if (i !== 0 && i !== 1) return
+      const bad = i === 0 ? new Uint32Array(5) : new Uint32Array([0, 11, 0, 0])
+      try { client.setInput(bad, now) } catch (err) { codes.push((err as SecAggError).code) }
     }
   })
-  assert.deepEqual(codes, ['ERR_OVERFLOW', 'ERR_BAD_LENGTH'])
+  assert.deepEqual(codes, ['ERR_BAD_LENGTH', 'ERR_OVERFLOW'])
   assert.equal(sim.status, 'done')
   assert.ok(sim.correct)
   assert.ok(sim.result!.included.includes(sim.ids[0]))
+  // Whether an entry overflows depends on the data: the agent leaves for good, with a declinable refusal.
+  assert.ok(!sim.result!.included.includes(sim.ids[1]))
+  assert.equal(sim.clientFailures.get(sim.ids[1])?.code, 'ERR_OVERFLOW')
+  assert.match(sim.clientFailures.get(sim.ids[1])!.message, /window used up/)
 })

@@ -56,7 +56,7 @@ function roundUntilPendingUnmask (n: number, dim: number): { server: SecAggServe
       }
     } else if (message.type === 'announce') {
       const i = ids.indexOf(to)
-      const client = SecAggClient.fromAnnounce({ self: to, coordinator: coordinator.id, sign: agents[i].sign, verify: verifyPeerSignature }, from, message, 0)
+      const client = SecAggClient.fromAnnounce({ self: to, coordinator: coordinator.id, sign: agents[i].sign, verify: verifyPeerSignature, roster: new Set(ids) }, from, message, 0)
       clients.set(to, client)
       const x = simulatedInput(9, i, dim, 1000)
       for (let j = 0; j < dim; j++) expected[j] += x[j]
