@@ -13,10 +13,18 @@
  *   3. A contribution is recorded, durably, before the masked input leaves; if it cannot be recorded the agent
  *      does not contribute. Consequence: a round that fails after this agent sent its masked input still
  *      "uses up" the window for this agent (the coordinator may hold that masked input).
+ *   4. At most `maxRoundsPerWindow` rounds (joined, contributed or not) may cover one window: whether an agent
+ *      contributes can depend on its data (too few records, more than the spec's cap), so each round over a
+ *      window is a probe; the bound caps how many a coordinator gets.
+ *   5. The ledger knows since when it is complete (`notBefore`). A ledger lost with its state dir while the
+ *      identity key survived (the anchor file beside the key says this identity had one) starts over with
+ *      notBefore = now: windows that start earlier are refused, since the lost file was the only memory of
+ *      what went into them. Only `fedmon ledger reset` (logged, recorded in the file) moves notBefore back.
  * The scheduler's windows are tumbling ([k·every, (k+1)·every)), so scheduled rounds never conflict; a manual
  * `round run --window` over an already-used window is refused by every agent that contributed to it.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { FedmonError } from '../shared/errors.js'
@@ -24,7 +32,9 @@ import { SecAggError } from '../shared/secagg/errors.js'
 import { windowsOverlap, type ContributionGuard, type RoundRecord } from '../shared/secagg/policy.js'
 
 export const LEDGER_FILE = 'contributions.json'
-const LEDGER_VERSION = 1
+const LEDGER_VERSION = 2
+/** Rounds that may cover one window, by default (policy.maxRoundsPerWindow): a first try and two retries. */
+export const DEFAULT_MAX_ROUNDS_PER_WINDOW = 3
 
 export const LedgerEntry = z.strictObject({
   roundId: z.string().min(1).max(128),
@@ -38,11 +48,40 @@ export const LedgerEntry = z.strictObject({
 })
 export type LedgerEntry = z.infer<typeof LedgerEntry>
 
+/** An operator's `fedmon ledger reset`: kept in the file for good, so the reset itself is never silent. */
+export const LedgerReset = z.strictObject({ at: z.number().int(), notBefore: z.number().int().nullable(), reason: z.string().max(1024) })
+export type LedgerReset = z.infer<typeof LedgerReset>
+
 export const LedgerFile = z.strictObject({
   version: z.literal(LEDGER_VERSION),
+  /** Random id, also written to the anchor beside the identity key: ties this file to that identity. */
+  ledgerId: z.string().regex(/^[0-9a-f]{32}$/),
+  createdAt: z.number().int(),
+  /** Windows starting before this instant are refused (null: the ledger holds this identity's whole history). */
+  notBefore: z.number().int().nullable(),
+  resets: z.array(LedgerReset),
   entries: z.array(LedgerEntry)
 })
 export type LedgerFile = z.infer<typeof LedgerFile>
+
+/** Version 1 files (before notBefore existed) are read and upgraded on the next write. */
+const LedgerFileV1 = z.strictObject({ version: z.literal(1), entries: z.array(LedgerEntry) })
+
+/** The anchor beside the identity key: which ledger this identity keeps (nothing secret). */
+const Anchor = z.object({ ledgerId: z.string().regex(/^[0-9a-f]{32}$/), createdAt: z.number().int(), ledger: z.string() })
+
+export interface LedgerOpenOptions {
+  /**
+   * The identity key's file: the anchor `<key>.ledger.json` beside it records that this identity keeps a ledger,
+   * so a state dir lost while the key survives is noticed. Absent: no anchor (a new ledger trusts it is the first).
+   */
+  identityFile?: string
+  /** policy.maxRoundsPerWindow (default DEFAULT_MAX_ROUNDS_PER_WINDOW). */
+  maxRoundsPerWindow?: number
+  now?: number
+  /** Told when a lost ledger is replaced (the daemon logs it at error level). */
+  onLost?: (info: { file: string, anchor: string, notBefore: number }) => void
+}
 
 /** The ledger file is unreadable or cannot be written; the agent must not contribute until this is fixed. */
 export class LedgerError extends FedmonError {
@@ -58,22 +97,54 @@ export class ContributionLedger implements ContributionGuard {
   readonly file: string
   private entriesList: LedgerEntry[]
   private readonly byRound = new Map<string, LedgerEntry>()
+  private header: Omit<LedgerFile, 'version' | 'entries'>
+  private readonly maxRoundsPerWindow: number
 
-  private constructor (file: string, entries: LedgerEntry[]) {
+  private constructor (file: string, header: Omit<LedgerFile, 'version' | 'entries'>, entries: LedgerEntry[], maxRoundsPerWindow: number) {
     this.file = file
+    this.header = header
     this.entriesList = entries
+    this.maxRoundsPerWindow = maxRoundsPerWindow
     for (const e of entries) this.byRound.set(e.roundId, e)
+  }
+
+  /** Windows starting before this are refused (null: none). */
+  get notBefore (): number | null { return this.header.notBefore }
+
+  get createdAt (): number { return this.header.createdAt }
+
+  get ledgerId (): string { return this.header.ledgerId }
+
+  get resets (): readonly LedgerReset[] { return this.header.resets }
+
+  /**
+   * The operator's explicit override after a lost ledger: windows from `notBefore` on (null: any) may be
+   * contributed again. Recorded in the file with the time and reason; the caller logs it.
+   */
+  reset (notBefore: number | null, reason: string, now = Date.now()): void {
+    const resets = [...this.header.resets, { at: Math.floor(now), notBefore, reason: reason.slice(0, 1024) }]
+    this.writeFile({ ...this.header, notBefore, resets }, this.entriesList)
   }
 
   /**
    * Opens (or starts) the ledger in `stateDir`. A corrupt or unreadable file is a LedgerError, never an
    * empty ledger: forgetting what was contributed would re-open the differencing attack.
    */
-  static open (stateDir: string): ContributionLedger {
+  static open (stateDir: string, opts: LedgerOpenOptions = {}): ContributionLedger {
     const file = join(stateDir, LEDGER_FILE)
+    const now = Math.floor(opts.now ?? Date.now())
+    const maxRounds = opts.maxRoundsPerWindow ?? DEFAULT_MAX_ROUNDS_PER_WINDOW
+    const anchorFile = opts.identityFile !== undefined ? `${opts.identityFile}.ledger.json` : null
+    const anchor = anchorFile !== null ? readAnchor(anchorFile) : null
     if (!existsSync(file)) {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 })
-      return new ContributionLedger(file, [])
+      // This identity kept a ledger before, and it is gone: what went into earlier windows is unknown.
+      const notBefore = anchor !== null ? now : null
+      const ledger = new ContributionLedger(file, { ledgerId: randomBytes(16).toString('hex'), createdAt: now, notBefore, resets: [] }, [], maxRounds)
+      ledger.writeFile(ledger.header, [])
+      if (anchor !== null) opts.onLost?.({ file, anchor: anchorFile!, notBefore: now })
+      if (anchorFile !== null) writeAnchor(anchorFile, ledger)
+      return ledger
     }
     let value: unknown
     try {
@@ -81,12 +152,34 @@ export class ContributionLedger implements ContributionGuard {
     } catch (err) {
       throw new LedgerError(`${file}: cannot read the contribution ledger (${(err as Error).message}); refusing to run without it`, { cause: err })
     }
-    const parsed = LedgerFile.safeParse(value)
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]
+    const isV1 = typeof value === 'object' && value !== null && (value as { version?: unknown }).version === 1
+    const v1 = isV1 ? LedgerFileV1.safeParse(value) : null
+    let ledger: ContributionLedger
+    if (v1 !== null && !v1.success) {
+      const issue = v1.error.issues[0]
       throw new LedgerError(`${file}: invalid contribution ledger at ${issue.path.map(String).join('.') || '(file)'}: ${issue.message}`)
     }
-    return new ContributionLedger(file, parsed.data.entries)
+    if (v1?.success === true) {
+      // Written before notBefore existed: its history is whole (nothing says otherwise); upgraded on disk now.
+      const createdAt = Math.min(now, ...v1.data.entries.map(e => e.joinedAt))
+      ledger = new ContributionLedger(file, { ledgerId: randomBytes(16).toString('hex'), createdAt, notBefore: null, resets: [] }, v1.data.entries, maxRounds)
+      ledger.writeFile(ledger.header, ledger.entriesList)
+    } else {
+      const parsed = LedgerFile.safeParse(value)
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]
+        throw new LedgerError(`${file}: invalid contribution ledger at ${issue.path.map(String).join('.') || '(file)'}: ${issue.message}`)
+      }
+      const { version: _version, entries, ...header } = parsed.data
+      ledger = new ContributionLedger(file, header, entries, maxRounds)
+    }
+    if (anchorFile !== null) {
+      if (anchor === null) writeAnchor(anchorFile, ledger)
+      else if (anchor.ledgerId !== ledger.header.ledgerId) {
+        throw new LedgerError(`${file}: this is not the contribution ledger of this identity (${anchorFile} names ledger ${anchor.ledgerId}, created ${iso(anchor.createdAt)} at ${anchor.ledger}): restore that file, or run \`fedmon ledger reset\` to accept this one`)
+      }
+    }
+    return ledger
   }
 
   entries (): readonly LedgerEntry[] { return this.entriesList }
@@ -98,8 +191,17 @@ export class ContributionLedger implements ContributionGuard {
     return this.entriesList.filter(e => e.contributedAt !== null && windowsOverlap(e.window, window))
   }
 
-  /** Throws SecAggError('ERR_POLICY') when the rule above refuses the round. */
+  /** Rounds recorded (joined or contributed) whose window overlaps `window`. */
+  roundsCovering (window: { from: number, to: number }): LedgerEntry[] {
+    return this.entriesList.filter(e => windowsOverlap(e.window, window))
+  }
+
+  /** Throws SecAggError('ERR_POLICY') when the rules above refuse the round. */
   check (round: RoundRecord, allowJoined = false): void {
+    const notBefore = this.header.notBefore
+    if (notBefore !== null && round.window.from < notBefore) {
+      throw new SecAggError('ERR_POLICY', `window ${iso(round.window.from)}..${iso(round.window.to)} starts before ${iso(notBefore)}, when this agent's contribution ledger was started again after the previous one was lost: what went into earlier windows is unknown (an operator may allow them with \`fedmon ledger reset\`)`)
+    }
     const known = this.byRound.get(round.roundId)
     if (known !== undefined && !(allowJoined && known.contributedAt === null && sameRound(known, round))) {
       throw new SecAggError('ERR_POLICY', `round ${round.roundId} was already ${known.contributedAt !== null ? 'contributed to' : 'joined'} at ${iso(known.contributedAt ?? known.joinedAt)} (replayed announce?)`)
@@ -112,6 +214,10 @@ export class ContributionLedger implements ContributionGuard {
 
   admit (round: RoundRecord, now: number): void {
     this.check(round)
+    const covering = this.roundsCovering(round.window)
+    if (covering.length >= this.maxRoundsPerWindow) {
+      throw new SecAggError('ERR_POLICY', `${covering.length} rounds already covered window ${iso(round.window.from)}..${iso(round.window.to)} (e.g. ${covering.slice(-3).map(e => e.roundId).join(', ')}), this agent joins at most ${this.maxRoundsPerWindow} (policy.maxRoundsPerWindow): each round over a window is a probe of its data`)
+    }
     this.write([...this.entriesList, { ...copy(round), joinedAt: Math.floor(now), contributedAt: null }])
   }
 
@@ -133,8 +239,12 @@ export class ContributionLedger implements ContributionGuard {
   }
 
   private write (entries: LedgerEntry[]): void {
+    this.writeFile(this.header, entries)
+  }
+
+  private writeFile (header: Omit<LedgerFile, 'version' | 'entries'>, entries: LedgerEntry[]): void {
     const tmp = `${this.file}.${process.pid}.tmp`
-    const text = JSON.stringify({ version: LEDGER_VERSION, entries } satisfies LedgerFile, null, 1) + '\n'
+    const text = JSON.stringify({ version: LEDGER_VERSION, ...header, entries } satisfies LedgerFile, null, 1) + '\n'
     try {
       const fd = openSync(tmp, 'w', 0o600)
       try {
@@ -149,9 +259,35 @@ export class ContributionLedger implements ContributionGuard {
       throw new LedgerError(`${this.file}: cannot write the contribution ledger: ${(err as Error).message}`, { cause: err })
     }
     // Only once the file holds it does the in-memory view change.
+    this.header = header
     this.entriesList = entries
     this.byRound.clear()
     for (const e of entries) this.byRound.set(e.roundId, e)
+  }
+}
+
+function readAnchor (file: string): z.infer<typeof Anchor> | null {
+  if (!existsSync(file)) return null
+  let value: unknown
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new LedgerError(`${file}: cannot read the ledger anchor beside the identity key (${(err as Error).message})`, { cause: err })
+  }
+  const parsed = Anchor.safeParse(value)
+  if (!parsed.success) throw new LedgerError(`${file}: not a ledger anchor (${parsed.error.issues[0].message})`)
+  return parsed.data
+}
+
+/** A key directory the agent cannot write to stops it (LedgerError): without the anchor a lost ledger goes unnoticed. */
+function writeAnchor (file: string, ledger: ContributionLedger): void {
+  const text = JSON.stringify({ ledgerId: ledger.ledgerId, createdAt: ledger.createdAt, ledger: ledger.file }) + '\n'
+  try {
+    const tmp = `${file}.${process.pid}.tmp`
+    writeFileSync(tmp, text, { mode: 0o600 })
+    renameSync(tmp, file)
+  } catch (err) {
+    throw new LedgerError(`${file}: cannot write the ledger anchor beside the identity key (${(err as Error).message}); without it a lost state dir would go unnoticed`, { cause: err })
   }
 }
 

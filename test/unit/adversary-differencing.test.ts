@@ -128,6 +128,7 @@ test('ledger file: atomic, no secrets, corrupt file refused (never silently empt
   // The file's place taken by a directory: every write fails, so the agent refuses at the Announce.
   const blocked = join(dir, 'blocked')
   const blockedLedger = ContributionLedger.open(blocked)
+  rmSync(join(blocked, LEDGER_FILE))
   mkdirSync(join(blocked, LEDGER_FILE), { recursive: true })
   writeFileSync(join(blocked, LEDGER_FILE, 'x'), 'occupied')
   const agents = sites(4, false, 'unused2')

@@ -20,6 +20,8 @@ export interface HarnessAgent {
   input: Uint32Array
   policy?: AgentPolicy
   guard?: ContributionGuard
+  /** Records in the window, as the scan reports them (for policy.minRecords). */
+  records?: number
   /** This agent's own roster (default: the round's agents). */
   roster?: ReadonlySet<string>
   /** Give the agent the spec document after the Announce (as the daemon's spec fetch does). */
@@ -136,6 +138,8 @@ export function runRound (r: HarnessRound): HarnessResult {
         } catch (err) {
           if (!(err instanceof SecAggError)) throw err
           rejected.push({ at: d.to, type: 'announce', code: err.code, message: err.message })
+          const decline = SecAggClient.declineAnnounce({ self: d.to, coordinator: r.coordinator.id, sign: agent.identity.sign, verify: verifyPeerSignature }, d.from, d.message, err)
+          if (decline !== null) enqueue(d.to, [decline])
           continue
         }
         clients.set(d.to, client)
@@ -144,13 +148,20 @@ export function runRound (r: HarnessRound): HarnessResult {
           const doc = agent.provideSpec
           guarded(d.to, 'spec', () => { client.provideSpec(doc); return [] })
         }
-        enqueue(d.to, guarded(d.to, 'setInput', () => client.status === 'running' ? client.setInput(agent.input, now) : []))
+        enqueue(d.to, guarded(d.to, 'setInput', () => client.status === 'running' ? client.setInput(agent.input, now, { records: agent.records }) : []))
+        noticeOf(d.to, client)
         continue
       }
       const client = clients.get(d.to)
       if (client === undefined) continue
       enqueue(d.to, guarded(d.to, d.message.type, () => client.receive(d.from, d.message, now)))
+      noticeOf(d.to, client)
     }
+  }
+  /** A refusal by the agent's own rules is explained to the coordinator with a signed Decline (as the daemon does). */
+  const noticeOf = (id: string, client: SecAggClient): void => {
+    const notice = client.declineNotice()
+    if (notice !== null) enqueue(id, [notice])
   }
   for (let steps = 0; server.status === 'running' && steps < 100; steps++) {
     drain()
