@@ -134,7 +134,8 @@ export class RoundService {
   start (req: { window: { from: number, to: number }, kind: RoundKind, scheduledWindowKey?: string | null }): { roundId: string, finished: Promise<RoundOutcome> } {
     if (this.stopped) throw new ApiError(503, 'ERR_STOPPING', 'the coordinator is shutting down')
     if (this.active !== null) throw new ApiError(409, 'ERR_BUSY', `round ${this.active.outcome.id} is still running`)
-    const participants = this.opts.roster.ready()
+    // Sorted by peer id: list order places agents in the neighbour graph, so it is canonical (agents check).
+    const participants = this.opts.roster.ready().sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
     const { minAgents } = this.opts.privacy
     if (participants.length < minAgents) {
       throw new ApiError(409, 'ERR_TOO_FEW_AGENTS', `only ${participants.length} agent(s) online, the privacy policy needs at least ${minAgents}`)

@@ -7,7 +7,7 @@ import { splitSecret, SHARE_BYTES } from '../crypto/shamir.js'
 import { generateX25519KeyPair, x25519PrivateKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
 import { consistencyQuorum, corruptTolerance, minimumSafeThreshold } from './params.js'
 import { SecAggError } from './errors.js'
-import { assertIndexSet, RoundLayout, sameSet } from './layout.js'
+import { assertIndexSet, participantsInCanonicalOrder, RoundLayout, sameSet } from './layout.js'
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
 import * as transcript from './transcript.js'
 import type { Outgoing, Participant, Sign, Verify } from './types.js'
@@ -167,6 +167,10 @@ export class SecAggClient {
   private static checkFederation (opts: ClientOptions, announce: Announce): number {
     const policy = opts.policy ?? {}
     const n = announce.participants.length
+    if (!participantsInCanonicalOrder(announce.participants)) {
+      // Indexes place agents in the neighbour graph: a coordinator free to order the list could surround a victim.
+      throw new SecAggError('ERR_POLICY', 'the participants are not sorted by peer id: their order would let the coordinator place agents in the neighbour graph')
+    }
     const trust = policy.trustCoordinatorRoster === true
     if (!trust) {
       const roster = opts.roster
@@ -673,3 +677,4 @@ export class SecAggClient {
 }
 
 export type { KeyObject }
+

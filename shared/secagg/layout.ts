@@ -53,3 +53,9 @@ export function assertIndexSet (list: readonly number[], n: number, what: string
 }
 
 export const sameSet = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i])
+
+/** Participants must be listed in ascending peer-id order (code-unit order), each once. */
+export function participantsInCanonicalOrder (participants: readonly Participant[]): boolean {
+  for (let i = 1; i < participants.length; i++) if (!(participants[i - 1].id < participants[i].id)) return false
+  return true
+}

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { combineSharesVerified, SHARE_BYTES, type Share } from '../crypto/shamir.js'
 import { isClampedX25519PrivateKey, isLowOrderX25519PublicKey, x25519PublicKey } from '../crypto/x25519.js'
 import { SecAggError } from './errors.js'
-import { assertIndexSet, RoundLayout } from './layout.js'
+import { assertIndexSet, participantsInCanonicalOrder, RoundLayout } from './layout.js'
 import { chooseGraphParams, consistencyQuorum, corruptTolerance, minimumSafeThreshold } from './params.js'
 import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import { declineBytes, truncateReason } from './decline.js'
@@ -128,6 +128,7 @@ export class SecAggServer {
       throw new SecAggError('ERR_OVERFLOW', `${n} agents × max entry ${opts.maxEntry} = ${n * opts.maxEntry} does not fit in 2^32: the sum could wrap`)
     }
     if (n < opts.minAgents) throw new SecAggError('ERR_TOO_FEW_SURVIVORS', `${n} participants is fewer than minAgents ${opts.minAgents}`)
+    if (!participantsInCanonicalOrder(opts.participants)) throw new SecAggError('ERR_BAD_PARAMS', 'participants must be sorted by peer id (agents refuse any other order)')
     const rosterSize = opts.rosterSize ?? n
     if (!Number.isInteger(rosterSize) || rosterSize < n) throw new SecAggError('ERR_BAD_PARAMS', `rosterSize must be an integer >= the ${n} participants, got ${opts.rosterSize}`)
     const corrupt = corruptTolerance(opts.corruptFraction ?? DEFAULT_CORRUPT_FRACTION, rosterSize)

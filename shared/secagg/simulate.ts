@@ -97,6 +97,8 @@ export async function createIdentities (n: number, seed?: number): Promise<{ coo
   const coordinator = await make(-1)
   const agents: Identity[] = []
   for (let i = 0; i < n; i++) agents.push(await make(i))
+  // In peer-id order, as rounds list their participants (any prefix is sorted too).
+  agents.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   return { coordinator, agents }
 }
 

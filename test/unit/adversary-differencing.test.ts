@@ -77,7 +77,7 @@ test('with the ledger: the second round over an overlapping window is refused by
       const id = agent.identity.id
       if (id === a.drop) continue
       assert.ok(res.rejected.some(r => r.at === id && r.type === 'announce' && r.code === 'ERR_POLICY' && /overlaps .* already contributed to in round ledger-a/.test(r.message)), `${a.roundId}: ${id} refused`)
-      assert.deepEqual(sentTypes(res, id), [], `${a.roundId}: ${id} sent nothing`)
+      assert.deepEqual(sentTypes(res, id), ['decline'], `${a.roundId}: ${id} sent nothing but its signed decline`)
     }
   }
   // A disjoint window is fine: the next scheduled window.
@@ -135,6 +135,6 @@ test('ledger file: atomic, no secrets, corrupt file refused (never silently empt
   agents[1].guard = blockedLedger
   const res = runRound({ roundId: 'blocked', coordinator: ids.coordinator, agents, dim: DIM, window: W, now: NOW, threshold: 2 })
   assert.ok(res.rejected.some(r => r.at === ids.agents[1].id && r.type === 'announce' && r.code === 'ERR_POLICY' && /cannot write the contribution ledger/.test(r.message)), JSON.stringify(res.rejected))
-  assert.deepEqual(sentTypes(res, ids.agents[1].id), [])
+  assert.deepEqual(sentTypes(res, ids.agents[1].id), ['decline'])
   assert.ok(existsSync(join(blocked, LEDGER_FILE, 'x')))
 })

@@ -43,7 +43,7 @@ interface AttackOutcome {
  * Runs one round in which the coordinator shows group B (`pickB` of the victim's neighbours and the
  * survivors) a survivor set without the victim and group A the true one; returns what the adversary learnt.
  */
-async function splitViewAttack (n: number, opts: { threshold?: number, graph?: 'full' | 'auto', bSize: (t: number, k: number, q: number) => number }): Promise<AttackOutcome> {
+async function splitViewAttack (n: number, opts: { threshold?: number, degree?: number, graph?: 'full' | 'auto', bSize: (t: number, k: number, q: number) => number }): Promise<AttackOutcome> {
   const coordinator = identities.coordinator
   let announce: Announce | null = null
   let graph: NeighbourGraph | null = null
@@ -72,7 +72,7 @@ async function splitViewAttack (n: number, opts: { threshold?: number, graph?: '
   }
 
   const sim = await simulateRound({
-    agents: n, dim: DIM, identities, seed: SEED, graph: opts.graph ?? 'auto', threshold: opts.threshold, minAgents: 2, maxEntry: 1000, phaseTimeoutMs: 10_000,
+    agents: n, dim: DIM, identities, seed: SEED, graph: opts.graph ?? 'auto', threshold: opts.threshold, degree: opts.degree, minAgents: 2, maxEntry: 1000, phaseTimeoutMs: 10_000,
     intercept: (d) => {
       const m = d.message
       const from = indexOf.get(d.from)
@@ -159,20 +159,23 @@ const halves = (_t: number, k: number): number => Math.floor(k / 2)
 const partitions = (n: number): Array<readonly [string, typeof minimalB]> =>
   n > 100 ? [['minimal group B', minimalB]] : [['minimal group B', minimalB], ['balanced halves', halves]]
 
-for (const [n, graph] of [[10, 'full'], [80, 'auto'], [300, 'auto']] as const) {
-  test(`split survivor views at n = ${n} (${graph === 'full' ? 'full graph' : 'sparse'}), default parameters: refused, nothing of the victim revealed`, async () => {
+// n = 80 with the sparse graph of the review ((k, t) = (72, 25), what the 2^-40 parameters chose there; the
+// default at 2^-80 is the full graph below n ≈ 200), n = 300 with the default sparse parameters.
+for (const [n, graph, degree] of [[10, 'full', undefined], [80, 'auto', 72], [300, 'auto', undefined]] as const) {
+  const shape = graph === 'full' ? 'full graph' : `sparse${degree !== undefined ? `, k = ${degree}` : ''}`
+  test(`split survivor views at n = ${n} (${shape}), default threshold: refused, nothing of the victim revealed`, async () => {
     for (const [name, bSize] of partitions(n)) {
-      const o = await splitViewAttack(n, { graph, bSize })
+      const o = await splitViewAttack(n, { graph, degree, threshold: degree !== undefined ? 25 : undefined, bSize })
       if (n > 10) assert.equal(o.graph, 'sparse')
       assertDefeated(o, `${name}, t = ${o.t}`)
     }
   })
 
-  test(`split survivor views at n = ${n}: the coordinator's most favourable legal threshold changes nothing`, async () => {
-    const params = chooseGraphParams({ n, dropoutRate: 0.33, corruptFraction: 0.05, graph })
+  test(`split survivor views at n = ${n} (${shape}): the coordinator's most favourable legal threshold changes nothing`, async () => {
+    const params = chooseGraphParams({ n, dropoutRate: 0.33, corruptFraction: 0.05, graph, degree })
     const lowest = minimumSafeThreshold(params.graph, n, params.k, corruptTolerance(0.05, n))
     for (const [name, bSize] of partitions(n)) {
-      const o = await splitViewAttack(n, { graph, threshold: lowest, bSize })
+      const o = await splitViewAttack(n, { graph, degree, threshold: lowest, bSize })
       assert.equal(o.t, lowest)
       assertDefeated(o, `${name}, t = ${lowest}`)
     }
