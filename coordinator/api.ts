@@ -1,6 +1,15 @@
 /**
  * The coordinator's HTTP API (node:http). JSON everywhere; errors are {"error": {"code", "message"}}.
  * It never serves anything finer than a finished report: no per-agent vectors, no partial sums.
+ *
+ * Browser-facing hardening (a web page the operator visits must not drive the API):
+ * - writes need `Content-Type: application/json` (415 otherwise): a cross-site page can send text/plain,
+ *   form-urlencoded or multipart without a CORS preflight, but not JSON; no CORS header is ever sent, so
+ *   the preflight for JSON fails;
+ * - the Host header must name this server (421 otherwise): after DNS rebinding a page is same-origin with
+ *   the API under its own domain name, and the Host header is the one thing that still shows it.
+ *   With a bearer token and no `allowedHosts` the check is off: the page cannot attach the token;
+ * - without a token the server listens only on loopback (ApiListenError otherwise).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual, createHash } from 'node:crypto'
@@ -9,6 +18,7 @@ import type { Report } from '../shared/report.js'
 import type { RoundOutcome, RoundKind } from './contracts.js'
 import type { Logger } from '../shared/log.js'
 import { FedmonError } from '../shared/errors.js'
+import { hostHeaderForm, isLoopbackHost, isWildcardHost, parseHostHeader } from '../shared/config/coordinator.js'
 
 /** An error with an HTTP status; the backend throws these to refuse (409 too few agents, 404 unknown id...). */
 export class ApiError extends FedmonError {
@@ -17,6 +27,14 @@ export class ApiError extends FedmonError {
     super(message, code)
     this.name = 'ApiError'
     this.status = status
+  }
+}
+
+/** An ApiServer asked to listen off loopback without a token (the config loader refuses this first). */
+export class ApiListenError extends FedmonError {
+  constructor (message: string) {
+    super(message, 'ERR_API_INSECURE_LISTEN')
+    this.name = 'ApiListenError'
   }
 }
 
@@ -73,24 +91,95 @@ export interface ApiServerOptions {
   backend: ApiBackend
   host: string
   port: number
-  /** When set, every route but /healthz needs `Authorization: Bearer <token>`. */
+  /** When set, every route but /healthz needs `Authorization: Bearer <token>`. Required off loopback. */
   token?: string
+  /**
+   * More Host header values to answer (config `api.allowedHosts`): "name" (any port) or "name:port".
+   * Without a token the Host check always applies; with a token it applies only when this is set.
+   */
+  allowedHosts?: readonly string[]
   logger?: Logger
 }
+
+/** Which Host header values a server answers. */
+export interface HostAllowList {
+  /** "name:port" (IPv6 bracketed). */
+  readonly exact: ReadonlySet<string>
+  /** Names allowed on any port (allowedHosts entries without a port). */
+  readonly anyPort: ReadonlySet<string>
+}
+
+/**
+ * The Host values a server listening on host:port answers: that address itself; on loopback or all
+ * interfaces also localhost, 127.0.0.1 and [::1] on that port (a wildcard's own address names nothing
+ * a client would type); plus `allowedHosts`.
+ */
+export function hostAllowList (listen: { host: string, port: number }, allowedHosts: readonly string[] = []): HostAllowList {
+  const exact = new Set<string>()
+  const anyPort = new Set<string>()
+  if (isLoopbackHost(listen.host) || isWildcardHost(listen.host)) {
+    for (const name of ['localhost', '127.0.0.1', '[::1]']) exact.add(`${name}:${listen.port}`)
+  }
+  if (!isWildcardHost(listen.host)) exact.add(`${hostHeaderForm(listen.host)}:${listen.port}`)
+  for (const entry of allowedHosts) {
+    const parsed = parseHostHeader(entry)
+    if (parsed === null) throw new ApiListenError(`api.allowedHosts: "${entry}" is not a host or host:port`)
+    if (parsed.port === null) anyPort.add(parsed.host)
+    else exact.add(`${parsed.host}:${parsed.port}`)
+  }
+  return { exact, anyPort }
+}
+
+/** Is this Host header value (undefined = absent) one the list allows? A Host without a port means port 80. */
+export function hostAllowed (list: HostAllowList, header: string | undefined): boolean {
+  if (header === undefined) return false
+  const parsed = parseHostHeader(header)
+  if (parsed === null) return false
+  if (list.anyPort.has(parsed.host)) return true
+  return list.exact.has(`${parsed.host}:${parsed.port ?? 80}`)
+}
+
+/** `application/json`, any case, with no parameter but an optional UTF-8 charset. */
+export function isJsonContentType (header: string | undefined): boolean {
+  if (header === undefined) return false
+  const [type, ...params] = header.split(';')
+  if (type.trim().toLowerCase() !== 'application/json') return false
+  return params.every(p => {
+    if (p.trim() === '') return true
+    const eq = p.indexOf('=')
+    const name = p.slice(0, eq < 0 ? undefined : eq).trim().toLowerCase()
+    const value = eq < 0 ? '' : p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')
+    return name === 'charset' && /^utf-?8$/i.test(value) // the body is read as UTF-8, whatever else it claims
+  })
+}
+
+/** Methods that change state: only these can start rounds or move the reference. */
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/** Warns at most once per kind every WARN_EVERY_MS, with a count of what it held back: a page cannot flood the log. */
+const WARN_EVERY_MS = 10_000
 
 export class ApiServer {
   private readonly opts: ApiServerOptions
   private server: Server | null = null
   private readonly tokenDigest: Buffer | null
+  /** null: any Host (token set, no allowedHosts). Set once the port is known. */
+  private hosts: HostAllowList | null = null
+  private readonly warned = new Map<string, { at: number, held: number }>()
 
   constructor (opts: ApiServerOptions) {
+    if (opts.token === undefined && !isLoopbackHost(opts.host)) {
+      throw new ApiListenError(`refusing to serve the API on ${opts.host} without a bearer token: anyone who can reach it could read reports and start rounds (set api.tokenFile, or listen on 127.0.0.1)`)
+    }
     this.opts = opts
     this.tokenDigest = opts.token !== undefined ? sha256(opts.token) : null
+    if (opts.allowedHosts !== undefined) hostAllowList({ host: opts.host, port: opts.port }, opts.allowedHosts) // fail before listening
   }
 
   /** Listens; resolves with the bound address (port 0 picks a free port). */
   async start (): Promise<{ host: string, port: number }> {
-    const server = createServer((req, res) => { void this.handle(req, res) })
+    // requireHostHeader off: a request without Host gets this API's JSON 421, not node's bare 400.
+    const server = createServer({ requireHostHeader: false }, (req, res) => { void this.handle(req, res) })
     server.keepAliveTimeout = 5_000
     this.server = server
     await new Promise<void>((resolve, reject) => {
@@ -99,6 +188,8 @@ export class ApiServer {
     })
     const addr = server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : this.opts.port
+    const checkHost = this.opts.token === undefined || this.opts.allowedHosts !== undefined
+    this.hosts = checkHost ? hostAllowList({ host: this.opts.host, port }, this.opts.allowedHosts) : null
     return { host: this.opts.host, port }
   }
 
@@ -123,20 +214,55 @@ export class ApiServer {
     const path = url.pathname.replace(/\/+$/, '') || '/'
     const method = req.method ?? 'GET'
     try {
+      this.checkHost(req, method, path)
       if (path === '/healthz' && method === 'GET') {
         send(res, 200, { status: 'ok', peerId: this.opts.backend.peerId, uptimeS: this.opts.backend.uptimeS() })
         return
       }
       if (!this.authorized(req)) throw new ApiError(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token')
+      if (WRITE_METHODS.has(method)) this.checkJson(req, method, path)
       await this.route(method, path, url, req, res)
     } catch (err) {
       if (err instanceof ApiError) {
+        // A refusal before a body was read: close rather than drain whatever the client still sends.
+        if (hasBody(req) && !req.complete) res.setHeader('connection', 'close')
         send(res, err.status, { error: { code: err.code, message: err.message } })
       } else {
         this.opts.logger?.error({ err, path, method }, 'api: internal error')
         send(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } })
       }
     }
+  }
+
+  /** DNS rebinding guard: the Host must name this server (see hostAllowList). */
+  private checkHost (req: IncomingMessage, method: string, path: string): void {
+    if (this.hosts === null) return
+    const host = req.headers.host
+    if (hostAllowed(this.hosts, host)) return
+    const seen = host === undefined ? null : printable(host)
+    this.warnLimited('host', { host: seen, method, path, remote: req.socket.remoteAddress }, 'api: refused a request for another Host (DNS rebinding?)')
+    throw new ApiError(421, 'ERR_HOST_NOT_ALLOWED', seen === null
+      ? 'request has no Host header'
+      : `Host "${seen}" is not served here: use the address the API listens on, or add the name to api.allowedHosts`)
+  }
+
+  /** CSRF guard: a browser sends JSON cross-origin only after a CORS preflight, which this API never grants. */
+  private checkJson (req: IncomingMessage, method: string, path: string): void {
+    const type = req.headers['content-type']
+    if (isJsonContentType(type)) return
+    const seen = type === undefined ? 'none' : printable(type)
+    this.warnLimited('content-type', { contentType: seen, method, path, remote: req.socket.remoteAddress }, 'api: refused a write without Content-Type: application/json (cross-site request?)')
+    throw new ApiError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', `${method} needs Content-Type: application/json (got ${seen})`)
+  }
+
+  private warnLimited (kind: string, fields: Record<string, unknown>, msg: string): void {
+    const logger = this.opts.logger
+    if (logger === undefined) return
+    const now = Date.now()
+    const last = this.warned.get(kind)
+    if (last !== undefined && now - last.at < WARN_EVERY_MS) { last.held++; return }
+    logger.warn({ ...fields, suppressed: last?.held ?? 0 }, msg)
+    this.warned.set(kind, { at: now, held: 0 })
   }
 
   private async route (method: string, path: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -196,6 +322,17 @@ export class ApiServer {
     }
     throw new ApiError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`)
   }
+}
+
+function hasBody (req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/** A header value to echo in an error or a log line: printable ASCII, at most 200 characters. */
+function printable (s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, '?')
+  return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean
 }
 
 function sha256 (s: string): Buffer {

@@ -183,7 +183,8 @@ export class ApiClient {
 
   private async request (method: string, path: string, body: unknown, opts: RequestOptions & { notFound?: string, text?: boolean }): Promise<unknown> {
     const headers: Record<string, string> = { accept: opts.text === true ? 'text/plain' : 'application/json' }
-    if (body !== undefined) headers['content-type'] = 'application/json'
+    // Every write is JSON, body or not: the API refuses other types (415) as cross-site form posts.
+    if (body !== undefined || (method !== 'GET' && method !== 'HEAD')) headers['content-type'] = 'application/json'
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
     const signals = [AbortSignal.timeout(this.timeoutMs)]
     if (opts.signal !== undefined) signals.push(opts.signal)

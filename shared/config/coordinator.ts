@@ -1,4 +1,5 @@
 /** The coordinator's config file (YAML or JSON). Paths are relative to the config file. */
+import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
 import { loadConfigFile, resolveFrom } from './load.js'
 import { isPeerIdString } from '../identity.js'
@@ -10,6 +11,25 @@ import { ScheduleConfigSchema } from '../../coordinator/scheduler.js'
 const PeerIdString = z.string().refine(isPeerIdString, 'not a libp2p peer id (12D3Koo...)')
 
 const HostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7600')
+
+const AllowedHost = z.string().refine(s => parseHostHeader(s) !== null,
+  'expected a host name or host:port as the Host header carries it (no scheme, path or wildcard), e.g. fedmon.example.com or fedmon.example.com:8443')
+
+/**
+ * Without a bearer token the API trusts whoever can connect, so it may listen only where nobody else can:
+ * on loopback. Anywhere else (0.0.0.0, a LAN address, a DNS name) any host on the network, or a web page
+ * via DNS rebinding, could read reports and start rounds that use up the sites' windows.
+ */
+function requireTokenOffLoopback (api: { listen: string, tokenFile?: string }, ctx: z.RefinementCtx): void {
+  if (api.tokenFile !== undefined || typeof api.listen !== 'string') return
+  const { host } = parseHostPort(api.listen)
+  if (isLoopbackHost(host)) return
+  ctx.addIssue({
+    code: 'custom',
+    path: ['tokenFile'],
+    message: `required because api.listen ${api.listen} is not a loopback address: without a bearer token anyone who can reach it could read reports and start rounds; set api.tokenFile (a file holding a token of at least 16 characters) or listen on 127.0.0.1`
+  })
+}
 
 
 /** An instant: ISO-8601 string or epoch ms. */
@@ -32,8 +52,10 @@ export const CoordinatorConfig = z.object({
   store: z.string().min(1),
   api: z.object({
     listen: HostPort.default('127.0.0.1:7600'),
-    tokenFile: z.string().min(1).optional()
-  }).strict().default({ listen: '127.0.0.1:7600' }),
+    tokenFile: z.string().min(1).optional(),
+    /** Extra names the API answers to (Host header), e.g. behind a reverse proxy: "host" (any port) or "host:port". */
+    allowedHosts: z.array(AllowedHost).optional()
+  }).strict().superRefine(requireTokenOffLoopback).default({ listen: '127.0.0.1:7600' }),
   privacy: PrivacyConfig.default({ minAgents: 3 }),
   schedule: ScheduleConfigSchema.optional(),
   reference: z.object({ from: Instant, to: Instant }).strict().refine(w => w.from < w.to, 'from must be before to').optional(),
@@ -61,4 +83,56 @@ export function parseHostPort (s: string): { host: string, port: number } {
   let host = s.slice(0, i)
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1)
   return { host, port: Number(s.slice(i + 1)) }
+}
+
+/** A listen host reachable only from this machine: 127.0.0.0/8, ::1 or the name localhost. */
+export function isLoopbackHost (host: string): boolean {
+  const h = unbracket(host.toLowerCase())
+  if (h === 'localhost') return true
+  if (isIPv4(h)) return h.startsWith('127.')
+  if (isIPv6(h)) return normalizeIPv6(h) === '[::1]'
+  return false
+}
+
+/** A listen host meaning "every interface" (0.0.0.0, ::), where the literal host names no address. */
+export function isWildcardHost (host: string): boolean {
+  const h = unbracket(host.toLowerCase())
+  if (h === '' || h === '0.0.0.0') return true
+  return isIPv6(h) && normalizeIPv6(h) === '[::]'
+}
+
+/**
+ * Parses an HTTP Host header value ("name", "name:port", "[v6]:port") into a lower-case host (IPv6 in its
+ * bracketed canonical form) and the port (null when absent); null for anything else (userinfo, path, list).
+ */
+export function parseHostHeader (value: string): { host: string, port: number | null } | null {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)(?::(\d{1,5}))?$/.exec(value)
+  if (m === null) return null
+  const port = m[2] !== undefined ? Number(m[2]) : null
+  if (port !== null && port > 65535) return null
+  let host = m[1].toLowerCase()
+  if (host.startsWith('[')) {
+    if (!isIPv6(unbracket(host))) return null
+    host = normalizeIPv6(unbracket(host))
+  }
+  return { host, port }
+}
+
+/** A listen host as a Host header spells it: IPv6 bracketed and canonical, names lower-case. */
+export function hostHeaderForm (host: string): string {
+  const h = unbracket(host.toLowerCase())
+  return isIPv6(h) ? normalizeIPv6(h) : h
+}
+
+function unbracket (h: string): string {
+  return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h
+}
+
+/** "0:0::1" and "::1" are one address: compare IPv6 in the WHATWG URL serialisation ("[::1]"). */
+function normalizeIPv6 (h: string): string {
+  try {
+    return new URL(`http://[${h}]/`).hostname
+  } catch {
+    return `[${h}]` // a zone id (fe80::1%eth0) is no URL host: keep it verbatim
+  }
 }
