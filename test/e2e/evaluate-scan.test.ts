@@ -240,16 +240,17 @@ test('feature moments are exact fixed-point sums, also for values whose squares 
   writeFileSync(join(dir, 'big-x.jsonl'), [...xs, 1e13].map((x, i) => JSON.stringify({ ts: CUR.from + i, score: 0.5, label: 1, features: { x } })).join('\n') + '\n')
   const v = await scanWindow({ spec, layout, source: { path: join(dir, 'big-x.jsonl') }, window: CUR })
   const f = layout.features.find(g => g.name === 'x')
-  assert.ok(f !== undefined && f.type === 'numeric')
+  assert.ok(f !== undefined && f.type === 'numeric' && f.moments.kind === 'exact')
+  const m = f.moments
   const clamped = [...xs, 1e12] // 1e13 is clamped to the range maximum for the moments
   const scale = 2n ** 16n
   const big = (x: number): bigint => BigInt(Math.round(x * 4)) // every value here is a multiple of 1/4
   const pos = clamped.filter(x => x > 0).reduce((a, x) => a + big(x) * scale / 4n, 0n)
   const neg = clamped.filter(x => x < 0).reduce((a, x) => a - big(x) * scale / 4n, 0n)
   const sq = xs.reduce((a, x) => a + big(x) * big(x) * scale / 16n, 0n) + 10n ** 24n * scale
-  assert.equal(readFixedSumExact(v, f.sumPositive), pos)
-  assert.equal(readFixedSumExact(v, f.sumNegative), neg)
-  const err = readFixedSumExact(v, f.sumSquares) - sq
+  assert.equal(readFixedSumExact(v, m.sumPositive), pos)
+  assert.equal(readFixedSumExact(v, m.sumNegative), neg)
+  const err = readFixedSumExact(v, m.sumSquares) - sq
   assert.ok(err < 2n ** 46n && -err < 2n ** 46n, `square sum off by ${err}`) // 1e24 is not exact in a double (ulp 2^27, times 2^16); the rest is
   const q = computeReportBody({ spec, layout, current: v, reference: null }).dataQuality as any
   assert.equal(q.features.x.outOfRange, 1)

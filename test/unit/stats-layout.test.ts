@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MonitorSpec, loadMonitorSpec, parseMonitorSpec } from '../../shared/stats/spec.js'
-import { buildLayout, maxAgentsFor, counterIndex, COUNTERS, LAYOUT_VERSION, specHashOf } from '../../shared/stats/layout.js'
+import { buildLayout, maxAgentsFor, counterIndex, momentSumsOf, COUNTERS, LAYOUT_VERSION, specHashOf } from '../../shared/stats/layout.js'
 import { canonicalJson, sha256Hex } from '../../shared/stats/canonical.js'
 import { sketchMapping } from '../../shared/stats/sketch.js'
 import { writeLimbs, readFixedSum, LIMB_MAX } from '../../shared/stats/fixed-point.js'
@@ -93,25 +93,31 @@ test('layout: segments tile the vector without overlap; maxEntry bounds counts a
   }
   mark(layout.counters.offset, COUNTERS.length, 'counters')
   mark(layout.score.offset, 3 * layout.score.bins, 'score')
-  for (const fs of [layout.logLoss, layout.brier, layout.scoreSum, layout.scoreSumSquares, ...layout.calibration.scoreSums]) mark(fs.offset, fs.limbs, 'fixed sum')
+  const sums = layout.sums
+  assert.ok(sums.kind === 'fixed' && sums.legacy && sums.precisionBits === 24)
+  for (const fs of [sums.logLoss, sums.brier, sums.scoreSum, sums.scoreSumSquares, ...sums.calibration]) mark(fs.offset, fs.limbs, 'fixed sum')
   mark(layout.calibration.countsOffset, 2 * layout.calibration.bins, 'calibration')
   for (const f of layout.features) {
     mark(f.offset, f.length, f.name)
-    if (f.type === 'numeric') for (const fs of [f.sumPositive, f.sumNegative, f.sumSquares]) mark(fs.offset, fs.limbs, `${f.name} moments`)
+    if (f.type === 'numeric') {
+      assert.equal(f.moments.kind, 'exact')
+      for (const fs of momentSumsOf(f.moments)) mark(fs.offset, fs.limbs, `${f.name} moments`)
+    }
   }
   assert.ok(used.every(u => u === 1), 'every entry belongs to a segment')
   assert.equal(layout.maxEntry, 2 ** 22)
   assert.equal(maxAgentsFor(layout), 1023)
   assert.equal(counterIndex(layout, 'recordsInWindow'), layout.counters.offset)
   // log loss: 2^22 records × 36.04 × 2^24 < 2^52 → 4 limbs; squares of |x| ≤ 1e12 at 2^16 need 8
-  assert.equal(layout.logLoss.limbs, 4)
+  assert.equal(sums.logLoss.limbs, 4)
   const age = layout.features.find(f => f.name === 'age')
-  assert.ok(age !== undefined && age.type === 'numeric' && age.sumSquares.limbs === 8)
+  assert.ok(age !== undefined && age.type === 'numeric' && age.moments.kind === 'exact' && age.moments.sumSquares.limbs === 8)
 })
 
 test('fixed point: limbs round-trip and summed limbs never wrap for 2^16 agents', () => {
   const layout = buildLayout(MonitorSpec.parse(base))
-  const fs = layout.logLoss
+  assert.ok(layout.sums.kind === 'fixed')
+  const fs = layout.sums.logLoss
   const v = new Uint32Array(layout.length)
   const maxSum = (1n << BigInt(16 * fs.limbs)) - 1n
   writeLimbs(v, fs, maxSum)
