@@ -14,7 +14,7 @@ import { checkAnnouncePolicy, checkSpecPolicy, columnResolutions, scoreResolutio
 import { createIdentities, type Identity } from '../../shared/secagg/simulate.js'
 import { canonicalJson } from '../../shared/stats/canonical.js'
 import { buildLayout, clippedLevelOf, counterIndex, specHashOf, type Layout, type NumericFeatureLayout } from '../../shared/stats/layout.js'
-import { readFixedSum } from '../../shared/stats/fixed-point.js'
+import { readFixedSum, readFixedSumExact, writeLimbs } from '../../shared/stats/fixed-point.js'
 import { computeReportBody } from '../../shared/stats/report-body.js'
 import { parseMonitorSpec, type MonitorSpec } from '../../shared/stats/spec.js'
 import { signAnnounce } from './adversary-harness.js'
@@ -208,4 +208,23 @@ test('attack (c): the sums rule refuses specs asking for finer sums than the sit
   check({ allowSums: false }, doc(false, false))
   // a policy without sums rules keeps accepting the legacy spec (its layout and hash are unchanged)
   check({ ...FINDING_POLICY, allowSums: true }, COARSE)
+})
+
+test('item 7.2 (documented limitation): per-limb sums tell the carries (0 to n − 1 per limb boundary) beyond the total', () => {
+  const spec = parseMonitorSpec({ model: 'limbs', score: { bins: 2, sums: { precisionBits: 8 } } })
+  const layout = buildLayout(spec)
+  assert.ok(layout.sums.kind === 'fixed')
+  const fs = layout.sums.logLoss
+  const vectorOf = (S: bigint): Uint32Array => { const v = new Uint32Array(layout.length); writeLimbs(v, fs, S); return v }
+  const sum = (vs: Uint32Array[]): Uint32Array => vs.reduce((a, v) => a.map((x, i) => x + v[i]))
+  const T = 3n * 2n ** 16n + 10n
+  // the same total from one agent, or from two agents whose low limbs carry: the decode agrees, limb 0 does not
+  const alone = sum([vectorOf(T), vectorOf(0n)]); const split = sum([vectorOf(2n ** 16n + 40000n), vectorOf(2n ** 17n - 39990n)])
+  assert.equal(readFixedSumExact(alone, fs), T); assert.equal(readFixedSumExact(split, fs), T)
+  assert.deepEqual([alone[fs.offset], split[fs.offset]], [10, 10 + 2 ** 16])
+  // what limb 0 adds to T: R_1 = Σ_u (S_u mod 2^16) = (T mod 2^16) + 2^16·c with c the carries, 0 ≤ c ≤ n − 1
+  for (const v of [alone, split]) {
+    const c = (BigInt(v[fs.offset]) - (T % 2n ** 16n)) / 2n ** 16n
+    assert.ok(c >= 0n && c <= 1n && BigInt(v[fs.offset]) === (T % 2n ** 16n) + c * 2n ** 16n)
+  }
 })
