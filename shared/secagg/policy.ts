@@ -88,7 +88,7 @@ export type AgentPolicy = z.infer<typeof AgentPolicy>
 /** True when the policy has rules that need the spec document (not just its hash). */
 export function hasSpecRules (policy: AgentPolicy): boolean {
   return policy.allowedColumns !== undefined || policy.maxBucketsPerFeature !== undefined || policy.maxScoreBins !== undefined ||
-    policy.maxBucketsPerColumn !== undefined || policy.allowSums !== undefined || policy.maxSumPrecisionBits !== undefined
+    policy.maxBucketsPerColumn !== undefined || policy.allowSums === false || policy.maxSumPrecisionBits !== undefined
 }
 
 const refuse = (message: string): SecAggError => new SecAggError('ERR_POLICY', message)
