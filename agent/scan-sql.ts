@@ -127,14 +127,23 @@ export function numericBucketSql (f: NumericFeatureLayout, v: string): string {
     ELSE (CASE WHEN -${v} < ${min} THEN ${m.zeroIndex - 1} WHEN -${v} > ${max} THEN 0 ELSE ${1 + m.iMax} - ${log(`-${v}`)} END) END)`
 }
 
-/** Bucket (relative to the feature's offset) for a numeric feature: value bucket, missing or invalid. */
-export function numericFeatureSql (f: NumericFeatureLayout, c: ColumnExpr): { bucket: string, value: string } {
+/**
+ * Bucket (relative to the feature's offset) for a numeric feature: value bucket, missing or invalid; and the
+ * per-record value its moments sum (null when the spec turns them off), NULL for values that are not finite:
+ * `exact` moments: the value clamped to [-clamp, clamp] (DOUBLE, summed by momentTermsSql);
+ * `clipped` moments: the integer u = round((clip(x) − lo)/(hi − lo) · 2^bits) ∈ [0, 2^bits] (BIGINT; twin:
+ * clippedLevelOf in shared/stats/layout.ts).
+ */
+export function numericFeatureSql (f: NumericFeatureLayout, c: ColumnExpr): { bucket: string, value: string | null } {
   const n = numericSql(c)
   const v = n.value
   const bucket = `(CASE WHEN ${n.isMissing} THEN ${f.missingIndex} WHEN ${n.isNotNumeric} OR NOT isfinite(${v}) THEN ${f.invalidIndex} ELSE ${numericBucketSql(f, v)} END)`
-  // value used for the moments: finite values only, clamped to [-clamp, clamp]
-  const value = `(CASE WHEN isfinite(${v}) THEN least(greatest(${v}, ${sqlNumber(-f.clamp)}), ${sqlNumber(f.clamp)}) END)`
-  return { bucket, value }
+  const m = f.moments
+  if (m.kind === 'off') return { bucket, value: null }
+  if (m.kind === 'exact') return { bucket, value: `(CASE WHEN isfinite(${v}) THEN least(greatest(${v}, ${sqlNumber(-m.clamp)}), ${sqlNumber(m.clamp)}) END)` }
+  // divide by the width, then scale by a power of two (exact): the level does not depend on how 2^bits/width rounds
+  const clipped = `least(greatest(${v}, ${sqlNumber(m.lo)}), ${sqlNumber(m.hi)})`
+  return { bucket, value: `(CASE WHEN isfinite(${v}) THEN CAST(round((${clipped} - ${sqlNumber(m.lo)}) / ${sqlNumber(m.hi - m.lo)} * ${sqlNumber(2 ** m.precisionBits)}) AS BIGINT) END)` }
 }
 
 export function categoricalFeatureSql (f: CategoricalFeatureLayout, c: ColumnExpr): string {

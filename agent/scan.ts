@@ -12,7 +12,7 @@ import { FedmonError } from '../shared/errors.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { type Layout, COUNTERS, type CounterName } from '../shared/stats/layout.js'
 import { type DataSource, type DataFormat, dataFormatOf } from '../shared/stats/data-source.js'
-import { writeLimbs, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from '../shared/stats/fixed-point.js'
+import { writeLimbs } from '../shared/stats/fixed-point.js'
 import {
   type ColumnExpr, type ValueKind, sqlString, sqlIdent, sqlNumber, timestampMsSql, scoreClassSql, labelClassSql,
   scoreBinSql, numericFeatureSql, categoricalFeatureSql, lossTermsSql, momentTermsSql
@@ -354,16 +354,18 @@ function recordsSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
     const col = resolveColumn(columns, paths.features.get(f.name) ?? [f.name])
     if (f.type === 'numeric') {
       const { bucket, value } = numericFeatureSql(f, col)
-      inner.push(`${bucket} AS fb${i}`, `${value} AS fv${i}`)
+      inner.push(`${bucket} AS fb${i}`)
+      if (value !== null) inner.push(`${value} AS fv${i}`)
     } else {
       inner.push(`${categoricalFeatureSql(f, col)} AS fb${i}`)
     }
   }
   const hasTs = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
   // s and fv* are NULL outside the window (records without ts), so plain sums over `w` need no filter
-  const values = o.layout.features.flatMap((f, i) => (f.type === 'numeric' ? [`CASE WHEN ${hasTs} THEN fv${i} END AS fv${i}`] : []))
+  const summed = o.layout.features.flatMap((f, i) => (f.type === 'numeric' && f.moments.kind !== 'off' ? [i] : []))
+  const values = summed.map(i => `CASE WHEN ${hasTs} THEN fv${i} END AS fv${i}`)
   return `SELECT (${hasTs}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${hasTs} THEN s_raw END AS s, label_class,
-      ${[...values, `* EXCLUDE (ts_ms, score_class, s_raw, label_class${values.length > 0 ? ', ' : ''}${o.layout.features.flatMap((f, i) => (f.type === 'numeric' ? [`fv${i}`] : [])).join(', ')})`].join(', ')}
+      ${[...values, `* EXCLUDE (ts_ms, score_class, s_raw, label_class${values.length > 0 ? ', ' : ''}${summed.map(i => `fv${i}`).join(', ')})`].join(', ')}
     FROM (SELECT ${inner.join(',\n      ')} FROM ${reader})
     WHERE NOT (${hasTs}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
 }
@@ -380,13 +382,19 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
   const big = (x: unknown): bigint => (x === null || x === undefined ? 0n : BigInt(x as bigint | number))
 
   // 1. counters, score × label histogram, calibration bins and the loss sums: one GROUP BY over the record
-  //    classes and score bins (at most ~3 × (bins + calibration bins) groups), folded here.
-  const scale = sqlNumber(2 ** LOSS_SCALE_BITS)
-  const loss = lossTermsSql('s', 'label_class', LOSS_SCALE_BITS)
+  //    classes and score bins (at most ~3 × (bins + calibration bins) groups), folded here. The sums are taken at
+  //    the spec's precision (layout.sums), or not at all.
+  const sums = layout.sums
+  let sumColumns = 'NULL, NULL, NULL, NULL'
+  if (sums.kind === 'fixed') {
+    const scale = sqlNumber(2 ** sums.precisionBits)
+    const loss = lossTermsSql('s', 'label_class', sums.precisionBits)
+    sumColumns = `sum(${loss.logLoss}), sum(${loss.brier}), sum(CAST(round(s * ${scale}) AS BIGINT)), sum(CAST(round(s * s * ${scale}) AS BIGINT))`
+  }
   const cal = layout.calibration
   const rows = (await conn.runAndReadAll(`SELECT has_ts, score_class, label_class, s >= ${sqlNumber(spec.threshold)} AS predicted,
       ${scoreBinSql(layout, 's')} AS sb, least(CAST(floor(s * ${cal.bins}) AS INTEGER), ${cal.bins - 1}) AS cb, count(*),
-      sum(${loss.logLoss}), sum(${loss.brier}), sum(CAST(round(s * ${scale}) AS BIGINT)), sum(CAST(round(s * s * ${scale}) AS BIGINT))
+      ${sumColumns}
     FROM w GROUP BY ALL`)).getRows()
   const counts = new Map<CounterName, bigint>(COUNTERS.map(n => [n, 0n]))
   const add = (name: CounterName, n: bigint): void => { counts.set(name, (counts.get(name) ?? 0n) + n) }
@@ -421,11 +429,13 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
   COUNTERS.forEach((name, k) => { setCount(layout.counters.offset + k, counts.get(name) ?? 0n, name) })
   scoreHist.forEach((n, i) => { setCount(layout.score.offset + i, n, 'score bin') })
   calCounts.forEach((n, i) => { setCount(cal.countsOffset + i, n, 'calibration bin') })
-  calSums.forEach((n, b) => { writeLimbs(vec, cal.scoreSums[b], n) })
-  writeLimbs(vec, layout.logLoss, logLoss)
-  writeLimbs(vec, layout.brier, brier)
-  writeLimbs(vec, layout.scoreSum, scoreSum)
-  writeLimbs(vec, layout.scoreSumSquares, scoreSumSquares)
+  if (sums.kind === 'fixed') {
+    calSums.forEach((n, b) => { writeLimbs(vec, sums.calibration[b], n) })
+    writeLimbs(vec, sums.logLoss, logLoss)
+    writeLimbs(vec, sums.brier, brier)
+    writeLimbs(vec, sums.scoreSum, scoreSum)
+    writeLimbs(vec, sums.scoreSumSquares, scoreSumSquares)
+  }
   signal?.throwIfAborted()
 
   // 2. per feature, one GROUP BY bucket that also sums a numeric feature's moments (fv* is NULL for bad values;
@@ -433,22 +443,32 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
   //    sums of the groups add up to exactly the ungrouped sums.
   for (const [i, f] of layout.features.entries()) {
     signal?.throwIfAborted()
-    const m = f.type === 'numeric' ? momentTermsSql(`fv${i}`, MOMENT_SCALE_BITS) : null
-    const terms = m !== null ? `, ${m.isNegative}, ${m.absolute}, ${m.squareSmall}, ${m.squareLarge}` : ''
+    const moments = f.type === 'numeric' ? f.moments : null
+    let terms = ''
+    if (moments?.kind === 'exact') {
+      const m = momentTermsSql(`fv${i}`, moments.scaleBits)
+      terms = `, ${m.isNegative}, ${m.absolute}, ${m.squareSmall}, ${m.squareLarge}`
+    } else if (moments?.kind === 'clipped') {
+      // fv is the level u ∈ [0, 2^24]: u² < 2^49 is a BIGINT, the sums HUGEINTs
+      terms = `, false, sum(fv${i}), sum(fv${i} * fv${i}), NULL`
+    }
     const r = await conn.runAndReadAll(`SELECT fb${i}, count(*)${terms} FROM w WHERE has_ts GROUP BY ALL`)
     const buckets = new Map<number, bigint>() // a bucket spanning 0 comes in two groups (by sign)
     let positive = 0n; let negative = 0n; let squares = 0n
     for (const [b, n, isNegative, absolute, sqSmall, sqLarge] of r.getRows()) {
       buckets.set(Number(b), (buckets.get(Number(b)) ?? 0n) + big(n))
-      if (m === null) continue
+      if (terms === '') continue
       if (isNegative === true) negative += big(absolute); else positive += big(absolute)
       squares += big(sqSmall) + big(sqLarge)
     }
     for (const [b, n] of buckets) setCount(f.offset + b, n, `feature ${f.name}`)
-    if (f.type === 'numeric') {
-      writeLimbs(vec, f.sumPositive, positive)
-      writeLimbs(vec, f.sumNegative, negative)
-      writeLimbs(vec, f.sumSquares, squares)
+    if (moments?.kind === 'exact') {
+      writeLimbs(vec, moments.sumPositive, positive)
+      writeLimbs(vec, moments.sumNegative, negative)
+      writeLimbs(vec, moments.sumSquares, squares)
+    } else if (moments?.kind === 'clipped') {
+      writeLimbs(vec, moments.sum, positive)
+      writeLimbs(vec, moments.sumSquares, squares)
     }
   }
   return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp), recordsInWindow: Number(counts.get('recordsInWindow') ?? 0n) } }

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { buildLayout, specHashOf, type Layout } from '../stats/layout.js'
-import { MonitorSpec } from '../stats/spec.js'
+import { buildLayout, specHashOf, type Layout, type NumericFeatureLayout } from '../stats/layout.js'
+import { MonitorSpec, MAX_SUM_PRECISION_BITS } from '../stats/spec.js'
 import { SecAggError } from './errors.js'
 import type { Announce } from './messages.js'
 
@@ -46,8 +46,34 @@ export const AgentPolicy = z.strictObject({
   allowedColumns: z.array(z.string().min(1)).optional(),
   /** Largest layout length of one feature: value buckets + missing/invalid (numeric) or categories + other + missing. */
   maxBucketsPerFeature: z.number().int().min(1).optional(),
-  /** Largest score histogram resolution (score.bins; the histogram has 3 × bins entries). */
+  /**
+   * Largest resolution on one column, across every feature that reads it (its name, or its `column`): the
+   * buckets that the union of their cut points makes (|union of edges| + 1 value buckets + missing + invalid; for
+   * categories |union| + other + missing, both when a column is read both ways). Offset edges on several
+   * features of one column would otherwise multiply the resolution that maxBucketsPerFeature allows one
+   * feature. Default: maxBucketsPerFeature, so a per-feature limit also limits every column.
+   */
+  maxBucketsPerColumn: z.number().int().min(1).optional(),
+  /**
+   * Largest score resolution: the score bins that the union of the score histogram's edges, the calibration
+   * bins' edges, the threshold and the cut points of any feature reading the score column makes (each splits
+   * the records by score), so calibration bins cannot refine a coarse histogram.
+   */
   maxScoreBins: z.number().int().min(2).optional(),
+  /**
+   * false: contribute no sums of record values at all — only specs with `score.sums: false` and `moments: false`
+   * on every numeric feature (counts only; the report then has no log loss, Brier, ECE, mean/std shift).
+   */
+  allowSums: z.boolean().optional(),
+  /**
+   * The finest sums this agent contributes, in bits per record: every numeric feature's moments must be clipped,
+   * `moments: { clip: [lo, hi], precisionBits: ≤ this }` (or false; the legacy unclipped moments are refused), the
+   * score/loss sums must set `score.sums: { precisionBits: ≤ this }` (or false; without it they are at 24 bits),
+   * and at most one feature per column may sum its values (two clips on one column act as a cut point). A sum
+   * over a lone record then reveals its value to within (hi − lo)/2^bits and no finer: choose bits ≤
+   * log2(maxBucketsPerColumn) and ≤ log2(maxScoreBins) and the sums tell no more of one record than a bucket does.
+   */
+  maxSumPrecisionBits: z.number().int().min(0).max(MAX_SUM_PRECISION_BITS).optional(),
 
   // ---- the window ----
   /** Refuse windows shorter than this (a narrow window isolates few records). */
@@ -61,7 +87,8 @@ export type AgentPolicy = z.infer<typeof AgentPolicy>
 
 /** True when the policy has rules that need the spec document (not just its hash). */
 export function hasSpecRules (policy: AgentPolicy): boolean {
-  return policy.allowedColumns !== undefined || policy.maxBucketsPerFeature !== undefined || policy.maxScoreBins !== undefined
+  return policy.allowedColumns !== undefined || policy.maxBucketsPerFeature !== undefined || policy.maxScoreBins !== undefined ||
+    policy.maxBucketsPerColumn !== undefined || policy.allowSums === false || policy.maxSumPrecisionBits !== undefined
 }
 
 const refuse = (message: string): SecAggError => new SecAggError('ERR_POLICY', message)
@@ -152,8 +179,122 @@ export function columnsReadBy (spec: MonitorSpec): string[] {
   return [...columns]
 }
 
+/** The column a feature reads (before the agent's own column mapping): its `column`, else its name. */
+export function columnOf (name: string, feature: { column?: string }): string {
+  return feature.column ?? name
+}
+
+/** A cut point on a column's values: records split into "below" (v < at, or v ≤ at when inclusive) and the rest. */
+export interface Cut { at: number, inclusive: boolean }
+const cutKey = (c: Cut): string => `${c.inclusive ? '<=' : '<'}${c.at}`
+
+/** The cut points a numeric feature's buckets put on its column (its edges, or the sketch's bucket bounds). */
+export function featureCuts (f: NumericFeatureLayout): Cut[] {
+  if (f.edges !== null) return f.edges.map(at => ({ at, inclusive: false })) // buckets [e_i, e_i+1)
+  if (f.sketch === null) throw new Error(`numeric feature ${f.name} without edges or sketch`)
+  return f.sketch.cuts()
+}
+
+/** The resolution the features reading one column give together (what an adversary gets by combining them). */
+export interface ColumnResolution {
+  column: string
+  features: string[]
+  /** Distinct numeric cut points over all its numeric features. */
+  cuts: number
+  /** Distinct categories over all its categorical features. */
+  categories: number
+  /** Buckets the union makes: cuts + 1 value buckets (when read as a number), the categories, missing, invalid/other. */
+  buckets: number
+}
+
+/** Per column read by a feature: the union of the cut points and categories of every feature reading it. */
+export function columnResolutions ({ spec, layout }: VerifiedSpec): ColumnResolution[] {
+  const byColumn = new Map<string, { features: string[], cuts: Set<string>, categories: Set<string>, numeric: boolean }>()
+  for (const f of layout.features) {
+    const column = columnOf(f.name, spec.features[f.name])
+    const entry = byColumn.get(column) ?? { features: [], cuts: new Set<string>(), categories: new Set<string>(), numeric: false }
+    entry.features.push(f.name)
+    if (f.type === 'numeric') {
+      entry.numeric = true
+      for (const c of featureCuts(f)) entry.cuts.add(cutKey(c))
+    } else {
+      for (const c of f.categories) entry.categories.add(c)
+    }
+    byColumn.set(column, entry)
+  }
+  return [...byColumn].map(([column, e]) => ({
+    column,
+    features: e.features,
+    cuts: e.cuts.size,
+    categories: e.categories.size,
+    buckets: (e.numeric ? e.cuts.size + 1 : 0) + e.categories.size + 2
+  }))
+}
+
+/**
+ * The score's effective resolution: the bins that the union of every cut on the score makes — histogram edges,
+ * calibration-bin edges, the threshold (tp/fp split at it), and the cuts of features that read the score column.
+ */
+export function scoreResolution ({ spec, layout }: VerifiedSpec): { bins: number, sources: string[] } {
+  const cuts = new Set<string>()
+  const sources: string[] = []
+  const add = (source: string, list: Cut[]): void => {
+    const before = cuts.size
+    for (const c of list) if (c.at > 0 && c.at <= 1) cuts.add(cutKey(c)) // valid scores are in [0, 1]
+    if (cuts.size > before) sources.push(source)
+  }
+  const { bins, scale, logitRange } = layout.score
+  const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z))
+  add(`${bins} score bins`, Array.from({ length: bins - 1 }, (_, i) => ({ at: scale === 'linear' ? (i + 1) / bins : sigmoid(-logitRange + 2 * logitRange * (i + 1) / bins), inclusive: false })))
+  add(`${layout.calibration.bins} calibration bins`, Array.from({ length: layout.calibration.bins - 1 }, (_, i) => ({ at: (i + 1) / layout.calibration.bins, inclusive: false })))
+  add(`threshold ${spec.threshold}`, [{ at: spec.threshold, inclusive: false }]) // predicted positive: s ≥ threshold
+  for (const f of layout.features) {
+    if (f.type === 'numeric' && columnOf(f.name, spec.features[f.name]) === spec.score.column) add(`feature ${f.name}`, featureCuts(f))
+  }
+  return { bins: cuts.size + 1, sources }
+}
+
+const list = (names: string[]): string => names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`
+
+/**
+ * The sums rules (allowSums, maxSumPrecisionBits): the spec states every sum's precision and clip (spec.ts
+ * ScoreSumsSpec, MomentsSpec); this refuses a spec whose sums carry more of a record than the site allows.
+ */
+export function checkSumsPolicy (policy: AgentPolicy, { spec, layout }: VerifiedSpec): void {
+  const summed = layout.features.filter((f): f is NumericFeatureLayout => f.type === 'numeric' && f.moments.kind !== 'off')
+  if (policy.allowSums === false) {
+    const what = [...(layout.sums.kind === 'fixed' ? ['the score and loss sums (set score.sums: false)'] : []), ...summed.map(f => `feature ${f.name}'s moments (set moments: false)`)]
+    if (what.length > 0) throw refuse(`the spec sums record values: ${list(what)}; this agent contributes no sums (policy.allowSums: false)`)
+  }
+  const bits = policy.maxSumPrecisionBits
+  if (bits === undefined) return
+  const sums = layout.sums
+  if (sums.kind === 'fixed' && sums.precisionBits > bits) {
+    throw refuse(`the spec's score and loss sums are at 2^-${sums.precisionBits} per record${sums.legacy ? ' (no score.sums in the spec)' : ''}, this agent allows at most 2^-${bits} (policy.maxSumPrecisionBits): set score.sums: { precisionBits: ${bits} } or false`)
+  }
+  for (const f of summed) {
+    const m = f.moments
+    if (m.kind === 'exact') {
+      throw refuse(`feature ${f.name}: moments are unclipped (exact Σx, Σx² at 2^-${m.scaleBits}, clamped only at ±${m.clamp}), this agent requires clipped sums of at most 2^${bits} levels (policy.maxSumPrecisionBits): set moments: { clip: [lo, hi], precisionBits: ${bits} } or false`)
+    }
+    if (m.kind === 'clipped' && m.precisionBits > bits) {
+      throw refuse(`feature ${f.name}: moments at ${m.precisionBits} bits (steps of ${m.step} over [${m.lo}, ${m.hi}]), this agent allows at most ${bits} bits (policy.maxSumPrecisionBits)`)
+    }
+  }
+  // Σ clip(x, lo1, hi1) − Σ clip(x, lo2, hi2) over one record places it between the clips: one sum per column.
+  const byColumn = new Map<string, string[]>()
+  for (const f of summed) {
+    const column = columnOf(f.name, spec.features[f.name])
+    byColumn.set(column, [...(byColumn.get(column) ?? []), f.name])
+  }
+  for (const [column, names] of byColumn) {
+    if (names.length > 1) throw refuse(`column ${column}: features ${list(names)} each sum its values; two clipped sums of one column act as a cut point, this agent allows one per column (policy.maxSumPrecisionBits): set moments: false on all but one`)
+  }
+}
+
 /** Checks a verified spec against the policy and the Announce it came with; throws ERR_POLICY to refuse. */
-export function checkSpecPolicy (policy: AgentPolicy, { spec, layout }: VerifiedSpec, announce: Pick<Announce, 'vectorLength'>): void {
+export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, announce: Pick<Announce, 'vectorLength'>): void {
+  const { spec, layout } = verified
   if (layout.length !== announce.vectorLength) {
     throw refuse(`the spec's vector length is ${layout.length}, the round announced ${announce.vectorLength}`)
   }
@@ -162,8 +303,14 @@ export function checkSpecPolicy (policy: AgentPolicy, { spec, layout }: Verified
     const forbidden = columnsReadBy(spec).filter(c => !allowed.has(c))
     if (forbidden.length > 0) throw refuse(`the spec reads column(s) this agent does not share: ${forbidden.slice(0, 5).join(', ')}`)
   }
-  if (policy.maxScoreBins !== undefined && spec.score.bins > policy.maxScoreBins) {
-    throw refuse(`the spec asks for ${spec.score.bins} score bins, this agent allows at most ${policy.maxScoreBins}`)
+  if (policy.maxScoreBins !== undefined) {
+    if (spec.score.bins > policy.maxScoreBins) {
+      throw refuse(`the spec asks for ${spec.score.bins} score bins, this agent allows at most ${policy.maxScoreBins}`)
+    }
+    const score = scoreResolution(verified)
+    if (score.bins > policy.maxScoreBins) {
+      throw refuse(`the spec splits the score into ${score.bins} bins (${list(score.sources)} together), this agent allows at most ${policy.maxScoreBins} (policy.maxScoreBins)`)
+    }
   }
   if (policy.maxBucketsPerFeature !== undefined) {
     for (const f of layout.features) {
@@ -172,6 +319,16 @@ export function checkSpecPolicy (policy: AgentPolicy, { spec, layout }: Verified
       }
     }
   }
+  const perColumn = policy.maxBucketsPerColumn ?? policy.maxBucketsPerFeature
+  if (perColumn !== undefined) {
+    for (const c of columnResolutions(verified)) {
+      if (c.buckets > perColumn) {
+        const how = [c.cuts > 0 ? `${c.cuts} distinct cut points` : '', c.categories > 0 ? `${c.categories} distinct categories` : ''].filter(x => x !== '').join(' and ')
+        throw refuse(`column ${c.column} is read by features ${list(c.features)}: together ${how}, ${c.buckets} buckets; this agent allows at most ${perColumn} per column (policy.${policy.maxBucketsPerColumn !== undefined ? 'maxBucketsPerColumn' : 'maxBucketsPerFeature, which also bounds each column'})`)
+      }
+    }
+  }
+  checkSumsPolicy(policy, verified)
 }
 
 // ---- the contribution ledger interface (agent/ledger.ts implements it with a file) ----

@@ -6,9 +6,12 @@
 export const LIMB_BITS = 16
 export const LIMB_MAX = (1 << LIMB_BITS) - 1
 
-/** Precision of the loss / score sums: every per-record term is rounded to a multiple of 2^-24. */
+/**
+ * Precision of the legacy loss / score sums (a spec without `score.sums`): every per-record term is rounded to a
+ * multiple of 2^-24. A spec's `score.sums.precisionBits` replaces it.
+ */
 export const LOSS_SCALE_BITS = 24
-/** Precision of the feature moments (Σx, Σx²): per-record terms rounded to multiples of 2^-16. */
+/** Precision of the legacy feature moments (a numeric feature without `moments`): Σx, Σx² terms rounded to 2^-16. */
 export const MOMENT_SCALE_BITS = 16
 
 export interface FixedSum {
@@ -16,12 +19,22 @@ export interface FixedSum {
   limbs: number
   /** Each per-record term is round(term · 2^scaleBits). */
   scaleBits: number
+  /**
+   * The largest integer one record adds to the sum (its term, scaled and rounded): the sum's sensitivity to one
+   * record, which a differential-privacy noise scale needs. Exact below 2^53; the legacy moment squares exceed
+   * it (about 2^96) and are given rounded up.
+   */
+  maxTerm: number
+}
+
+/** The largest scaled term of a sum whose unscaled terms are at most `maxTerm`. */
+export function maxScaledTerm (maxTerm: number, scaleBits: number): bigint {
+  return BigInt(Math.ceil(maxTerm * 2 ** scaleBits))
 }
 
 /** Limbs needed for a sum of up to `maxRecords` terms, each at most `maxTerm` (unscaled). */
 export function limbsFor (maxRecords: number, maxTerm: number, scaleBits: number): number {
-  const maxScaled = BigInt(Math.ceil(maxTerm * 2 ** scaleBits))
-  const maxSum = maxScaled * BigInt(maxRecords)
+  const maxSum = maxScaledTerm(maxTerm, scaleBits) * BigInt(maxRecords)
   return Math.max(1, Math.ceil(maxSum.toString(2).length / LIMB_BITS))
 }
 

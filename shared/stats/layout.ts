@@ -1,6 +1,6 @@
 import type { MonitorSpec } from './spec.js'
 import { canonicalJson, sha256Hex } from './canonical.js'
-import { type FixedSum, limbsFor, LIMB_MAX, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from './fixed-point.js'
+import { type FixedSum, limbsFor, maxScaledTerm, LIMB_MAX, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from './fixed-point.js'
 import { type SketchMapping, sketchMapping } from './sketch.js'
 
 /**
@@ -53,13 +53,33 @@ export interface NumericFeatureLayout {
   representative: number[]
   edges: number[] | null
   sketch: SketchMapping | null
-  /** Values are clamped to [-clamp, clamp] for the moments. */
-  clamp: number
-  sumPositive: FixedSum
-  sumNegative: FixedSum
-  sumSquares: FixedSum
+  moments: MomentsLayout
   psiBins: number
 }
+
+/**
+ * A numeric feature's moment sums (spec.ts MomentsSpec), for its mean and std. Three forms, because the spec
+ * decides how much of a record a sum may carry (issue 10.3) and the legacy form must keep its layout:
+ * - `exact` (no `moments` in the spec; the legacy layout): values clamped to ±clamp, Σ max(x, 0), Σ max(−x, 0)
+ *   and Σ x², terms rounded to 2^-scaleBits. Unclipped in practice, so a sum over one record is that value.
+ * - `clipped`: values clipped into [lo, hi] and mapped to integers u = round((x − lo)/step) ∈ [0, 2^precisionBits],
+ *   step = (hi − lo)/2^precisionBits; Σu and Σu². One sum (no split by sign: that would be another cut point),
+ *   and one record adds at most 2^bits to Σu and 2^(2·bits) to Σu².
+ * - `off`: no sums; mean and std are unavailable.
+ */
+export type MomentsLayout =
+  | { kind: 'off' }
+  | { kind: 'exact', clamp: number, scaleBits: number, sumPositive: FixedSum, sumNegative: FixedSum, sumSquares: FixedSum }
+  | { kind: 'clipped', lo: number, hi: number, precisionBits: number, step: number, sum: FixedSum, sumSquares: FixedSum }
+
+/**
+ * The score and loss sums (spec.ts ScoreSumsSpec): log loss and Brier (labeled records), Σs and Σs² (every valid
+ * score), Σs per calibration bin (its labeled records), each term rounded to 2^-precisionBits. `legacy`: the
+ * spec has no `score.sums` (24 bits, the layout before issue 10.3). `off`: none of these entries exist.
+ */
+export type ScoreSumsLayout =
+  | { kind: 'off' }
+  | { kind: 'fixed', precisionBits: number, legacy: boolean, logLoss: FixedSum, brier: FixedSum, scoreSum: FixedSum, scoreSumSquares: FixedSum, calibration: FixedSum[] }
 
 export interface CategoricalFeatureLayout {
   name: string
@@ -75,10 +95,8 @@ export type FeatureLayout = NumericFeatureLayout | CategoricalFeatureLayout
 
 export interface CalibrationLayout {
   bins: number
-  /** Per bin: labeled count, positive count (offset + 2·b, offset + 2·b + 1). */
+  /** Per bin: labeled count, positive count (offset + 2·b, offset + 2·b + 1). Per-bin Σ score: sums.calibration. */
   countsOffset: number
-  /** Per bin: Σ score of its labeled records. */
-  scoreSums: FixedSum[]
 }
 
 export interface Layout {
@@ -91,14 +109,12 @@ export interface Layout {
   maxRecords: number
   counters: { offset: number, names: readonly CounterName[] }
   score: ScoreLayout
-  logLoss: FixedSum
-  brier: FixedSum
-  scoreSum: FixedSum
-  scoreSumSquares: FixedSum
+  /** The score and loss sums, or `off`. */
+  sums: ScoreSumsLayout
   calibration: CalibrationLayout
   /** Sorted by name, so key order in the spec never matters. */
   features: FeatureLayout[]
-  fixedPoint: { limbBits: number, lossScaleBits: number, momentScaleBits: number }
+  fixedPoint: { limbBits: number }
 }
 
 /** Largest per-record log-loss term: predictions are clipped to [eps, 1 − eps], eps = 2^-52 (as scikit-learn). */
@@ -115,18 +131,22 @@ export function buildLayout (spec: MonitorSpec): Layout {
   const maxRecords = spec.limits.maxRecordsPerAgent
   const fixed = (maxTerm: number, scaleBits: number): FixedSum => {
     const limbs = limbsFor(maxRecords, maxTerm, scaleBits)
-    return { offset: take(limbs), limbs, scaleBits }
+    return { offset: take(limbs), limbs, scaleBits, maxTerm: Number(maxScaledTerm(maxTerm, scaleBits)) }
   }
 
+  // The order of the segments is the legacy layout's: a spec without the sums options keeps every offset.
   const counters = { offset: take(COUNTERS.length), names: COUNTERS }
   const score: ScoreLayout = { bins: spec.score.bins, scale: spec.score.scale, logitRange: spec.score.logitRange, offset: take(3 * spec.score.bins) }
-  const logLoss = fixed(MAX_LOG_LOSS_TERM, LOSS_SCALE_BITS)
-  const brier = fixed(1, LOSS_SCALE_BITS)
-  const scoreSum = fixed(1, LOSS_SCALE_BITS)
-  const scoreSumSquares = fixed(1, LOSS_SCALE_BITS)
+  const sumsSpec = spec.score.sums
+  const sumBits = sumsSpec === undefined ? LOSS_SCALE_BITS : sumsSpec === false ? null : sumsSpec.precisionBits
+  const lossSums = sumBits === null
+    ? null
+    : { logLoss: fixed(MAX_LOG_LOSS_TERM, sumBits), brier: fixed(1, sumBits), scoreSum: fixed(1, sumBits), scoreSumSquares: fixed(1, sumBits) }
   const calBins = spec.calibration.bins
-  const calibration: CalibrationLayout = { bins: calBins, countsOffset: take(2 * calBins), scoreSums: [] }
-  for (let b = 0; b < calBins; b++) calibration.scoreSums.push(fixed(1, LOSS_SCALE_BITS))
+  const calibration: CalibrationLayout = { bins: calBins, countsOffset: take(2 * calBins) }
+  const sums: ScoreSumsLayout = sumBits === null || lossSums === null
+    ? { kind: 'off' }
+    : { kind: 'fixed', precisionBits: sumBits, legacy: sumsSpec === undefined, ...lossSums, calibration: Array.from({ length: calBins }, () => fixed(1, sumBits)) }
 
   const features: FeatureLayout[] = []
   for (const name of Object.keys(spec.features).sort()) {
@@ -136,7 +156,6 @@ export function buildLayout (spec: MonitorSpec): Layout {
       features.push({ name, type: 'categorical', offset: take(length), categories: [...f.categories], otherIndex: f.categories.length, missingIndex: f.categories.length + 1, length })
       continue
     }
-    const clamp = f.range[1]
     let lower: number[], upper: number[], representative: number[]
     let sketch: SketchMapping | null = null
     if (f.edges !== undefined) {
@@ -155,6 +174,17 @@ export function buildLayout (spec: MonitorSpec): Layout {
     }
     const valueBuckets = lower.length
     const offset = take(valueBuckets + 2)
+    let moments: MomentsLayout
+    if (f.moments === undefined) {
+      const clamp = f.range[1]
+      moments = { kind: 'exact', clamp, scaleBits: MOMENT_SCALE_BITS, sumPositive: fixed(clamp, MOMENT_SCALE_BITS), sumNegative: fixed(clamp, MOMENT_SCALE_BITS), sumSquares: fixed(clamp * clamp, MOMENT_SCALE_BITS) }
+    } else if (f.moments === false) {
+      moments = { kind: 'off' }
+    } else {
+      const [lo, hi] = f.moments.clip
+      const bits = f.moments.precisionBits
+      moments = { kind: 'clipped', lo, hi, precisionBits: bits, step: (hi - lo) / 2 ** bits, sum: fixed(2 ** bits, 0), sumSquares: fixed(4 ** bits, 0) }
+    }
     features.push({
       name,
       type: 'numeric',
@@ -169,10 +199,7 @@ export function buildLayout (spec: MonitorSpec): Layout {
       representative,
       edges: f.edges !== undefined ? [...f.edges] : null,
       sketch,
-      clamp,
-      sumPositive: fixed(clamp, MOMENT_SCALE_BITS),
-      sumNegative: fixed(clamp, MOMENT_SCALE_BITS),
-      sumSquares: fixed(clamp * clamp, MOMENT_SCALE_BITS),
+      moments,
       psiBins: f.edges !== undefined ? valueBuckets : f.bins
     })
   }
@@ -184,13 +211,10 @@ export function buildLayout (spec: MonitorSpec): Layout {
     maxRecords,
     counters,
     score,
-    logLoss,
-    brier,
-    scoreSum,
-    scoreSumSquares,
+    sums,
     calibration,
     features,
-    fixedPoint: { limbBits: 16, lossScaleBits: LOSS_SCALE_BITS, momentScaleBits: MOMENT_SCALE_BITS }
+    fixedPoint: { limbBits: 16 }
   }
 }
 
@@ -214,9 +238,23 @@ export function scoreBinOf (layout: Layout, s: number): number {
   return Math.min(Math.max(Math.floor((z + logitRange) / (2 * logitRange) * bins), 0), bins - 1)
 }
 
+/** The level a `clipped` moment sums for a finite value x — the JavaScript twin of the scan's SQL (agent/scan-sql.ts). */
+export function clippedLevelOf (m: { lo: number, hi: number, precisionBits: number }, x: number): number {
+  const clipped = Math.min(Math.max(x, m.lo), m.hi)
+  return Math.round((clipped - m.lo) / (m.hi - m.lo) * 2 ** m.precisionBits)
+}
+
+/** The limb groups of a numeric feature's moments (none when they are off). */
+export function momentSumsOf (m: MomentsLayout): FixedSum[] {
+  if (m.kind === 'exact') return [m.sumPositive, m.sumNegative, m.sumSquares]
+  if (m.kind === 'clipped') return [m.sum, m.sumSquares]
+  return []
+}
+
 /** Every fixed-point limb group of the layout (the remaining entries are plain counts). */
 export function fixedSumsOf (layout: Layout): FixedSum[] {
-  const out = [layout.logLoss, layout.brier, layout.scoreSum, layout.scoreSumSquares, ...layout.calibration.scoreSums]
-  for (const f of layout.features) if (f.type === 'numeric') out.push(f.sumPositive, f.sumNegative, f.sumSquares)
+  const s = layout.sums
+  const out = s.kind === 'fixed' ? [s.logLoss, s.brier, s.scoreSum, s.scoreSumSquares, ...s.calibration] : []
+  for (const f of layout.features) if (f.type === 'numeric') out.push(...momentSumsOf(f.moments))
   return out
 }

@@ -48,13 +48,18 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   out.push(paint('Performance', 'bold'))
   const perf: string[][] = [['metric', 'value', 'bound']]
   perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]` : ''])
+  // a figure the spec's sums do not allow is said to be off, never shown as a number (nor as a bare dash)
+  const sumsOff = (p.sums as { state?: string } | undefined)?.state === 'off'
   for (const [label, key] of [['PR-AUC (avg precision)', 'pr_auc'], ['log loss', 'log_loss'], ['Brier', 'brier'], ['ECE', 'ece'],
-    ['prevalence', 'prevalence']] as const) perf.push([label, num(p[key]), ''])
+    ['prevalence', 'prevalence']] as const) {
+    perf.push([label, sumsOff && key !== 'pr_auc' && key !== 'prevalence' ? 'n/a (score.sums off)' : num(p[key]), ''])
+  }
   const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
   for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, num(p[key]), ''])
   const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
   if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}`, ''])
   out.push(...table(perf, visible).map(l => '  ' + l))
+  if (typeof p.fixedPoint === 'string') out.push(paint(`  sums: ${p.fixedPoint}`, 'dim'))
   out.push('')
 
   out.push(paint('Drift', 'bold'))

@@ -4,8 +4,8 @@
  */
 import type { Report, Window, FeatureDrift, Bounded } from '../report.js'
 import type { MonitorSpec } from './spec.js'
-import { type Layout, type CounterName, type NumericFeatureLayout, type CategoricalFeatureLayout, counterIndex, COUNTERS } from './layout.js'
-import { readFixedSum, LOSS_SCALE_BITS, MOMENT_SCALE_BITS, LIMB_BITS } from './fixed-point.js'
+import { type Layout, type CounterName, type NumericFeatureLayout, type CategoricalFeatureLayout, type MomentsLayout, type ScoreSumsLayout, counterIndex, COUNTERS } from './layout.js'
+import { readFixedSum, LIMB_BITS } from './fixed-point.js'
 import { rocAucBounds, averagePrecision, expectedCalibrationError, thresholdMetrics, type CalibrationBin } from './performance.js'
 import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, chiSquareHomogeneity, PSI_EMPTY_BIN_PROPORTION } from './drift.js'
 import { FedmonError } from '../errors.js'
@@ -19,7 +19,54 @@ export interface ReferenceInput { vector: Uint32Array, id: string | null, window
 
 export type ReportBody = Pick<Report, 'samples' | 'performance' | 'drift' | 'dataQuality'>
 
-export const FIXED_POINT_NOTE = `log loss, Brier and score sums: per-record terms rounded to multiples of 2^-${LOSS_SCALE_BITS}; feature moments: 2^-${MOMENT_SCALE_BITS} (values clamped to the feature range); ${LIMB_BITS}-bit limbs per u32 entry`
+/** What the report says of the score and loss sums: their precision, or that they are off and what that costs. */
+export type ScoreSumsInfo =
+  | { state: 'off', unavailable: string[], note: string }
+  | { state: 'fixed', precisionBits: number, step: number, note: string }
+
+/** What the report says of a numeric feature's moment sums (its mean/std). */
+export type MomentsInfo =
+  | { state: 'off', note: string }
+  | { state: 'exact', precisionBits: number, step: number, clamp: number, note: string }
+  | { state: 'clipped', precisionBits: number, step: number, clip: [number, number], note: string }
+
+const SCORE_SUMS_UNAVAILABLE = ['log_loss', 'brier', 'ece', 'meanScore', 'reliability.meanScore', 'drift.score.meanShift', 'drift.score.stdRatio']
+
+export function scoreSumsInfo (sums: ScoreSumsLayout): ScoreSumsInfo {
+  if (sums.kind === 'off') {
+    return { state: 'off', unavailable: SCORE_SUMS_UNAVAILABLE, note: 'score and loss sums are off in the spec (score.sums: false): log loss, Brier, ECE, mean score and the score\'s mean/std shift are not available' }
+  }
+  const b = sums.precisionBits
+  return { state: 'fixed', precisionBits: b, step: 2 ** -b, note: `log loss, Brier and score sums: per-record terms rounded to multiples of 2^-${b}${sums.legacy ? ' (legacy precision: the spec sets no score.sums)' : ''}` }
+}
+
+export function momentsInfo (m: MomentsLayout): MomentsInfo {
+  if (m.kind === 'off') return { state: 'off', note: 'moments are off in the spec: mean and std are not available' }
+  if (m.kind === 'exact') {
+    return { state: 'exact', precisionBits: m.scaleBits, step: 2 ** -m.scaleBits, clamp: m.clamp, note: `exact sums: terms rounded to multiples of 2^-${m.scaleBits}, values clamped to ±${m.clamp}` }
+  }
+  return {
+    state: 'clipped',
+    precisionBits: m.precisionBits,
+    step: m.step,
+    clip: [m.lo, m.hi],
+    note: `values clipped into [${m.lo}, ${m.hi}] and summed in steps of ${m.step} (2^${m.precisionBits} levels): mean and std of the clipped values, each within ±${m.step / 2}`
+  }
+}
+
+/** One line on the fixed-point sums of this layout: the precision (and clip) actually used, or that they are off. */
+export function fixedPointNote (layout: Layout): string {
+  const parts = [scoreSumsInfo(layout.sums).note]
+  const byState = new Map<string, string[]>()
+  for (const f of layout.features) {
+    if (f.type !== 'numeric') continue
+    const m = f.moments
+    const key = m.kind === 'off' ? 'moments off' : m.kind === 'exact' ? `exact moments at 2^-${m.scaleBits} (values clamped to ±${m.clamp})` : `moments clipped into [${m.lo}, ${m.hi}] at 2^${m.precisionBits} levels`
+    byState.set(key, [...(byState.get(key) ?? []), f.name])
+  }
+  for (const [key, names] of byState) parts.push(`${names.join(', ')}: ${key}`)
+  return `${parts.join('; ')}; ${LIMB_BITS}-bit limbs per u32 entry`
+}
 
 export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
   const { spec, layout, current, reference } = opts
@@ -65,12 +112,16 @@ function performanceOf (spec: MonitorSpec, layout: Layout, v: Uint32Array): Repo
   const labeled = P + N
   const auc: Bounded = rocAucBounds(neg, pos)
   const cal = layout.calibration
+  const sums = layout.sums
   const reliability: CalibrationBin[] = []
   for (let b = 0; b < cal.bins; b++) {
     const n = v[cal.countsOffset + 2 * b]; const p = v[cal.countsOffset + 2 * b + 1]
-    const sum = readFixedSum(v, cal.scoreSums[b])
-    reliability.push({ lower: b / cal.bins, upper: (b + 1) / cal.bins, count: n, positives: p, meanScore: n > 0 ? sum / n : null, fractionPositive: n > 0 ? p / n : null })
+    const meanScore = sums.kind === 'fixed' && n > 0 ? readFixedSum(v, sums.calibration[b]) / n : null
+    reliability.push({ lower: b / cal.bins, upper: (b + 1) / cal.bins, count: n, positives: p, meanScore, fractionPositive: n > 0 ? p / n : null })
   }
+  // without sums, no figure that needs them is computed: null (the report says why in `sums`), never 0
+  const sum = (fs: 'logLoss' | 'brier' | 'scoreSum'): number | null => (sums.kind === 'fixed' ? readFixedSum(v, sums[fs]) : null)
+  const per = (x: number | null, n: number): number | null => (x !== null && n > 0 ? x / n : null)
   const c = (name: CounterName): number => v[counterIndex(layout, name)]
   const confusion = { tp: c('tp'), fp: c('fp'), fn: c('fn'), tn: c('tn') }
   const atThreshold = thresholdMetrics(confusion)
@@ -78,9 +129,9 @@ function performanceOf (spec: MonitorSpec, layout: Layout, v: Uint32Array): Repo
   return {
     auc,
     pr_auc: averagePrecision(neg, pos),
-    log_loss: labeled > 0 ? readFixedSum(v, layout.logLoss) / labeled : null,
-    brier: labeled > 0 ? readFixedSum(v, layout.brier) / labeled : null,
-    ece: expectedCalibrationError(reliability),
+    log_loss: per(sum('logLoss'), labeled),
+    brier: per(sum('brier'), labeled),
+    ece: sums.kind === 'fixed' ? expectedCalibrationError(reliability) : null,
     threshold: spec.threshold,
     precision: atThreshold.precision,
     recall: atThreshold.recall,
@@ -89,12 +140,13 @@ function performanceOf (spec: MonitorSpec, layout: Layout, v: Uint32Array): Repo
     specificity: atThreshold.specificity,
     confusion,
     prevalence: labeled > 0 ? P / labeled : null,
-    meanScore: scored > 0 ? readFixedSum(v, layout.scoreSum) / scored : null,
+    meanScore: per(sum('scoreSum'), scored),
     predictedPositiveRate: scored > 0 ? (confusion.tp + confusion.fp + c('predictedPositiveUnlabeled')) / scored : null,
     counts: { total: scored, labeled, positives: P },
     reliability,
     aucBoundWidth: auc.lower !== null && auc.upper !== null ? auc.upper - auc.lower : null,
-    fixedPoint: FIXED_POINT_NOTE
+    sums: scoreSumsInfo(sums),
+    fixedPoint: fixedPointNote(layout)
   }
 }
 
@@ -104,6 +156,31 @@ function moments (count: number, sum: number, sumSquares: number): Moments {
   if (count === 0) return { count, mean: null, std: null }
   const mean = sum / count
   return { count, mean, std: Math.sqrt(Math.max(0, sumSquares / count - mean * mean)) }
+}
+
+const NO_MOMENTS: Moments = { count: 0, mean: null, std: null }
+
+/**
+ * A numeric feature's mean and std from its moment sums, or null when the spec turns them off. `clipped`: the
+ * levels u are exact integers, so mean = lo + step·Σu/n and std = step·std(u) hold for the rounded clipped
+ * values, which differ from the clipped values by at most step/2 each (so do their mean and std).
+ */
+function featureMoments (f: NumericFeatureLayout, v: Uint32Array, count: number): Moments | null {
+  const m = f.moments
+  if (m.kind === 'off') return null
+  if (m.kind === 'exact') return moments(count, readFixedSum(v, m.sumPositive) - readFixedSum(v, m.sumNegative), readFixedSum(v, m.sumSquares))
+  const u = moments(count, readFixedSum(v, m.sum), readFixedSum(v, m.sumSquares))
+  return { count, mean: u.mean === null ? null : m.lo + m.step * u.mean, std: u.std === null ? null : m.step * u.std }
+}
+
+/**
+ * Mean and std of a histogram with each bucket's mass at its representative value: the scale that normalises
+ * the Wasserstein distance when the spec sums no moments (stated in the report as `wassersteinScale`).
+ */
+function histogramMoments (counts: ArrayLike<number>, at: ArrayLike<number>): Moments {
+  let n = 0; let s = 0; let s2 = 0
+  for (let i = 0; i < counts.length; i++) { n += counts[i]; s += counts[i] * at[i]; s2 += counts[i] * at[i] * at[i] }
+  return moments(n, s, s2)
 }
 
 /** Mean shift in reference standard deviations and the std ratio, with both sides' moments. */
@@ -138,10 +215,11 @@ function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Ar
   // PSI / JS / Hellinger: reference-quantile groups (or the explicit edge bins), plus one missing/invalid bin
   const ends = f.binning === 'edges' ? Array.from({ length: f.valueBuckets }, (_, i) => i) : quantileGroups(rv, f.psiBins)
   const rb = [...regroup(rv, ends), missing(ref)]; const cb = [...regroup(cv, ends), missing(cur)]
-  const mom = (v: Uint32Array): Moments => moments(slice(v).reduce((a, b) => a + b, 0), readFixedSum(v, f.sumPositive) - readFixedSum(v, f.sumNegative), readFixedSum(v, f.sumSquares))
+  const mom = (v: Uint32Array): Moments | null => featureMoments(f, v, slice(v).reduce((a, b) => a + b, 0))
   const mr = mom(ref); const mc = mom(cur)
   const w = wasserstein1(rv, cv, f.representative)
-  const wNorm = w !== null && mr.std !== null ? (mr.std > 0 ? w / mr.std : (w === 0 ? 0 : Infinity)) : null
+  const scale = mr ?? histogramMoments(rv, f.representative)
+  const wNorm = w !== null && scale.std !== null ? (scale.std > 0 ? w / scale.std : (w === 0 ? 0 : Infinity)) : null
   const d = { psi: psi(rb, cb), js: jensenShannon(rb, cb), wassersteinNorm: wNorm === Infinity ? null : wNorm, type: 'numeric' as const }
   return {
     type: 'numeric',
@@ -151,7 +229,9 @@ function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Ar
     wasserstein: d.wassersteinNorm,
     wassersteinRaw: w,
     hellinger: hellinger(rb, cb),
-    ...shiftOf(mr, mc),
+    ...shiftOf(mr ?? NO_MOMENTS, mc ?? NO_MOMENTS),
+    moments: momentsInfo(f.moments),
+    ...(mr === null ? { wassersteinScale: 'reference std from the histogram (moments off)' } : {}),
     missingRate: { reference: rate(missing(ref), total(ref)), current: rate(missing(cur), total(cur)) },
     bins: rb.length,
     status: statusOf(spec, d)
@@ -194,10 +274,13 @@ function scoreDrift (spec: MonitorSpec, layout: Layout, cur: Uint32Array, ref: U
   const ends = quantileGroups(rv, spec.drift.scoreBins)
   const rb = regroup(rv, ends); const cb = regroup(cv, ends)
   const c = (name: CounterName, v: Uint32Array): number => v[counterIndex(layout, name)]
-  const mom = (v: Uint32Array): Moments => moments(c('scoreValid', v), readFixedSum(v, layout.scoreSum), readFixedSum(v, layout.scoreSumSquares))
+  const sums = layout.sums
+  const mom = (v: Uint32Array): Moments | null => (sums.kind === 'fixed' ? moments(c('scoreValid', v), readFixedSum(v, sums.scoreSum), readFixedSum(v, sums.scoreSumSquares)) : null)
   const mr = mom(ref); const mc = mom(cur)
-  const w = wasserstein1(rv, cv, scoreBinCenters(layout))
-  const wNorm = w !== null && mr.std !== null && mr.std > 0 ? w / mr.std : null
+  const centers = scoreBinCenters(layout)
+  const w = wasserstein1(rv, cv, centers)
+  const scale = mr ?? histogramMoments(rv, centers)
+  const wNorm = w !== null && scale.std !== null && scale.std > 0 ? w / scale.std : null
   const bad = (v: Uint32Array): number => c('recordsInWindow', v) - c('scoreValid', v)
   const d = { psi: psi(rb, cb), js: jensenShannon(rb, cb), wassersteinNorm: wNorm, type: 'score' as const }
   return {
@@ -208,7 +291,8 @@ function scoreDrift (spec: MonitorSpec, layout: Layout, cur: Uint32Array, ref: U
     wasserstein: wNorm,
     wassersteinRaw: w,
     hellinger: hellinger(rb, cb),
-    ...shiftOf(mr, mc),
+    ...shiftOf(mr ?? NO_MOMENTS, mc ?? NO_MOMENTS),
+    ...(mr === null ? { moments: { state: 'off', note: 'score sums are off in the spec: mean and std are not available' }, wassersteinScale: 'reference std from the histogram (score sums off)' } : {}),
     missingRate: { reference: rate(bad(ref), c('recordsInWindow', ref)), current: rate(bad(cur), c('recordsInWindow', cur)) },
     bins: rb.length,
     status: statusOf(spec, d)
@@ -236,7 +320,9 @@ function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {
   const counters: Record<string, number> = {}
   for (const name of COUNTERS) counters[name] = v[counterIndex(layout, name)]
   const features: Record<string, Record<string, number>> = {}
+  const moments: Record<string, MomentsInfo> = {}
   for (const f of layout.features) {
+    if (f.type === 'numeric') moments[f.name] = momentsInfo(f.moments)
     if (f.type === 'numeric') {
       const fv = v.subarray(f.offset, f.offset + f.length)
       const entry: Record<string, number> = { missing: fv[f.missingIndex], invalid: fv[f.invalidIndex] }
@@ -254,6 +340,9 @@ function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {
     score: { missing: counters.scoreMissing, notNumeric: counters.scoreNotNumeric, notFinite: counters.scoreNotFinite, outOfRange: counters.scoreOutOfRange },
     label: { invalid: counters.labelInvalid, unlabeled: counters.labelUnlabeled },
     features,
-    fixedPoint: FIXED_POINT_NOTE
+    // the precision and clip of every sum this vector carries (issue 10.3): what a reader may trust, and why
+    // a figure is missing
+    sums: { score: scoreSumsInfo(layout.sums), moments },
+    fixedPoint: fixedPointNote(layout)
   }
 }

@@ -29,6 +29,12 @@ export interface SketchMapping {
   /** Bucket index of a finite value (the same rule as the SQL in agent/scan-sql.ts). */
   indexOf: (v: number) => number
   buckets: () => { lower: number[], upper: number[], representative: number[] }
+  /**
+   * The valueBuckets − 1 cut points between consecutive buckets, in order: bucket k+1 starts where the value
+   * passes cut k (`inclusive`: the cut value itself is still below, i.e. the cut is "v ≤ at", else "v < at").
+   * indexOf(v) = the number of cuts v has passed. What the agent's policy counts as resolution on a column.
+   */
+  cuts: () => Array<{ at: number, inclusive: boolean }>
 }
 
 export function sketchMapping (alpha: number, min: number, max: number): SketchMapping {
@@ -67,5 +73,13 @@ export function sketchMapping (alpha: number, min: number, max: number): SketchM
     push(max, Infinity, max)
     return { lower, upper, representative }
   }
-  return { alpha, gamma, lnGamma, min, max, iMin, iMax, perSign, valueBuckets, zeroIndex, indexOf, buckets }
+  const cuts = (): Array<{ at: number, inclusive: boolean }> => {
+    const out: Array<{ at: number, inclusive: boolean }> = [{ at: -max, inclusive: false }] // negative overflow | log buckets
+    for (let j = iMax - 1; j >= iMin; j--) out.push({ at: -(gamma ** j), inclusive: false }) // [−γ^i, −γ^(i−1)) | next
+    out.push({ at: -min, inclusive: true }, { at: 0, inclusive: false }, { at: 0, inclusive: true }, { at: min, inclusive: false })
+    for (let j = iMin; j < iMax; j++) out.push({ at: gamma ** j, inclusive: true }) // (γ^(i−1), γ^i] | next
+    out.push({ at: max, inclusive: true }) // log buckets | positive overflow
+    return out
+  }
+  return { alpha, gamma, lnGamma, min, max, iMin, iMax, perSign, valueBuckets, zeroIndex, indexOf, buckets, cuts }
 }

@@ -28,12 +28,34 @@ const Category = SqlText.refine(c => !EDGE_WHITESPACE.test(c), {
   error: issue => `category ${JSON.stringify(issue.input)} starts or ends with whitespace; values are trimmed before matching, so it would never match (write ${JSON.stringify(trimWhitespace(String(issue.input)))})`
 })
 
+/**
+ * How finely a sum of record values is taken (issue 10.3). A sum over one record IS that record's value, so
+ * the spec states the precision of every sum and the agent's policy (shared/secagg/policy.ts: allowSums,
+ * maxSumPrecisionBits) decides whether it accepts it. `precisionBits` b: each record's term is rounded to one
+ * of 2^b + 1 levels over its clip range, so whatever the window, a sum reveals a lone record's value to within
+ * (range)/2^b and never finer; the range also bounds one record's influence on the sum (the sensitivity a
+ * differential-privacy noise scale needs). 24 bits is the legacy precision of the score and loss sums.
+ */
+export const MAX_SUM_PRECISION_BITS = 24
+const PrecisionBits = z.number().int().min(0).max(MAX_SUM_PRECISION_BITS)
+
+/**
+ * The score and loss sums (log loss, Brier, Σs and Σs² for the score's mean/std, Σs per calibration bin).
+ * Absent: the legacy sums, terms rounded to 2^-24 (layout and spec hash as before). `false`: no sums at all —
+ * log loss, Brier, ECE, mean score and the score's mean/std shift are then reported as unavailable.
+ * `{ precisionBits: b }`: terms rounded to 2^-b (a score is in [0, 1]; a log-loss term, at most 36.04, in nats).
+ */
+export const ScoreSumsSpec = z.union([z.literal(false), z.strictObject({ precisionBits: PrecisionBits })],
+  { error: `sums must be false or { precisionBits: 0..${MAX_SUM_PRECISION_BITS} }` })
+export type ScoreSumsSpec = z.infer<typeof ScoreSumsSpec>
+
 export const ScoreSpec = z.strictObject({
   column: SqlText.default('score'),
   bins: z.number().int().min(2).max(1 << 16).default(4096),
   scale: z.enum(['linear', 'logit']).default('linear'),
   /** logit scale: bins are uniform on logit(p) ∈ [-logitRange, logitRange]; the end bins take the tails. */
-  logitRange: z.number().positive().max(40).default(12)
+  logitRange: z.number().positive().max(40).default(12),
+  sums: ScoreSumsSpec.optional()
 })
 export type ScoreSpec = z.infer<typeof ScoreSpec>
 
@@ -47,6 +69,27 @@ export type LabelSpec = z.infer<typeof LabelSpec>
 
 const strictlyIncreasing = (a: number[]): boolean => a.every((v, i) => i === 0 || v > a[i - 1])
 
+/** Largest magnitude of a clip bound (as the sketch range's): the terms are integers in [0, 2^b] whatever the clip. */
+export const MAX_CLIP = 1e12
+
+/**
+ * A numeric feature's moment sums (mean/std shift). Absent: the legacy sums, exact to 2^-16 and clamped only at
+ * ±range max (layout and spec hash as before): a site's policy with maxSumPrecisionBits refuses them.
+ * `false`: no sums; the report says mean/std are unavailable. `{ clip: [lo, hi], precisionBits: b }`: every
+ * value is clipped into [lo, hi] and summed as u = round((x − lo)/(hi − lo) · 2^b), an integer in [0, 2^b]:
+ * Σu and Σu² give mean and std of the clipped values to within ±(hi − lo)/2^(b+1) each, and one record moves
+ * Σu by at most 2^b (its sensitivity).
+ */
+export const MomentsSpec = z.union([
+  z.literal(false),
+  z.strictObject({
+    clip: z.tuple([z.number().finite(), z.number().finite()]).refine(([lo, hi]) => lo < hi && Math.abs(lo) <= MAX_CLIP && Math.abs(hi) <= MAX_CLIP,
+      `clip must be [lo, hi] with lo < hi and |lo|, |hi| at most ${MAX_CLIP}`),
+    precisionBits: PrecisionBits
+  })
+], { error: `moments must be false or { clip: [lo, hi], precisionBits: 0..${MAX_SUM_PRECISION_BITS} }` })
+export type MomentsSpec = z.infer<typeof MomentsSpec>
+
 export const NumericFeatureSpec = z.strictObject({
   type: z.literal('numeric'),
   column: SqlText.optional(),
@@ -56,11 +99,13 @@ export const NumericFeatureSpec = z.strictObject({
   alpha: z.number().min(0.001).max(0.2).default(0.01),
   /**
    * Sketch covered magnitudes [min, max]; smaller non-zero magnitudes go to underflow, larger to overflow buckets.
-   * max also clamps values for the moments; ≤ 1e12 keeps Σx²·2^16 of 2^31 records inside DuckDB's 128-bit sums.
+   * Without `moments`, max also clamps values for the legacy moments; ≤ 1e12 keeps Σx²·2^16 of 2^31 records
+   * inside DuckDB's 128-bit sums.
    */
   range: z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a < b && b <= 1e12, 'range must be [min, max] with 0 < min < max <= 1e12').default([1e-9, 1e12]),
   /** Number of reference-quantile bins used for PSI/JS (sketch features only). */
-  bins: z.number().int().min(2).max(100).default(10)
+  bins: z.number().int().min(2).max(100).default(10),
+  moments: MomentsSpec.optional()
 })
 export type NumericFeatureSpec = z.infer<typeof NumericFeatureSpec>
 

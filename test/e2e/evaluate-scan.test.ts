@@ -14,6 +14,7 @@ import { MonitorSpec } from '../../shared/stats/spec.js'
 import { buildLayout, counterIndex, fixedSumsOf } from '../../shared/stats/layout.js'
 import { readFixedSumExact } from '../../shared/stats/fixed-point.js'
 import { computeReportBody } from '../../shared/stats/report-body.js'
+import { renderReport } from '../../shared/stats/render.js'
 import { sumVectors } from '../../shared/stats/evaluate.js'
 import { FedmonError } from '../../shared/errors.js'
 import { oracleMissing, python } from '../fixtures/stats/oracle.js'
@@ -149,6 +150,82 @@ print(json.dumps({'auc': roc_auc_score(y, s), 'ap': average_precision_score(y, s
   assert.ok(typeof (x as any).meanShift === 'number' && Math.abs((x as any).meanShift - 0.7) < 0.15)
 })
 
+test('sums at the spec\'s precision and clip match scikit-learn / numpy within the bounds the report states', async (t) => {
+  const why = oracleMissing()
+  if (why !== null) { t.skip(why); return }
+  const B = 10 // score and loss sums at 2^-10: every per-record term is off by at most 2^-11, so is every mean of terms
+  const CLIP: [number, number] = [-1, 2]
+  const coarse = MonitorSpec.parse({
+    ...specValue,
+    score: { bins: 1000, sums: { precisionBits: B } },
+    features: { ...specValue.features, x: { type: 'numeric', moments: { clip: CLIP, precisionBits: 8 } }, income: { ...specValue.features.income, moments: false } }
+  })
+  const cl = buildLayout(coarse)
+  const [cv, rv] = await Promise.all([CUR, REF].map(async window => await scanWindow({ spec: coarse, layout: cl, source: { path: join(dir, 'all.jsonl') }, window })))
+  const body = computeReportBody({ spec: coarse, layout: cl, current: cv, reference: { vector: rv, id: 'ref', window: null } })
+  const perf = body.performance as any
+  const cur = records.filter(inWindow(CUR)); const ref = records.filter(inWindow(REF))
+  const scored = cur.filter(validScore).filter(r => labelOf(r) !== null)
+  const finiteX = (rs: Rec[]): number[] => rs.map(r => r.x).filter((x): x is number => typeof x === 'number')
+  const truth = python(`
+from sklearn.metrics import log_loss, brier_score_loss
+s = np.array(data['s']); y = np.array(data['y'])
+bins = np.minimum(np.floor(s * 10).astype(int), 9)
+ece = sum((bins == b).sum() / len(s) * abs(y[bins == b].mean() - s[bins == b].mean()) for b in range(10) if (bins == b).any())
+xr = np.clip(np.array(data['xr']), *data['clip']); xc = np.clip(np.array(data['xc']), *data['clip'])
+print(json.dumps({'ll': log_loss(y, s), 'brier': brier_score_loss(y, s), 'ece': float(ece), 'meanScore': float(np.mean(data['sc'])),
+  'mr': float(xr.mean()), 'mc': float(xc.mean()), 'sr': float(xr.std()), 'sc': float(xc.std())}))
+`, { s: scored.map(r => r.score), y: scored.map(r => labelOf(r)), xr: finiteX(ref), xc: finiteX(cur), sc: cur.filter(validScore).map(r => r.score), clip: CLIP })
+  const termBound = 2 ** -(B + 1)
+  assert.ok(Math.abs(perf.log_loss - truth.ll) <= termBound, `log loss ${perf.log_loss} vs ${truth.ll}`)
+  assert.ok(Math.abs(perf.brier - truth.brier) <= termBound, `brier ${perf.brier} vs ${truth.brier}`)
+  assert.ok(Math.abs(perf.ece - truth.ece) <= termBound, `ece ${perf.ece} vs ${truth.ece}`)
+  assert.ok(Math.abs(perf.meanScore - truth.meanScore) <= termBound, `mean score ${perf.meanScore} vs ${truth.meanScore}`)
+  assert.deepEqual(perf.sums, { state: 'fixed', precisionBits: B, step: 2 ** -B, note: perf.sums.note })
+  // x: mean and std of the values clipped into [-1, 2], each within ±step/2 (step = 3/2^8)
+  const x = body.drift.features.x as any
+  const half = (CLIP[1] - CLIP[0]) / 2 ** 8 / 2
+  assert.deepEqual(x.moments, { state: 'clipped', precisionBits: 8, step: 2 * half, clip: CLIP, note: x.moments.note })
+  for (const [got, want] of [[x.mean.reference, truth.mr], [x.mean.current, truth.mc], [x.std.reference, truth.sr], [x.std.current, truth.sc]]) {
+    assert.ok(Math.abs(got - want) <= half, `clipped moment ${got} vs ${want} (bound ${half})`)
+  }
+  assert.ok(Math.abs(x.meanShift - (truth.mc - truth.mr) / truth.sr) < 0.01, `mean shift ${x.meanShift}`)
+  // income: moments off — said so, mean/std null (never 0), drift still computed (Wasserstein scaled by the histogram)
+  const income = body.drift.features.income as any
+  assert.equal(income.moments.state, 'off')
+  assert.equal(income.meanShift, null); assert.equal(income.stdRatio, null); assert.deepEqual(income.mean, { reference: null, current: null })
+  assert.match(income.wassersteinScale, /histogram/)
+  assert.ok(typeof income.wasserstein === 'number' && typeof income.psi === 'number')
+  assert.equal((body.dataQuality as any).sums.moments.income.state, 'off')
+
+  // score.sums: false — no loss figure is computed; the report says which and why, the renderer says "off"
+  const off = MonitorSpec.parse({ ...specValue, score: { bins: 1000, sums: false } })
+  const ol = buildLayout(off)
+  assert.ok(layout.sums.kind === 'fixed' && ol.sums.kind === 'off')
+  const lossLimbs = [layout.sums.logLoss, layout.sums.brier, layout.sums.scoreSum, layout.sums.scoreSumSquares, ...layout.sums.calibration].reduce((a, fs) => a + fs.limbs, 0)
+  assert.equal(ol.length, layout.length - lossLimbs, 'no entry for any score or loss sum')
+  const [ocv, orv] = await Promise.all([CUR, REF].map(async window => await scanWindow({ spec: off, layout: ol, source: { path: join(dir, 'all.jsonl') }, window })))
+  const counts = ol.score.offset + 3 * ol.score.bins // counters and score histogram: the same offsets in both layouts
+  assert.deepEqual(Array.from(ocv.subarray(0, counts)), Array.from(cv.subarray(0, counts)))
+  const ob = computeReportBody({ spec: off, layout: ol, current: ocv, reference: { vector: orv, id: 'ref', window: null } })
+  const op = ob.performance as any
+  for (const k of ['log_loss', 'brier', 'ece', 'meanScore']) assert.equal(op[k], null, k)
+  assert.ok(op.reliability.every((b: any) => b.meanScore === null) && op.reliability.some((b: any) => b.count > 0))
+  assert.equal(op.sums.state, 'off')
+  assert.ok(op.sums.unavailable.includes('log_loss') && op.sums.unavailable.includes('drift.score.meanShift'))
+  assert.equal(ob.drift.score?.meanShift, null)
+  assert.equal((ob.drift.score as any).moments.state, 'off')
+  assert.ok(typeof ob.drift.score?.wasserstein === 'number')
+  assert.equal(op.auc.value, perf.auc.value, 'counts are the same whatever the sums')
+  const report = {
+    id: 'local', round: { id: 'local', kind: 'local' as const }, window: { from: '', to: '' }, spec: { model: 'e2e', hash: ol.specHash, vectorLength: ol.length },
+    agents: { invited: [], included: [], dropped: [] }, ...ob, alerts: [], privacy: { threshold: null, minAgents: null }, createdAt: ''
+  }
+  const text = renderReport(report, { color: false })
+  for (const label of ['log loss', 'Brier', 'ECE']) assert.match(text, new RegExp(`${label}\\s+n/a \\(score.sums off\\)`), label)
+  assert.match(text, /sums: score and loss sums are off in the spec/)
+})
+
 test('sum of the vectors of partitions (JSONL, CSV, Parquet) equals the vector of the pooled data', async () => {
   const parts = [records.filter((_, i) => i % 3 === 0), records.filter((_, i) => i % 3 === 1), records.filter((_, i) => i % 3 === 2)]
   writeFileSync(join(dir, 'p0.jsonl'), jsonl(parts[0]))
@@ -240,16 +317,17 @@ test('feature moments are exact fixed-point sums, also for values whose squares 
   writeFileSync(join(dir, 'big-x.jsonl'), [...xs, 1e13].map((x, i) => JSON.stringify({ ts: CUR.from + i, score: 0.5, label: 1, features: { x } })).join('\n') + '\n')
   const v = await scanWindow({ spec, layout, source: { path: join(dir, 'big-x.jsonl') }, window: CUR })
   const f = layout.features.find(g => g.name === 'x')
-  assert.ok(f !== undefined && f.type === 'numeric')
+  assert.ok(f !== undefined && f.type === 'numeric' && f.moments.kind === 'exact')
+  const m = f.moments
   const clamped = [...xs, 1e12] // 1e13 is clamped to the range maximum for the moments
   const scale = 2n ** 16n
   const big = (x: number): bigint => BigInt(Math.round(x * 4)) // every value here is a multiple of 1/4
   const pos = clamped.filter(x => x > 0).reduce((a, x) => a + big(x) * scale / 4n, 0n)
   const neg = clamped.filter(x => x < 0).reduce((a, x) => a - big(x) * scale / 4n, 0n)
   const sq = xs.reduce((a, x) => a + big(x) * big(x) * scale / 16n, 0n) + 10n ** 24n * scale
-  assert.equal(readFixedSumExact(v, f.sumPositive), pos)
-  assert.equal(readFixedSumExact(v, f.sumNegative), neg)
-  const err = readFixedSumExact(v, f.sumSquares) - sq
+  assert.equal(readFixedSumExact(v, m.sumPositive), pos)
+  assert.equal(readFixedSumExact(v, m.sumNegative), neg)
+  const err = readFixedSumExact(v, m.sumSquares) - sq
   assert.ok(err < 2n ** 46n && -err < 2n ** 46n, `square sum off by ${err}`) // 1e24 is not exact in a double (ulp 2^27, times 2^16); the rest is
   const q = computeReportBody({ spec, layout, current: v, reference: null }).dataQuality as any
   assert.equal(q.features.x.outOfRange, 1)

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MonitorSpec, loadMonitorSpec, parseMonitorSpec } from '../../shared/stats/spec.js'
-import { buildLayout, maxAgentsFor, counterIndex, COUNTERS, LAYOUT_VERSION, specHashOf } from '../../shared/stats/layout.js'
+import { buildLayout, maxAgentsFor, counterIndex, fixedSumsOf, momentSumsOf, COUNTERS, LAYOUT_VERSION, specHashOf } from '../../shared/stats/layout.js'
 import { canonicalJson, sha256Hex } from '../../shared/stats/canonical.js'
 import { sketchMapping } from '../../shared/stats/sketch.js'
 import { writeLimbs, readFixedSum, LIMB_MAX } from '../../shared/stats/fixed-point.js'
@@ -36,6 +36,29 @@ test('layout: same spec gives the same layout and a pinned hash', () => {
   assert.deepEqual(a.features.map(f => [f.name, f.offset, f.length]), b.features.map(f => [f.name, f.offset, f.length]))
   assert.match(a.specHash, /^[0-9a-f]{64}$/)
   assert.equal(a.specHash, PINNED_HASH)
+})
+
+test('layout: a spec without the sums options keeps the layout it had before them (pinned offsets)', () => {
+  // Pinned from the layout before issue 10.3 (commit b27b1dd): stored references and rounds in flight depend on it.
+  const layout = buildLayout(MonitorSpec.parse(base))
+  assert.equal(layout.length, 7973)
+  assert.equal(layout.calibration.countsOffset, 3028)
+  assert.deepEqual(fixedSumsOf(layout).map(f => [f.offset, f.limbs]), [[3015, 4], [3019, 3], [3022, 3], [3025, 3], [3048, 3], [3051, 3], [3054, 3], [3057, 3], [3060, 3], [3063, 3], [3066, 3], [3069, 3], [3072, 3], [3075, 3], [7923, 5], [7928, 5], [7933, 8], [7948, 5], [7953, 5], [7958, 8]])
+  assert.deepEqual(layout.features.map(f => f.offset), [3078, 7941, 7966])
+  // the options change the hash and drop or shrink the sums they govern, nothing else
+  const withOptions = structuredClone(base) as any
+  withOptions.score.sums = { precisionBits: 8 }
+  withOptions.features.age.moments = false
+  withOptions.features.income.moments = { clip: [0, 1e5], precisionBits: 8 }
+  const changed = buildLayout(MonitorSpec.parse(withOptions))
+  assert.notEqual(changed.specHash, layout.specHash)
+  assert.deepEqual(changed.features.map(f => f.length), layout.features.map(f => f.length))
+  assert.ok(changed.sums.kind === 'fixed' && changed.sums.precisionBits === 8 && !changed.sums.legacy)
+  const income = changed.features.find(f => f.name === 'income')
+  assert.ok(income?.type === 'numeric' && income.moments.kind === 'clipped' && income.moments.step === 1e5 / 256)
+  // one record adds at most 2^8 to Σu and 2^16 to Σu² (the sensitivity a DP noise scale needs), 2^22 records fit 2 and 3 limbs
+  assert.deepEqual([income.moments.sum.maxTerm, income.moments.sumSquares.maxTerm, income.moments.sum.limbs, income.moments.sumSquares.limbs], [256, 65536, 2, 3])
+  assert.equal(changed.features.find(f => f.name === 'age')?.type === 'numeric' && (changed.features.find(f => f.name === 'age') as any).moments.kind, 'off')
 })
 
 test('layout version: bound into the spec hash, so a v1 vector or reference never passes for a v2 one', () => {
@@ -73,7 +96,12 @@ test('layout: every change to the spec changes the hash', () => {
     s => { s.features.extra = { type: 'numeric' } },
     s => { delete s.features.age },
     s => { s.drift.psi.warn = 0.11 },
-    s => { s.limits = { maxRecordsPerAgent: 1000 } }
+    s => { s.limits = { maxRecordsPerAgent: 1000 } },
+    s => { s.score.sums = false },
+    s => { s.score.sums = { precisionBits: 8 } },
+    s => { s.features.income.moments = false },
+    s => { s.features.income.moments = { clip: [0, 1e5], precisionBits: 8 } },
+    s => { s.features.income.moments = { clip: [0, 1e5], precisionBits: 9 } }
   ]
   const seen = new Set([h0])
   for (const [i, m] of mutations.entries()) {
@@ -93,25 +121,31 @@ test('layout: segments tile the vector without overlap; maxEntry bounds counts a
   }
   mark(layout.counters.offset, COUNTERS.length, 'counters')
   mark(layout.score.offset, 3 * layout.score.bins, 'score')
-  for (const fs of [layout.logLoss, layout.brier, layout.scoreSum, layout.scoreSumSquares, ...layout.calibration.scoreSums]) mark(fs.offset, fs.limbs, 'fixed sum')
+  const sums = layout.sums
+  assert.ok(sums.kind === 'fixed' && sums.legacy && sums.precisionBits === 24)
+  for (const fs of [sums.logLoss, sums.brier, sums.scoreSum, sums.scoreSumSquares, ...sums.calibration]) mark(fs.offset, fs.limbs, 'fixed sum')
   mark(layout.calibration.countsOffset, 2 * layout.calibration.bins, 'calibration')
   for (const f of layout.features) {
     mark(f.offset, f.length, f.name)
-    if (f.type === 'numeric') for (const fs of [f.sumPositive, f.sumNegative, f.sumSquares]) mark(fs.offset, fs.limbs, `${f.name} moments`)
+    if (f.type === 'numeric') {
+      assert.equal(f.moments.kind, 'exact')
+      for (const fs of momentSumsOf(f.moments)) mark(fs.offset, fs.limbs, `${f.name} moments`)
+    }
   }
   assert.ok(used.every(u => u === 1), 'every entry belongs to a segment')
   assert.equal(layout.maxEntry, 2 ** 22)
   assert.equal(maxAgentsFor(layout), 1023)
   assert.equal(counterIndex(layout, 'recordsInWindow'), layout.counters.offset)
   // log loss: 2^22 records × 36.04 × 2^24 < 2^52 → 4 limbs; squares of |x| ≤ 1e12 at 2^16 need 8
-  assert.equal(layout.logLoss.limbs, 4)
+  assert.equal(sums.logLoss.limbs, 4)
   const age = layout.features.find(f => f.name === 'age')
-  assert.ok(age !== undefined && age.type === 'numeric' && age.sumSquares.limbs === 8)
+  assert.ok(age !== undefined && age.type === 'numeric' && age.moments.kind === 'exact' && age.moments.sumSquares.limbs === 8)
 })
 
 test('fixed point: limbs round-trip and summed limbs never wrap for 2^16 agents', () => {
   const layout = buildLayout(MonitorSpec.parse(base))
-  const fs = layout.logLoss
+  assert.ok(layout.sums.kind === 'fixed')
+  const fs = layout.sums.logLoss
   const v = new Uint32Array(layout.length)
   const maxSum = (1n << BigInt(16 * fs.limbs)) - 1n
   writeLimbs(v, fs, maxSum)
