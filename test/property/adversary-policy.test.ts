@@ -25,13 +25,18 @@ test('ledger: whatever a coordinator asks, no two contributed windows overlap, a
     const state = join(dir, `run-${run++}`)
     const ledger = ContributionLedger.open(state)
     const contributed: Array<{ from: number, to: number }> = []
+    const admitted: Array<{ from: number, to: number }> = []
     const seen = new Set<string>()
     for (const r of rounds) {
       const record = { roundId: r.roundId, window: r.window, specHash: 'b'.repeat(64), reference: false, participants: ['p'] }
-      const expectRefusal = seen.has(r.roundId) || contributed.some(w => windowsOverlap(w, r.window))
+      // Refused: a replayed id, a window overlapping a contributed one, or a window already covered by
+      // DEFAULT_MAX_ROUNDS_PER_WINDOW (3) admitted rounds (each a probe of the data).
+      const expectRefusal = seen.has(r.roundId) || contributed.some(w => windowsOverlap(w, r.window)) ||
+        admitted.filter(w => windowsOverlap(w, r.window)).length >= 3
       try {
         ledger.admit(record, 0)
         seen.add(r.roundId) // only admitted rounds are remembered; a refused one may be asked again (and is judged again)
+        admitted.push(r.window)
         if (r.contributes) { ledger.contribute(record, 1); contributed.push(r.window) }
         assert.ok(!expectRefusal, `round ${r.roundId} ${JSON.stringify(r.window)} should have been refused`)
       } catch (err) {

@@ -115,7 +115,7 @@ test('attack (a) refused: the window rule, the minimum records, and the sums rul
   refused(() => { checkAnnouncePolicy(DEFAULTS, announce({ from: T, to: T + MINUTE }), now) }, /window of 60000 ms is shorter than this agent's minimum 3600000 ms/)
   // 2. an hour holding the same single record: the Announce passes, the input is refused by minRecords (ERR_POLICY)
   const hour = { from: T, to: T + HOUR }
-  const client = SecAggClient.fromAnnounce({ self: ids.agents[0].id, coordinator: ids.coordinator.id, sign: ids.agents[0].sign, verify: verifyPeerSignature, policy: DEFAULTS }, ids.coordinator.id, announce(hour), now)
+  const client = SecAggClient.fromAnnounce({ self: ids.agents[0].id, coordinator: ids.coordinator.id, sign: ids.agents[0].sign, verify: verifyPeerSignature, policy: DEFAULTS, roster: new Set(ids.agents.map(a => a.id)) }, ids.coordinator.id, announce(hour), now)
   const { vector, records } = await scan(COARSE, hour)
   assert.equal(records, 1)
   refused(() => client.setInput(vector, now, { records }), /the window holds 1 of this agent's records, fewer than its minimum 10/)
