@@ -23,7 +23,9 @@ const CUT = 'site-5'
 const WEEKS = 2
 const PHASE_TIMEOUT_MS = 3000
 const records: Record<string, SampleRecord[]> = {}
-for (const [i, name] of [...CORE, CUT].entries()) records[name] = sampleRecords(7000 + i, 120 + 10 * i, { weeks: WEEKS })
+// At least 200 records a week per site: every one-day window then holds more than the agents' default
+// policy.minRecords (10) of each site's records.
+for (const [i, name] of [...CORE, CUT].entries()) records[name] = sampleRecords(7000 + i, 200 + 10 * i, { weeks: WEEKS })
 
 // Names unique to this run (interface names are at most 15 characters); a /30 in 10.213/16 for the pair.
 const tag = String(process.pid % 100_000)
