@@ -12,7 +12,8 @@
  *   loopback      127/8, ::1
  *   link-local    169.254/16, fe80::/10
  *   10.1.0.0/16   a CIDR block (IPv4 or IPv6); a bare address is a /32 or /128
- *   site-b.example.org   a DNS name, matched exactly (what it resolves to is not checked: list names you trust)
+ *   site-b.example.org   a DNS name (with a dot), matched exactly; what it resolves to is not checked, so
+ *                 list only names you trust
  * Never dialled, whatever the list says: unspecified (0.0.0.0/8, ::), multicast, broadcast, port 0, and
  * anything but TCP over ip4/ip6/dns4/dns6/dns.
  */
@@ -37,10 +38,14 @@ const UNDIALABLE = blocks(['0.0.0.0/8', '224.0.0.0/4', '255.255.255.255/32', '::
 const LOOPBACK = ['127.0.0.0/8', '::1/128']
 export const PRIVATE_BLOCKS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']
 const LINK_LOCAL = ['169.254.0.0/16', 'fe80::/10']
-/** Special-purpose blocks (IANA registries) that are not globally reachable; dialled only when listed. */
+/**
+ * Special-purpose blocks (IANA registries) that are not globally reachable; dialled only when listed.
+ * (Not ::ffff:0:0/96: a BlockList matches every IPv4 address against it. IPv4-mapped addresses are checked
+ * against the IPv4 rules anyway, and otherwise fall outside 2000::/3.)
+ */
 const SPECIAL = blocks([
   '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24', '240.0.0.0/4',
-  '::ffff:0:0/96', '64:ff9b::/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', '2002::/16', '3fff::/20'
+  '64:ff9b::/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', '2002::/16', '3fff::/20'
 ])
 const GLOBAL_UNICAST_V6 = blocks(['2000::/3'])
 const SCOPES: Array<[AddrScope, BlockList]> = [['loopback', blocks(LOOPBACK)], ['private', blocks(PRIVATE_BLOCKS)], ['link-local', blocks(LINK_LOCAL)]]
@@ -101,8 +106,9 @@ export function dialRuleProblem (entry: string): string | null {
     return null
   }
   if (entry.includes('/')) return 'expected a CIDR block like 10.0.0.0/8 or fd00::/8'
-  if (HOSTNAME.test(entry) && /[a-z]/i.test(entry)) return null
-  return 'expected public, private, loopback, link-local, a CIDR block (10.0.0.0/8) or a DNS name'
+  // A name needs a dot: a bare word is far more likely a mistyped keyword ("pubilc", "all") than a host.
+  if (HOSTNAME.test(entry) && /[a-z]/i.test(entry) && entry.includes('.')) return null
+  return 'expected public, private, loopback, link-local, a CIDR block (10.0.0.0/8) or a DNS name with a dot (site-b.example.org)'
 }
 
 /** An allow-list of dial targets (grammar in the header). */
