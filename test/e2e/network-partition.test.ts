@@ -101,6 +101,9 @@ before(async () => {
   for (const site of CORE) {
     const config = JSON.parse(readFileSync(fed.agentConfig(site), 'utf8'))
     config.listen = ['/ip4/127.0.0.1/tcp/0', `/ip4/${HOST_IP}/tcp/0`]
+    // Their coordinator is on loopback, so by default they would dial loopback and public addresses only:
+    // site-5's private address must be allowed explicitly, as an operator would.
+    config.network = { dialAllow: ['loopback', `${NS_IP}/32`] }
     writeFileSync(fed.agentConfig(site), JSON.stringify(config, null, 1))
   }
   const cutConfig = JSON.parse(readFileSync(fed.agentConfig(CUT), 'utf8'))
