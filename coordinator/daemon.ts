@@ -211,6 +211,8 @@ export class CoordinatorDaemon {
       return
     }
     const { added, removed } = this.roster.replace(agents)
+    const maxAgents = maxAgentsFor(this.layout)
+    if (agents.length > maxAgents) this.logger.warn({ roster: agents.length, maxAgents }, 'the roster is larger than the spec allows per round: rounds with more agents online are refused (lower limits.maxRecordsPerAgent)')
     this.metrics.setAgentsTotal(this.roster.size)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ agents: this.roster.size, added, removed }, 'roster reloaded')
@@ -303,7 +305,8 @@ export class CoordinatorDaemon {
     this.touch(from)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ peer: from, addrs }, 'agent hello')
-    if (dropped.length > 0) this.logger.warn({ peer: from, dropped: dropped.map(a => a.slice(0, 100)) }, 'hello addresses not announced: not dialable, not allowed (network.announceAllow), loopback of a remote agent, or over the limit')
+    // (An agent listening on 0.0.0.0 reports its loopback address too: worth a warning only when nothing is left.)
+    if (dropped.length > 0) this.logger[addrs.length === 0 ? 'warn' : 'info']({ peer: from, dropped: dropped.map(a => a.slice(0, 100)) }, 'hello addresses not announced: not dialable, not allowed (network.announceAllow), loopback of a remote agent, or over the limit')
     this.maybeRunConfiguredReference()
   }
 

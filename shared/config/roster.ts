@@ -12,20 +12,18 @@
  * (`federation.rosterSha256`), so a roster swapped on its disk is refused rather than trusted.
  */
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
 import { isPeerIdString } from '../identity.js'
 import { parseStructuredText, readFailure, oneLine } from './load.js'
-import { readFileSync } from 'node:fs'
 
 export interface FederationRoster {
   /** The roster file (absolute when the config's path was resolved). */
   file: string
   /** sha-256 of the file's bytes, lowercase hex: what `federation.rosterSha256` pins. */
   sha256: string
-  /** The peer ids, in file order, each once. */
+  /** The peer ids, in file order, each once. (Names of `{ id, name }` entries are for people reading the file.) */
   ids: readonly string[]
-  /** Names given to peer ids (`{ id, name }` entries), for logs. */
-  names: ReadonlyMap<string, string>
 }
 
 /** Where a roster file was named: a config file and its field, so a missing file is reported there. */
@@ -41,7 +39,7 @@ export function sha256Hex (bytes: Uint8Array): string {
  * Validates a parsed roster document. Errors are ConfigErrors naming `file` and the entry at fault
  * (`agents[2]`, or `[2]` for a bare list).
  */
-export function parseRoster (file: string, doc: unknown): { ids: string[], names: Map<string, string> } {
+export function parseRoster (file: string, doc: unknown): string[] {
   let entries: unknown[]
   let prefix: string
   if (Array.isArray(doc)) {
@@ -60,34 +58,29 @@ export function parseRoster (file: string, doc: unknown): { ids: string[], names
   }
   if (entries.length === 0) throw new ConfigError(file, prefix === '' ? '(top level)' : prefix, 'the roster lists no peer id')
   const ids: string[] = []
-  const names = new Map<string, string>()
   const seen = new Map<string, number>()
   entries.forEach((entry, i) => {
     const field = `${prefix}[${i}]`
+    const isObject = entry !== null && typeof entry === 'object' && !Array.isArray(entry)
     let id: unknown = entry
-    if (entry !== null && typeof entry === 'object' && !Array.isArray(entry)) {
+    let name: unknown
+    if (isObject) {
       const unknown = Object.keys(entry).find(k => k !== 'id' && k !== 'name')
       if (unknown !== undefined) throw new ConfigError(file, `${field}.${oneLine(unknown)}`, 'unknown key (an entry is a peer id, or { id, name })')
-      id = (entry as { id?: unknown }).id
-      const name = (entry as { name?: unknown }).name
-      if (name !== undefined) {
-        // eslint-disable-next-line no-control-regex
-        if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_CHARS || /[\u0000-\u001f\u007f]/.test(name)) {
-          throw new ConfigError(file, `${field}.name`, `expected a printable name of at most ${MAX_NAME_CHARS} characters`)
-        }
-      }
-      if (typeof id === 'string' && typeof name === 'string') names.set(id, name)
+      ;({ id, name } = entry as { id?: unknown, name?: unknown })
       if (id === undefined) throw new ConfigError(file, `${field}.id`, 'required: the peer id (12D3Koo...)')
+      // eslint-disable-next-line no-control-regex
+      if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_CHARS || /[\u0000-\u001f\u007f]/.test(name))) {
+        throw new ConfigError(file, `${field}.name`, `expected a printable name of at most ${MAX_NAME_CHARS} characters`)
+      }
     }
-    if (typeof id !== 'string' || !isPeerIdString(id)) {
-      throw new ConfigError(file, typeof entry === 'object' && entry !== null ? `${field}.id` : field, 'not a libp2p peer id (12D3Koo...)')
-    }
+    if (typeof id !== 'string' || !isPeerIdString(id)) throw new ConfigError(file, isObject ? `${field}.id` : field, 'not a libp2p peer id (12D3Koo...)')
     const earlier = seen.get(id)
     if (earlier !== undefined) throw new ConfigError(file, field, `duplicate peer id (also ${prefix}[${earlier}])`)
     seen.set(id, i)
     ids.push(id)
   })
-  return { ids, names }
+  return ids
 }
 
 /**
@@ -108,6 +101,6 @@ export function loadRosterFile (file: string, opts: { sha256?: string, from?: Ro
     throw new ConfigError(opts.from?.file ?? file, opts.pinField ?? 'rosterSha256',
       `roster file ${file} has sha-256 ${sha256}, not the pinned ${opts.sha256.toLowerCase()} (a changed roster comes with a new pin)`)
   }
-  const { ids, names } = parseRoster(file, parseStructuredText(file, bytes.toString('utf8')))
-  return { file, sha256, ids, names }
+  const ids = parseRoster(file, parseStructuredText(file, bytes.toString('utf8')))
+  return { file, sha256, ids }
 }

@@ -19,6 +19,7 @@
  */
 import { BlockList, isIP } from 'node:net'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCED_ADDR_CHARS } from '../wire/protocols.js'
 
 export type AddrScope = 'loopback' | 'private' | 'link-local' | 'public' | 'special'
 
@@ -162,10 +163,6 @@ export class DialAllowList {
     return target !== null && this.allows(target)
   }
 }
-
-/** At most this many of an agent's addresses are announced, and at most this many characters of them together. */
-export const MAX_ANNOUNCED_ADDRS = 8
-export const MAX_ANNOUNCED_ADDR_CHARS = 512
 
 /**
  * The coordinator's choice of an agent's hello addresses to announce to its neighbours: dialable TCP

@@ -3,7 +3,6 @@
  * (`/fedmon/secagg/1.0.0/<type>`), plus the two control exchanges (hello, spec).
  */
 import { MAX_PARTICIPANTS, MAX_SPEC_CHARS, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from '../secagg/messages.js'
-import { MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCED_ADDR_CHARS } from '../net/dial-policy.js'
 
 export const SECAGG_PROTOCOL_PREFIX = '/fedmon/secagg/1.0.0/'
 /** agent → coordinator on connect: the agent's listen addresses (so the coordinator can announce them). */
@@ -86,9 +85,15 @@ const ENVELOPE_BYTES = 1024
 /** A `shares` message: one AEAD ciphertext of a b-share and an s-share, and the envelope. */
 export const SHARES_FRAME_LIMIT = SHARE_CIPHERTEXT_BYTES + ENVELOPE_BYTES
 /**
+ * At most this many of an agent's hello addresses are announced, and at most this many characters of them
+ * together (shared/net/dial-policy.ts selectAnnouncedAddrs), so an Announce fits the agents' frame limit.
+ */
+export const MAX_ANNOUNCED_ADDRS = 8
+export const MAX_ANNOUNCED_ADDR_CHARS = 512
+/**
  * One participant of an Announce: a peer id (at most 128 characters; peer ids are ASCII), and the addresses
- * the coordinator keeps from its hello (shared/net/dial-policy.ts selectAnnouncedAddrs: at most 8, 512 ASCII
- * characters together), with their msgpack headers and field names.
+ * the coordinator keeps from its hello (at most MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCED_ADDR_CHARS ASCII characters
+ * together), with their msgpack headers and field names.
  */
 export const ANNOUNCE_PARTICIPANT_BYTES = 128 + MAX_ANNOUNCED_ADDR_CHARS + 3 * MAX_ANNOUNCED_ADDRS + 64
 /** The Announce besides its participants: the spec (≤ 1 Mi characters, ≤ 3 bytes each in UTF-8) and the rest. */
