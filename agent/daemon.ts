@@ -1,24 +1,29 @@
 /**
  * The agent daemon: identity, a libp2p node that admits only the coordinator and the current round's
- * participants, a connection to the coordinator kept up with backoff (hello carries our listen addresses),
- * and the round service. Specs are fetched from the coordinator by hash and checked against the Announce and
- * the agent's policy; the contribution ledger in the state dir refuses replays and differencing across rounds.
+ * participants that are on this site's own roster, a connection to the coordinator kept up with backoff
+ * (hello carries our listen addresses), and the round service. Specs are fetched from the coordinator by hash
+ * and checked against the Announce and the agent's policy; the contribution ledger in the state dir refuses
+ * replays and differencing across rounds. Neighbours' announced addresses are dialled only where the dial
+ * allow-list permits; SIGHUP re-reads the roster file.
  */
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomInt } from 'node:crypto'
-import { multiaddr } from '@multiformats/multiaddr'
+import { lookup } from 'node:dns/promises'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { loadOrCreateIdentity, createSigner, createVerifier, type Identity } from '../shared/identity.js'
 import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
 import { createAllowListGater } from '../shared/net/gater.js'
+import { DialAllowList, dialTarget, type DialTarget } from '../shared/net/dial-policy.js'
 import { SecAggMessenger, sendControl, requestControl, type SecAggMessageType } from '../shared/net/messenger.js'
-import { HELLO_PROTOCOL, SPEC_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
+import { HELLO_PROTOCOL, SPEC_PROTOCOL, agentFrameLimitFor, MAX_INBOUND_STREAMS_PER_PEER, MAX_INBOUND_STREAMS_PER_PROTOCOL, MAX_NEIGHBOUR_STREAMS_PER_PEER } from '../shared/wire/protocols.js'
 import { SpecResponse, type Hello, type SpecRequest } from '../shared/wire/control.js'
-import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
+import { MAX_PARTICIPANTS, MESSAGE_ROUTES } from '../shared/secagg/messages.js'
 import { verifySpec, type VerifiedSpec } from '../shared/secagg/policy.js'
-import { FedmonError } from '../shared/errors.js'
-import { coordinatorPeerId, type AgentConfig } from '../shared/config/agent.js'
+import { ConfigError, FedmonError } from '../shared/errors.js'
+import { coordinatorPeerId, loadAgentConfig, type LoadedAgentConfig } from '../shared/config/agent.js'
+import type { FederationRoster } from '../shared/config/roster.js'
 import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
@@ -34,7 +39,7 @@ export class AgentError extends FedmonError {
 }
 
 export interface AgentDaemonOptions {
-  config: AgentConfig
+  config: LoadedAgentConfig
   logger: Logger
   /** Test-only: SIGKILL after sending a message of this type (FEDMON_TEST_EXIT_AFTER). */
   testExitAfter?: string
@@ -43,7 +48,7 @@ export interface AgentDaemonOptions {
 }
 
 export class AgentDaemon {
-  private readonly config: AgentConfig
+  private readonly config: LoadedAgentConfig
   private readonly logger: Logger
   private readonly coordinator: string
   private identity!: Identity
@@ -51,6 +56,21 @@ export class AgentDaemon {
   private messenger: SecAggMessenger | null = null
   private rounds: AgentRoundService | null = null
   private admitted = new Set<string>()
+  /**
+   * This site's own copy of the federation's roster (federation.roster). One Set for the daemon's life: a
+   * reload replaces its contents, so the round service and the gater always see the current roster.
+   */
+  private readonly rosterIds = new Set<string>()
+  /** The roster file as last loaded (its hash is logged, so operators can compare sites' copies). */
+  private rosterFile: FederationRoster | null
+  /** policy.trustCoordinatorRoster: participants need not be on `roster` (set at start; a reload cannot change it). */
+  private readonly trustCoordinatorRoster: boolean
+  /** Which addresses this agent dials (network.dialAllow, or the default decided at start). */
+  private dialAllow = new DialAllowList(['public'])
+  /** The configured coordinator address as host:port: always dialled (the operator wrote it). */
+  private readonly coordinatorTarget: DialTarget | null
+  /** Peers whose disallowed addresses were logged this round (once per round each). */
+  private readonly droppedLogged = new Set<string>()
   /** Spec documents by hash, kept once one hashed right (a round's client checks it again, with the policy). */
   private readonly specs = new Map<string, unknown>()
   private running = false
@@ -62,10 +82,19 @@ export class AgentDaemon {
     this.config = opts.config
     this.logger = opts.logger
     this.coordinator = coordinatorPeerId(opts.config.coordinator)
+    this.coordinatorTarget = dialTarget(opts.config.coordinator)
+    this.trustCoordinatorRoster = opts.config.policy.trustCoordinatorRoster === true
+    this.rosterFile = opts.config.roster
+    for (const id of opts.config.roster?.ids ?? []) this.rosterIds.add(id)
   }
 
   get peerId (): string {
     return this.identity.peerId
+  }
+
+  /** This site's roster as it stands (the same object for the daemon's life; a reload refills it). */
+  get roster (): ReadonlySet<string> {
+    return this.rosterIds
   }
 
   get stats (): SecAggMessenger['stats'] | null {
@@ -84,6 +113,8 @@ export class AgentDaemon {
     const identity = await loadOrCreateIdentity(config.identity)
     this.identity = identity
     if (identity.peerId === this.coordinator) throw new AgentError('the agent identity is the coordinator\'s', 'ERR_IDENTITY')
+    if (this.rosterFile !== null) this.checkRosterListsSelf(this.rosterFile, config.file)
+    this.dialAllow = await this.decideDialAllow()
     mkdirSync(config.state, { recursive: true, mode: 0o700 })
     // A LedgerError (unreadable or corrupt ledger) stops the start: forgetting contributions would allow differencing.
     const ledger = ContributionLedger.open(config.state)
@@ -95,7 +126,11 @@ export class AgentDaemon {
     const node = await createFedmonNode({
       privateKey: identity.privateKey,
       listen: config.listen,
-      gater: createAllowListGater({ isAllowed: id => id === this.coordinator || this.admitted.has(id), logger }),
+      gater: createAllowListGater({
+        isAllowed: id => id === this.coordinator || (this.admitted.has(id) && this.onRoster(id)),
+        allowDial: addr => this.mayDial(addr),
+        logger
+      }),
       expectedPeers: 1024, // neighbours of a full graph: a round of n agents needs n - 1 connections
       identifyOnConnect: false
     })
@@ -107,6 +142,8 @@ export class AgentDaemon {
       verify: createVerifier(),
       policy: config.policy,
       guard: ledger,
+      // Live: a roster reload refills this Set. Without a roster file (trustCoordinatorRoster) there is none.
+      roster: this.rosterFile !== null ? this.rosterIds : undefined,
       sender: {
         send: async (to, message, opts) => {
           // The smaller id of a pair dials early (connectNeighbours): give that connection a moment to
@@ -117,7 +154,7 @@ export class AgentDaemon {
       },
       fetchSpec: async (specHash, signal) => await this.fetchSpec(specHash, signal),
       computeInput: async (announce, spec, signal) => await this.computeInput(announce, spec, signal),
-      admit: (ids) => { this.admitted = new Set(ids.filter(id => id !== identity.peerId)) },
+      admit: (ids) => { this.admit(ids) },
       connect: (neighbours, signal) => { this.connectNeighbours(neighbours, signal) },
       onRoundEnd: (roundId, status) => { this.writeState({ lastRound: { id: roundId, status, at: new Date().toISOString() } }) },
       testExitAfter: this.opts.testExitAfter,
@@ -127,9 +164,14 @@ export class AgentDaemon {
       node,
       logger,
       accept: AGENT_BOUND,
-      frameLimit: type => frameLimitFor(type, null),
+      // Coordinator messages from the coordinator only, refused before a byte is read; neighbours send shares.
+      acceptFrom: (type, from) => MESSAGE_ROUTES[type] === 'agent->agent' || from === this.coordinator,
+      // Rounds have at most as many participants as this site's roster lists (more are refused anyway).
+      frameLimit: type => agentFrameLimitFor(type, this.rosterFile !== null && !this.trustCoordinatorRoster ? this.rosterIds.size : MAX_PARTICIPANTS),
       onMessage: (from, message) => { this.rounds?.receive(from, message) },
-      maxStreams: 256
+      filterAddrs: (peer, addrs) => this.dialableAddrs(peer, addrs),
+      maxStreams: MAX_INBOUND_STREAMS_PER_PROTOCOL,
+      maxStreamsPerPeer: peer => peer === this.coordinator ? MAX_INBOUND_STREAMS_PER_PEER : MAX_NEIGHBOUR_STREAMS_PER_PEER
     })
     await this.messenger.start()
     node.addEventListener('peer:disconnect', (evt) => {
@@ -142,7 +184,16 @@ export class AgentDaemon {
     this.writeState({})
     this.loop = this.connectLoop()
     const listen = node.getMultiaddrs().map(a => a.toString())
-    logger.info({ peerId: identity.peerId, listen, coordinator: this.coordinator, ledger: ledger.file, policy: config.policy }, 'agent started')
+    logger.info({
+      peerId: identity.peerId,
+      listen,
+      coordinator: this.coordinator,
+      ledger: ledger.file,
+      policy: config.policy,
+      roster: this.rosterFile !== null ? { file: this.rosterFile.file, sha256: this.rosterFile.sha256, agents: this.rosterIds.size } : null,
+      dialAllow: this.dialAllow.entries
+    }, 'agent started')
+    if (this.trustCoordinatorRoster) logger.warn('policy.trustCoordinatorRoster: rounds may include peers that are not on this site\'s roster (the coordinator decides who takes part)')
     return { peerId: identity.peerId, listen, createdIdentity: identity.created }
   }
 
@@ -160,6 +211,98 @@ export class AgentDaemon {
     this.logger.info('agent stopped')
   }
 
+  /**
+   * SIGHUP: re-reads the config file and takes its roster (federation.roster, checked against the pin).
+   * Nothing else is reloaded. On any error the current roster stays and the error is logged.
+   */
+  async reload (): Promise<void> {
+    const { logger } = this
+    let next: LoadedAgentConfig
+    try {
+      next = loadAgentConfig(this.config.file)
+      if (next.roster === null) throw new ConfigError(this.config.file, 'federation.roster', 'removed: a running agent keeps its roster (restart to change policy.trustCoordinatorRoster)')
+      this.checkRosterListsSelf(next.roster, next.file)
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'roster reload failed: the current roster stays')
+      return
+    }
+    const ids = new Set(next.roster.ids)
+    const added = [...ids].filter(id => !this.rosterIds.has(id))
+    const removed = [...this.rosterIds].filter(id => !ids.has(id))
+    this.rosterIds.clear()
+    for (const id of ids) this.rosterIds.add(id)
+    this.rosterFile = next.roster
+    logger.info({ file: next.roster.file, sha256: next.roster.sha256, agents: ids.size, added, removed }, 'roster reloaded')
+    // Peers taken off the roster lose their connections now (the gater refuses them from here on).
+    if (!this.trustCoordinatorRoster) {
+      for (const conn of this.node?.getConnections() ?? []) {
+        const id = conn.remotePeer.toString()
+        if (id !== this.coordinator && !this.rosterIds.has(id)) await conn.close().catch(() => {})
+      }
+    }
+  }
+
+  private checkRosterListsSelf (roster: FederationRoster, configFile: string): void {
+    if (roster.ids.includes(this.identity.peerId)) return
+    throw new ConfigError(configFile, 'federation.roster', `${roster.file} does not list this agent's own peer id ${this.identity.peerId}: every round would be refused (is it the federation's current roster?)`)
+  }
+
+  /** Whether `id` is on this site's roster (everyone is, when it trusts the coordinator's roster). */
+  private onRoster (id: string): boolean {
+    return this.trustCoordinatorRoster || this.rosterIds.has(id)
+  }
+
+  /** A round's participants (or none): admitted by the gater if on this site's roster; others are named once. */
+  private admit (ids: string[]): void {
+    this.admitted = new Set(ids.filter(id => id !== this.identity.peerId))
+    this.droppedLogged.clear()
+    const strangers = [...this.admitted].filter(id => !this.onRoster(id))
+    if (strangers.length > 0) this.logger.warn({ strangers, round: this.rounds?.currentRoundId }, 'round participants not on this site\'s roster: not admitted')
+  }
+
+  /**
+   * The dial allow-list: network.dialAllow, or public addresses plus the coordinator's network (its address
+   * resolved once here when it is a DNS name).
+   */
+  private async decideDialAllow (): Promise<DialAllowList> {
+    const configured = this.config.network?.dialAllow
+    if (configured !== undefined) return new DialAllowList(configured)
+    const target = this.coordinatorTarget
+    let ips: Array<{ ip: string, family: 4 | 6 }> = []
+    if (target !== null && target.family !== 'dns') ips = [{ ip: target.host, family: target.family }]
+    else if (target !== null) {
+      try {
+        const found = await Promise.race([
+          lookup(target.host, { all: true }),
+          new Promise<never>((_resolve, reject) => { setTimeout(() => { reject(new Error('timed out')) }, 5_000).unref() })
+        ])
+        ips = found.map(a => ({ ip: a.address, family: a.family === 6 ? 6 : 4 }))
+      } catch (err) {
+        this.logger.warn({ host: target.host, err: (err as Error).message }, 'cannot resolve the coordinator\'s name: dialling public addresses only (set network.dialAllow)')
+      }
+    }
+    return DialAllowList.forCoordinator(ips)
+  }
+
+  /** The gater's word on a dial: the configured coordinator address, or an address the allow-list permits. */
+  private mayDial (addr: Multiaddr): boolean {
+    const target = dialTarget(addr)
+    if (target === null) return false
+    const c = this.coordinatorTarget
+    if (c !== null && target.host === c.host && target.port === c.port) return true
+    return this.dialAllow.allows(target)
+  }
+
+  /** The addresses of `peer` that may be dialled; the others are logged, once per peer and round. */
+  private dialableAddrs (peer: string, addrs: string[]): string[] {
+    const kept = addrs.filter(a => this.dialAllow.allowsAddr(a, peer))
+    if (kept.length < addrs.length && !this.droppedLogged.has(peer)) {
+      this.droppedLogged.add(peer)
+      this.logger.warn({ peer, dropped: addrs.filter(a => !kept.includes(a)), dialAllow: this.dialAllow.entries, round: this.rounds?.currentRoundId }, 'announced addresses not dialled: not allowed by network.dialAllow')
+    }
+    return kept
+  }
+
   /** Our listen addresses without the /p2p suffix, as neighbours should dial them. */
   private listenAddrs (): string[] {
     return (this.node?.getMultiaddrs() ?? []).map(a => a.toString().replace(/\/p2p\/[^/]+$/, ''))
@@ -173,10 +316,11 @@ export class AgentDaemon {
     const node = this.node
     if (node === null) return
     for (const { id, addrs } of neighbours) {
-      if (!(this.identity.peerId < id) || addrs.length === 0) continue
+      if (!(this.identity.peerId < id) || addrs.length === 0 || !this.onRoster(id)) continue
       const peer = peerIdFromString(id)
       if (node.getConnections(peer).length > 0) continue
-      const multiaddrs = addrs.flatMap((a) => { try { return [multiaddr(a)] } catch { return [] } })
+      const multiaddrs = this.dialableAddrs(id, addrs).flatMap((a) => { try { return [multiaddr(a)] } catch { return [] } })
+      if (multiaddrs.length === 0) continue
       const attempt = async (left: number): Promise<void> => {
         try {
           await node.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { buildLayout } from '../shared/stats/layout.js'
 import { MonitorSpec } from '../shared/stats/spec.js'
-import { writeSyntheticFederation } from './federation.js'
+import { writeSyntheticFederation, benchWindow } from './federation.js'
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedmon.js')
 
@@ -107,7 +107,7 @@ export async function run (argv: string[]): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       const t0 = performance.now()
       // A window of its own per round: agents contribute each window to one sum only (anti-differencing ledger).
-      const res = await fetch(`${api}/v1/rounds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ window: { from: r * 1000, to: r * 1000 + 1000 } }) })
+      const res = await fetch(`${api}/v1/rounds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ window: benchWindow(r) }) })
       const { roundId } = await res.json() as { roundId: string }
       for (;;) {
         const outcome = await getJson(`${api}/v1/rounds/${roundId}`)

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { spawnDaemon, stopDaemon, killAllDaemons, waitFor, httpJson, type Daemon } from '../test/e2e/helpers/processes.js'
 import { specForDim } from './network.js'
-import { writeSyntheticFederation } from './federation.js'
+import { writeSyntheticFederation, benchWindow } from './federation.js'
 
 
 export interface ProcessSample { rssKiB: number, fds: number, heapUsedBytes: number | null }
@@ -134,7 +134,7 @@ export async function run (argv: string[]): Promise<void> {
       const start = performance.now()
       const cpu0 = { coordinator: cpuSeconds(pid), agents: agentsCpu() }
       // Distinct, non-overlapping windows: agents refuse a window overlapping one they contributed to.
-      const posted = await httpJson(`${api}/v1/rounds`, { method: 'POST', body: { window: { from: r * 1000, to: r * 1000 + 1000 } } })
+      const posted = await httpJson(`${api}/v1/rounds`, { method: 'POST', body: { window: benchWindow(r) } })
       if (posted.status !== 202) {
         failures.push(`round ${r}: refused ${posted.status} ${JSON.stringify(posted.body)}`)
         perRound.push({ round: r, status: 'refused', ms: 0, online, included: 0, rssMiB: 0, fds: 0, cpuCoordinatorS: 0, cpuAgentsS: 0 })

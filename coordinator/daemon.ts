@@ -3,10 +3,11 @@
  * store, metrics, alerts, scheduler, the unmask worker pool and the HTTP API, with an explicit start()/stop().
  */
 import { appendFileSync, readFileSync } from 'node:fs'
-import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection } from '@libp2p/interface'
 import { loadOrCreateIdentity, createSigner, createVerifier, type Identity } from '../shared/identity.js'
 import { createFedmonNode, type FedmonNode } from '../shared/net/node.js'
 import { createAllowListGater } from '../shared/net/gater.js'
+import { DialAllowList, dialTarget, selectAnnouncedAddrs } from '../shared/net/dial-policy.js'
 import { SecAggMessenger, handleControl, type SecAggMessageType } from '../shared/net/messenger.js'
 import { HELLO_PROTOCOL, SPEC_PROTOCOL, MAX_INBOUND_STREAMS_PER_PROTOCOL, frameLimitFor } from '../shared/wire/protocols.js'
 import { WireError } from '../shared/wire/codec.js'
@@ -18,7 +19,7 @@ import { loadMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
 import { buildLayout, maxAgentsFor, type Layout } from '../shared/stats/layout.js'
 import { FedmonError } from '../shared/errors.js'
 import type { CoordinatorConfig } from '../shared/config/coordinator.js'
-import { parseHostPort } from '../shared/config/coordinator.js'
+import { parseHostPort, loadCoordinatorConfig } from '../shared/config/coordinator.js'
 import type { Logger } from '../shared/log.js'
 import type { RoundOutcome } from './contracts.js'
 import { openStore, type SqliteReportStore } from './store.js'
@@ -52,6 +53,8 @@ export class CoordinatorDaemon {
   private node: FedmonNode | null = null
   private messenger: SecAggMessenger | null = null
   private roster!: Roster
+  /** network.announceAllow: which hello addresses are announced (and dialled); unset = any dialable one. */
+  private readonly announceAllow: DialAllowList | undefined
   private rounds: RoundService | null = null
   private api: ApiServer | null = null
   private scheduler: Scheduler | null = null
@@ -68,6 +71,8 @@ export class CoordinatorDaemon {
     this.logger = opts.logger
     this.testDumpFramesFile = opts.testDumpFramesFile
     this.testExitAt = opts.testExitAt
+    const allow = opts.config.network?.announceAllow
+    this.announceAllow = allow !== undefined ? new DialAllowList(allow) : undefined
   }
 
   get peerId (): string {
@@ -101,7 +106,15 @@ export class CoordinatorDaemon {
     const node = await createFedmonNode({
       privateKey: identity.privateKey,
       listen: config.listen,
-      gater: createAllowListGater({ isAllowed: id => this.roster.has(id), logger }),
+      gater: createAllowListGater({
+        isAllowed: id => this.roster.has(id),
+        // What the coordinator would not announce it does not dial either (it learns agents' addresses from them).
+        allowDial: (addr) => {
+          const target = dialTarget(addr)
+          return target !== null && (this.announceAllow?.allows(target) ?? true)
+        },
+        logger
+      }),
       expectedPeers: config.agents.length
     })
     this.node = node
@@ -147,7 +160,7 @@ export class CoordinatorDaemon {
     await handleControl(node, HELLO_PROTOCOL, {
       logger,
       maxLength: 64 * 1024,
-      handle: (from, value) => { this.onHello(from, value) }
+      handle: (from, value, connection) => { this.onHello(from, value, connection) }
     })
     await handleControl(node, SPEC_PROTOCOL, {
       logger,
@@ -179,8 +192,33 @@ export class CoordinatorDaemon {
     this.flushTimer.unref()
     this.state = 'running'
     const listen = node.getMultiaddrs().map(a => a.toString())
-    logger.info({ peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, agents: config.agents.length, specHash: this.layout.specHash, vectorLength: this.layout.length }, 'coordinator started')
+    logger.info({ peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, agents: config.agents.length, rosterFile: config.rosterFile, specHash: this.layout.specHash, vectorLength: this.layout.length }, 'coordinator started')
     return { peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, createdIdentity: identity.created }
+  }
+
+  /**
+   * SIGHUP: re-reads the config file and takes its roster (`agents`, inline or the roster file). Connected
+   * agents that stay keep their state; agents taken off lose their connections. Nothing else is reloaded; on
+   * an error the current roster stays and the error is logged.
+   */
+  async reload (): Promise<void> {
+    if (this.state !== 'running') return
+    let agents: string[]
+    try {
+      agents = loadCoordinatorConfig(this.config.file).agents
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'roster reload failed: the current roster stays')
+      return
+    }
+    const { added, removed } = this.roster.replace(agents)
+    const maxAgents = maxAgentsFor(this.layout)
+    if (agents.length > maxAgents) this.logger.warn({ roster: agents.length, maxAgents }, 'the roster is larger than the spec allows per round: rounds with more agents online are refused (lower limits.maxRecordsPerAgent)')
+    this.metrics.setAgentsTotal(this.roster.size)
+    this.metrics.setAgentsOnline(this.roster.onlineCount())
+    this.logger.info({ agents: this.roster.size, added, removed }, 'roster reloaded')
+    for (const conn of this.node?.getConnections() ?? []) {
+      if (!this.roster.has(conn.remotePeer.toString())) await conn.close().catch(() => {})
+    }
   }
 
   /** Graceful stop: abort the in-flight round, stop scheduler, API and libp2p, close the store. */
@@ -258,16 +296,17 @@ export class CoordinatorDaemon {
     this.unflushedSeen.clear()
   }
 
-  private onHello (from: string, value: unknown): void {
+  private onHello (from: string, value: unknown, connection: Connection): void {
     const hello = Hello.safeParse(value)
     if (!hello.success) throw new WireError('malformed hello', 'ERR_BAD_FRAME')
-    const addrs = hello.data.addrs.filter((a) => {
-      try { multiaddr(a); return true } catch { return false }
-    })
+    // Only addresses worth announcing: they go to every neighbour, which dials them.
+    const { kept: addrs, dropped } = selectAnnouncedAddrs(hello.data.addrs, { peer: from, remoteAddr: connection.remoteAddr, allow: this.announceAllow })
     this.roster.setAddrs(from, addrs, Date.now())
     this.touch(from)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ peer: from, addrs }, 'agent hello')
+    // (An agent listening on 0.0.0.0 reports its loopback address too: worth a warning only when nothing is left.)
+    if (dropped.length > 0) this.logger[addrs.length === 0 ? 'warn' : 'info']({ peer: from, dropped: dropped.map(a => a.slice(0, 100)) }, 'hello addresses not announced: not dialable, not allowed (network.announceAllow), loopback of a remote agent, or over the limit')
     this.maybeRunConfiguredReference()
   }
 

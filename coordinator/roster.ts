@@ -1,5 +1,5 @@
 /**
- * The coordinator's roster: which agents may connect (the config's peer ids), which are connected now,
+ * The coordinator's roster: which agents may connect (the config's peer ids, or its roster file's), which are connected now,
  * the listen addresses each reported in its hello (announced to neighbours so agents dial each other),
  * and when each was last seen. Pure bookkeeping; the daemon feeds it libp2p events.
  */
@@ -15,6 +15,19 @@ export class Roster {
 
   constructor (agents: readonly string[]) {
     for (const peerId of agents) this.entries.set(peerId, { peerId, connected: false, addrs: [], lastSeen: null })
+  }
+
+  /**
+   * Takes a new roster (a reload): members that stay keep their state (connected, addresses, last seen),
+   * new ones start offline, and those no longer listed are forgotten. Returns who came and went.
+   */
+  replace (agents: readonly string[]): { added: string[], removed: string[] } {
+    const next = new Set(agents)
+    const removed = [...this.entries.keys()].filter(id => !next.has(id))
+    for (const id of removed) this.entries.delete(id)
+    const added = [...next].filter(id => !this.entries.has(id))
+    for (const peerId of added) this.entries.set(peerId, { peerId, connected: false, addrs: [], lastSeen: null })
+    return { added, removed }
   }
 
   has (peerId: string): boolean {

@@ -4,7 +4,7 @@ export function register (program: Command): void {
   program.command('agent')
     .description('run a site agent: scans local prediction logs and takes part in secure-aggregation rounds')
     .requiredOption('--config <file>', 'agent config (YAML or JSON)')
-    .addHelpText('after', '\nExample:\n  $ fedmon agent --config site-a.yaml')
+    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the roster file (federation.roster).\n\nExample:\n  $ fedmon agent --config site-a.yaml')
     .action(async (opts: { config: string }) => {
       const { loadAgentConfig } = await import('../../shared/config/agent.js')
       const { createLogger } = await import('../../shared/log.js')

@@ -4,7 +4,7 @@ export function register (program: Command): void {
   program.command('coordinator')
     .description('run the coordinator daemon: roster, secure-aggregation rounds, report store, HTTP API')
     .requiredOption('--config <file>', 'coordinator config (YAML or JSON)')
-    .addHelpText('after', '\nExample:\n  $ fedmon coordinator --config coordinator.yaml')
+    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the roster (`agents`, inline or its roster file).\n\nExample:\n  $ fedmon coordinator --config coordinator.yaml')
     .action(async (opts: { config: string }) => {
       const { loadCoordinatorConfig } = await import('../../shared/config/coordinator.js')
       const { createLogger } = await import('../../shared/log.js')

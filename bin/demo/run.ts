@@ -166,10 +166,13 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   const [p2pPort, apiPort] = [await freePort(), await freePort()]
   const api = `http://127.0.0.1:${apiPort}`
   writeFileSync(join(dir, 'spec.yaml'), toYaml(DEMO_SPEC))
+  // The federation's roster: one file that the coordinator and every site read (shared out of band in a
+  // real deployment), so no site joins a round with peers the coordinator alone vouches for.
+  writeFileSync(join(dir, 'roster.yaml'), toYaml({ agents: DEMO_SITES.map(s => ({ id: ids[s], name: s })) }))
   writeFileSync(join(dir, 'coordinator.yaml'), toYaml({
     identity: 'keys/coordinator.key',
     listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`],
-    agents: DEMO_SITES.map(s => ids[s]),
+    agents: 'roster.yaml',
     spec: 'spec.yaml',
     store: 'coordinator.db',
     api: { listen: `127.0.0.1:${apiPort}` },
@@ -189,10 +192,11 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       coordinator: coordinatorAddr,
       data: { path: `data/${site}/*.jsonl`, format: 'jsonl' },
-      state: `state/${site}`
+      state: `state/${site}`,
+      federation: { roster: 'roster.yaml' }
     }))
   }
-  step('monitor spec, coordinator and agent configs (spec.yaml, coordinator.yaml, site-*.yaml)')
+  step('monitor spec, roster, coordinator and agent configs (spec.yaml, roster.yaml, coordinator.yaml, site-*.yaml)')
 
   // 4. Daemons.
   const daemons: Managed[] = []

@@ -1,6 +1,9 @@
 // Renders this container's fedmon config from its environment and the shared roster of peer ids.
 // Only public facts cross containers: each service writes /roster/NAME.id (its peer id); private keys
-// stay in the service's own volume. Usage: node render-config.mjs coordinator|agent NAME
+// stay in the service's own volume. The coordinator and every agent each build the federation's roster
+// file (roster.yaml in their own state volume) from the ids of the FEDMON_AGENTS services, as each site
+// published its own: agents never take the roster from the coordinator.
+// Usage: node render-config.mjs coordinator|agent NAME
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
 import { join } from 'node:path'
@@ -27,14 +30,20 @@ async function waitForIds (names, timeoutS = 300) {
   }
 }
 
-if (role === 'coordinator') {
+/** Writes the federation's roster file (the same bytes in every container) from the agent services' ids. */
+async function writeRoster () {
   const agents = (env.FEDMON_AGENTS ?? '').split(/[\s,]+/).filter(Boolean)
   if (agents.length === 0) throw new Error('FEDMON_AGENTS must list the agent service names')
   const ids = await waitForIds(agents)
+  writeFileSync(join(state, 'roster.yaml'), stringify({ agents: agents.map(a => ({ id: ids[a], name: a })) }))
+  return 'roster.yaml' // relative to the config file, which is written next to it
+}
+
+if (role === 'coordinator') {
   const config = {
     identity: join(state, 'identity.key'),
     listen: [`/ip4/0.0.0.0/tcp/${env.FEDMON_P2P_PORT ?? 4001}`],
-    agents: agents.map(a => ids[a]),
+    agents: await writeRoster(),
     spec: env.FEDMON_SPEC ?? '/etc/fedmon/spec.yaml',
     store: join(state, 'coordinator.db'),
     api: { listen: `0.0.0.0:${env.FEDMON_API_PORT ?? 7600}`, ...(env.FEDMON_API_TOKEN_FILE ? { tokenFile: env.FEDMON_API_TOKEN_FILE } : {}) },
@@ -66,7 +75,8 @@ if (role === 'coordinator') {
     listen: [`/ip4/0.0.0.0/tcp/${env.FEDMON_P2P_PORT ?? 4002}`],
     coordinator: `/ip4/${address}/tcp/${env.FEDMON_COORDINATOR_P2P_PORT ?? 4001}/p2p/${coordinatorId}`,
     data: { path: env.FEDMON_DATA_GLOB ?? `${dataDir}/**/*.jsonl`, format: env.FEDMON_DATA_FORMAT ?? 'jsonl' },
-    state: join(state, 'agent-state')
+    state: join(state, 'agent-state'),
+    federation: { roster: await writeRoster() }
   }
   writeFileSync(join(state, 'agent.yaml'), stringify(config))
 }

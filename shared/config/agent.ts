@@ -5,6 +5,8 @@ import { DataSource } from '../stats/data-source.js'
 import { loadConfigFile, resolveFrom } from './load.js'
 import { isPeerIdString } from '../identity.js'
 import { AgentPolicy } from '../secagg/policy.js'
+import { loadRosterFile, type FederationRoster } from './roster.js'
+import { dialRuleProblem } from '../net/dial-policy.js'
 
 function isMultiaddr (s: string): boolean {
   try {
@@ -20,9 +22,10 @@ export const ListenAddrs = z.array(z.string().refine(isMultiaddr, 'not a multiad
 /**
  * Defaults of the agent's policy (shared/secagg/policy.ts), applied under whatever the config sets: a window
  * may end at most a minute after this host's clock (clock skew), and an Announce older than ten minutes is
- * stale or replayed.
+ * stale or replayed. A window is at least an hour long and holds at least 10 of this site's records: a
+ * narrower window, or one with a handful of records, comes close to singling records out.
  */
-export const AGENT_POLICY_DEFAULTS = { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000 } as const satisfies AgentPolicy
+export const AGENT_POLICY_DEFAULTS = { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000, minWindowMs: 3_600_000, minRecords: 10 } as const satisfies AgentPolicy
 
 export const CoordinatorAddr = z.string().refine(isMultiaddr, 'not a multiaddr').refine((s) => {
   try {
@@ -33,25 +36,64 @@ export const CoordinatorAddr = z.string().refine(isMultiaddr, 'not a multiaddr')
   }
 }, 'must end with /p2p/<coordinator peer id>')
 
+/**
+ * The federation this site belongs to, known independently of the coordinator: `roster` is the roster file
+ * (shared/config/roster.ts) every site receives out of band; `rosterSha256` optionally pins its bytes.
+ */
+export const FederationConfig = z.object({
+  roster: z.string().min(1),
+  rosterSha256: z.string({ error: 'expected the sha-256 of the roster file as a string of 64 hex digits (quote it in YAML)' }).regex(/^[0-9a-fA-F]{64}$/, 'expected the sha-256 of the roster file, 64 hex digits (sha256sum roster.yaml)')
+    .transform(h => h.toLowerCase()).optional()
+}).strict()
+
+/** Which addresses this agent dials (shared/net/dial-policy.ts); default: public + the coordinator's network. */
+export const NetworkConfig = z.object({
+  dialAllow: z.array(z.string().superRefine((entry, ctx) => {
+    const problem = dialRuleProblem(entry)
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem })
+  })).min(1, 'list at least one rule (public, private, loopback, link-local, a CIDR block or a DNS name)').optional()
+}).strict()
+
+const ROSTER_REQUIRED = 'required: the roster file of the federation\'s peer ids, received out of band. Without it the coordinator alone decides who is in a round and can fill one with identities of its own making, leaving this site\'s data alone in the "sum". To take that risk knowingly, set policy.trustCoordinatorRoster: true'
+
 export const AgentConfig = z.object({
   identity: z.string().min(1),
   listen: ListenAddrs.default(['/ip4/127.0.0.1/tcp/0']),
   coordinator: CoordinatorAddr,
   data: DataSource,
   state: z.string().min(1),
+  federation: FederationConfig.optional(),
+  network: NetworkConfig.optional(),
   /** What this site agrees to take part in; checked against every Announce (and its spec) before any work. */
   policy: AgentPolicy.optional().transform((policy): AgentPolicy => ({ ...AGENT_POLICY_DEFAULTS, ...policy }))
-}).strict()
+}).strict().superRefine((config, ctx) => {
+  if (config.federation === undefined && config.policy.trustCoordinatorRoster !== true) {
+    ctx.addIssue({ code: 'custom', path: ['federation', 'roster'], message: ROSTER_REQUIRED })
+  }
+})
 export type AgentConfig = z.infer<typeof AgentConfig>
 
-/** Loads, validates and resolves an agent config; ConfigError names the file and the field. */
-export function loadAgentConfig (file: string): AgentConfig {
+/** An agent config as loaded: paths resolved, the roster file read (null only with trustCoordinatorRoster and no roster). */
+export type LoadedAgentConfig = AgentConfig & { file: string, roster: FederationRoster | null }
+
+/**
+ * Loads, validates and resolves an agent config, and reads (and checks against its pin) the roster file it
+ * names; ConfigError names the file and the field. Run again on a roster reload (SIGHUP).
+ */
+export function loadAgentConfig (file: string): LoadedAgentConfig {
   const config = loadConfigFile(file, AgentConfig)
+  const federation = config.federation !== undefined ? { ...config.federation, roster: resolveFrom(file, config.federation.roster) } : undefined
+  const roster = federation !== undefined
+    ? loadRosterFile(federation.roster, { sha256: federation.rosterSha256, from: { file, field: 'federation.roster' }, pinField: 'federation.rosterSha256' })
+    : null
   return {
     ...config,
+    file,
     identity: resolveFrom(file, config.identity),
     state: resolveFrom(file, config.state),
-    data: { ...config.data, path: resolveFrom(file, config.data.path) }
+    data: { ...config.data, path: resolveFrom(file, config.data.path) },
+    federation,
+    roster
   }
 }
 

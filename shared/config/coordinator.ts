@@ -3,7 +3,8 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
 import { loadConfigFile, resolveFrom } from './load.js'
 import { isPeerIdString } from '../identity.js'
-import { ListenAddrs } from './agent.js'
+import { ListenAddrs, NetworkConfig } from './agent.js'
+import { loadRosterFile } from './roster.js'
 // The product parts own these sections' grammar; the config reuses their schemas so both always agree.
 import { AlertRuleSchema } from '../../coordinator/alerts.js'
 import { ScheduleConfigSchema } from '../../coordinator/scheduler.js'
@@ -47,7 +48,10 @@ export const PrivacyConfig = z.object({
 export const CoordinatorConfig = z.object({
   identity: z.string().min(1),
   listen: ListenAddrs.default(['/ip4/127.0.0.1/tcp/4001']),
-  agents: z.array(PeerIdString).min(1),
+  /** The roster: peer ids inline, or the path of the roster file the agents have too (shared/config/roster.ts). */
+  agents: z.union([z.array(PeerIdString).min(1), z.string().min(1)], { error: 'expected a list of peer ids, or the path of a roster file' }),
+  /** `announceAllow`: which of an agent's hello addresses are announced to its neighbours (and dialled). */
+  network: z.object({ announceAllow: NetworkConfig.shape.dialAllow }).strict().optional(),
   spec: z.string().min(1),
   store: z.string().min(1),
   api: z.object({
@@ -63,13 +67,26 @@ export const CoordinatorConfig = z.object({
   webhooks: z.array(z.url()).default([]),
   round: z.object({ phaseTimeoutMs: z.number().int().min(100).default(30_000) }).strict().default({ phaseTimeoutMs: 30_000 })
 }).strict()
-export type CoordinatorConfig = z.infer<typeof CoordinatorConfig>
+/** A coordinator config as loaded: `agents` the roster's peer ids, `rosterFile` set when they come from a file. */
+export type CoordinatorConfig = Omit<z.infer<typeof CoordinatorConfig>, 'agents'> & { agents: string[], rosterFile?: string, file: string }
 
-/** Loads, validates and resolves a coordinator config; ConfigError names the file and the field. */
+/** The roster a coordinator config names: inline ids, or those of the roster file (read now). */
+function resolveRoster (file: string, agents: string | string[]): { agents: string[], rosterFile?: string } {
+  if (typeof agents !== 'string') return { agents }
+  const rosterFile = resolveFrom(file, agents)
+  return { agents: [...loadRosterFile(rosterFile, { from: { file, field: 'agents' } }).ids], rosterFile }
+}
+
+/**
+ * Loads, validates and resolves a coordinator config (and reads its roster file, if it names one);
+ * ConfigError names the file and the field. Run again on a roster reload (SIGHUP).
+ */
 export function loadCoordinatorConfig (file: string): CoordinatorConfig {
   const config = loadConfigFile(file, CoordinatorConfig)
   return {
     ...config,
+    ...resolveRoster(file, config.agents),
+    file,
     identity: resolveFrom(file, config.identity),
     spec: resolveFrom(file, config.spec),
     store: resolveFrom(file, config.store),

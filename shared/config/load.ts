@@ -15,24 +15,37 @@ export function formatIssuePath (path: ReadonlyArray<PropertyKey>): string {
 }
 
 /** Escapes control characters (a key may hold a newline), so an error message stays one line. */
-function oneLine (s: string): string {
+export function oneLine (s: string): string {
   return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
-/** Reads a YAML or JSON file (JSON is valid YAML) into a plain value; errors name the file. */
-export function readStructuredFile (file: string): unknown {
-  let text: string
+/** Why a file cannot be read, in a few words ('file not found', 'cannot read (EACCES)'). */
+export function readFailure (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? String(err)})`
+}
+
+/** Reads a file's bytes; a failure is a ConfigError naming the file. */
+export function readConfigBytes (file: string): Buffer {
   try {
-    text = readFileSync(file, 'utf8')
+    return readFileSync(file)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    throw new ConfigError(file, undefined, code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? String(err)})`)
+    throw new ConfigError(file, undefined, readFailure(err))
   }
+}
+
+/** Parses YAML or JSON text (JSON is valid YAML) read from `file`; errors name the file. */
+export function parseStructuredText (file: string, text: string): unknown {
   try {
     return parseYaml(text, { prettyErrors: false })
   } catch (err) {
     throw new ConfigError(file, undefined, `not valid YAML/JSON: ${oneLine((err as Error).message.split('\n')[0])}`)
   }
+}
+
+/** Reads a YAML or JSON file into a plain value; errors name the file. */
+export function readStructuredFile (file: string): unknown {
+  return parseStructuredText(file, readConfigBytes(file).toString('utf8'))
 }
 
 /** Validates `value` against `schema`; the first issue becomes a ConfigError naming file and field. */

@@ -9,6 +9,7 @@
  * node's other slots stay free for the rest of the roster.
  */
 import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../log.js'
 import { MAX_INBOUND_CONNECTIONS_PER_PEER } from '../wire/protocols.js'
 
@@ -20,6 +21,11 @@ export interface AllowListGaterOptions {
   onRefused?: (peerId: string, direction: 'inbound' | 'outbound') => void
   /** Inbound connections one peer may hold at once (default MAX_INBOUND_CONNECTIONS_PER_PEER). */
   maxInboundConnectionsPerPeer?: number
+  /**
+   * Whether this node may dial `addr` (after DNS/dnsaddr resolution, with /p2p appended). The last word on
+   * every outbound dial, whichever way the address reached the peer store (Announce, identify); default all.
+   */
+  allowDial?: (addr: Multiaddr) => boolean
 }
 
 export function createAllowListGater (opts: AllowListGaterOptions): ConnectionGater {
@@ -58,8 +64,21 @@ export function createAllowListGater (opts: AllowListGaterOptions): ConnectionGa
     return false
   }
 
+  /** Addresses refused so far (logged once each; forgotten in bulk so a flood of addresses cannot grow it). */
+  const refusedDials = new Set<string>()
+  const denyDial = (addr: Multiaddr): boolean => {
+    if (opts.allowDial === undefined || opts.allowDial(addr)) return false
+    const key = addr.toString()
+    if (!refusedDials.has(key)) {
+      if (refusedDials.size >= 1000) refusedDials.clear()
+      refusedDials.add(key)
+      opts.logger?.warn({ addr: key }, 'dial refused: address not allowed by the network policy')
+    }
+    return true
+  }
+
   return {
-    denyDialMultiaddr: () => false, // loopback/private addresses are how sites reach each other in tests
+    denyDialMultiaddr: denyDial,
     denyDialPeer: (peerId) => refuse(peerId, 'outbound'),
     denyInboundEncryptedConnection: (peerId, maConn) => admitInbound(peerId, maConn),
     denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound'),

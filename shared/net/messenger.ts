@@ -39,8 +39,18 @@ export interface MessengerOptions {
   readTimeoutMs?: number
   /** Concurrent inbound streams allowed per protocol per connection. */
   maxStreams?: number
-  /** Concurrent inbound streams one peer may have in flight, all protocols and connections together. */
-  maxStreamsPerPeer?: number
+  /**
+   * Concurrent inbound streams one peer may have in flight, all protocols and connections together; a
+   * function gives each peer its own budget (an agent's coordinator more than its neighbours).
+   */
+  maxStreamsPerPeer?: number | ((peer: string) => number)
+  /**
+   * Whether `from` may send messages of `type` at all. A refused stream is reset before a byte of it is
+   * read and the peer's connection closed (an agent takes coordinator messages from its coordinator only).
+   */
+  acceptFrom?: (type: SecAggMessageType, from: string) => boolean
+  /** Which of a peer's announced addresses may go into the peer store (and so be dialled); default all. */
+  filterAddrs?: (peer: string, addrs: string[]) => string[]
 }
 
 /**
@@ -51,15 +61,19 @@ export interface MessengerOptions {
 class PeerBudget {
   private readonly inFlight = new Map<string, number>()
   private readonly refused = new Map<string, number>()
-  constructor (private readonly max: number, private readonly logger: Logger, private readonly what: string) {}
+  private readonly max: (peer: string) => number
+  constructor (max: number | ((peer: string) => number), private readonly logger: Logger, private readonly what: string) {
+    this.max = typeof max === 'number' ? () => max : max
+  }
 
   /** Takes one slot for `peer`, or returns false (and logs the first and every 100th refusal). */
   take (peer: string, protocol: string): boolean {
     const n = this.inFlight.get(peer) ?? 0
-    if (n >= this.max) {
+    const max = this.max(peer)
+    if (n >= max) {
       const r = (this.refused.get(peer) ?? 0) + 1
       this.refused.set(peer, r)
-      if (r === 1 || r % 100 === 0) this.logger.warn({ peer, protocol, inFlight: n, max: this.max, refusedSoFar: r }, `stream refused: too many ${this.what} streams from this peer`)
+      if (r === 1 || r % 100 === 0) this.logger.warn({ peer, protocol, inFlight: n, max, refusedSoFar: r }, `stream refused: too many ${this.what} streams from this peer`)
       return false
     }
     this.inFlight.set(peer, n + 1)
@@ -83,6 +97,8 @@ export class SecAggMessenger {
   private readonly opts: MessengerOptions
   private started = false
   private readonly knownAddrs = new Map<string, string>()
+  /** Refused senders (acceptFrom) → refusals since their first: logged once, then every 100th. */
+  private readonly wrongSenders = new Map<string, number>()
 
   constructor (opts: MessengerOptions) {
     this.opts = opts
@@ -95,6 +111,10 @@ export class SecAggMessenger {
       const protocol = secaggProtocol(type)
       await this.opts.node.handle(protocol, async (stream, connection) => {
         const from = connection.remotePeer.toString()
+        if (this.opts.acceptFrom !== undefined && !this.opts.acceptFrom(type, from)) {
+          this.refuseSender(from, protocol, stream, connection)
+          return
+        }
         if (!budget.take(from, protocol)) {
           this.stats.rejected++
           stream.abort(new WireError('too many streams from this peer', 'ERR_TOO_MANY_STREAMS'))
@@ -110,6 +130,18 @@ export class SecAggMessenger {
     this.started = true
   }
 
+  /** A peer opened a protocol it may not send on: reset unread, connection closed, logged once per burst. */
+  private refuseSender (from: string, protocol: string, stream: Stream, connection: Connection): void {
+    this.stats.rejected++
+    const n = (this.wrongSenders.get(from) ?? 0) + 1
+    if (this.wrongSenders.size > 10_000) this.wrongSenders.clear()
+    this.wrongSenders.set(from, n)
+    if (n === 1 || n % 100 === 0) this.opts.logger.warn({ peer: from, protocol, refusedSoFar: n }, 'stream refused: this peer may not send this message type; peer disconnected')
+    const err = new WireError(`${protocol} is not accepted from ${from}`, 'ERR_WRONG_SENDER')
+    stream.abort(err)
+    connection.abort(err)
+  }
+
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
@@ -117,18 +149,19 @@ export class SecAggMessenger {
   }
 
   /**
-   * Sends one message to `to`. `addrs` (multiaddrs without /p2p) are added to the peer store first,
-   * so agents can reach neighbours they have never met.
+   * Sends one message to `to`. `addrs` (multiaddrs without /p2p), those `filterAddrs` allows, are added to
+   * the peer store first, so agents can reach neighbours they have never met.
    */
   async send (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number } = {}): Promise<void> {
     const peer = peerIdFromString(to)
     if (opts.addrs !== undefined && opts.addrs.length > 0 && this.opts.node.getConnections(peer).length === 0) {
       const key = opts.addrs.join(' ')
       if (this.knownAddrs.get(to) !== key) { // peer-store writes are not free: once per address set
-        const multiaddrs = opts.addrs.flatMap((a) => {
+        const allowed = this.opts.filterAddrs !== undefined ? this.opts.filterAddrs(to, opts.addrs) : opts.addrs
+        const multiaddrs = allowed.flatMap((a) => {
           try { return [multiaddr(a)] } catch { return [] }
         })
-        await this.opts.node.peerStore.merge(peer, { multiaddrs })
+        if (multiaddrs.length > 0) await this.opts.node.peerStore.merge(peer, { multiaddrs })
         if (this.knownAddrs.size > 10_000) this.knownAddrs.clear()
         this.knownAddrs.set(to, key)
       }
@@ -254,7 +287,8 @@ export async function handleControl (node: FedmonNode, protocol: string, opts: {
   maxStreams?: number
   /** Concurrent requests per peer over all its connections, default MAX_CONTROL_STREAMS_PER_PEER. */
   maxStreamsPerPeer?: number
-  handle: (from: string, value: unknown) => Promise<unknown | undefined> | unknown | undefined
+  /** `connection` is the request's: its `remoteAddr` is where the peer connected from. */
+  handle: (from: string, value: unknown, connection: Connection) => Promise<unknown | undefined> | unknown | undefined
 }): Promise<void> {
   const budget = new PeerBudget(opts.maxStreamsPerPeer ?? MAX_CONTROL_STREAMS_PER_PEER, opts.logger, protocol)
   const maxStreams = opts.maxStreams ?? 8
@@ -267,7 +301,7 @@ export async function handleControl (node: FedmonNode, protocol: string, opts: {
     const signal = AbortSignal.timeout(opts.timeoutMs ?? 30_000)
     try {
       const value = decodeFrame(await readFrame(stream, { maxLength: opts.maxLength, signal }))
-      const answer = await opts.handle(from, value)
+      const answer = await opts.handle(from, value, connection)
       if (answer !== undefined) await writeFrame(stream, encodeFrame(answer), { signal })
       await stream.close({ signal })
     } catch (err) {

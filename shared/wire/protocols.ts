@@ -2,7 +2,7 @@
  * Protocol ids and per-exchange frame limits. One libp2p protocol per message type
  * (`/fedmon/secagg/1.0.0/<type>`), plus the two control exchanges (hello, spec).
  */
-import { MAX_PARTICIPANTS, SHARE_BYTES } from '../secagg/messages.js'
+import { MAX_PARTICIPANTS, MAX_SPEC_CHARS, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from '../secagg/messages.js'
 
 export const SECAGG_PROTOCOL_PREFIX = '/fedmon/secagg/1.0.0/'
 /** agent → coordinator on connect: the agent's listen addresses (so the coordinator can announce them). */
@@ -47,6 +47,11 @@ export const UNMASK_SHARES_FRAME_LIMIT = MAX_PARTICIPANTS * (5 + SHARE_BYTES) + 
 export const MAX_INBOUND_CONNECTIONS_PER_PEER = 4
 /** Secure-aggregation streams one peer may have in flight at once towards a node, all protocols together. */
 export const MAX_INBOUND_STREAMS_PER_PEER = 16
+/**
+ * The same towards an agent from a peer other than its coordinator: a neighbour sends one `shares` message a
+ * round (a retry may overlap the first attempt's stream while it is still being read).
+ */
+export const MAX_NEIGHBOUR_STREAMS_PER_PEER = 4
 /** Concurrent inbound streams per secagg protocol per connection (libp2p's `maxInboundStreams`). */
 export const MAX_INBOUND_STREAMS_PER_PROTOCOL = 8
 /** Concurrent requests one peer may have open on one control protocol (hello, spec). */
@@ -69,5 +74,55 @@ export function frameLimitFor (type: string, vectorLength: number | null): numbe
     case 'share-receipt': return RECEIPT_FRAME_LIMIT
     case 'unmask-shares': return UNMASK_SHARES_FRAME_LIMIT
     default: return CONTROL_FRAME_LIMIT
+  }
+}
+
+/**
+ * What every message carries besides its payload: the type, a round id (at most 128 UTF-16 units, so at most
+ * 384 bytes of UTF-8), a signature (66 bytes with its header), field names and msgpack headers.
+ */
+const ENVELOPE_BYTES = 1024
+/** A `shares` message: one AEAD ciphertext of a b-share and an s-share, and the envelope. */
+export const SHARES_FRAME_LIMIT = SHARE_CIPHERTEXT_BYTES + ENVELOPE_BYTES
+/**
+ * At most this many of an agent's hello addresses are announced, and at most this many characters of them
+ * together (shared/net/dial-policy.ts selectAnnouncedAddrs), so an Announce fits the agents' frame limit.
+ */
+export const MAX_ANNOUNCED_ADDRS = 8
+export const MAX_ANNOUNCED_ADDR_CHARS = 512
+/**
+ * One participant of an Announce: a peer id (at most 128 characters; peer ids are ASCII), and the addresses
+ * the coordinator keeps from its hello (at most MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCED_ADDR_CHARS ASCII characters
+ * together), with their msgpack headers and field names.
+ */
+export const ANNOUNCE_PARTICIPANT_BYTES = 128 + MAX_ANNOUNCED_ADDR_CHARS + 3 * MAX_ANNOUNCED_ADDRS + 64
+/** The Announce besides its participants: the spec (≤ 1 Mi characters, ≤ 3 bytes each in UTF-8) and the rest. */
+export const ANNOUNCE_FIXED_BYTES = 3 * MAX_SPEC_CHARS + 4 * ENVELOPE_BYTES
+/** One entry of a key set: index, three 32-byte values, a signature, field names and headers. */
+const KEY_SET_ENTRY_BYTES = 5 + 3 * 34 + 66 + 48
+/** One index of a participant set (≤ MAX_PARTICIPANTS: at most 3 bytes in msgpack; 5 for any int). */
+const INDEX_BYTES = 5
+/** One entry of an unmask request's signatures: index, signature, field names and a map header. */
+const SIGNATURE_ENTRY_BYTES = INDEX_BYTES + 66 + 24
+
+/**
+ * The frame limit per secagg message type on an agent, for rounds of at most `maxParticipants` (the size of
+ * the agent's own roster, or MAX_PARTICIPANTS when it trusts the coordinator's). Coordinator → agent types
+ * are accepted from the coordinator only (agent/daemon.ts); a neighbour can send nothing but `shares`, and no
+ * more than a share pair's worth. Sizes derive from the schemas in shared/secagg/messages.ts, so the largest
+ * honest message of each type fits (test/unit/net-agent-limits.test.ts builds them).
+ */
+export function agentFrameLimitFor (type: string, maxParticipants: number): number {
+  const n = Math.max(1, Math.min(maxParticipants, MAX_PARTICIPANTS))
+  switch (type) {
+    case 'shares': return SHARES_FRAME_LIMIT
+    case 'announce': return ANNOUNCE_FIXED_BYTES + n * ANNOUNCE_PARTICIPANT_BYTES
+    case 'key-set': return ENVELOPE_BYTES + n * KEY_SET_ENTRY_BYTES
+    case 'masking-set':
+    case 'survivors': return ENVELOPE_BYTES + n * INDEX_BYTES
+    // survivors and dropped are each at most n indexes (disjoint in an honest request, but not assumed)
+    case 'unmask-request': return ENVELOPE_BYTES + n * (2 * INDEX_BYTES + SIGNATURE_ENTRY_BYTES)
+    case 'abort': return SMALL_FRAME_LIMIT // a code, ≤ 1024 characters of reason (≤ 3 KiB UTF-8), a signature
+    default: return SMALL_FRAME_LIMIT
   }
 }

@@ -27,7 +27,9 @@ const CORE = ['site-1', 'site-2', 'site-3', 'site-4', 'site-5']
 const PHASE_TIMEOUT_MS = 3000
 const WEEKS = 2
 const records: Record<string, SampleRecord[]> = {}
-for (const [i, name] of CORE.entries()) records[name] = sampleRecords(3000 + i, 150 + 10 * i, { weeks: WEEKS })
+// At least 200 records a week per site: every one-day window then holds more than the agents' default
+// policy.minRecords (10) of each site's records.
+for (const [i, name] of CORE.entries()) records[name] = sampleRecords(3000 + i, 200 + 10 * i, { weeks: WEEKS })
 
 let fed: Federation
 const seenReports: Report[] = []

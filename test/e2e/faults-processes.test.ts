@@ -24,7 +24,9 @@ const ALL = [...CORE, ...FLAKY]
 const PHASE_TIMEOUT_MS = 3000
 const WEEKS = 4
 const records: Record<string, SampleRecord[]> = {}
-for (const [i, name] of ALL.entries()) records[name] = sampleRecords(2000 + i, 140 + 10 * i, { weeks: WEEKS })
+// At least 200 records a week per site: every one-day window then holds more than the agents' default
+// policy.minRecords (10) of each site's records.
+for (const [i, name] of ALL.entries()) records[name] = sampleRecords(2000 + i, 200 + 10 * i, { weeks: WEEKS })
 
 let fed: Federation
 /** Every report the coordinator returned, in the order the rounds finished. */

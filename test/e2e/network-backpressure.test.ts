@@ -31,7 +31,9 @@ const PHASE_TIMEOUT_MS = 4000
 /** handleControl's default: the whole spec exchange, writing the answer included, must end within this. */
 const CONTROL_EXCHANGE_TIMEOUT_MS = 30_000
 const records: Record<string, SampleRecord[]> = {}
-for (const [i, name] of [...CORE, DYING].entries()) records[name] = sampleRecords(5000 + i, 120 + 10 * i, { weeks: WEEKS })
+// At least 200 records a week per site: every one-day window then holds more than the agents' default
+// policy.minRecords (10) of each site's records.
+for (const [i, name] of [...CORE, DYING].entries()) records[name] = sampleRecords(5000 + i, 200 + 10 * i, { weeks: WEEKS })
 
 /** A spec of about 980 KiB (agents accept up to 1 MiB): each answer is four times a Yamux stream's window. */
 const BIG_SPEC = {

@@ -32,7 +32,9 @@ const DYING = 'site-5'
 const PHASE_TIMEOUT_MS = 3000
 const WEEKS = 2
 const records: Record<string, SampleRecord[]> = {}
-for (const [i, name] of [...CORE, DYING].entries()) records[name] = sampleRecords(3000 + i, 120 + 10 * i, { weeks: WEEKS })
+// At least 200 records a week per site: every one-day window then holds more than the agents' default
+// policy.minRecords (10) of each site's records.
+for (const [i, name] of [...CORE, DYING].entries()) records[name] = sampleRecords(3000 + i, 200 + 10 * i, { weeks: WEEKS })
 
 /**
  * A spec of about 980 KiB (a vocabulary of long category names; agents accept up to 1 MiB): its answer on the

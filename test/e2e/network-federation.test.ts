@@ -166,7 +166,9 @@ test('a key not on the roster cannot connect; garbage frames get a peer disconne
   // 1. an agent process with a key the coordinator does not know
   const strangerId = await fed.keygen('stranger')
   const config = join(fed.root, 'stranger.json')
-  writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(fed.agentConfig('site-1'), 'utf8')), identity: 'stranger.key', state: 'state/stranger' }))
+  // (its own roster file lists it: an agent refuses to start on a roster without its own peer id)
+  writeFileSync(join(fed.root, 'stranger-roster.yaml'), `agents: [${strangerId}]\n`)
+  writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(fed.agentConfig('site-1'), 'utf8')), identity: 'stranger.key', state: 'state/stranger', federation: { roster: 'stranger-roster.yaml' } }))
   const stranger = fed.startAgent('stranger', {}, { config })
   await waitFor('the stranger to be refused', () => fed.daemons.coordinator.log().includes(strangerId) && stranger.log().includes('cannot reach the coordinator'))
   const agents = await httpJson(`${fed.api}/v1/agents`)

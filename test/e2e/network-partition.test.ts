@@ -23,7 +23,9 @@ const CUT = 'site-5'
 const WEEKS = 2
 const PHASE_TIMEOUT_MS = 3000
 const records: Record<string, SampleRecord[]> = {}
-for (const [i, name] of [...CORE, CUT].entries()) records[name] = sampleRecords(7000 + i, 120 + 10 * i, { weeks: WEEKS })
+// At least 200 records a week per site: every one-day window then holds more than the agents' default
+// policy.minRecords (10) of each site's records.
+for (const [i, name] of [...CORE, CUT].entries()) records[name] = sampleRecords(7000 + i, 200 + 10 * i, { weeks: WEEKS })
 
 // Names unique to this run (interface names are at most 15 characters); a /30 in 10.213/16 for the pair.
 const tag = String(process.pid % 100_000)
@@ -99,6 +101,9 @@ before(async () => {
   for (const site of CORE) {
     const config = JSON.parse(readFileSync(fed.agentConfig(site), 'utf8'))
     config.listen = ['/ip4/127.0.0.1/tcp/0', `/ip4/${HOST_IP}/tcp/0`]
+    // Their coordinator is on loopback, so by default they would dial loopback and public addresses only:
+    // site-5's private address must be allowed explicitly, as an operator would.
+    config.network = { dialAllow: ['loopback', `${NS_IP}/32`] }
     writeFileSync(fed.agentConfig(site), JSON.stringify(config, null, 1))
   }
   const cutConfig = JSON.parse(readFileSync(fed.agentConfig(CUT), 'utf8'))

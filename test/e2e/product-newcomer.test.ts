@@ -9,13 +9,15 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Federation, sampleRecords, REFERENCE_WINDOW, CURRENT_WINDOW } from './helpers/federation.js'
+import { Federation, sampleRecords, writeJsonl, REFERENCE_WINDOW, CURRENT_WINDOW } from './helpers/federation.js'
 import { runCli, killAllDaemons, stopDaemon, waitFor, type CliResult } from './helpers/processes.js'
 import { ApiClient } from '../../shared/api-client.js'
 import { parseExposition, sampleValue } from '../unit/product-fixtures.js'
 import type { Report } from '../../shared/report.js'
 
 const SITES = ['north', 'south', 'east', 'west', 'central']
+/** The scheduled rounds of the last test run over 3-second windows: narrower than the agents' default minimum. */
+const AGENT_POLICY = { minWindowMs: 3000 }
 const TOKEN = 'newcomer-token-7d1c0e5b9a3f'
 
 let fed: Federation
@@ -40,7 +42,7 @@ before(async () => {
   await new Promise<void>(resolve => receiver.listen(0, '127.0.0.1', resolve))
   const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`
 
-  fed = await Federation.create({ sites: SITES.map((name, i) => ({ name, records: sampleRecords(500 + i, 200 + 40 * i) })) })
+  fed = await Federation.create({ sites: SITES.map((name, i) => ({ name, records: sampleRecords(500 + i, 200 + 40 * i) })), agentPolicy: AGENT_POLICY })
   tokenFile = join(fed.root, 'api.token')
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 })
   // The operator's additions to the coordinator config: a token, alert rules and a webhook.
@@ -187,6 +189,13 @@ test('a missing data path: one clear line naming it, from evaluate and from the 
 
 test('restart with a schedule: reports intact, scheduled rounds over aligned windows, each window once', async () => {
   await stopDaemon(fed.daemons.coordinator)
+  // Every site logs a record every 250 ms from now on for three minutes: each 3-second window holds 12 of
+  // its records, more than the default policy.minRecords (the agents accept 3-second windows: AGENT_POLICY).
+  const start = Date.now()
+  for (const [i, site] of SITES.entries()) {
+    const live = sampleRecords(900 + i, 720, { weeks: 1 }).map((r, k) => ({ ...r, ts: start + k * 250 }))
+    writeJsonl(join(fed.root, 'data', site, 'live.jsonl'), live)
+  }
   const config = JSON.parse(readFileSync(fed.coordinatorConfig, 'utf8')) as Record<string, any>
   config.schedule = { every: '3s', delay: '0s', maxCatchUp: 1 }
   writeFileSync(fed.coordinatorConfig, JSON.stringify(config, null, 1))

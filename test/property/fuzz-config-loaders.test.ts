@@ -15,11 +15,13 @@ import { parseMonitorSpec, loadMonitorSpec } from '../../shared/stats/spec.js'
 import { loadAgentConfig } from '../../shared/config/agent.js'
 import { loadCoordinatorConfig } from '../../shared/config/coordinator.js'
 
-let dir: string
-before(() => { dir = mkdtempSync(join(tmpdir(), 'fedmon-fuzz-config-')) })
-after(() => { rmSync(dir, { recursive: true, force: true }) })
-
 const PEER = '12D3KooWSoLzampfxoUpVUQyX8Ky1L5wctdmqKPFdXb6m3uqfbyb'
+let dir: string
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fedmon-fuzz-config-'))
+  writeFileSync(join(dir, 'roster.yaml'), `agents: [${PEER}]\n`) // the agent config's federation.roster
+})
+after(() => { rmSync(dir, { recursive: true, force: true }) })
 const validSpec = {
   model: 'credit-risk',
   score: { column: 'score', bins: 1000, scale: 'linear' },
@@ -37,6 +39,7 @@ const validAgent = {
   coordinator: `/ip4/127.0.0.1/tcp/4001/p2p/${PEER}`,
   data: { path: './logs/*.jsonl', columns: { ts: 'when', features: { age: 'a' } } },
   state: './state',
+  federation: { roster: './roster.yaml' },
   policy: { minAgents: 3 }
 }
 const validCoordinator = {

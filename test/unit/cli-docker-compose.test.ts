@@ -84,6 +84,7 @@ test('the container config renderer writes configs the real schemas accept, from
   const { generateIdentity } = await import('../../shared/identity.js')
   const { loadCoordinatorConfig } = await import('../../shared/config/coordinator.js')
   const { loadAgentConfig } = await import('../../shared/config/agent.js')
+  const { sha256Hex } = await import('../../shared/config/roster.js')
   const dir = mkdtempSync(join(tmpdir(), 'fedmon-render-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const rosterDir = join(dir, 'roster')
@@ -111,9 +112,12 @@ test('the container config renderer writes configs the real schemas accept, from
   assert.deepEqual(coordinator.agents, [ids['site-a'], ids['site-b'], ids['site-c']])
   assert.equal(coordinator.api.listen, '0.0.0.0:7600')
   for (const site of ['site-a', 'site-b', 'site-c']) {
-    render('agent', site, { FEDMON_COORDINATOR: 'localhost' })
+    render('agent', site, { FEDMON_COORDINATOR: 'localhost', FEDMON_AGENTS: 'site-a site-b site-c' })
     const agent = loadAgentConfig(join(dir, site, 'agent.yaml'))
     assert.equal(agent.coordinator, `/ip4/127.0.0.1/tcp/4001/p2p/${ids.localhost}`)
+    // Each site's own roster file, with the same bytes as the coordinator's.
+    assert.deepEqual(agent.roster?.ids, coordinator.agents)
+    assert.equal(agent.roster?.sha256, sha256Hex(readFileSync(join(dir, 'localhost', 'roster.yaml'))))
     assert.equal(agent.data.path, `${join(dir, site)}/**/*.jsonl`)
   }
 })

@@ -30,11 +30,16 @@ test('identity keys: 0600 protobuf, reload to the same peer id, created when mis
 
 test('agent config: YAML, relative paths resolved against the config file, errors name file and field', async () => {
   const coord = await generateIdentity()
+  const site = await generateIdentity()
   const file = join(dir, 'agent.yaml')
-  writeFileSync(file, `identity: keys/site.key\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata:\n  path: data/*.jsonl\nstate: state\n`)
+  writeFileSync(join(dir, 'roster.yaml'), `agents: [${site.peerId}]\n`)
+  const federation = 'federation: {roster: roster.yaml}\n'
+  writeFileSync(file, `identity: keys/site.key\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata:\n  path: data/*.jsonl\nstate: state\n${federation}`)
   const config = loadAgentConfig(file)
   assert.equal(config.identity, join(dir, 'keys/site.key'))
   assert.equal(config.data.path, join(dir, 'data/*.jsonl'))
+  assert.equal(config.federation?.roster, join(dir, 'roster.yaml'))
+  assert.deepEqual(config.roster?.ids, [site.peerId])
   assert.deepEqual(config.listen, ['/ip4/127.0.0.1/tcp/0'])
   assert.equal(coordinatorPeerId(config.coordinator), coord.peerId)
   writeFileSync(file, 'identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001\ndata: {path: x}\nstate: s\n')
@@ -42,10 +47,10 @@ test('agent config: YAML, relative paths resolved against the config file, error
   writeFileSync(file, `identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata: {path: x, format: xml}\nstate: s\n`)
   assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.field === 'data.format')
   // The policy: defaults under whatever the file sets; a bad rule is named.
-  assert.deepEqual(config.policy, { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000 })
-  const base = `identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata: {path: x.jsonl}\nstate: s\n`
-  writeFileSync(file, `${base}policy: {minAgents: 4, maxAnnounceAgeMs: 5000, allowedColumns: [score, label], maxBucketsPerFeature: 12}\n`)
-  assert.deepEqual(loadAgentConfig(file).policy, { minAgents: 4, maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 5000, allowedColumns: ['score', 'label'], maxBucketsPerFeature: 12 })
+  assert.deepEqual(config.policy, { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000, minWindowMs: 3_600_000, minRecords: 10 })
+  const base = `identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata: {path: x.jsonl}\nstate: s\n${federation}`
+  writeFileSync(file, `${base}policy: {minAgents: 4, maxAnnounceAgeMs: 5000, allowedColumns: [score, label], maxBucketsPerFeature: 12, minRecords: 50}\n`)
+  assert.deepEqual(loadAgentConfig(file).policy, { minAgents: 4, maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 5000, minWindowMs: 3_600_000, minRecords: 50, allowedColumns: ['score', 'label'], maxBucketsPerFeature: 12 })
   writeFileSync(file, `${base}policy: {maxScoreBins: 1}\n`)
   assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.field === 'policy.maxScoreBins' && err.message.includes(file))
   writeFileSync(file, `${base}policy: {maxBuckets: 3}\n`)

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { stringify as toYaml } from 'yaml'
 import { freePort, runCli, spawnDaemon, waitForHealthz, waitFor, httpJson, stopDaemon, type Daemon, type CliResult } from './processes.js'
 import { mulberry32 } from '../../../shared/prng.js'
 import type { RoundOutcome } from '../../../coordinator/contracts.js'
@@ -87,6 +88,13 @@ export interface FederationOptions {
   sites: SiteSetup[]
   /** More roster members whose keys are generated but which are not sites with data (e.g. a rogue peer). */
   extraRoster?: string[]
+  /**
+   * Peers whose keys are generated and which the coordinator's roster lists, but the federation's roster
+   * file (the agents' copy) does not: identities the coordinator made up (sybils).
+   */
+  coordinatorOnly?: string[]
+  /** More agent policy rules (the defaults of shared/config/agent.ts apply under them). */
+  agentPolicy?: Record<string, unknown>
   spec?: unknown
   privacy?: Record<string, unknown>
   phaseTimeoutMs?: number
@@ -107,6 +115,8 @@ export class Federation {
   coordinatorAddr = ''
   coordinatorConfig = ''
   specFile = ''
+  /** The federation's roster file: every agent's `federation.roster`, and the coordinator's `agents`. */
+  rosterFile = ''
   private constructor (root: string, private readonly opts: FederationOptions) {
     this.root = root
   }
@@ -128,8 +138,13 @@ export class Federation {
   }
 
   private async setup (): Promise<void> {
-    const names = ['coordinator', ...this.opts.sites.map(s => s.name), ...(this.opts.extraRoster ?? [])]
+    const members = [...this.opts.sites.map(s => s.name), ...(this.opts.extraRoster ?? [])]
+    const sybils = this.opts.coordinatorOnly ?? []
+    const names = ['coordinator', ...members, ...sybils]
     await Promise.all(names.map(async (name) => { await this.keygen(name) }))
+    // The roster file every site gets out of band; the coordinator reads the same file unless it adds sybils.
+    this.rosterFile = join(this.root, 'roster.yaml')
+    writeFileSync(this.rosterFile, toYaml({ agents: members.map(name => ({ id: this.ids[name], name })) }))
     const [port, apiPort] = [await freePort(), await freePort()]
     this.api = `http://127.0.0.1:${apiPort}`
     this.coordinatorAddr = `/ip4/127.0.0.1/tcp/${port}/p2p/${this.ids.coordinator}`
@@ -139,7 +154,7 @@ export class Federation {
     writeFileSync(this.coordinatorConfig, JSON.stringify({
       identity: this.keys.coordinator,
       listen: [`/ip4/127.0.0.1/tcp/${port}`],
-      agents: names.filter(n => n !== 'coordinator').map(n => this.ids[n]),
+      agents: sybils.length === 0 ? 'roster.yaml' : [...members, ...sybils].map(n => this.ids[n]),
       spec: 'spec.json', // relative to the config file
       store: 'coordinator.db',
       api: { listen: `127.0.0.1:${apiPort}`, ...(this.opts.apiToken !== undefined ? { tokenFile: 'api.token' } : {}) },
@@ -156,7 +171,9 @@ export class Federation {
         listen: ['/ip4/127.0.0.1/tcp/0'],
         coordinator: this.coordinatorAddr,
         data: { path: `data/${site.name}/*.jsonl` },
-        state: `state/${site.name}`
+        state: `state/${site.name}`,
+        federation: { roster: 'roster.yaml' },
+        ...(this.opts.agentPolicy !== undefined ? { policy: this.opts.agentPolicy } : {})
       }, null, 1))
     }
   }
