@@ -83,7 +83,8 @@ export class AgentDaemon {
     this.logger = opts.logger
     this.coordinator = coordinatorPeerId(opts.config.coordinator)
     this.coordinatorTarget = dialTarget(opts.config.coordinator)
-    this.trustCoordinatorRoster = opts.config.policy.trustCoordinatorRoster === true
+    // No roster file: nothing to check participants against, so the coordinator's list is trusted (warned at start).
+    this.trustCoordinatorRoster = opts.config.policy.trustCoordinatorRoster === true || opts.config.roster === null
     this.rosterFile = opts.config.roster
     for (const id of opts.config.roster?.ids ?? []) this.rosterIds.add(id)
   }
@@ -117,7 +118,12 @@ export class AgentDaemon {
     this.dialAllow = await this.decideDialAllow()
     mkdirSync(config.state, { recursive: true, mode: 0o700 })
     // A LedgerError (unreadable or corrupt ledger) stops the start: forgetting contributions would allow differencing.
-    const ledger = ContributionLedger.open(config.state)
+    const ledger = ContributionLedger.open(config.state, {
+      identityFile: config.identity,
+      maxRoundsPerWindow: config.policy.maxRoundsPerWindow,
+      onLost: info => { logger.error(info, 'the contribution ledger is missing but this identity kept one (state dir lost?): a new ledger refuses windows that start before notBefore; `fedmon ledger reset` overrides after checking') }
+    })
+    if (ledger.notBefore !== null) logger.warn({ notBefore: new Date(ledger.notBefore).toISOString(), resets: ledger.resets.length }, 'contribution ledger: windows starting before notBefore are refused')
     const maxAge = config.policy.maxWindowAgeMs
     if (maxAge !== undefined) {
       const pruned = ledger.prune(Date.now() - maxAge)
@@ -140,7 +146,7 @@ export class AgentDaemon {
       coordinator: this.coordinator,
       sign: createSigner(identity.privateKey),
       verify: createVerifier(),
-      policy: config.policy,
+      policy: { ...config.policy, trustCoordinatorRoster: this.trustCoordinatorRoster },
       guard: ledger,
       // Live: a roster reload refills this Set. Without a roster file (trustCoordinatorRoster) there is none.
       roster: this.rosterFile !== null ? this.rosterIds : undefined,
@@ -193,7 +199,8 @@ export class AgentDaemon {
       roster: this.rosterFile !== null ? { file: this.rosterFile.file, sha256: this.rosterFile.sha256, agents: this.rosterIds.size } : null,
       dialAllow: this.dialAllow.entries
     }, 'agent started')
-    if (this.trustCoordinatorRoster) logger.warn('policy.trustCoordinatorRoster: rounds may include peers that are not on this site\'s roster (the coordinator decides who takes part)')
+    if (this.rosterFile === null) logger.warn('no federation.roster: this agent cannot tell real sites from identities the coordinator made up, so it trusts the coordinator\'s participant list; set federation.roster to the federation\'s roster file')
+    else if (this.trustCoordinatorRoster) logger.warn('policy.trustCoordinatorRoster: rounds may include peers that are not on this site\'s roster (the coordinator decides who takes part)')
     return { peerId: identity.peerId, listen, createdIdentity: identity.created }
   }
 

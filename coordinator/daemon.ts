@@ -176,7 +176,7 @@ export class CoordinatorDaemon {
     await node.start()
 
     const { host, port } = parseHostPort(config.api.listen)
-    this.api = new ApiServer({ backend: this.backend(), host, port, token, logger })
+    this.api = new ApiServer({ backend: this.backend(), host, port, token, allowedHosts: config.api.allowedHosts, logger })
     const bound = await this.api.start()
 
     if (config.schedule !== undefined) {

@@ -6,8 +6,17 @@
 // Usage: node render-config.mjs coordinator|agent NAME
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
+
+/** The API listens on every interface of the container, so it needs a bearer token: made once, kept in the state volume. */
+function apiTokenFile () {
+  if (env.FEDMON_API_TOKEN_FILE) return env.FEDMON_API_TOKEN_FILE
+  const file = join(state, 'api.token')
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 })
+  return file
+}
 
 const [role, name] = process.argv.slice(2)
 const env = process.env
@@ -46,7 +55,7 @@ if (role === 'coordinator') {
     agents: await writeRoster(),
     spec: env.FEDMON_SPEC ?? '/etc/fedmon/spec.yaml',
     store: join(state, 'coordinator.db'),
-    api: { listen: `0.0.0.0:${env.FEDMON_API_PORT ?? 7600}`, ...(env.FEDMON_API_TOKEN_FILE ? { tokenFile: env.FEDMON_API_TOKEN_FILE } : {}) },
+    api: { listen: `0.0.0.0:${env.FEDMON_API_PORT ?? 7600}`, tokenFile: apiTokenFile() },
     privacy: { minAgents: Number(env.FEDMON_MIN_AGENTS ?? 3) },
     ...(env.FEDMON_SCHEDULE_EVERY ? { schedule: { every: env.FEDMON_SCHEDULE_EVERY, delay: env.FEDMON_SCHEDULE_DELAY ?? '15m' } } : {}),
     alerts: [

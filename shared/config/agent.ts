@@ -54,8 +54,6 @@ export const NetworkConfig = z.object({
   })).min(1, 'list at least one rule (public, private, loopback, link-local, a CIDR block or a DNS name)').optional()
 }).strict()
 
-const ROSTER_REQUIRED = 'required: the roster file of the federation\'s peer ids, received out of band. Without it the coordinator alone decides who is in a round and can fill one with identities of its own making, leaving this site\'s data alone in the "sum". To take that risk knowingly, set policy.trustCoordinatorRoster: true'
-
 export const AgentConfig = z.object({
   identity: z.string().min(1),
   listen: ListenAddrs.default(['/ip4/127.0.0.1/tcp/0']),
@@ -66,14 +64,16 @@ export const AgentConfig = z.object({
   network: NetworkConfig.optional(),
   /** What this site agrees to take part in; checked against every Announce (and its spec) before any work. */
   policy: AgentPolicy.optional().transform((policy): AgentPolicy => ({ ...AGENT_POLICY_DEFAULTS, ...policy }))
-}).strict().superRefine((config, ctx) => {
-  if (config.federation === undefined && config.policy.trustCoordinatorRoster !== true) {
-    ctx.addIssue({ code: 'custom', path: ['federation', 'roster'], message: ROSTER_REQUIRED })
-  }
-})
+}).strict()
 export type AgentConfig = z.infer<typeof AgentConfig>
 
-/** An agent config as loaded: paths resolved, the roster file read (null only with trustCoordinatorRoster and no roster). */
+/**
+ * An agent config as loaded: paths resolved, the roster file read. `roster` is null when the config names no
+ * `federation.roster`: such an agent cannot check who is in a round and trusts the coordinator's list, as
+ * policy.trustCoordinatorRoster would (the daemon warns at start; configs that fedmon writes always set one).
+ * Not a config error, so that configs written against the §5 contract (identity, listen, coordinator, data,
+ * state) keep running.
+ */
 export type LoadedAgentConfig = AgentConfig & { file: string, roster: FederationRoster | null }
 
 /**

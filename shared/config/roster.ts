@@ -94,12 +94,12 @@ export function loadRosterFile (file: string, opts: { sha256?: string, from?: Ro
     bytes = readFileSync(file)
   } catch (err) {
     if (opts.from === undefined) throw new ConfigError(file, undefined, readFailure(err))
-    throw new ConfigError(opts.from.file, opts.from.field, `roster file ${file}: ${readFailure(err)}`)
+    throw new ConfigError(opts.from.file, opts.from.field, `roster file ${oneLine(file)}: ${readFailure(err)}`)
   }
   const sha256 = sha256Hex(bytes)
   if (opts.sha256 !== undefined && opts.sha256.toLowerCase() !== sha256) {
     throw new ConfigError(opts.from?.file ?? file, opts.pinField ?? 'rosterSha256',
-      `roster file ${file} has sha-256 ${sha256}, not the pinned ${opts.sha256.toLowerCase()} (a changed roster comes with a new pin)`)
+      `roster file ${oneLine(file)} has sha-256 ${sha256}, not the pinned ${opts.sha256.toLowerCase()} (a changed roster comes with a new pin)`)
   }
   const ids = parseRoster(file, parseStructuredText(file, bytes.toString('utf8')))
   return { file, sha256, ids }
