@@ -1,0 +1,76 @@
+// `fedmon ledger show|reset`: the operator's view of an agent's contribution ledger, and the one recorded way
+// past the notBefore a lost ledger gets (issue 10 item 5). Real CLI process, real files.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ContributionLedger } from '../../agent/ledger.js'
+import { generateIdentity, writeIdentity } from '../../shared/identity.js'
+
+const CLI = fileURLToPath(new URL('../../bin/fedmon.js', import.meta.url))
+const HOUR = 3_600_000
+let dir: string
+let config: string
+
+const fedmon = (...args: string[]): { code: number | null, stdout: string, stderr: string } => {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fedmon-cli-ledger-'))
+  const site = await generateIdentity()
+  const coordinator = await generateIdentity()
+  writeIdentity(join(dir, 'site.key'), site)
+  config = join(dir, 'agent.yaml')
+  writeFileSync(config, JSON.stringify({
+    identity: 'site.key', coordinator: `/ip4/127.0.0.1/tcp/4001/p2p/${coordinator.peerId}`,
+    data: { path: 'logs/*.jsonl' }, state: 'state'
+  }))
+})
+after(() => { rmSync(dir, { recursive: true, force: true }) })
+
+test('ledger show / reset: a lost ledger refuses earlier windows until the operator resets it, and the reset is kept', () => {
+  const window = { from: Date.now() - 48 * HOUR, to: Date.now() - 47 * HOUR }
+  const round = { roundId: 'r1', window, specHash: 'c'.repeat(64), reference: false, participants: ['a', 'b', 'c'] }
+  const first = ContributionLedger.open(join(dir, 'state'), { identityFile: join(dir, 'site.key') })
+  first.admit(round, Date.now())
+  first.contribute(round, Date.now())
+  let shown = JSON.parse(fedmon('ledger', 'show', '--config', config, '--json').stdout)
+  assert.equal(shown.notBefore, null)
+  assert.equal(shown.entries.length, 1)
+
+  // The state dir is lost; the key (and its anchor) survive: the next open starts a ledger with notBefore ≈ now.
+  rmSync(join(dir, 'state'), { recursive: true, force: true })
+  const started = Date.now()
+  const show = fedmon('ledger', 'show', '--config', config, '--json')
+  assert.equal(show.code, 0, show.stderr)
+  assert.match(show.stderr, /this identity kept one: started a new ledger that refuses windows before notBefore/)
+  shown = JSON.parse(show.stdout)
+  assert.ok(shown.notBefore >= started - 1000 && shown.notBefore <= Date.now(), String(shown.notBefore))
+  assert.throws(() => ContributionLedger.open(join(dir, 'state')).admit({ ...round, roundId: 'r2' }, Date.now()), /starts before/)
+
+  // Refused resets say why, in one line.
+  const bad = fedmon('ledger', 'reset', '--config', config, '--not-before', 'yesterday', '--reason', 'restored from backup')
+  assert.notEqual(bad.code, 0)
+  assert.match(bad.stderr, /--not-before: not an ISO-8601 instant/)
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr)
+  const terse = fedmon('ledger', 'reset', '--config', config, '--not-before', 'any', '--reason', 'x')
+  assert.notEqual(terse.code, 0)
+  assert.match(terse.stderr, /--reason: say why/)
+
+  const notBefore = new Date(window.from).toISOString()
+  const reset = fedmon('ledger', 'reset', '--config', config, '--not-before', notBefore, '--reason', 'restored state/ from the backup of the day before; no round since')
+  assert.equal(reset.code, 0, reset.stderr)
+  assert.match(reset.stdout, new RegExp(`not before ${notBefore.replace(/[.]/g, '\\.')}`))
+  assert.match(reset.stderr, /contribution ledger reset by the operator/)
+  shown = JSON.parse(fedmon('ledger', 'show', '--config', config, '--json').stdout)
+  assert.equal(shown.notBefore, window.from)
+  assert.equal(shown.resets.length, 1)
+  assert.match(shown.resets[0].reason, /restored state/)
+  const text = fedmon('ledger', 'show', '--config', config)
+  assert.match(text.stdout, /reset .* restored state/)
+})
