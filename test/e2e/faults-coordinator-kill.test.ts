@@ -216,7 +216,7 @@ test('a round left with fewer than t agents (three SIGKILLed after their share r
   for (const d of killed) assert.equal((await d.exited).signal, 'SIGKILL')
   assert.notEqual(res.code, 0, 'no report')
   assert.equal(res.stderr.trim().split('\n').length, 1, `one error line: ${res.stderr}`)
-  assert.match(res.stderr, /failed: ERR_TOO_FEW_SURVIVORS: masked inputs: 2 agents, need at least max\(t, minAgents\) = 3/)
+  assert.match(res.stderr, /failed: ERR_TOO_FEW_SURVIVORS: masked inputs: 2 agents, need at least max\(t, minAgents, consistency quorum\) = 3/)
   const printed = JSON.parse(res.stdout) as { roundId: string, status: string, failure: { code: string, message: string }, declined: unknown[] }
   assert.equal(printed.status, 'failed')
   assert.equal(printed.failure.code, 'ERR_TOO_FEW_SURVIVORS')

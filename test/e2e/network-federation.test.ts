@@ -247,7 +247,7 @@ test('a second round over records already summed (the differencing attack) is re
   }
   // The operator sees why: each agent's signed Decline carries its ledger reason. Four invited, quorum 3: the
   // round fails as soon as two have declined (no phase deadline), and names them; the rest are recorded after.
-  assert.match(res.stderr, /ERR_TOO_FEW_SURVIVORS: advertised keys: at most \d agents can still take part, need at least max\(t, minAgents\) = 3; \d declined: 12D3Koo\w+ ERR_POLICY window \S+ overlaps \S+, already contributed to in round/)
+  assert.match(res.stderr, /ERR_TOO_FEW_SURVIVORS: advertised keys: at most \d agents can still take part, need at least max\(t, minAgents, consistency quorum\) = 3; \d declined: 12D3Koo\w+ ERR_POLICY window \S+ overlaps \S+, already contributed to in round/)
   const printed = JSON.parse(res.stdout) as { roundId: string, status: string, failure: { code: string }, declined: Array<{ agent: string, code: string, reason: string, signature: string }> }
   assert.equal(printed.status, 'failed')
   assert.ok(printed.declined.length >= 2, `--json lists the declines: ${res.stdout}`)
