@@ -210,3 +210,26 @@ test('item 6: a low-order s-key is refused by the server, and caught by an agent
   assert.ok(ledger.entries().every(e => e.contributedAt === null), 'no contribution recorded: the window stays usable')
   assert.ok(!res.transcript.some(d => d.from === ids.agents[0].id && (d.to === evil.id || d.message.type === 'masked-input')), 'no shares to the evil neighbour, no masked input')
 })
+
+test('item 7: participants listed in an order chosen to place a victim among colluders are refused; the graph comes from the sorted list', () => {
+  const roster = new Set(ids.agents.map(a => a.id))
+  const sorted = [...ids.agents].map(a => a.id)
+  assert.deepEqual(sorted, [...sorted].sort(), 'test identities come in peer-id order')
+  // The coordinator's choice: the victim at index 3, its colluders at 2 and 4 (its neighbours on a ring of 8).
+  const placed = [sorted[5], sorted[6], sorted[1], sorted[0], sorted[2], sorted[7], sorted[3], sorted[4]]
+  const body: Omit<Announce, 'signature'> = {
+    type: 'announce', roundId: 'placed', protocol: 'fedmon-secagg/1', coordinator: ids.coordinator.id,
+    participants: placed.map((id, i) => ({ id, addrs: [`/memory/${i}`] })), window: W, specHash: SIM_SPEC_HASH,
+    vectorLength: DIM, maxEntry: 1000, minAgents: 2, threshold: 1, degree: 2, graph: 'sparse', phaseTimeoutMs: 10_000, issuedAt: NOW, reference: false
+  }
+  const opts = { self: sorted[0], coordinator: ids.coordinator.id, sign: ids.agents[0].sign, verify: verifyPeerSignature, roster }
+  assert.throws(() => SecAggClient.fromAnnounce(opts, ids.coordinator.id, signAnnounce(ids.coordinator, body), NOW),
+    (e: unknown) => e instanceof SecAggError && e.code === 'ERR_POLICY' && /not sorted by peer id/.test(e.message))
+  // The same round with the list sorted is judged on its parameters (here t = 1 is refused only if colluders
+  // are tolerated: with C = ⌊0.05 · 8⌋ = 0 it is legal).
+  const fair = { ...body, participants: sorted.map((id, i) => ({ id, addrs: [`/memory/${i}`] })) }
+  assert.ok(SecAggClient.fromAnnounce(opts, ids.coordinator.id, signAnnounce(ids.coordinator, fair), NOW) instanceof SecAggClient)
+  // With a larger tolerance (C = 2 of 8) the sparse t = 1 is refused as below the lowest safe threshold.
+  assert.throws(() => SecAggClient.fromAnnounce({ ...opts, policy: { maxCorruptFraction: 0.25 } }, ids.coordinator.id, signAnnounce(ids.coordinator, fair), NOW),
+    (e: unknown) => e instanceof SecAggError && e.code === 'ERR_POLICY' && /threshold 1 is below 3, the lowest that keeps 2 colluders/.test(e.message))
+})
