@@ -27,6 +27,7 @@ import type { FederationRoster } from '../shared/config/roster.js'
 import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
+import { windowDataProblem } from './data-check.js'
 
 const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
 const VERSION = 'fedmon/0.1.0'
@@ -408,11 +409,16 @@ export class AgentDaemon {
       for (let i = 0; i < v.length; i++) v[i] = (i * 2654435761 + announce.vectorLength) % 97
       return { vector: v, records: Number.MAX_SAFE_INTEGER }
     }
-    const { scanWindowDetailed } = await import('./scan.js')
+    const { scanWindowDetailed, columnNamesFor } = await import('./scan.js')
     const { vector, local } = await scanWindowDetailed({ spec, layout, source: this.config.data, window: announce.window, signal })
     // For this site's operator only: the same in every scan of the files, so it is never sent (layout v2)
     this.logger[local.recordsWithoutTimestamp > 0 ? 'warn' : 'info']({ round: announce.roundId, recordsWithoutTimestamp: local.recordsWithoutTimestamp, data: this.config.data.path }, 'scan: records without a usable ts (in no window; local figure, not sent)')
-    return { vector, records: local.recordsInWindow }
+    const problem = windowDataProblem({
+      layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, this.config.data),
+      maxBadFraction: this.config.policy.maxBadRecordFraction ?? 1
+    })
+    if (problem !== null) this.logger.error({ round: announce.roundId, data: this.config.data.path, problem }, 'the window\'s data is unusable as mapped: declining (the ledger keeps the window open)')
+    return { vector, records: local.recordsInWindow, problem }
   }
 
   /** The spec document with this hash, fetched from the coordinator (once per hash that verifies). */

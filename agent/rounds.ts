@@ -14,8 +14,12 @@ import type { Logger } from '../shared/log.js'
 
 export type AnnounceInfo = SecAggClient['announce'] & { roundId: string }
 
-/** The agent's local vector for a round and how many of its records fall in the window (never sent). */
-export interface LocalInput { vector: Uint32Array, records: number }
+/**
+ * The agent's local vector for a round, how many of its records fall in the window, and what is wrong with them
+ * when they should not be contributed (agent/data-check.ts). Only the vector leaves, masked; a problem becomes
+ * the reason of a signed decline.
+ */
+export interface LocalInput { vector: Uint32Array, records: number, problem?: string | null }
 
 export interface AgentRoundServiceOptions extends ClientOptions {
   sender: { send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal, addrs?: string[], attempts?: number, attemptTimeoutMs?: number }) => Promise<void> }
@@ -151,7 +155,7 @@ export class AgentRoundService {
     this.prepareInput(active, info).then((input) => {
       if (this.active !== active || input === null) return
       this.opts.logger.info({ round: active.roundId, ms: this.now() - started, records: input.records }, 'local vector ready')
-      this.step(active, () => client.setInput(input.vector, this.now(), { records: input.records }))
+      this.step(active, () => client.setInput(input.vector, this.now(), { records: input.records, problem: input.problem ?? null }))
     }, (err: Error & { code?: string }) => {
       if (this.active !== active) return
       // SecAggErrors here come from provideSpec: the spec does not match the hash or the policy.

@@ -140,6 +140,12 @@ function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat)
   return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, spec.score.column), label: one(cols?.label, spec.label.column), features }
 }
 
+/** The columns a scan reads for `spec` from `source`, as the site names them (dotted = nested), for messages. */
+export function columnNamesFor (spec: MonitorSpec, source: DataSource): { ts: string, score: string, label: string, features: Map<string, string> } {
+  const paths = columnPaths(spec, source, dataFormatOf(source) ?? 'jsonl')
+  return { ts: paths.ts.join('.'), score: paths.score.join('.'), label: paths.label.join('.'), features: new Map([...paths.features].map(([k, v]) => [k, v.join('.')])) }
+}
+
 interface Columns { names: string[], types: DuckDBType[] }
 
 /** Resolves a path against the reader's columns into an SQL expression and the kind of values it yields. */

@@ -25,7 +25,7 @@ export const ListenAddrs = z.array(z.string().refine(isMultiaddr, 'not a multiad
  * stale or replayed. A window is at least an hour long and holds at least 10 of this site's records: a
  * narrower window, or one with a handful of records, comes close to singling records out.
  */
-export const AGENT_POLICY_DEFAULTS = { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000, minWindowMs: 3_600_000, minRecords: 10 } as const satisfies AgentPolicy
+export const AGENT_POLICY_DEFAULTS = { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000, minWindowMs: 3_600_000, minRecords: 10, maxBadRecordFraction: 0.05 } as const satisfies AgentPolicy
 
 export const CoordinatorAddr = z.string().refine(isMultiaddr, 'not a multiaddr').refine((s) => {
   try {

@@ -331,12 +331,18 @@ export class SecAggClient {
    * the MaskedInput when the masking set is already known. A window with fewer records than policy.minRecords
    * is refused here (ERR_POLICY, declinable), before anything is recorded in the ledger.
    */
-  setInput (x: Uint32Array, now: number, info: { records?: number } = {}): Outgoing[] {
+  setInput (x: Uint32Array, now: number, info: { records?: number, problem?: string | null } = {}): Outgoing[] {
     if (!(x instanceof Uint32Array) || x.length !== this.layout.vectorLength) {
       throw new SecAggError('ERR_BAD_LENGTH', `input must be a Uint32Array of length ${this.layout.vectorLength}`)
     }
     if (this.input !== null) throw new SecAggError('ERR_DUPLICATE', 'input already set')
     if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    if (typeof info.problem === 'string') {
+      // The site's data for this window is unusable as mapped (agent/data-check.ts): say so, record nothing.
+      const message = `this agent's data for the window is unusable, not contributing: ${info.problem}`
+      this.refuse('ERR_POLICY', message)
+      throw new SecAggError('ERR_POLICY', message)
+    }
     const minRecords = this.opts.policy?.minRecords
     if (minRecords !== undefined && !(info.records !== undefined && info.records >= minRecords)) {
       const message = info.records === undefined

@@ -31,6 +31,11 @@ export const AgentPolicy = z.strictObject({
   trustCoordinatorRoster: z.boolean().optional(),
   /** Never contribute a window holding fewer than this many of this agent's records (decline, ledger untouched). */
   minRecords: z.number().int().min(1).optional(),
+  /**
+   * Decline (ledger untouched) a window where more than this share of the records has an unusable score, label
+   * or numeric feature value, or a feature column missing everywhere: a wrong column mapping, not data.
+   */
+  maxBadRecordFraction: z.number().min(0).max(1).optional(),
   /** Join at most this many rounds whose windows overlap one window (failed rounds count): bounds probing. */
   maxRoundsPerWindow: z.number().int().min(1).optional(),
   maxVectorLength: z.number().int().positive().optional(),

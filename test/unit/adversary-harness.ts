@@ -22,6 +22,8 @@ export interface HarnessAgent {
   guard?: ContributionGuard
   /** Records in the window, as the scan reports them (for policy.minRecords). */
   records?: number
+  /** What the agent's data check found wrong with the window (agent/data-check.ts), if anything. */
+  problem?: string
   /** This agent's own roster (default: the round's agents). */
   roster?: ReadonlySet<string>
   /** Give the agent the spec document after the Announce (as the daemon's spec fetch does). */
@@ -148,7 +150,7 @@ export function runRound (r: HarnessRound): HarnessResult {
           const doc = agent.provideSpec
           guarded(d.to, 'spec', () => { client.provideSpec(doc); return [] })
         }
-        enqueue(d.to, guarded(d.to, 'setInput', () => client.status === 'running' ? client.setInput(agent.input, now, { records: agent.records }) : []))
+        enqueue(d.to, guarded(d.to, 'setInput', () => client.status === 'running' ? client.setInput(agent.input, now, { records: agent.records, problem: agent.problem }) : []))
         noticeOf(d.to, client)
         continue
       }

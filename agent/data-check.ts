@@ -1,0 +1,60 @@
+/**
+ * Is this site's data for a window usable, before it is contributed? A site whose column mapping is wrong
+ * (a CSV with `timestamp,prob,y` and no `columns`) would otherwise contribute zero or garbage records while the
+ * report counts it as included — and use up the window in its ledger for good. The check reads only the
+ * window's local counters (the ones the scan put in the vector) and says what is wrong in words that name the
+ * column and the kind of problem, as a share of the window's records: never a value, never a count (the reason
+ * is sent to the coordinator in a signed decline). Pure: no I/O.
+ */
+import { COUNTERS, type Layout } from '../shared/stats/layout.js'
+
+export interface DataCheckColumns { ts: string, score: string, label: string, features: ReadonlyMap<string, string> }
+
+export interface DataCheckInput {
+  layout: Layout
+  vector: Uint32Array
+  /** Records of the data source with no usable timestamp (in no window; local only). */
+  recordsWithoutTimestamp: number
+  columns: DataCheckColumns
+  /** policy.maxBadRecordFraction: the largest share of the window's records that may be unusable. */
+  maxBadFraction: number
+}
+
+const percent = (part: number, whole: number): string => `${Math.max(1, Math.round(100 * part / whole))} %`
+
+/** The problem with the window's data, in one line, or null when it may be contributed. */
+export function windowDataProblem (input: DataCheckInput): string | null {
+  const { layout, vector, columns, maxBadFraction } = input
+  const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
+  const records = counter('recordsInWindow')
+  if (records === 0) {
+    // Nothing in the window at all is not a data problem by itself (policy.minRecords speaks then), unless the
+    // files hold records whose time cannot be read: then the timestamp column is the likely cause.
+    return input.recordsWithoutTimestamp > 0
+      ? `no record falls in the window, and records of the data source have no usable timestamp in column \`${columns.ts}\` (missing, or neither epoch milliseconds nor ISO-8601): check data.columns.ts`
+      : null
+  }
+  const tooMany = (bad: number): boolean => bad > maxBadFraction * records
+  const scoreKinds: Array<[typeof COUNTERS[number], string]> = [['scoreMissing', 'missing'], ['scoreNotNumeric', 'not a number'], ['scoreNotFinite', 'not finite'], ['scoreOutOfRange', 'outside [0, 1]']]
+  const badScores = records - counter('scoreValid')
+  if (tooMany(badScores)) {
+    const kinds = scoreKinds.filter(([name]) => counter(name) > 0).map(([, what]) => what)
+    return `column \`${columns.score}\`: ${percent(badScores, records)} of the window's records have no usable score (${kinds.join(', ')}), more than policy.maxBadRecordFraction ${maxBadFraction}: check data.columns.score`
+  }
+  const badLabels = counter('labelInvalid')
+  if (tooMany(badLabels)) {
+    return `column \`${columns.label}\`: ${percent(badLabels, records)} of the window's records have a label that is not 0, 1, true, false or empty, more than policy.maxBadRecordFraction ${maxBadFraction}: check data.columns.label and label.positive`
+  }
+  for (const f of layout.features) {
+    const missing = vector[f.offset + f.missingIndex]
+    // Missing values can be legitimate; missing in every record means the column is not where the spec looks.
+    if (missing === records) {
+      return `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window: check data.columns.features`
+    }
+    const invalid = f.type === 'numeric' ? vector[f.offset + f.invalidIndex] : 0
+    if (tooMany(invalid)) {
+      return `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is not numeric in ${percent(invalid, records)} of the window's records, more than policy.maxBadRecordFraction ${maxBadFraction}`
+    }
+  }
+  return null
+}
