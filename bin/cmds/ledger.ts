@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { UsageError } from '../../shared/errors.js'
 
 /**
  * `fedmon ledger show|reset`: the agent's contribution ledger, for its operator. `reset` is the one way to let
@@ -24,6 +25,11 @@ export function register (program: Command): void {
       process.stdout.write(`ledger     ${l.file}\ncreated    ${iso(l.createdAt)}\nnot before ${l.notBefore === null ? '— (complete history)' : iso(l.notBefore)}\n`)
       for (const r of l.resets) process.stdout.write(`reset      ${iso(r.at)}: not before ${iso(r.notBefore)} — ${r.reason}\n`)
       process.stdout.write(`rounds     ${l.entries().length} (${l.entries().filter(e => e.contributedAt !== null).length} contributed)\n`)
+      // What this site has given: one line per round, oldest window first.
+      for (const e of [...l.entries()].sort((a, b) => a.window.from - b.window.from || a.joinedAt - b.joinedAt)) {
+        const state = e.contributedAt !== null ? `contributed ${iso(e.contributedAt)}` : `joined ${iso(e.joinedAt)}, not contributed`
+        process.stdout.write(`  ${iso(e.window.from)} .. ${iso(e.window.to)}  ${e.reference ? 'reference ' : ''}round ${e.roundId}  ${e.participants.length} participants  ${state}\n`)
+      }
     })
 
   ledger.command('reset')
@@ -34,8 +40,8 @@ export function register (program: Command): void {
     .action(async (opts: { config: string, notBefore: string, reason: string }) => {
       const { open, logger } = await openLedger(opts.config)
       const notBefore = opts.notBefore === 'any' ? null : Date.parse(opts.notBefore)
-      if (notBefore !== null && Number.isNaN(notBefore)) throw new Error(`--not-before: not an ISO-8601 instant: ${opts.notBefore}`)
-      if (opts.reason.trim().length < 8) throw new Error('--reason: say why this is safe (at least 8 characters); it is kept in the ledger')
+      if (notBefore !== null && Number.isNaN(notBefore)) throw new UsageError(`--not-before: not an ISO-8601 instant: ${opts.notBefore}`)
+      if (opts.reason.trim().length < 8) throw new UsageError('--reason: say why this is safe (at least 8 characters); it is kept in the ledger')
       const l = open()
       const before = l.notBefore
       l.reset(notBefore, opts.reason.trim())

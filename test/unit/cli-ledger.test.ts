@@ -33,6 +33,20 @@ before(async () => {
 })
 after(() => { rmSync(dir, { recursive: true, force: true }) })
 
+test('keygen --show prints the peer id of an existing key; --out and --show together is a usage error', () => {
+  const out = fedmon('keygen', '--out', join(dir, 'k.key'))
+  assert.equal(out.code, 0, out.stderr)
+  const shown = fedmon('keygen', '--show', join(dir, 'k.key'))
+  assert.equal(shown.stdout, out.stdout)
+  assert.match(out.stdout, /^12D3KooW\w+\n$/)
+  const both = fedmon('keygen', '--out', join(dir, 'k2.key'), '--show', join(dir, 'k.key'))
+  assert.equal(both.code, 2)
+  assert.match(both.stderr, /exactly one of --out FILE .* or --show FILE/)
+  const missing = fedmon('keygen', '--show', join(dir, 'none.key'))
+  assert.equal(missing.code, 1)
+  assert.match(missing.stderr, /none\.key: cannot read identity key/)
+})
+
 test('ledger show / reset: a lost ledger refuses earlier windows until the operator resets it, and the reset is kept', () => {
   const window = { from: Date.now() - 48 * HOUR, to: Date.now() - 47 * HOUR }
   const round = { roundId: 'r1', window, specHash: 'c'.repeat(64), reference: false, participants: ['a', 'b', 'c'] }
@@ -73,4 +87,9 @@ test('ledger show / reset: a lost ledger refuses earlier windows until the opera
   assert.match(shown.resets[0].reason, /restored state/)
   const text = fedmon('ledger', 'show', '--config', config)
   assert.match(text.stdout, /reset .* restored state/)
+  // Every round the new ledger recorded is listed with its window (here: none yet after the loss).
+  const fresh = ContributionLedger.open(join(dir, 'state'))
+  fresh.admit({ ...round, roundId: 'r3' }, Date.now())
+  assert.match(fedmon('ledger', 'show', '--config', config).stdout, new RegExp(`${new Date(window.from).toISOString().replace(/[.]/g, '\\.')} \\.\\. .*round r3  3 participants  joined .*, not contributed`))
+  assert.equal(bad.code, 2, 'a usage error exits 2')
 })
