@@ -27,7 +27,7 @@ import type { FederationRoster } from '../shared/config/roster.js'
 import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
-import { windowDataProblem } from './data-check.js'
+import { windowDataProblem, windowFeatureWarnings } from './data-check.js'
 
 const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
 const VERSION = 'fedmon/0.1.0'
@@ -418,6 +418,7 @@ export class AgentDaemon {
       maxBadFraction: this.config.policy.maxBadRecordFraction ?? 1
     })
     if (problem !== null) this.logger.error({ round: announce.roundId, data: this.config.data.path, problem }, 'the window\'s data is unusable as mapped: declining (the ledger keeps the window open)')
+    for (const warning of windowFeatureWarnings({ layout, vector, columns: columnNamesFor(spec, this.config.data) })) this.logger.warn({ round: announce.roundId, data: this.config.data.path }, warning)
     return { vector, records: local.recordsInWindow, problem }
   }
 

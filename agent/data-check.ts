@@ -22,7 +22,11 @@ export interface DataCheckInput {
 
 const percent = (part: number, whole: number): string => `${Math.max(1, Math.round(100 * part / whole))} %`
 
-/** The problem with the window's data, in one line, or null when it may be contributed. */
+/**
+ * The problem with the window's data, in one line, or null when it may be contributed. Only the timestamp,
+ * score and label make a contribution garbage; a feature missing or malformed at a site is data quality the
+ * report shows (its missing/invalid buckets) and is left to windowFeatureWarnings, for the local log.
+ */
 export function windowDataProblem (input: DataCheckInput): string | null {
   const { layout, vector, columns, maxBadFraction } = input
   const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
@@ -45,16 +49,15 @@ export function windowDataProblem (input: DataCheckInput): string | null {
   if (tooMany(badLabels)) {
     return `column \`${columns.label}\`: ${percent(badLabels, records)} of the window's records have a label that is not 0, 1, true, false or empty, more than policy.maxBadRecordFraction ${maxBadFraction}: check data.columns.label and label.positive`
   }
-  for (const f of layout.features) {
-    const missing = vector[f.offset + f.missingIndex]
-    // Missing values can be legitimate; missing in every record means the column is not where the spec looks.
-    if (missing === records) {
-      return `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window: check data.columns.features`
-    }
-    const invalid = f.type === 'numeric' ? vector[f.offset + f.invalidIndex] : 0
-    if (tooMany(invalid)) {
-      return `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is not numeric in ${percent(invalid, records)} of the window's records, more than policy.maxBadRecordFraction ${maxBadFraction}`
-    }
-  }
   return null
+}
+
+/** Features whose column looks unmapped (missing in every record of the window): for the agent's own log. */
+export function windowFeatureWarnings (input: Pick<DataCheckInput, 'layout' | 'vector' | 'columns'>): string[] {
+  const { layout, vector, columns } = input
+  const records = vector[layout.counters.offset + COUNTERS.indexOf('recordsInWindow')]
+  if (records === 0) return []
+  return layout.features
+    .filter(f => vector[f.offset + f.missingIndex] === records)
+    .map(f => `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window (is data.columns.features mapped?)`)
 }

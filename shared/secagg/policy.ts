@@ -32,8 +32,8 @@ export const AgentPolicy = z.strictObject({
   /** Never contribute a window holding fewer than this many of this agent's records (decline, ledger untouched). */
   minRecords: z.number().int().min(1).optional(),
   /**
-   * Decline (ledger untouched) a window where more than this share of the records has an unusable score, label
-   * or numeric feature value, or a feature column missing everywhere: a wrong column mapping, not data.
+   * Decline (ledger untouched) a window where more than this share of the records has an unusable score or
+   * label, or whose records all lack a readable timestamp: a wrong column mapping, not data (agent/data-check.ts).
    */
   maxBadRecordFraction: z.number().min(0).max(1).optional(),
   /** Join at most this many rounds whose windows overlap one window (failed rounds count): bounds probing. */

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { columnNamesFor, scanWindowDetailed } from '../../agent/scan.js'
-import { windowDataProblem } from '../../agent/data-check.js'
+import { windowDataProblem, windowFeatureWarnings } from '../../agent/data-check.js'
 import { ContributionLedger } from '../../agent/ledger.js'
 import { buildLayout } from '../../shared/stats/layout.js'
 import { parseMonitorSpec } from '../../shared/stats/spec.js'
@@ -54,10 +54,15 @@ test('the data check names the column and the kind of problem, never a value; go
   assert.match(await problemOf({ path: percents }) ?? '', /column `score`: .* \(outside \[0, 1\]\)/)
   const words = csv('words.csv', 'ts,score,label,age,region', i => `${at(i)},0.5,${i % 2 ? 'yes' : 'no'},30,n`)
   assert.match(await problemOf({ path: words }) ?? '', /^column `label`: 100 % of the window's records have a label that is not 0, 1/)
-  // A feature whose column is not there at all, and one that is not numeric.
+  // A feature whose column is not there at all: data quality the report shows, not a reason to decline; the
+  // agent's own log names it.
   const noAge = csv('no-age.csv', 'ts,score,label,years,region', i => `${at(i)},0.5,${i % 2},30,n`)
-  assert.match(await problemOf({ path: noAge }) ?? '', /^feature age: column `age` is missing in every record of the window/)
-  assert.equal(await problemOf({ path: noAge, columns: { features: { age: 'years' } } }), null)
+  assert.equal(await problemOf({ path: noAge }), null)
+  const scanned = await scanWindowDetailed({ spec, layout, source: { path: noAge }, window: WINDOW })
+  assert.deepEqual(windowFeatureWarnings({ layout, vector: scanned.vector, columns: columnNamesFor(spec, { path: noAge }) }),
+    ['feature age: column `age` is missing in every record of the window (is data.columns.features mapped?)'])
+  const mapped = await scanWindowDetailed({ spec, layout, source: { path: noAge, columns: { features: { age: 'years' } } }, window: WINDOW })
+  assert.deepEqual(windowFeatureWarnings({ layout, vector: mapped.vector, columns: columnNamesFor(spec, { path: noAge }) }), [])
   // A few bad records (2 of 40 = 5 %) are data, not a mapping problem.
   const fewBad = csv('few-bad.csv', 'ts,score,label,age,region', i => `${at(i)},${i < 2 ? 'n/a' : '0.5'},${i % 2},30,n`)
   assert.equal(await problemOf({ path: fewBad }), null)
