@@ -27,7 +27,7 @@ import type { FederationRoster } from '../shared/config/roster.js'
 import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
-import { windowDataProblem, windowFeatureWarnings } from './data-check.js'
+import { checkWindowData } from './data-check.js'
 
 const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
 const VERSION = 'fedmon/0.1.0'
@@ -228,7 +228,11 @@ export class AgentDaemon {
     let next: LoadedAgentConfig
     try {
       next = loadAgentConfig(this.config.file)
-      if (next.roster === null) throw new ConfigError(this.config.file, 'federation.roster', 'removed: a running agent keeps its roster (restart to change policy.trustCoordinatorRoster)')
+      if (next.roster === null) {
+        throw new ConfigError(this.config.file, 'federation.roster', this.rosterFile === null
+          ? 'not set: there is no roster to reload (set it and restart the agent)'
+          : 'removed: a running agent keeps its roster (restart to run without one)')
+      }
       this.checkRosterListsSelf(next.roster, next.file)
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'roster reload failed: the current roster stays')
@@ -413,12 +417,12 @@ export class AgentDaemon {
     const { vector, local } = await scanWindowDetailed({ spec, layout, source: this.config.data, window: announce.window, signal })
     // For this site's operator only: the same in every scan of the files, so it is never sent (layout v2)
     this.logger[local.recordsWithoutTimestamp > 0 ? 'warn' : 'info']({ round: announce.roundId, recordsWithoutTimestamp: local.recordsWithoutTimestamp, data: this.config.data.path }, 'scan: records without a usable ts (in no window; local figure, not sent)')
-    const problem = windowDataProblem({
+    const { problem, warnings } = checkWindowData({
       layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, this.config.data),
       maxBadFraction: this.config.policy.maxBadRecordFraction ?? 1
     })
     if (problem !== null) this.logger.error({ round: announce.roundId, data: this.config.data.path, problem }, 'the window\'s data is unusable as mapped: declining (the ledger keeps the window open)')
-    for (const warning of windowFeatureWarnings({ layout, vector, columns: columnNamesFor(spec, this.config.data) })) this.logger.warn({ round: announce.roundId, data: this.config.data.path }, warning)
+    for (const warning of warnings) this.logger.warn({ round: announce.roundId, data: this.config.data.path }, warning)
     return { vector, records: local.recordsInWindow, problem }
   }
 

@@ -23,14 +23,24 @@ export interface DataCheckInput {
 const percent = (part: number, whole: number): string => `${Math.max(1, Math.round(100 * part / whole))} %`
 
 /**
- * The problem with the window's data, in one line, or null when it may be contributed. Only the timestamp,
- * score and label make a contribution garbage; a feature missing or malformed at a site is data quality the
- * report shows (its missing/invalid buckets) and is left to windowFeatureWarnings, for the local log.
+ * What is wrong with the window's data. `problem` (one line, or null when it may be contributed): only the
+ * timestamp, score and label make a contribution garbage. `warnings`, for the agent's own log: features whose
+ * column is missing in every record — data quality the report shows (its missing bucket), likely a mapping slip.
  */
-export function windowDataProblem (input: DataCheckInput): string | null {
+export function checkWindowData (input: DataCheckInput): { problem: string | null, warnings: string[] } {
+  const { layout, vector, columns } = input
+  const records = vector[layout.counters.offset + COUNTERS.indexOf('recordsInWindow')]
+  const warnings = records === 0
+    ? []
+    : layout.features
+      .filter(f => vector[f.offset + f.missingIndex] === records)
+      .map(f => `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window (is data.columns.features mapped?)`)
+  return { problem: windowProblem(input, records), warnings }
+}
+
+function windowProblem (input: DataCheckInput, records: number): string | null {
   const { layout, vector, columns, maxBadFraction } = input
   const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
-  const records = counter('recordsInWindow')
   if (records === 0) {
     // Nothing in the window at all is not a data problem by itself (policy.minRecords speaks then), unless the
     // files hold records whose time cannot be read: then the timestamp column is the likely cause.
@@ -52,12 +62,3 @@ export function windowDataProblem (input: DataCheckInput): string | null {
   return null
 }
 
-/** Features whose column looks unmapped (missing in every record of the window): for the agent's own log. */
-export function windowFeatureWarnings (input: Pick<DataCheckInput, 'layout' | 'vector' | 'columns'>): string[] {
-  const { layout, vector, columns } = input
-  const records = vector[layout.counters.offset + COUNTERS.indexOf('recordsInWindow')]
-  if (records === 0) return []
-  return layout.features
-    .filter(f => vector[f.offset + f.missingIndex] === records)
-    .map(f => `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window (is data.columns.features mapped?)`)
-}

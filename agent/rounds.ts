@@ -165,7 +165,7 @@ export class AgentRoundService {
         // More records than the spec's cap: whether that happens depends on the data, so leaving quietly would
         // tell a probing coordinator the record count. The window is used up, and the decline says why.
         this.opts.logger.warn({ round: active.roundId, code: err.code, reason: err.message }, 'round refused: the window is used up')
-        active.client.withdraw('ERR_OVERFLOW', err.message, this.now())
+        active.client.withdraw(err.message, this.now())
       } else {
         this.opts.logger.error({ round: active.roundId, code: err.code, err: err.message }, 'cannot compute the local vector: leaving the round')
       }

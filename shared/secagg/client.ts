@@ -5,7 +5,7 @@ import { deriveKey } from '../crypto/hkdf.js'
 import { addMaskInPlace } from '../crypto/prg.js'
 import { splitSecret, SHARE_BYTES } from '../crypto/shamir.js'
 import { generateX25519KeyPair, x25519PrivateKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
-import { consistencyQuorum, corruptTolerance, minimumSafeThreshold } from './params.js'
+import { consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, participantsInCanonicalOrder, RoundLayout, sameSet } from './layout.js'
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
@@ -38,9 +38,6 @@ const TAKEN_IN: Partial<Record<SecAggMessage['type'], ClientPhase>> = { 'key-set
 
 /** A neighbour's checked keys: share encryption both ways, and the pairwise mask seed (derived at key-set time). */
 interface PeerKeys { cPk: Uint8Array, sPk: Uint8Array, sendKey: Uint8Array, receiveKey: Uint8Array, maskSeed: Uint8Array }
-
-/** The corrupt fraction an agent tolerates when its policy does not say (design §3, Google's α). */
-export const DEFAULT_MAX_CORRUPT_FRACTION = 0.05
 
 /** The whole round may take at most this many phase timeouts before the agent gives up and wipes its secrets. */
 const ROUND_LIFETIME_PHASES = 8
@@ -184,12 +181,13 @@ export class SecAggClient {
       if (roster.has(announce.coordinator)) throw new SecAggError('ERR_POLICY', 'the coordinator is on the agents\' roster: it could take part as a site')
     }
     const rosterSize = trust ? n : opts.roster!.size
-    const corrupt = corruptTolerance(policy.maxCorruptFraction ?? DEFAULT_MAX_CORRUPT_FRACTION, rosterSize)
+    const alpha = policy.maxCorruptFraction ?? DEFAULT_CORRUPT_FRACTION
+    const corrupt = corruptTolerance(alpha, rosterSize)
     const quorum = consistencyQuorum(n, corrupt)
     if (quorum > n) throw new SecAggError('ERR_POLICY', `${n} participants cannot outvote the ${corrupt} colluders this agent tolerates (consistency quorum ${quorum})`)
     const lowest = minimumSafeThreshold(announce.graph, n, announce.degree, corrupt)
     if (announce.threshold < lowest) {
-      throw new SecAggError('ERR_POLICY', `threshold ${announce.threshold} is below ${lowest}, the lowest that keeps ${corrupt} colluders (${policy.maxCorruptFraction ?? DEFAULT_MAX_CORRUPT_FRACTION} of a roster of ${rosterSize}) from holding t shares of one agent (${announce.graph} graph, k = ${announce.degree}, n = ${n})`)
+      throw new SecAggError('ERR_POLICY', `threshold ${announce.threshold} is below ${lowest}, the lowest that keeps ${corrupt} colluders (${alpha} of a roster of ${rosterSize}) from holding t shares of one agent (${announce.graph} graph, k = ${announce.degree}, n = ${n})`)
     }
     return quorum
   }
@@ -302,7 +300,7 @@ export class SecAggClient {
    * first recorded as used in the ledger: a coordinator probing the record count with narrower and narrower
    * rounds over one window learns one bit, once. Then the round fails with a declinable refusal (declineNotice).
    */
-  withdraw (code: 'ERR_OVERFLOW' | 'ERR_POLICY', message: string, now: number): void {
+  withdraw (message: string, now: number): void {
     if (this.status !== 'running' || this.maskedInputSent) return
     let reason = `${message}: window used up, not contributing`
     try {
@@ -310,7 +308,7 @@ export class SecAggClient {
     } catch (err) {
       reason = `${message}; recording the window as used failed too (${(err as Error).message})`
     }
-    this.refuse(code, reason)
+    this.refuse('ERR_OVERFLOW', reason)
   }
 
   /** The signed AdvertiseKeys to the coordinator. */
@@ -337,25 +335,22 @@ export class SecAggClient {
     }
     if (this.input !== null) throw new SecAggError('ERR_DUPLICATE', 'input already set')
     if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
+    // Refusals by the site's own rules: the round fails (declinable), nothing is recorded in the ledger.
     if (typeof info.problem === 'string') {
-      // The site's data for this window is unusable as mapped (agent/data-check.ts): say so, record nothing.
-      const message = `this agent's data for the window is unusable, not contributing: ${info.problem}`
-      this.refuse('ERR_POLICY', message)
-      throw new SecAggError('ERR_POLICY', message)
+      // The site's data for this window is unusable as mapped (agent/data-check.ts).
+      this.refuseAndThrow(`this agent's data for the window is unusable, not contributing: ${info.problem}`)
     }
     const minRecords = this.opts.policy?.minRecords
     if (minRecords !== undefined && !(info.records !== undefined && info.records >= minRecords)) {
-      const message = info.records === undefined
+      this.refuseAndThrow(info.records === undefined
         ? `policy.minRecords is ${minRecords} and the record count of the window is unknown: not contributing`
-        : `the window holds ${info.records} of this agent's records, fewer than its minimum ${minRecords}: not contributing`
-      this.refuse('ERR_POLICY', message)
-      throw new SecAggError('ERR_POLICY', message)
+        : `the window holds ${info.records} of this agent's records, fewer than its minimum ${minRecords}: not contributing`)
     }
     const max = this.announce.maxEntry
     for (let i = 0; i < x.length; i++) {
       if (x[i] > max) {
-        this.withdraw('ERR_OVERFLOW', `input entry ${i} = ${x[i]} exceeds the round's max entry ${max}`, now)
-        throw new SecAggError('ERR_OVERFLOW', `input entry ${i} = ${x[i]} exceeds the round's max entry ${max}: window used up, not contributing`)
+        this.withdraw(`input entry ${i} = ${x[i]} exceeds the round's max entry ${max}`, now)
+        throw new SecAggError('ERR_OVERFLOW', this.failureInfo!.message)
       }
     }
     this.input = new Uint32Array(x)
@@ -536,8 +531,7 @@ export class SecAggClient {
   private sendMaskedInput (now: number): Outgoing[] {
     // Last gate before this agent's data leaves (masked, but unmaskable from here on): fail closed.
     if (this.verifiedSpec === null && hasSpecRules(this.opts.policy ?? {})) {
-      this.refuse('ERR_POLICY', 'the policy restricts the spec, and no spec was provided to check: not contributing')
-      throw new SecAggError('ERR_POLICY', 'the policy restricts the spec, and no spec was provided to check: not contributing')
+      this.refuseAndThrow('the policy restricts the spec, and no spec was provided to check: not contributing')
     }
     if (this.opts.guard !== undefined) {
       try {
@@ -648,6 +642,12 @@ export class SecAggClient {
     if (now < this.giveUpAt) return false
     this.fail('ERR_TIMEOUT', 'round lifetime exceeded')
     return true
+  }
+
+  /** refuse('ERR_POLICY', message), then throw it. */
+  private refuseAndThrow (message: string): never {
+    this.refuse('ERR_POLICY', message)
+    throw new SecAggError('ERR_POLICY', message)
   }
 
   /** Fails the round by this agent's own rules (declineNotice may then explain it to the coordinator). */

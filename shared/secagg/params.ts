@@ -94,6 +94,9 @@ export function chooseGraphParams (opts: { n: number, dropoutRate: number, corru
 
 // ---- what an agent requires of a round against a malicious coordinator (issue 10, design §3) ----
 
+/** The corrupt fraction α tolerated when neither the coordinator's config nor the agent's policy says (Google's α). */
+export const DEFAULT_CORRUPT_FRACTION = 0.05
+
 /**
  * C: how many participants may collude with the coordinator, from the fraction α of the federation the agent
  * tolerates and the size R of its own roster (never the coordinator's participant list, which a coordinator

@@ -3,7 +3,7 @@ import { combineSharesVerified, SHARE_BYTES, type Share } from '../crypto/shamir
 import { isClampedX25519PrivateKey, isLowOrderX25519PublicKey, x25519PublicKey } from '../crypto/x25519.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, participantsInCanonicalOrder, RoundLayout } from './layout.js'
-import { chooseGraphParams, consistencyQuorum, corruptTolerance, minimumSafeThreshold } from './params.js'
+import { chooseGraphParams, consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
 import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import { declineBytes, truncateReason } from './decline.js'
 import * as transcript from './transcript.js'
@@ -51,7 +51,6 @@ export interface ServerOptions {
 export type ServerPhase = 'created' | 'advertise' | 'share-keys' | 'masked-input' | 'consistency' | 'unmask' | 'done' | 'failed'
 
 const DEFAULT_DROPOUT_RATE = 0.33
-const DEFAULT_CORRUPT_FRACTION = 0.05
 /** Robust reconstruction effort: t-subsets tried per secret, and in the whole round (bounds a flood of bad shares). */
 const MAX_ATTEMPTS_PER_SECRET = 512
 const MAX_ATTEMPTS_PER_ROUND = 50_000

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { columnNamesFor, scanWindowDetailed } from '../../agent/scan.js'
-import { windowDataProblem, windowFeatureWarnings } from '../../agent/data-check.js'
+import { checkWindowData } from '../../agent/data-check.js'
 import { ContributionLedger } from '../../agent/ledger.js'
 import { buildLayout } from '../../shared/stats/layout.js'
 import { parseMonitorSpec } from '../../shared/stats/spec.js'
@@ -35,7 +35,7 @@ function csv (name: string, header: string, row: (i: number) => string, rows = 4
 
 async function problemOf (source: DataSource): Promise<string | null> {
   const { vector, local } = await scanWindowDetailed({ spec, layout, source, window: WINDOW })
-  return windowDataProblem({ layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, source), maxBadFraction: 0.05 })
+  return checkWindowData({ layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, source), maxBadFraction: 0.05 }).problem
 }
 
 const at = (i: number): number => T + i * 60_000
@@ -58,11 +58,12 @@ test('the data check names the column and the kind of problem, never a value; go
   // agent's own log names it.
   const noAge = csv('no-age.csv', 'ts,score,label,years,region', i => `${at(i)},0.5,${i % 2},30,n`)
   assert.equal(await problemOf({ path: noAge }), null)
-  const scanned = await scanWindowDetailed({ spec, layout, source: { path: noAge }, window: WINDOW })
-  assert.deepEqual(windowFeatureWarnings({ layout, vector: scanned.vector, columns: columnNamesFor(spec, { path: noAge }) }),
-    ['feature age: column `age` is missing in every record of the window (is data.columns.features mapped?)'])
-  const mapped = await scanWindowDetailed({ spec, layout, source: { path: noAge, columns: { features: { age: 'years' } } }, window: WINDOW })
-  assert.deepEqual(windowFeatureWarnings({ layout, vector: mapped.vector, columns: columnNamesFor(spec, { path: noAge }) }), [])
+  const warningsOf = async (source: DataSource): Promise<string[]> => {
+    const { vector, local } = await scanWindowDetailed({ spec, layout, source, window: WINDOW })
+    return checkWindowData({ layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, source), maxBadFraction: 0.05 }).warnings
+  }
+  assert.deepEqual(await warningsOf({ path: noAge }), ['feature age: column `age` is missing in every record of the window (is data.columns.features mapped?)'])
+  assert.deepEqual(await warningsOf({ path: noAge, columns: { features: { age: 'years' } } }), [])
   // A few bad records (2 of 40 = 5 %) are data, not a mapping problem.
   const fewBad = csv('few-bad.csv', 'ts,score,label,age,region', i => `${at(i)},${i < 2 ? 'n/a' : '0.5'},${i % 2},30,n`)
   assert.equal(await problemOf({ path: fewBad }), null)
