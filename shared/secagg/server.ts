@@ -482,6 +482,12 @@ export class SecAggServer {
     this.u3 = [...this.maskedFrom].sort((a, b) => a - b)
     if (this.u3.length < this.quorum) return this.tooFew('masked inputs', this.u3.length, now)
     const survivors = new Set(this.u3)
+    // An agent signs the survivor set only if it keeps t surviving neighbours (else its pairwise masks could be
+    // stripped): when too few can, say so now rather than fail later on "0 consistency signatures".
+    const signers = this.u3.filter(u => this.layout.graph.neighbours(u).filter(v => survivors.has(v)).length >= this.t).length
+    if (signers < this.quorum) {
+      return this.fail('ERR_TOO_FEW_SURVIVORS', `masked inputs: ${this.u3.length} agents, but only ${signers} of them keep t = ${this.t} surviving neighbours (the others refuse to sign), need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.declinesSummary()}`, now)
+    }
     this.dropped = this.u2.filter(u => !survivors.has(u))
     const signature = this.opts.sign(transcript.survivorsBytes(this.opts.roundId, this.u3))
     const message: SecAggMessage = { type: 'survivors', roundId: this.opts.roundId, members: this.u3, signature }

@@ -103,3 +103,13 @@ test('an input of the wrong length is refused and a good one accepted; an entry 
   assert.equal(sim.clientFailures.get(sim.ids[1])?.code, 'ERR_OVERFLOW')
   assert.match(sim.clientFailures.get(sim.ids[1])!.message, /window used up/)
 })
+
+test('too many dropouts for t: the round fails when the masked inputs are in, saying that survivors lack t live neighbours', async () => {
+  // n = 5, full graph, t = 3: with 2 dropped after their shares, each survivor keeps 2 live neighbours < t and
+  // would refuse to sign; the server says so at once (it used to fail later on "0 consistency signatures").
+  const sim = await simulateRound({ agents: 5, dim: 4, identities, seed: 12, graph: 'full', dropout: new Map([[0, 'masked-input'], [1, 'masked-input']]) })
+  assert.equal(sim.status, 'failed')
+  assert.equal(sim.t, 3)
+  assert.equal(sim.failure?.code, 'ERR_TOO_FEW_SURVIVORS')
+  assert.match(sim.failure!.message, /^masked inputs: 3 agents, but only 0 of them keep t = 3 surviving neighbours/)
+})
