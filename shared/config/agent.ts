@@ -23,9 +23,20 @@ export const ListenAddrs = z.array(z.string().refine(isMultiaddr, 'not a multiad
  * Defaults of the agent's policy (shared/secagg/policy.ts), applied under whatever the config sets: a window
  * may end at most a minute after this host's clock (clock skew), and an Announce older than ten minutes is
  * stale or replayed. A window is at least an hour long and holds at least 10 of this site's records: a
- * narrower window, or one with a handful of records, comes close to singling records out.
+ * narrower window, or one with a handful of records, comes close to singling records out. A window is at
+ * most 31 days long (each window is aggregated once, so one huge window would use up the site's whole history)
+ * and starts at most two years back (older than that is rarely still monitoring; ledger entries that old are
+ * forgotten, which is safe only because such windows are refused).
  */
-export const AGENT_POLICY_DEFAULTS = { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000, minWindowMs: 3_600_000, minRecords: 10, maxBadRecordFraction: 0.05 } as const satisfies AgentPolicy
+export const AGENT_POLICY_DEFAULTS = {
+  maxWindowLeadMs: 60_000,
+  maxAnnounceAgeMs: 600_000,
+  minWindowMs: 3_600_000,
+  maxWindowMs: 31 * 86_400_000,
+  maxWindowAgeMs: 730 * 86_400_000,
+  minRecords: 10,
+  maxBadRecordFraction: 0.05
+} as const satisfies AgentPolicy
 
 export const CoordinatorAddr = z.string().refine(isMultiaddr, 'not a multiaddr').refine((s) => {
   try {

@@ -83,6 +83,11 @@ export const AgentPolicy = z.strictObject({
   // ---- the window ----
   /** Refuse windows shorter than this (a narrow window isolates few records). */
   minWindowMs: ms.optional(),
+  /**
+   * Refuse windows longer than this: the ledger never lets a window be aggregated twice, so one round over a
+   * site's whole history would use up all of it for good.
+   */
+  maxWindowMs: ms.optional(),
   /** Refuse windows that end more than this after the agent's clock (0: the window must have closed). */
   maxWindowLeadMs: ms.optional(),
   /** Refuse windows that start more than this before the agent's clock (data older than the site shares). */
@@ -97,6 +102,7 @@ export function hasSpecRules (policy: AgentPolicy): boolean {
 }
 
 const refuse = (message: string): SecAggError => new SecAggError('ERR_POLICY', message)
+const hours = (ms: number): string => `${+(ms / 3_600_000).toFixed(2)} h`
 const iso = (t: number): string => Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : String(t)
 
 /** The Announce fields the policy looks at (a decoded Announce satisfies it). */
@@ -132,6 +138,9 @@ export function checkAnnouncePolicy (policy: AgentPolicy, announce: AnnounceTerm
   }
   if (policy.minWindowMs !== undefined && to - from < policy.minWindowMs) {
     throw refuse(`window of ${to - from} ms is shorter than this agent's minimum ${policy.minWindowMs} ms`)
+  }
+  if (policy.maxWindowMs !== undefined && to - from > policy.maxWindowMs) {
+    throw refuse(`window of ${hours(to - from)} is longer than this agent's maximum of ${hours(policy.maxWindowMs)} (policy.maxWindowMs)`)
   }
   if (policy.maxWindowLeadMs !== undefined && to > now + policy.maxWindowLeadMs) {
     throw refuse(`window ends in the future (${iso(to)}, agent clock ${iso(now)})`)

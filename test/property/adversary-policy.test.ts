@@ -78,7 +78,7 @@ test('window rules: an accepted window always satisfies every configured bound',
   const now = 1_000_000
   const optional = (arb: fc.Arbitrary<number>): fc.Arbitrary<number | undefined> => fc.option(arb, { nil: undefined })
   fc.assert(fc.property(
-    fc.record({ minWindowMs: optional(fc.integer({ min: 0, max: 5000 })), maxWindowLeadMs: optional(fc.integer({ min: 0, max: 5000 })), maxWindowAgeMs: optional(fc.integer({ min: 0, max: 500_000 })) }),
+    fc.record({ minWindowMs: optional(fc.integer({ min: 0, max: 5000 })), maxWindowMs: optional(fc.integer({ min: 1, max: 15_000 })), maxWindowLeadMs: optional(fc.integer({ min: 0, max: 5000 })), maxWindowAgeMs: optional(fc.integer({ min: 0, max: 500_000 })) }),
     fc.integer({ min: now - 600_000, max: now + 10_000 }), fc.integer({ min: -10, max: 20_000 }),
     (policy, from, length) => {
       const announce = { participants: [{ id: 'p', addrs: [] }], window: { from, to: from + length }, specHash: '0'.repeat(64), vectorLength: 1, minAgents: 1, threshold: 1, issuedAt: now }
@@ -89,6 +89,7 @@ test('window rules: an accepted window always satisfies every configured bound',
       }
       const ok = length > 0 &&
         (policy.minWindowMs === undefined || length >= policy.minWindowMs) &&
+        (policy.maxWindowMs === undefined || length <= policy.maxWindowMs) &&
         (policy.maxWindowLeadMs === undefined || from + length <= now + policy.maxWindowLeadMs) &&
         (policy.maxWindowAgeMs === undefined || from >= now - policy.maxWindowAgeMs)
       assert.equal(accepted, ok)

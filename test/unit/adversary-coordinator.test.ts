@@ -104,11 +104,13 @@ test('a spec that asks for more than the agent\'s policy allows is refused', () 
   refused(() => join0({ ...announce(4, a => { a.specHash = SPEC_HASH; a.vectorLength = 17 }), spec: SPEC_JSON }, SPEC_POLICY), /vector length is \d+, the round announced 17/)
 })
 
-test('windows the policy forbids are refused: too short, in the future, too old', () => {
-  const policy: AgentPolicy = { minWindowMs: HOUR, maxWindowLeadMs: 60_000, maxWindowAgeMs: 30 * 24 * HOUR }
+test('windows the policy forbids are refused: too short, too long, in the future, too old', () => {
+  const policy: AgentPolicy = { minWindowMs: HOUR, maxWindowMs: 7 * 24 * HOUR, maxWindowLeadMs: 60_000, maxWindowAgeMs: 30 * 24 * HOUR }
   assert.ok(join0(announce(4), policy) instanceof SecAggClient)
   refused(() => join0(announce(4, a => { a.window = { from: WINDOW.from, to: WINDOW.from + 60_000 } }), policy), /shorter than this agent's minimum/)
   refused(() => join0(announce(4, a => { a.window = { from: NOW, to: NOW + HOUR } }), policy), /window ends in the future/)
+  // One round over a site's whole history would use up every record of it in the ledger for good.
+  refused(() => join0(announce(4, a => { a.window = { from: NOW - 8 * 24 * HOUR, to: NOW - HOUR } }), policy), /longer than this agent's maximum of 168 h/)
   refused(() => join0(announce(4, a => { a.window = { from: NOW - 40 * 24 * HOUR, to: NOW - 39 * 24 * HOUR } }), policy), /older than this agent's maximum age/)
   refused(() => join0(announce(4, a => { a.window = { from: WINDOW.to, to: WINDOW.to } }), policy), /empty window/)
 })

@@ -47,10 +47,10 @@ test('agent config: YAML, relative paths resolved against the config file, error
   writeFileSync(file, `identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata: {path: x, format: xml}\nstate: s\n`)
   assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.field === 'data.format')
   // The policy: defaults under whatever the file sets; a bad rule is named.
-  assert.deepEqual(config.policy, { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000, minWindowMs: 3_600_000, minRecords: 10, maxBadRecordFraction: 0.05 })
+  assert.deepEqual(config.policy, { maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 600_000, minWindowMs: 3_600_000, maxWindowMs: 31 * 86_400_000, maxWindowAgeMs: 730 * 86_400_000, minRecords: 10, maxBadRecordFraction: 0.05 })
   const base = `identity: k\ncoordinator: /ip4/127.0.0.1/tcp/4001/p2p/${coord.peerId}\ndata: {path: x.jsonl}\nstate: s\n${federation}`
   writeFileSync(file, `${base}policy: {minAgents: 4, maxAnnounceAgeMs: 5000, allowedColumns: [score, label], maxBucketsPerFeature: 12, minRecords: 50}\n`)
-  assert.deepEqual(loadAgentConfig(file).policy, { minAgents: 4, maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 5000, minWindowMs: 3_600_000, minRecords: 50, maxBadRecordFraction: 0.05, allowedColumns: ['score', 'label'], maxBucketsPerFeature: 12 })
+  assert.deepEqual(loadAgentConfig(file).policy, { minAgents: 4, maxWindowLeadMs: 60_000, maxAnnounceAgeMs: 5000, minWindowMs: 3_600_000, maxWindowMs: 31 * 86_400_000, maxWindowAgeMs: 730 * 86_400_000, minRecords: 50, maxBadRecordFraction: 0.05, allowedColumns: ['score', 'label'], maxBucketsPerFeature: 12 })
   writeFileSync(file, `${base}policy: {maxScoreBins: 1}\n`)
   assert.throws(() => loadAgentConfig(file), (err: unknown) => err instanceof ConfigError && err.field === 'policy.maxScoreBins' && err.message.includes(file))
   writeFileSync(file, `${base}policy: {maxBuckets: 3}\n`)
