@@ -27,8 +27,9 @@ export function register (program: Command): void {
       process.stdout.write(`rounds     ${l.entries().length} (${l.entries().filter(e => e.contributedAt !== null).length} contributed)\n`)
       // What this site has given: one line per round, oldest window first.
       for (const e of [...l.entries()].sort((a, b) => a.window.from - b.window.from || a.joinedAt - b.joinedAt)) {
-        const state = e.contributedAt !== null ? `contributed ${iso(e.contributedAt)}` : `joined ${iso(e.joinedAt)}, not contributed`
-        process.stdout.write(`  ${iso(e.window.from)} .. ${iso(e.window.to)}  ${e.reference ? 'reference ' : ''}round ${e.roundId}  ${e.participants.length} participants  ${state}\n`)
+        // Joined but never sent a masked input: it declined, dropped out, or the round failed before that.
+        const state = e.contributedAt !== null ? `contributed ${iso(e.contributedAt)}` : `joined ${iso(e.joinedAt)}, not contributed (declined, dropped or failed)`
+        process.stdout.write(`  ${iso(e.window.from)} .. ${iso(e.window.to)}  ${e.reference ? 'reference ' : ''}round ${e.roundId}  spec ${e.specHash.slice(0, 12)}  ${e.participants.length} participants  ${state}\n`)
       }
     })
 

@@ -90,6 +90,6 @@ test('ledger show / reset: a lost ledger refuses earlier windows until the opera
   // Every round the new ledger recorded is listed with its window (here: none yet after the loss).
   const fresh = ContributionLedger.open(join(dir, 'state'))
   fresh.admit({ ...round, roundId: 'r3' }, Date.now())
-  assert.match(fedmon('ledger', 'show', '--config', config).stdout, new RegExp(`${new Date(window.from).toISOString().replace(/[.]/g, '\\.')} \\.\\. .*round r3  3 participants  joined .*, not contributed`))
+  assert.match(fedmon('ledger', 'show', '--config', config).stdout, new RegExp(`${new Date(window.from).toISOString().replace(/[.]/g, '\\.')} \\.\\. .*round r3  spec c{12}  3 participants  joined .*, not contributed \\(declined, dropped or failed\\)`))
   assert.equal(bad.code, 2, 'a usage error exits 2')
 })
