@@ -1,0 +1,55 @@
+/**
+ * How much one record can change an agent's vector (add/remove neighbouring data sets), read off the layout.
+ *
+ * The count entries (counters, score × label histogram, calibration counts, feature buckets) change by exactly
+ * 0 or 1 per record, so their sensitivity is the number of entries one record can touch at once. The groups
+ * below mirror the scan's rules (agent/scan-sql.ts): every record is in the window count, in exactly one label
+ * class and exactly one score class; a labeled record with a valid score is in exactly one of tp/fp/fn/tn, an
+ * unlabeled one predicted positive in predictedPositiveUnlabeled (never both); a valid score lands in one
+ * histogram cell and, when labeled, in its calibration bin's labeled count and maybe its positive count; every
+ * feature puts the record in exactly one bucket (a value bucket, missing or invalid).
+ * test/property/dp-sensitivity.test.ts checks these bounds on the real scan.
+ *
+ * Fixed-point sums are another matter: an agent writes its TOTAL as carry-normalised 16-bit limbs, so one
+ * record can change every limb of a group by up to 2^16 − 1 through carries. Such groups have no useful
+ * sensitivity; they are listed in `limbSums` for the DP layout to replace (per-record clipped one-entry sums).
+ */
+import type { FixedSum } from '../stats/fixed-point.js'
+import { fixedSumsOf, type Layout } from '../stats/layout.js'
+import type { Sensitivity } from './skellam.js'
+
+export interface CountGroup {
+  /** What the group is, for reports and errors. */
+  name: string
+  /** Entries one record can touch in this group, each by exactly 1. */
+  touched: number
+}
+
+export interface LayoutSensitivity {
+  /** The count entries and how many of them one record touches, group by group. */
+  countGroups: CountGroup[]
+  /** Sensitivity of the count entries together (each touched entry changes by 1: L1 = touched, L2 = √touched). */
+  counts: Sensitivity
+  /** The fixed-point limb groups of the layout (no bounded per-entry change; see above). */
+  limbSums: FixedSum[]
+}
+
+export function layoutSensitivity (layout: Layout): LayoutSensitivity {
+  const countGroups: CountGroup[] = [
+    // recordsInWindow, one label class, one score class, and tp/fp/fn/tn or predictedPositiveUnlabeled.
+    { name: 'counters', touched: 4 },
+    { name: 'score histogram', touched: 1 },
+    // Labeled count of the bin, and its positive count when the label is positive.
+    ...(layout.calibration.bins > 0 ? [{ name: 'calibration counts', touched: 2 }] : []),
+    ...layout.features.map(f => ({ name: `feature ${f.name}`, touched: 1 }))
+  ]
+  const touched = countGroups.reduce((sum, g) => sum + g.touched, 0)
+  return { countGroups, counts: { l1: touched, l2: Math.sqrt(touched) }, limbSums: fixedSumsOf(layout) }
+}
+
+/** The indices of the layout's count entries (every entry that is not part of a fixed-point limb group). */
+export function countEntries (layout: Layout): Uint8Array {
+  const isCount = new Uint8Array(layout.length).fill(1)
+  for (const fs of fixedSumsOf(layout)) isCount.fill(0, fs.offset, fs.offset + fs.limbs)
+  return isCount
+}
