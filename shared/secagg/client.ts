@@ -13,6 +13,9 @@ import * as transcript from './transcript.js'
 import type { Outgoing, Participant, Sign, Verify } from './types.js'
 import { checkAnnouncePolicy, checkSpecPolicy, hasSpecRules, verifySpec, type AgentPolicy, type ContributionGuard, type RoundRecord, type VerifiedSpec } from './policy.js'
 import { DECLINABLE_CODES, signDecline } from './decline.js'
+import { checkDpHeadroom, DpPlanError, planDp, type DpPlan } from '../dp/plan.js'
+import { addSkellamNoise } from '../dp/skellam.js'
+import { cryptoUniform, type UniformSource } from '../dp/random.js'
 
 export type { AgentPolicy } from './policy.js'
 
@@ -22,6 +25,8 @@ export interface ClientOptions {
   sign: Sign
   verify: Verify
   policy?: AgentPolicy
+  /** Uniform draws for differential-privacy noise (default: node:crypto; tests pass a seeded source). */
+  noiseSource?: UniformSource
   /** Cross-round memory (agent/ledger.ts): refuses replays and differencing; records contributions durably. */
   guard?: ContributionGuard
   /**
@@ -78,6 +83,7 @@ export class SecAggClient {
   private survivorSet: number[] | null = null
   private readonly revealed = new Map<number, 'b' | 's'>()
   private lastMaskMs: number | null = null
+  private lastDpPlan: DpPlan | null = null
   private verifiedSpec: VerifiedSpec | null = null
   /** Once the masked input has left, this agent can no longer leave the round: no Decline after that. */
   private maskedInputSent = false
@@ -277,6 +283,8 @@ export class SecAggClient {
 
   /** Milliseconds this agent spent computing its masked vector (key agreement + PRG expansion), once done. */
   get maskMs (): number | null { return this.lastMaskMs }
+  /** The noise this agent added (spec privacy.dp), once its masked input is sent; null without DP. */
+  get dpPlan (): DpPlan | null { return this.lastDpPlan }
 
   /** The neighbours this agent sends agent->agent messages to (so the network layer may dial them ahead of time). */
   neighbours (): string[] {
@@ -533,6 +541,7 @@ export class SecAggClient {
     if (this.verifiedSpec === null && hasSpecRules(this.opts.policy ?? {})) {
       this.refuseAndThrow('the policy restricts the spec, and no spec was provided to check: not contributing')
     }
+    const dp = this.planNoise()
     if (this.opts.guard !== undefined) {
       try {
         this.opts.guard.contribute(this.roundRecord(), now)
@@ -546,6 +555,11 @@ export class SecAggClient {
     const members = new Set(this.maskingSet!)
     const y = this.input!
     this.input = null
+    // Noise before masks: the sum carries every survivor's noise, no party sees a less noisy figure.
+    if (dp !== null) {
+      addSkellamNoise(y, dp.muPerAgent, this.opts.noiseSource ?? cryptoUniform())
+      this.lastDpPlan = dp
+    }
     addMaskInPlace(y, this.selfMaskSeed!, 1)
     for (const [v, keys] of this.peerKeys) {
       if (members.has(v)) addMaskInPlace(y, keys.maskSeed, this.selfIndex < v ? 1 : -1)
@@ -554,6 +568,23 @@ export class SecAggClient {
     this.phase = 'masked'
     this.maskedInputSent = true
     return [this.toCoordinator({ type: 'masked-input', roundId: this.roundId, vector: y })]
+  }
+
+  /**
+   * The spec's privacy.dp as noise for this agent: sized so the fewest agents this round can unmask with —
+   * max(t, minAgents, consistency quorum), the server's own floor — carry the whole target between them.
+   */
+  private planNoise (): DpPlan | null {
+    const dp = this.verifiedSpec?.spec.privacy?.dp
+    if (dp === undefined || this.verifiedSpec === null) return null
+    try {
+      const plan = planDp(this.verifiedSpec.layout, dp, Math.max(this.layout.t, this.announce.minAgents, this.consistencyQuorum))
+      checkDpHeadroom(this.verifiedSpec.layout, plan, this.layout.n)
+      return plan
+    } catch (err) {
+      if (!(err instanceof DpPlanError)) throw err
+      this.refuseAndThrow(`cannot add the differential-privacy noise the spec asks for: ${err.message}`)
+    }
   }
 
   private onSurvivors (message: Survivors): Outgoing[] {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { buildLayout, specHashOf, type Layout, type NumericFeatureLayout } from '../stats/layout.js'
-import { MonitorSpec, MAX_SUM_PRECISION_BITS } from '../stats/spec.js'
+import { MonitorSpec, MAX_SUM_PRECISION_BITS, specProblem } from '../stats/spec.js'
 import { SecAggError } from './errors.js'
 import type { Announce } from './messages.js'
 
@@ -79,6 +79,15 @@ export const AgentPolicy = z.strictObject({
    * log2(maxBucketsPerColumn) and ≤ log2(maxScoreBins) and the sums tell no more of one record than a bucket does.
    */
   maxSumPrecisionBits: z.number().int().min(0).max(MAX_SUM_PRECISION_BITS).optional(),
+  /**
+   * Differential privacy this agent insists on (shared/dp): `required` refuses specs without `privacy.dp`;
+   * `maxEpsilon` / `maxDelta` refuse too little noise. The agent always adds the noise itself.
+   */
+  dp: z.strictObject({
+    required: z.boolean().optional(),
+    maxEpsilon: z.number().positive().optional(),
+    maxDelta: z.number().positive().max(1e-3).optional()
+  }).optional(),
 
   // ---- the window ----
   /** Refuse windows shorter than this (a narrow window isolates few records). */
@@ -98,7 +107,8 @@ export type AgentPolicy = z.infer<typeof AgentPolicy>
 /** True when the policy has rules that need the spec document (not just its hash). */
 export function hasSpecRules (policy: AgentPolicy): boolean {
   return policy.allowedColumns !== undefined || policy.maxBucketsPerFeature !== undefined || policy.maxScoreBins !== undefined ||
-    policy.maxBucketsPerColumn !== undefined || policy.allowSums === false || policy.maxSumPrecisionBits !== undefined
+    policy.maxBucketsPerColumn !== undefined || policy.allowSums === false || policy.maxSumPrecisionBits !== undefined ||
+    policy.dp !== undefined
 }
 
 const refuse = (message: string): SecAggError => new SecAggError('ERR_POLICY', message)
@@ -172,6 +182,8 @@ export function verifySpec (document: unknown, specHash: string): VerifiedSpec {
     const issue = parsed.error.issues[0]
     throw new SecAggError('ERR_BAD_MESSAGE', `the round's spec is invalid: ${issue.path.map(String).join('.') || '(spec)'}: ${issue.message}`)
   }
+  const problem = specProblem(parsed.data)
+  if (problem !== null) throw new SecAggError('ERR_BAD_MESSAGE', `the round's spec is invalid: ${problem.field}: ${problem.message}`)
   const hash = specHashOf(parsed.data)
   if (hash !== specHash) throw refuse(`the spec hashes to ${hash.slice(0, 12)}…, the round announced ${specHash.slice(0, 12)}…`)
   let layout: Layout
@@ -343,6 +355,24 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
     }
   }
   checkSumsPolicy(policy, verified)
+  checkDpPolicy(policy, spec)
+}
+
+/** The agent's DP rules against the spec's `privacy.dp`: required or not, and never less noise than allowed. */
+function checkDpPolicy (policy: AgentPolicy, spec: MonitorSpec): void {
+  const rules = policy.dp
+  if (rules === undefined) return
+  const dp = spec.privacy?.dp
+  if (dp === undefined) {
+    if (rules.required === true) throw refuse('the spec has no privacy.dp and this agent requires differential privacy (policy.dp.required)')
+    return
+  }
+  if (rules.maxEpsilon !== undefined && dp.epsilon > rules.maxEpsilon) {
+    throw refuse(`the spec asks for ε = ${dp.epsilon} per round, this agent allows at most ${rules.maxEpsilon} (policy.dp.maxEpsilon): too little noise`)
+  }
+  if (rules.maxDelta !== undefined && dp.delta > rules.maxDelta) {
+    throw refuse(`the spec asks for δ = ${dp.delta}, this agent allows at most ${rules.maxDelta} (policy.dp.maxDelta)`)
+  }
 }
 
 // ---- the contribution ledger interface (agent/ledger.ts implements it with a file) ----

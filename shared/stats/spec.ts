@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { loadConfigFile, validateConfig } from '../config/load.js'
+import { ConfigError } from '../errors.js'
 
 /**
  * The monitor spec (issue 3): which columns, which bins, which thresholds. It deterministically defines the
@@ -140,6 +141,20 @@ export const LimitsSpec = z.strictObject({
 })
 export type LimitsSpec = z.infer<typeof LimitsSpec>
 
+/**
+ * Distributed differential privacy (issue 15): every agent adds Skellam noise to its count entries before
+ * masking, sized so that the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per
+ * round (shared/dp/plan.ts). Absent: exact sums, as before (and the same spec hash). DP covers count entries,
+ * so a spec with DP has no fixed-point sums: `score.sums: false` and `moments: false` on numeric features.
+ */
+export const DpSpec = z.strictObject({
+  epsilon: z.number().positive().max(20),
+  delta: z.number().positive().max(1e-3)
+})
+export type DpSpec = z.infer<typeof DpSpec>
+export const PrivacySpec = z.strictObject({ dp: DpSpec.optional() })
+export type PrivacySpec = z.infer<typeof PrivacySpec>
+
 const featureName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'feature names: letters, digits, _ . - (max 64), starting with a letter or _')
 
 export const MonitorSpec = z.strictObject({
@@ -150,16 +165,34 @@ export const MonitorSpec = z.strictObject({
   features: z.record(featureName, FeatureSpec).default({}),
   calibration: z.strictObject({ bins: z.number().int().min(2).max(100).default(10) }).default({ bins: 10 }),
   drift: DriftSpec.default(DriftSpec.parse({})),
-  limits: LimitsSpec.default(LimitsSpec.parse({}))
+  limits: LimitsSpec.default(LimitsSpec.parse({})),
+  privacy: PrivacySpec.optional()
 })
 export type MonitorSpec = z.infer<typeof MonitorSpec>
 
+/** Rules across fields that the schema's shape cannot state: the first one broken, as a field path and a message. */
+export function specProblem (spec: MonitorSpec): { field: string, message: string } | null {
+  if (spec.privacy?.dp !== undefined) {
+    if (spec.score.sums !== false) return { field: 'score.sums', message: 'must be false with privacy.dp (differential privacy covers count entries; fixed-point sums have no per-record noise scale yet)' }
+    for (const [name, f] of Object.entries(spec.features)) {
+      if (f.type === 'numeric' && f.moments !== false) return { field: `features.${name}.moments`, message: 'must be false with privacy.dp (differential privacy covers count entries)' }
+    }
+  }
+  return null
+}
+
+function checked (source: string, spec: MonitorSpec): MonitorSpec {
+  const problem = specProblem(spec)
+  if (problem !== null) throw new ConfigError(source, problem.field, problem.message)
+  return spec
+}
+
 /** Reads and validates a monitor spec (YAML or JSON); a ConfigError names the file and the field path. */
 export function loadMonitorSpec (file: string): MonitorSpec {
-  return loadConfigFile(file, MonitorSpec)
+  return checked(file, loadConfigFile(file, MonitorSpec))
 }
 
 /** Validates an in-memory spec (e.g. received from a coordinator); a ConfigError names `source` and the field. */
 export function parseMonitorSpec (value: unknown, source = 'monitor spec'): MonitorSpec {
-  return validateConfig(source, MonitorSpec, value)
+  return checked(source, validateConfig(source, MonitorSpec, value))
 }

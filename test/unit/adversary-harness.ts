@@ -28,6 +28,8 @@ export interface HarnessAgent {
   roster?: ReadonlySet<string>
   /** Give the agent the spec document after the Announce (as the daemon's spec fetch does). */
   provideSpec?: string
+  /** Uniform draws for the agent's DP noise (default: node:crypto). */
+  noiseSource?: () => number
 }
 
 export interface HarnessRound {
@@ -136,7 +138,7 @@ export function runRound (r: HarnessRound): HarnessResult {
         if (clients.has(d.to)) { rejected.push({ at: d.to, type: 'announce', code: 'ERR_DUPLICATE', message: 'second announce in a round' }); continue }
         let client: SecAggClient
         try {
-          client = SecAggClient.fromAnnounce({ self: d.to, coordinator: r.coordinator.id, sign: agent.identity.sign, verify: verifyPeerSignature, policy: agent.policy, guard: agent.guard, roster: agent.roster ?? roster }, d.from, d.message, now)
+          client = SecAggClient.fromAnnounce({ self: d.to, coordinator: r.coordinator.id, sign: agent.identity.sign, verify: verifyPeerSignature, policy: agent.policy, guard: agent.guard, roster: agent.roster ?? roster, noiseSource: agent.noiseSource }, d.from, d.message, now)
         } catch (err) {
           if (!(err instanceof SecAggError)) throw err
           rejected.push({ at: d.to, type: 'announce', code: err.code, message: err.message })
