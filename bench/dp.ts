@@ -4,7 +4,8 @@
  * concept drift between a reference and a current week) each hold R records per window; each site's two
  * windows are scanned by the real DuckDB scan; then, K times, every site adds its own Skellam noise (planned for
  * ε, δ per round with N survivors as the minimum) to both vectors, the noisy sums are decoded and the report is
- * computed as the coordinator does. Prints the 95th percentiles of |AUC − exact AUC| and of |PSI − exact| / exact
+ * computed as the coordinator does (shared/dp/report.ts). Each site plans its noise for the fewest survivors
+ * (--min-survivors, default a majority: 3 of 5) and all N survive, so the sum holds N/min times that noise. Prints the 95th percentiles of |AUC − exact AUC| and of |PSI − exact| / exact
  * over the features with PSI ≥ 0.01 (smaller PSIs are "no drift" either way), and the per-entry noise std.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -19,7 +20,7 @@ import { sumVectors } from '../shared/stats/evaluate.js'
 import { planDp, noiseStd } from '../shared/dp/plan.js'
 import { addSkellamNoise } from '../shared/dp/skellam.js'
 import { cryptoUniform } from '../shared/dp/random.js'
-import { clampedCounts } from '../shared/dp/decode.js'
+import { noisyReportBody } from '../shared/dp/report.js'
 import { DEMO_SPEC, demoWindows, writeSiteData } from '../bin/demo/data.js'
 
 const USAGE = 'usage: npm run -s bench -- dp [--epsilon E] [--delta D] [--sites N] [--records R] [--repetitions K] [--bins B] [--json]\n'
@@ -30,10 +31,14 @@ export async function run (argv: string[]): Promise<void> {
     options: {
       epsilon: { type: 'string', default: '1' }, delta: { type: 'string', default: '1e-6' }, sites: { type: 'string', default: '5' },
       records: { type: 'string', default: '50000' }, repetitions: { type: 'string', default: '200' }, bins: { type: 'string', default: '100' },
+      'min-survivors': { type: 'string' },
       json: { type: 'boolean', default: false }
     }
   })
   const [epsilon, delta, sites, records, repetitions, bins] = ['epsilon', 'delta', 'sites', 'records', 'repetitions', 'bins'].map(k => Number(values[k as keyof typeof values]))
+  // Agents plan their noise for the fewest survivors a round can unmask with: for 5 agents on the full graph,
+  // t = 3 and the consistency quorum is 3 (shared/secagg/params.ts).
+  const minSurvivors = values['min-survivors'] !== undefined ? Number(values['min-survivors']) : Math.min(sites, Math.floor(sites / 2) + 1)
   if (!(epsilon > 0) || !(delta > 0 && delta < 1) || !Number.isInteger(sites) || sites < 1 || sites > 5 || !Number.isInteger(records) || records < 10 || !Number.isInteger(repetitions) || repetitions < 1 || !Number.isInteger(bins) || bins < 2) {
     process.stderr.write(USAGE)
     process.exitCode = 2
@@ -42,7 +47,8 @@ export async function run (argv: string[]): Promise<void> {
   const spec = MonitorSpec.parse({
     ...DEMO_SPEC,
     score: { ...DEMO_SPEC.score, bins, sums: false },
-    features: Object.fromEntries(Object.entries(DEMO_SPEC.features).map(([name, f]) => [name, f.type === 'numeric' ? { ...f, moments: false } : f]))
+    features: Object.fromEntries(Object.entries(DEMO_SPEC.features).map(([name, f]) => [name, f.type === 'numeric' ? { ...f, moments: false } : f])),
+    privacy: { dp: { epsilon, delta } }
   })
   const layout = buildLayout(spec)
   const windows = demoWindows(Date.UTC(2026, 0, 15))
@@ -59,21 +65,22 @@ export async function run (argv: string[]): Promise<void> {
     const exact = computeReportBody({ spec, layout, current: sumVectors(current, layout.length), reference: { vector: sumVectors(reference, layout.length), id: 'ref', window: null } })
     const exactAuc = exact.performance.auc.value as number
     const drifted = Object.entries(exact.drift.features).filter(([, d]) => d.psi !== null && d.psi >= 0.01).map(([name, d]) => ({ name, psi: d.psi as number }))
-    const plan = planDp(layout, { epsilon, delta }, sites)
+    const plan = planDp(layout, { epsilon, delta }, minSurvivors)
     const uniform = cryptoUniform()
     const aucErrors: number[] = []
     const psiErrors: number[] = []
     const started = performance.now()
     for (let r = 0; r < repetitions; r++) {
-      const noisy = (vectors: Uint32Array[]): Uint32Array => clampedCounts(sumVectors(vectors.map(v => addSkellamNoise(Uint32Array.from(v), plan.muPerAgent, uniform)), layout.length))
-      const body = computeReportBody({ spec, layout, current: noisy(current), reference: { vector: noisy(reference), id: 'ref', window: null } })
+      // Every site noises its own vector; the coordinator sees only the sum and publishes noisyReportBody's figures.
+      const noisy = (vectors: Uint32Array[]): Uint32Array => sumVectors(vectors.map(v => addSkellamNoise(Uint32Array.from(v), plan.muPerAgent, uniform)), layout.length)
+      const { body } = noisyReportBody({ spec, layout, current: noisy(current), reference: { vector: noisy(reference), id: 'ref', window: null, survivors: sites }, survivors: sites, minSurvivors })
       aucErrors.push(Math.abs((body.performance.auc.value as number) - exactAuc))
       for (const d of drifted) psiErrors.push(Math.abs((body.drift.features[d.name].psi as number) - d.psi) / d.psi)
     }
     const result = {
       bench: 'dp', epsilon, delta, sites, recordsPerSitePerWindow: records, repetitions, scoreBins: bins,
       aucAbsErrorP95: round(p95(aucErrors), 6), psiRelErrorP95: round(p95(psiErrors), 4),
-      noiseStd: round(noiseStd(plan, sites), 3), muPerAgent: round(plan.muPerAgent, 3), sensitivityL1: plan.sensitivity.l1, epsilonSpent: round(plan.epsilon, 4),
+      noiseStd: round(noiseStd(plan, sites), 3), minSurvivors, muPerAgent: round(plan.muPerAgent, 3), sensitivityL1: plan.sensitivity.l1, epsilonSpent: round(plan.epsilon, 4),
       exactAuc: round(exactAuc, 4), psiFeatures: drifted.map(d => `${d.name}:${round(d.psi, 3)}`), vectorLength: layout.length,
       targets: { aucAbsErrorP95: 0.005, psiRelErrorP95: 0.1 }, noiseSeconds: round((performance.now() - started) / 1000, 2)
     }

@@ -5,7 +5,15 @@
  */
 export interface Window { from: string, to: string } // ISO-8601 instants, [from, to)
 
-export interface Bounded { value: number | null, lower: number | null, upper: number | null }
+export interface Bounded {
+  value: number | null
+  lower: number | null
+  upper: number | null
+  /** Set when noise (privacy.dp) widened [lower, upper] into a confidence interval at this level. */
+  confidence?: number
+  /** The noise's 95 % half-width that widened the interval on each side. */
+  noise?: number
+}
 
 export interface FeatureDrift {
   type: 'numeric' | 'categorical' | 'score'

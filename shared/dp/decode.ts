@@ -11,3 +11,8 @@ export function clampedCounts (sum: Uint32Array): Uint32Array {
   }
   return out
 }
+
+/** The summed entries as signed integers (exact count plus noise; may be negative where counts are small). */
+export function signedCounts (sum: Uint32Array): Int32Array {
+  return new Int32Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + sum.byteLength))
+}
