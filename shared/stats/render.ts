@@ -35,29 +35,35 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   const out: string[] = []
   const p = report.performance as Record<string, unknown>
   const auc = p.auc as Bounded
+  // Under differential privacy (shared/dp/report.ts) every count carries noise: show its ± so nobody reads
+  // noise as signal, and say the AUC interval is now a confidence interval.
+  const dp = report.privacy.dp as { countError95?: number, epsilon?: number, delta?: number, noiseStd?: number } | undefined
+  const pm = dp?.countError95 !== undefined ? ` ±${Math.ceil(dp.countError95)}` : ''
+  const noise95 = (p.noise95 ?? {}) as Record<string, number | null>
+  const withNoise = (key: string): string => num(p[key]) + (noise95[key] != null ? ` ±${num(noise95[key], 3)}` : '')
 
   out.push(paint(`fedmon report ${report.id}`, 'bold'))
   out.push(`  model      ${report.spec.model}  (spec ${report.spec.hash.slice(0, 12)}, ${int(report.spec.vectorLength)} entries)`)
   out.push(`  round      ${report.round.id} (${report.round.kind})`)
   out.push(`  window     ${report.window.from} .. ${report.window.to}`)
   out.push(`  agents     ${report.agents.included.length} included, ${report.agents.dropped.length} dropped, ${report.agents.invited.length} invited`)
-  out.push(`  samples    ${int(report.samples.count)} records, ${int(report.samples.labeled)} labeled, ${int(report.samples.positives)} positive, ${int(report.samples.unlabeled)} unlabeled`)
+  out.push(`  samples    ${int(report.samples.count)}${pm} records, ${int(report.samples.labeled)}${pm} labeled, ${int(report.samples.positives)}${pm} positive, ${int(report.samples.unlabeled)}${pm} unlabeled`)
   out.push(`  created    ${report.createdAt}`)
   out.push('')
 
   out.push(paint('Performance', 'bold'))
   const perf: string[][] = [['metric', 'value', 'bound']]
-  perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]` : ''])
+  perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]${auc.confidence !== undefined ? ` (${Math.round(auc.confidence * 100)} % CI)` : ''}` : ''])
   // a figure the spec's sums do not allow is said to be off, never shown as a number (nor as a bare dash)
   const sumsOff = (p.sums as { state?: string } | undefined)?.state === 'off'
   for (const [label, key] of [['PR-AUC (avg precision)', 'pr_auc'], ['log loss', 'log_loss'], ['Brier', 'brier'], ['ECE', 'ece'],
     ['prevalence', 'prevalence']] as const) {
-    perf.push([label, sumsOff && key !== 'pr_auc' && key !== 'prevalence' ? 'n/a (score.sums off)' : num(p[key]), ''])
+    perf.push([label, sumsOff && key !== 'pr_auc' && key !== 'prevalence' ? 'n/a (score.sums off)' : withNoise(key), ''])
   }
   const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
-  for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, num(p[key]), ''])
+  for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, withNoise(key), ''])
   const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
-  if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}`, ''])
+  if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}${pm !== '' ? ` (each${pm})` : ''}`, ''])
   out.push(...table(perf, visible).map(l => '  ' + l))
   if (typeof p.fixedPoint === 'string') out.push(paint(`  sums: ${p.fixedPoint}`, 'dim'))
   out.push('')
@@ -76,7 +82,10 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
     for (const [name, f] of entries) {
       const ks = f.ks !== undefined && f.ks.value !== null ? `${num(f.ks.value, 3)} [${num(f.ks.upper, 3)}]` : '—'
       const miss = `${num(f.missingRate.reference, 3)}→${num(f.missingRate.current, 3)}`
-      rows.push([name, f.type, num(f.psi), num(f.js), ks, num(f.wasserstein ?? null, 3), miss, statusText(f.status)])
+      const fn = f.noise95 as { psi?: number | null, js?: number | null } | undefined
+      const psiText = num(f.psi) + (fn?.psi != null ? ` ±${num(fn.psi, 3)}` : '')
+      const jsText = num(f.js) + (fn?.js != null ? ` ±${num(fn.js, 3)}` : '')
+      rows.push([name, f.type, psiText, jsText, ks, num(f.wasserstein ?? null, 3), miss, statusText(f.status)])
     }
     out.push(...table(rows, visible).map(l => '  ' + l))
   }
@@ -84,7 +93,7 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
 
   out.push(paint('Data quality', 'bold'))
   const q = report.dataQuality as Record<string, any>
-  const line = (label: string, value: unknown): void => { out.push(`  ${label.padEnd(28)} ${int(value)}`) }
+  const line = (label: string, value: unknown): void => { out.push(`  ${label.padEnd(28)} ${int(value)}${pm}`) }
   if (q.records !== undefined) line('records in window', q.records)
   // only in `fedmon evaluate` reports (the site's own figure, never summed); includes JSONL lines that are not JSON
   if (q.recordsWithoutTimestamp !== undefined) line('records without usable ts', q.recordsWithoutTimestamp)
@@ -95,7 +104,7 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   if (q.label !== undefined) line('label invalid', q.label.invalid)
   for (const [name, f] of Object.entries((q.features ?? {}) as Record<string, Record<string, number>>)) {
     const parts = Object.entries(f).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${int(n)}`)
-    if (parts.length > 0) out.push(`  feature ${name}: ${parts.join(', ')}`)
+    if (parts.length > 0) out.push(`  feature ${name}: ${parts.join(', ')}${pm !== '' ? ` (each${pm})` : ''}`)
   }
   out.push('')
 
@@ -104,6 +113,7 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   for (const a of report.alerts) out.push(`  ${paint('!', 'red')} ${a.message}`)
   out.push('')
   const pr = report.privacy
-  out.push(paint(`privacy: threshold ${pr.threshold ?? '—'}, min agents ${pr.minAgents ?? '—'}${pr.dp !== undefined ? ', differential privacy on' : ''}`, 'dim'))
+  const dpText = dp !== undefined ? `, differential privacy (ε = ${dp.epsilon}, δ = ${dp.delta} per round; noise σ ${num(dp.noiseStd, 1)} per count, ±${Math.ceil(dp.countError95 ?? 0)} at 95 %)` : ''
+  out.push(paint(`privacy: threshold ${pr.threshold ?? '—'}, min agents ${pr.minAgents ?? '—'}${dpText}`, 'dim'))
   return out.join('\n') + '\n'
 }

@@ -11,6 +11,8 @@ import { noisyReportBody } from '../../shared/dp/report.js'
 import { planDp } from '../../shared/dp/plan.js'
 import { addSkellamNoise } from '../../shared/dp/skellam.js'
 import { mulberry32 } from '../../shared/prng.js'
+import { renderReport } from '../../shared/stats/render.js'
+import type { Report } from '../../shared/report.js'
 
 const spec = MonitorSpec.parse({
   model: 'dp-report',
@@ -73,4 +75,23 @@ test('DP report: clamped counts, the privacy block, and intervals that cover the
   // 95 % intervals (AUC's also holds the binning bound): allow sampling slack over 40 trials.
   assert.ok(aucCovered >= 36, `AUC covered in ${aucCovered}/${trials}`)
   assert.ok(psiCovered >= 33, `PSI covered in ${psiCovered}/${trials}`)
+})
+
+test('the terminal report shows the noise: ± on counts and figures, the AUC as a confidence interval, ε and δ', () => {
+  const plan = planDp(layout, spec.privacy!.dp!, 3)
+  const rnd = mulberry32(3)
+  const noisy = (v: Uint32Array): Uint32Array => addSkellamNoise(Uint32Array.from(v), plan.muPerAgent * 3, () => rnd())
+  const { body, dp } = noisyReportBody({ spec, layout, current: noisy(exactVector(5000, 0.5, 8)), reference: { vector: noisy(exactVector(5000, 0, 9)), id: 'ref', window: null, survivors: 3 }, survivors: 3, minSurvivors: 3 })
+  const report: Report = {
+    id: 'report-1', round: { id: 'round-1', kind: 'current' }, window: { from: '2026-01-01T00:00:00.000Z', to: '2026-01-08T00:00:00.000Z' },
+    spec: { model: 'dp-report', hash: layout.specHash, vectorLength: layout.length }, agents: { invited: ['a', 'b', 'c'], included: ['a', 'b', 'c'], dropped: [] },
+    ...body, alerts: [], privacy: { threshold: 3, minAgents: 3, dp }, createdAt: '2026-01-08T00:00:01.000Z'
+  }
+  const text = renderReport(report, { color: false })
+  const pm = `±${Math.ceil(dp.countError95)}`
+  assert.match(text, new RegExp(`samples +[\\d,]+ ${pm} records`))
+  assert.match(text, /AUC \(ROC\) +\d\.\d{4} +\[\d\.\d{4}, \d\.\d{4}\] \(95 % CI\)/)
+  assert.match(text, /precision @ 0\.5 +\d\.\d{4} ±0\.\d{3}/)
+  assert.match(text, /x +numeric +\d\.\d{4} ±\d\.\d{3}/)
+  assert.match(text, /differential privacy \(ε = 0\.5, δ = 0\.000001 per round; noise σ [\d.]+ per count/)
 })
