@@ -35,7 +35,7 @@ export function register (program: Command): void {
     .option('--ts-unit <unit>', 'unit of numeric timestamps: auto (by magnitude), s, ms, us or ns', 'auto')
     .option('--json', 'print the report as one JSON document')
     .option('--no-color', 'no ANSI colours in the table')
-    .addHelpText('after', '\nExamples:\n  $ fedmon evaluate --spec spec.yaml --data "logs/*.jsonl" --window 2025-12-08..2025-12-15 --reference-window 2025-12-01..2025-12-08\n  $ fedmon evaluate --spec spec.yaml --config agent.yaml --window 2025-12-08..2025-12-15')
+    .addHelpText('after', '\nExample:\n  $ fedmon evaluate --spec spec.yaml --data "logs/*.jsonl" --window 2025-12-08..2025-12-15 --reference-window 2025-12-01..2025-12-08\n  $ fedmon evaluate --spec spec.yaml --config agent.yaml --window 2025-12-08..2025-12-15')
     .action(async (opts: EvaluateOptions) => {
       const window = parseWindow(opts.window, '--window')
       const referenceWindow = opts.referenceWindow !== undefined ? parseWindow(opts.referenceWindow, '--reference-window') : null
