@@ -27,7 +27,7 @@ import type { FederationRoster } from '../shared/config/roster.js'
 import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
-import { checkWindowData } from './data-check.js'
+import { checkWindowData, scanFailureReason } from './data-check.js'
 
 const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
 const VERSION = 'fedmon/0.1.0'
@@ -414,15 +414,28 @@ export class AgentDaemon {
       return { vector: v, records: Number.MAX_SAFE_INTEGER }
     }
     const { scanWindowDetailed, columnNamesFor } = await import('./scan.js')
-    const { vector, local } = await scanWindowDetailed({ spec, layout, source: this.config.data, window: announce.window, signal })
+    const source = this.config.data
+    let scanned: Awaited<ReturnType<typeof scanWindowDetailed>>
+    try {
+      scanned = await scanWindowDetailed({ spec, layout, source, window: announce.window, signal })
+    } catch (err) {
+      // The record cap is the round service's to handle (the window is used up); a cancelled scan is no problem
+      // of the data. Any other failure is declined now, with the reason, instead of leaving the round to time out.
+      if (signal.aborted || (err as { code?: string }).code === 'ERR_SCAN_RECORD_CAP') throw err
+      const problem = scanFailureReason(err, source)
+      this.logger.error({ round: announce.roundId, data: source.path, err: (err as Error).message, problem }, 'the scan of the data failed: declining (the ledger keeps the window open)')
+      return { vector: new Uint32Array(layout.length), records: 0, problem }
+    }
+    const { vector, local } = scanned
     // For this site's operator only: the same in every scan of the files, so it is never sent (layout v2)
-    this.logger[local.recordsWithoutTimestamp > 0 ? 'warn' : 'info']({ round: announce.roundId, recordsWithoutTimestamp: local.recordsWithoutTimestamp, data: this.config.data.path }, 'scan: records without a usable ts (in no window; local figure, not sent)')
+    this.logger[local.recordsWithoutTimestamp > 0 ? 'warn' : 'info']({ round: announce.roundId, recordsWithoutTimestamp: local.recordsWithoutTimestamp, malformedRows: local.malformedRows, data: source.path }, 'scan: records without a usable ts (in no window; local figure, not sent)')
+    if (Object.keys(local.tsUnits).length > 0) this.logger.info({ round: announce.roundId, tsUnit: source.columns?.tsUnit ?? 'auto', read: local.tsUnits }, 'scan: numeric timestamps read as epoch s/ms/us/ns (records per unit; data.columns.tsUnit)')
     const { problem, warnings } = checkWindowData({
-      layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, this.config.data),
-      maxBadFraction: this.config.policy.maxBadRecordFraction ?? 1
+      layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, source),
+      maxBadFraction: this.config.policy.maxBadRecordFraction ?? 1, timestamps: local.timestamps, tsUnit: source.columns?.tsUnit
     })
-    if (problem !== null) this.logger.error({ round: announce.roundId, data: this.config.data.path, problem }, 'the window\'s data is unusable as mapped: declining (the ledger keeps the window open)')
-    for (const warning of warnings) this.logger.warn({ round: announce.roundId, data: this.config.data.path }, warning)
+    if (problem !== null) this.logger.error({ round: announce.roundId, data: source.path, problem, timestamps: local.timestamps }, 'the window\'s data is unusable as mapped: declining (the ledger keeps the window open)')
+    for (const warning of warnings) this.logger.warn({ round: announce.roundId, data: source.path }, warning)
     return { vector, records: local.recordsInWindow, problem }
   }
 

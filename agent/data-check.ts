@@ -7,6 +7,9 @@
  * is sent to the coordinator in a signed decline). Pure: no I/O.
  */
 import { COUNTERS, type Layout } from '../shared/stats/layout.js'
+import type { TsUnit } from '../shared/stats/data-source.js'
+import type { TimestampProfile } from './scan.js'
+import { LOOKS_LIKE_OF_MAGNITUDE, type EpochUnit } from './scan-sql.js'
 
 export interface DataCheckColumns { ts: string, score: string, label: string, features: ReadonlyMap<string, string> }
 
@@ -18,6 +21,23 @@ export interface DataCheckInput {
   columns: DataCheckColumns
   /** policy.maxBadRecordFraction: the largest share of the window's records that may be unusable. */
   maxBadFraction: number
+  /** The whole source's timestamps (the scan profiles them when the window is empty), to tell why it is. */
+  timestamps?: TimestampProfile
+  /** data.columns.tsUnit as configured (default auto). */
+  tsUnit?: TsUnit
+}
+
+const UNIT_NAMES: Record<EpochUnit, string> = { s: 'seconds', ms: 'milliseconds', us: 'microseconds', ns: 'nanoseconds' }
+
+/**
+ * Why a scan failed, in words fit for a signed decline: the file (or glob) and the kind of problem. The scan's
+ * ScanError carries such a `reason`; anything else is named only by its code.
+ */
+export function scanFailureReason (err: unknown, source: { path: string }): string {
+  const reason = (err as { reason?: unknown } | null)?.reason
+  if (typeof reason === 'string' && err instanceof Error && err.name === 'ScanError') return `cannot scan the data: ${reason}`
+  const code = (err as { code?: unknown } | null)?.code
+  return `cannot scan the data: the scan of ${source.path} failed (${typeof code === 'string' ? code : 'unexpected error'}; details in the agent's log)`
 }
 
 const percent = (part: number, whole: number): string => `${Math.max(1, Math.round(100 * part / whole))} %`
@@ -44,8 +64,12 @@ function windowProblem (input: DataCheckInput, records: number): string | null {
   if (records === 0) {
     // Nothing in the window at all is not a data problem by itself (policy.minRecords speaks then), unless the
     // files hold records whose time cannot be read: then the timestamp column is the likely cause.
-    return input.recordsWithoutTimestamp > 0
-      ? `no record falls in the window, and records of the data source have no usable timestamp in column \`${columns.ts}\` (missing, or neither epoch milliseconds nor ISO-8601): check data.columns.ts`
+    const unit = wrongUnit(input)
+    if (unit === 'tiny') return `column \`${columns.ts}\`: numeric timestamps are too small for epoch time in any unit (they read as milliseconds in 1970; relative times?), so no record falls in the window: check data.columns.ts`
+    if (unit !== null) return `column \`${columns.ts}\`: timestamps look like epoch ${UNIT_NAMES[unit.looksLike]} read as ${UNIT_NAMES[unit.readAs]}, so no record falls in the window: check data.columns.tsUnit (now ${unit.readAs})`
+    const usable = input.timestamps?.usable
+    return input.recordsWithoutTimestamp > 0 && (usable === undefined || usable === 0)
+      ? `no record falls in the window, and records of the data source have no usable timestamp in column \`${columns.ts}\` (missing, or neither an epoch number nor ISO-8601): check data.columns.ts`
       : null
   }
   const tooMany = (bad: number): boolean => bad > maxBadFraction * records
@@ -62,3 +86,25 @@ function windowProblem (input: DataCheckInput, records: number): string | null {
   return null
 }
 
+
+/**
+ * When most numeric timestamps of the source look like another unit than they are read in (an explicit
+ * data.columns.tsUnit that is wrong; or numbers below 1e8, which no unit makes a date after 1972), that unit.
+ */
+function wrongUnit (input: DataCheckInput): { looksLike: EpochUnit, readAs: EpochUnit } | 'tiny' | null {
+  const t = input.timestamps
+  if (t === undefined) return null
+  const unit = input.tsUnit ?? 'auto'
+  const m = t.magnitudes
+  const byClass = [m.tiny, m.s, m.ms, m.us, m.ns]
+  const numeric = byClass.reduce((a, b) => a + b, 0)
+  if (numeric === 0 || numeric * 2 < t.records) return null
+  const top = byClass.indexOf(Math.max(...byClass))
+  if (unit === 'auto') {
+    // auto reads every other class in its own unit; numbers below 1e8 are no epoch time after 1972
+    return top === 0 ? 'tiny' : null
+  }
+  const looksLike = LOOKS_LIKE_OF_MAGNITUDE[top]
+  if (looksLike === null) return 'tiny'
+  return looksLike === unit ? null : { looksLike, readAs: unit }
+}

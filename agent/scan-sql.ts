@@ -28,13 +28,53 @@ export function sqlNumber (n: number): string {
 export type ValueKind = 'number' | 'text' | 'bool' | 'timestamp' | 'absent'
 export interface ColumnExpr { sql: string, kind: ValueKind }
 
-/** Epoch milliseconds (DOUBLE) of a ts column: numbers are epoch ms, text is epoch ms or ISO-8601. */
-export function timestampMsSql (c: ColumnExpr): string {
+/** A unit of epoch numbers (data.columns.tsUnit without `auto`). */
+export type EpochUnit = 's' | 'ms' | 'us' | 'ns'
+
+/**
+ * The magnitude class of a numeric timestamp `x` (NULL when `x` is): 0 below 1e8, 1 from 1e8 (epoch seconds after
+ * 1973), 2 from 1e11 (milliseconds), 3 from 1e14 (microseconds), 4 from 1e17 (nanoseconds). Each range is
+ * 1973..5138 in its own unit, so the classes never overlap for real clocks.
+ */
+export function tsMagnitudeSql (x: string): string {
+  return `(CASE WHEN ${x} IS NULL OR NOT isfinite(${x}) THEN NULL WHEN abs(${x}) >= 1e17 THEN 4 WHEN abs(${x}) >= 1e14 THEN 3 WHEN abs(${x}) >= 1e11 THEN 2 WHEN abs(${x}) >= 1e8 THEN 1 ELSE 0 END)`
+}
+/** The unit each magnitude class is read in by `auto` (class 0, tiny numbers, stays milliseconds as before). */
+export const AUTO_UNIT_OF_MAGNITUDE: readonly EpochUnit[] = ['ms', 's', 'ms', 'us', 'ns']
+/** The unit numbers of each magnitude class look like (class 0 looks like none). */
+export const LOOKS_LIKE_OF_MAGNITUDE: ReadonlyArray<EpochUnit | null> = [null, 's', 'ms', 'us', 'ns']
+
+function fromUnitSql (x: string, unit: EpochUnit): string {
+  switch (unit) {
+    case 's': return `(${x} * 1000)`
+    case 'ms': return x
+    case 'us': return `(${x} / 1000)`
+    case 'ns': return `(${x} / 1000000)`
+  }
+}
+
+/** Epoch milliseconds (DOUBLE) of a numeric timestamp `x` in `unit`; `auto` picks each number's unit by its magnitude. */
+export function epochMsSql (x: string, unit: EpochUnit | 'auto'): string {
+  if (unit !== 'auto') return fromUnitSql(x, unit)
+  return `(CASE WHEN abs(${x}) >= 1e17 THEN ${fromUnitSql(x, 'ns')} WHEN abs(${x}) >= 1e14 THEN ${fromUnitSql(x, 'us')} WHEN abs(${x}) >= 1e8 AND abs(${x}) < 1e11 THEN ${fromUnitSql(x, 's')} ELSE ${x} END)`
+}
+
+/**
+ * The readings of a ts column: `number`, its value when it is a number (or numeric text), in the column's own
+ * unit; `instant`, epoch milliseconds when it is a typed timestamp or ISO-8601 text (naive text is UTC: the
+ * scan's session time zone); `missing`, whether the value is absent.
+ */
+export function timestampPartsSql (c: ColumnExpr): { number: string, instant: string, missing: string } {
   switch (c.kind) {
-    case 'number': return `CAST(${c.sql} AS DOUBLE)`
-    case 'timestamp': return `CAST(epoch_ms(${c.sql}) AS DOUBLE)`
-    case 'text': return `COALESCE(TRY_CAST(${c.sql} AS DOUBLE), CAST(epoch_ms(TRY_CAST(${c.sql} AS TIMESTAMPTZ)) AS DOUBLE))`
-    default: return 'CAST(NULL AS DOUBLE)'
+    case 'number': return { number: `CAST(${c.sql} AS DOUBLE)`, instant: 'CAST(NULL AS DOUBLE)', missing: `(${c.sql}) IS NULL` }
+    case 'timestamp': return { number: 'CAST(NULL AS DOUBLE)', instant: `CAST(epoch_ms(${c.sql}) AS DOUBLE)`, missing: `(${c.sql}) IS NULL` }
+    case 'text': return {
+      number: `TRY_CAST(${c.sql} AS DOUBLE)`,
+      instant: `(CASE WHEN TRY_CAST(${c.sql} AS DOUBLE) IS NULL THEN CAST(epoch_ms(TRY_CAST(${c.sql} AS TIMESTAMPTZ)) AS DOUBLE) END)`,
+      missing: `(${c.sql}) IS NULL`
+    }
+    case 'bool': return { number: 'CAST(NULL AS DOUBLE)', instant: 'CAST(NULL AS DOUBLE)', missing: `(${c.sql}) IS NULL` }
+    default: return { number: 'CAST(NULL AS DOUBLE)', instant: 'CAST(NULL AS DOUBLE)', missing: 'true' }
   }
 }
 

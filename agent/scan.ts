@@ -14,14 +14,20 @@ import { type Layout, COUNTERS, type CounterName } from '../shared/stats/layout.
 import { type DataSource, type DataFormat, dataFormatOf } from '../shared/stats/data-source.js'
 import { writeLimbs } from '../shared/stats/fixed-point.js'
 import {
-  type ColumnExpr, type ValueKind, sqlString, sqlIdent, sqlNumber, timestampMsSql, scoreClassSql, labelClassSql,
-  scoreBinSql, numericFeatureSql, categoricalFeatureSql, lossTermsSql, momentTermsSql
+  type ColumnExpr, type ValueKind, type EpochUnit, sqlString, sqlIdent, sqlNumber, timestampPartsSql, epochMsSql, tsMagnitudeSql,
+  AUTO_UNIT_OF_MAGNITUDE, scoreClassSql, labelClassSql, scoreBinSql, numericFeatureSql, categoricalFeatureSql, lossTermsSql, momentTermsSql
 } from './scan-sql.js'
 
 export class ScanError extends FedmonError {
-  constructor (message: string, code: string, options?: { cause?: unknown }) {
+  /**
+   * The problem in words fit to leave the site (a signed decline): the file or column and the kind of problem,
+   * never DuckDB's text, which may quote a data value. The message (for the local log) may.
+   */
+  readonly reason: string
+  constructor (message: string, code: string, options?: { cause?: unknown, reason?: string }) {
     super(message, code, options)
     this.name = 'ScanError'
+    this.reason = options?.reason ?? message
   }
 }
 
@@ -32,6 +38,27 @@ export interface ScanOptions {
   /** [from, to) in epoch milliseconds. */
   window: { from: number, to: number }
   signal?: AbortSignal
+  /**
+   * When to profile the timestamps of the whole source (one more pass over the files): `when-empty` (default)
+   * only when no record falls in the window, to tell why; `always` for `fedmon check`.
+   */
+  profile?: 'always' | 'when-empty'
+}
+
+/** The ts column over every record of the source (not only the window's): for the operator, never sent. */
+export interface TimestampProfile {
+  records: number
+  /** Records with a usable (finite) ts, in any window. */
+  usable: number
+  /** Records without a ts value. */
+  missing: number
+  /** Records whose ts value is neither a number nor a timestamp (nor ISO-8601 text). */
+  bad: number
+  /** First and last usable ts (epoch ms), null when none. */
+  first: number | null
+  last: number | null
+  /** Numeric ts values by magnitude: below 1e8, and those that look like epoch s, ms, µs and ns (tsMagnitudeSql). */
+  magnitudes: { tiny: number, s: number, ms: number, us: number, ns: number }
 }
 
 /** Figures about the site's files that are for its own operator only: never in the vector, never sent. */
@@ -40,6 +67,15 @@ export interface LocalDataQuality {
   recordsWithoutTimestamp: number
   /** Records whose ts falls in the window, valid or not (the agent's policy.minRecords is checked against it). */
   recordsInWindow: number
+  /**
+   * CSV rows that are not well-formed CSV (an unterminated quote, invalid UTF-8): each is a record without a usable
+   * ts (counted in recordsWithoutTimestamp too), and the rows around it are read as usual.
+   */
+  malformedRows: number
+  /** How the window's numeric timestamps were read: records per unit (data.columns.tsUnit, or detected by `auto`). */
+  tsUnits: Partial<Record<EpochUnit, number>>
+  /** The whole source's timestamps (ScanOptions.profile), or undefined when not profiled. */
+  timestamps?: TimestampProfile
 }
 
 export interface ScanResult {
@@ -69,10 +105,14 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
     await conn.run("SET TimeZone = 'UTC'")
     await conn.run('SET preserve_insertion_order = false') // parallel, unordered temp-table writes
     const files = await listFiles(conn, source.path)
-    await materialize(conn, { spec, layout, source, format, files, window })
+    const read = await materialize(conn, { spec, layout, source, format, files, window })
     signal?.throwIfAborted()
     try {
-      return await aggregate(conn, spec, layout, signal)
+      const result = await aggregate(conn, spec, layout, signal)
+      result.local.malformedRows = read.malformedRows
+      result.local.tsUnits = await tsUnitsOf(conn, source)
+      if (opts.profile === 'always' || result.local.recordsInWindow === 0) result.local.timestamps = await profileTimestamps(conn, read.sql)
+      return result
     } catch (err) {
       // Parquet is read by the aggregate queries themselves (`w` is a view): a damaged page fails there
       if (format === 'parquet' && !(err instanceof FedmonError) && signal?.aborted !== true) throw readError(source, files, err)
@@ -81,7 +121,7 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
   } catch (err) {
     if (signal?.aborted === true) throw signal.reason
     if (err instanceof FedmonError) throw err
-    throw new ScanError(`scan of ${source.path} failed: ${firstLine(err)}`, 'ERR_SCAN', { cause: err })
+    throw new ScanError(`scan of ${source.path} failed: ${firstLine(err)}`, 'ERR_SCAN', { cause: err, reason: `the scan of ${source.path} failed (${errorKind(err)}; details in the agent's log)` })
   } finally {
     signal?.removeEventListener('abort', onAbort)
     conn.closeSync()
@@ -224,7 +264,7 @@ interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSourc
  * record contradicts the inferred types, it is re-read with every field as text, which never fails on a
  * well-formed line.
  */
-async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise<void> {
+async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise<{ sql: string, malformedRows: number }> {
   const fileList = `[${o.files.map(sqlString).join(', ')}]`
   const paths = columnPaths(o.spec, o.source, o.format)
   // `complete`: use this reader only if it has every column the spec needs (an inferred JSON schema may miss a key
@@ -262,8 +302,23 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       await conn.run('DROP TABLE IF EXISTS w')
       const columns = await describe(conn, reader.sql)
       if (reader.complete && [paths.ts, paths.score, paths.label, ...paths.features.values()].some(p => resolveColumn(columns, p).kind === 'absent')) continue
-      await conn.run(`CREATE TEMP ${o.format === 'parquet' ? 'VIEW' : 'TABLE'} w AS ${recordsSql(o, paths, reader.sql, columns)}`)
-      return
+      const reading = readingSql(o, paths, reader.sql, columns)
+      await conn.run(`CREATE TEMP ${o.format === 'parquet' ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
+      return { sql: reading, malformedRows: 0 }
+    } catch (err) {
+      lastErr = err
+    }
+  }
+  if (o.format === 'csv') {
+    // A malformed row (an unterminated quote swallows the rest of the file, invalid UTF-8) fails DuckDB's CSV
+    // reader for the whole file: read it again line by line, each malformed row one record without a ts.
+    try {
+      const { sql, malformedRows } = await csvLinesReader(conn, o.files, o.source.path)
+      const columns = await describe(conn, sql)
+      const reading = readingSql(o, paths, sql, columns)
+      await conn.run('DROP TABLE IF EXISTS w')
+      await conn.run(`CREATE TEMP TABLE w AS ${windowSql(o, reading)}`)
+      return { sql: reading, malformedRows }
     } catch (err) {
       lastErr = err
     }
@@ -272,7 +327,21 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
 }
 
 function readError (source: DataSource, files: string[], cause: unknown): ScanError {
-  return new ScanError(`cannot read data files ${source.path} (${files.join(', ').slice(0, 500)}): ${firstLine(cause)}`, 'ERR_SCAN_READ', { cause })
+  const text = firstLine(cause)
+  // DuckDB usually names the file it failed on; else all of them are named
+  const named = files.find(f => text.includes(f))
+  const format = { jsonl: 'JSON lines', csv: 'CSV', parquet: 'Parquet' }[dataFormatOf(source) ?? 'jsonl']
+  const which = named !== undefined ? `data file ${named}` : files.length === 1 ? `data file ${files[0]}` : `data files ${source.path} (${files.length} files)`
+  return new ScanError(`cannot read data files ${source.path} (${files.join(', ').slice(0, 500)}): ${text}`, 'ERR_SCAN_READ', {
+    cause,
+    reason: `${which} cannot be read as ${format} (${errorKind(cause)}; details in the agent's log)`
+  })
+}
+
+/** DuckDB's error class ("Invalid Input Error", "IO Error"…) without its text: it may quote data. */
+function errorKind (err: unknown): string {
+  const kind = /^([A-Z][A-Za-z ]{0,40} Error):/.exec(firstLine(err))?.[1]
+  return kind ?? 'error'
 }
 
 /**
@@ -284,6 +353,97 @@ function csvDialect (path: string): string {
   const p = path.toLowerCase().replace(/\.(gz|zst)$/, '')
   const delim = p.endsWith('.tsv') ? "delim = '\\t', " : p.endsWith('.csv') ? "delim = ',', " : '' // other names: sniff the delimiter
   return `${delim}quote = '"', escape = '"', null_padding = true`
+}
+
+/** Longest CSV line the line-by-line reading takes (read_csv's own default); a longer one is a malformed row. */
+const MAX_CSV_LINE_BYTES = 2 * 1024 * 1024
+
+/** No delimiter, in effect, for reading whole lines: a line holding this sequence is a malformed row. */
+const LINE_DELIMITER = '\u0001\u0002\u0003\u0004'
+
+/** The delimiter of a CSV file for the line-by-line reading: by extension, else the most frequent in the header. */
+function csvDelimiter (path: string, header: string): string {
+  const p = path.toLowerCase().replace(/\.(gz|zst)$/, '')
+  if (p.endsWith('.tsv')) return '\t'
+  if (p.endsWith('.csv')) return ','
+  const counts = [',', '\t', ';', '|'].map(d => [d, header.split(d).length] as const)
+  return counts.reduce((a, b) => (b[1] > a[1] ? b : a))[0]
+}
+
+/**
+ * CSV line by line, for files DuckDB's CSV reader refuses: each physical line that is a well-formed CSV record by
+ * itself (RFC 4180 quoting, no field spanning lines) gives its fields; any other line (an unterminated quote,
+ * invalid UTF-8, a line longer than MAX_CSV_LINE_BYTES) gives a row of NULLs, i.e. a record without a usable ts.
+ * Fields match the strict reader: empty unquoted → NULL, `""` → empty text, doubled quotes undone; short rows are
+ * padded with NULLs, extra fields ignored; files are united by column name. A quoted field spanning lines,
+ * which the strict reader takes, is malformed here (only files with some malformed row are read this way).
+ * Returns the reader and the number of malformed rows.
+ */
+async function csvLinesReader (conn: DuckDBConnection, files: string[], path: string): Promise<{ sql: string, malformedRows: number }> {
+  // delim '' would be NUL, splitting lines at NUL bytes (data in a quoted field): a 4-byte control sequence instead
+  const lines = (file: string, skip: number): string => `read_csv(${sqlString(file)}, columns = {'line': 'VARCHAR'}, header = false, delim = ${sqlString(LINE_DELIMITER)}, quote = '', escape = '',
+    auto_detect = false, skip = ${skip}, max_line_size = ${MAX_CSV_LINE_BYTES}, store_rejects = true, rejects_table = 'fedmon_csv_rejects', rejects_scan = 'fedmon_csv_scans')`
+  const rtrimCr = (x: string): string => `rtrim(${x}, chr(13))`
+  const headers: string[][] = []
+  const delims: string[] = []
+  await conn.run('SET preserve_insertion_order = true') // LIMIT 1 is the file's first line
+  try {
+    for (const file of files) {
+      const first = (await conn.runAndReadAll(`SELECT ${rtrimCr('line')} FROM ${lines(file, 0)} LIMIT 1`)).getRows()
+      const header = first.length > 0 && first[0][0] !== null ? String(first[0][0]) : ''
+      const delim = csvDelimiter(path, header)
+      delims.push(delim)
+      headers.push(header === '' ? [] : splitCsvHeader(header, delim))
+    }
+  } finally {
+    await conn.run('SET preserve_insertion_order = false')
+  }
+  const names = [...new Set(headers.flat())]
+  await conn.run('DROP TABLE IF EXISTS fedmon_csv_rows')
+  await conn.run(`CREATE TEMP TABLE fedmon_csv_rows (${names.map(n => `${sqlIdent(n)} VARCHAR`).concat(['fedmon_malformed BOOLEAN']).join(', ')})`)
+  let malformedRows = 0
+  for (const [k, file] of files.entries()) {
+    if (headers[k].length === 0) continue
+    const d = delims[k].replace(/[|\\.^$*+?()[\]{}]/g, m => '\\' + m)
+    const field = `"(?:[^"]|"")*"|[^"${d}][^${d}]*|`
+    const valid = `regexp_full_match(line, ${sqlString(`(?:${field})(?:${d}(?:${field}))*`)})`
+    const fields = `regexp_extract_all(line || ${sqlString(delims[k])}, ${sqlString(`(${field})${d}`)}, 1)`
+    const unquote = (f: string): string => `(CASE WHEN ${f} = '' THEN NULL WHEN starts_with(${f}, '"') THEN replace(${f}[2:-2], '""', '"') ELSE ${f} END)`
+    const select = names.map((n) => {
+      const i = headers[k].indexOf(n)
+      return i < 0 ? `NULL AS ${sqlIdent(n)}` : `${unquote(`f[${i + 1}]`)} AS ${sqlIdent(n)}`
+    })
+    await conn.run('DROP TABLE IF EXISTS fedmon_csv_rejects; DROP TABLE IF EXISTS fedmon_csv_scans')
+    await conn.run(`INSERT INTO fedmon_csv_rows SELECT ${select.join(', ')}, f IS NULL FROM (
+        SELECT CASE WHEN ${valid} THEN ${fields} END AS f FROM (SELECT ${rtrimCr('line')} AS line FROM ${lines(file, 1)}) WHERE line <> '')`)
+    // Lines the line reader itself rejects (invalid UTF-8, too long): one malformed row each
+    const rejected = Number((await conn.runAndReadAll('SELECT count(DISTINCT line) FROM fedmon_csv_rejects')).getRows()[0][0])
+    if (rejected > 0) await conn.run(`INSERT INTO fedmon_csv_rows (fedmon_malformed) SELECT true FROM range(${rejected})`)
+  }
+  malformedRows = Number((await conn.runAndReadAll('SELECT count(*) FROM fedmon_csv_rows WHERE fedmon_malformed')).getRows()[0][0])
+  return { sql: `(SELECT * EXCLUDE (fedmon_malformed) FROM fedmon_csv_rows)`, malformedRows }
+}
+
+/** The column names of a CSV header line (quotes undone); the header must be well-formed. */
+function splitCsvHeader (line: string, delim: string): string[] {
+  const out: string[] = []
+  let i = 0
+  while (i <= line.length) {
+    let value = ''
+    if (line[i] === '"') {
+      i++
+      while (i < line.length && !(line[i] === '"' && line[i + 1] !== '"')) { value += line[i]; i += line[i] === '"' ? 2 : 1 }
+      i++
+    } else {
+      const end = line.indexOf(delim, i)
+      value = line.slice(i, end < 0 ? line.length : end)
+      i = end < 0 ? line.length : end
+    }
+    out.push(value)
+    i += delim.length
+    if (i > line.length) break
+  }
+  return out
 }
 
 /** Top-level JSON keys and their types for the robust passes: leaves as VARCHAR, parents of nested paths as JSON. */
@@ -350,12 +510,16 @@ async function describe (conn: DuckDBConnection, reader: string): Promise<Column
   return { names: r.columnNames(), types: r.columnTypes() }
 }
 
-/** The per-record SELECT behind `w`. */
-function recordsSql (o: MaterializeOpts, paths: Paths, reader: string, columns: Columns): string {
-  const ts = timestampMsSql(resolveColumn(columns, paths.ts))
+/**
+ * One row per record of the source (every window), with its ts in epoch ms (`ts_ms`, NULL or not finite when
+ * unusable), the ts's magnitude class (`ts_mag`), whether its ts is missing, and its classes and bins.
+ */
+function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: Columns): string {
+  const ts = timestampPartsSql(resolveColumn(columns, paths.ts))
   const score = scoreClassSql(resolveColumn(columns, paths.score))
   const label = labelClassSql(o.spec, resolveColumn(columns, paths.label))
-  const inner: string[] = [`${ts} AS ts_ms`, `${score.cls} AS score_class`, `${score.value} AS s_raw`, `${label} AS label_class`]
+  const inner: string[] = [`${ts.number} AS ts_num`, `${ts.instant} AS ts_instant`, `${ts.missing} AS ts_missing`,
+    `${score.cls} AS score_class`, `${score.value} AS s_raw`, `${label} AS label_class`]
   for (const [i, f] of o.layout.features.entries()) {
     const col = resolveColumn(columns, paths.features.get(f.name) ?? [f.name])
     if (f.type === 'numeric') {
@@ -366,14 +530,45 @@ function recordsSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
       inner.push(`${categoricalFeatureSql(f, col)} AS fb${i}`)
     }
   }
-  const hasTs = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
+  const unit = o.source.columns?.tsUnit ?? 'auto'
+  return `(SELECT COALESCE(${epochMsSql('ts_num', unit)}, ts_instant) AS ts_ms, ${tsMagnitudeSql('ts_num')} AS ts_mag, * EXCLUDE (ts_num, ts_instant)
+    FROM (SELECT ${inner.join(',\n      ')} FROM ${reader}))`
+}
+
+const HAS_TS = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
+
+/** The SELECT behind `w`: the records that are in the window or have no usable ts. */
+function windowSql (o: MaterializeOpts, reading: string): string {
   // s and fv* are NULL outside the window (records without ts), so plain sums over `w` need no filter
   const summed = o.layout.features.flatMap((f, i) => (f.type === 'numeric' && f.moments.kind !== 'off' ? [i] : []))
-  const values = summed.map(i => `CASE WHEN ${hasTs} THEN fv${i} END AS fv${i}`)
-  return `SELECT (${hasTs}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${hasTs} THEN s_raw END AS s, label_class,
-      ${[...values, `* EXCLUDE (ts_ms, score_class, s_raw, label_class${values.length > 0 ? ', ' : ''}${summed.map(i => `fv${i}`).join(', ')})`].join(', ')}
-    FROM (SELECT ${inner.join(',\n      ')} FROM ${reader})
-    WHERE NOT (${hasTs}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
+  const values = summed.map(i => `CASE WHEN ${HAS_TS} THEN fv${i} END AS fv${i}`)
+  return `SELECT (${HAS_TS}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${HAS_TS} THEN s_raw END AS s, label_class,
+      ${[...values, `* EXCLUDE (ts_ms, ts_missing, score_class, s_raw, label_class${values.length > 0 ? ', ' : ''}${summed.map(i => `fv${i}`).join(', ')})`].join(', ')}
+    FROM ${reading}
+    WHERE NOT (${HAS_TS}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
+}
+
+/** How the window's numeric timestamps were read: records per unit. */
+async function tsUnitsOf (conn: DuckDBConnection, source: DataSource): Promise<Partial<Record<EpochUnit, number>>> {
+  const rows = (await conn.runAndReadAll('SELECT ts_mag, count(*) FROM w WHERE has_ts AND ts_mag IS NOT NULL GROUP BY ALL')).getRows()
+  const unit = source.columns?.tsUnit ?? 'auto'
+  const out: Partial<Record<EpochUnit, number>> = {}
+  for (const [mag, n] of rows) {
+    const u = unit === 'auto' ? AUTO_UNIT_OF_MAGNITUDE[Number(mag)] : unit
+    out[u] = (out[u] ?? 0) + Number(n)
+  }
+  return out
+}
+
+/** The ts column over every record of the source (another pass over the files). */
+async function profileTimestamps (conn: DuckDBConnection, reading: string): Promise<TimestampProfile> {
+  const [row] = (await conn.runAndReadAll(`SELECT count(*), count(*) FILTER (${HAS_TS}), count(*) FILTER (ts_missing),
+      count(*) FILTER (NOT ts_missing AND NOT (${HAS_TS})), min(ts_ms) FILTER (${HAS_TS}), max(ts_ms) FILTER (${HAS_TS}),
+      count(*) FILTER (ts_mag = 0), count(*) FILTER (ts_mag = 1), count(*) FILTER (ts_mag = 2), count(*) FILTER (ts_mag = 3), count(*) FILTER (ts_mag = 4)
+    FROM ${reading}`)).getRows()
+  const n = (i: number): number => Number(row[i] ?? 0)
+  const t = (i: number): number | null => (row[i] === null ? null : Math.floor(Number(row[i])))
+  return { records: n(0), usable: n(1), missing: n(2), bad: n(3), first: t(4), last: t(5), magnitudes: { tiny: n(6), s: n(7), ms: n(8), us: n(9), ns: n(10) } }
 }
 
 /** Runs the GROUP BY queries over `w` and fills the vector; undated records are only counted, for the local figure. */
@@ -477,7 +672,7 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
       writeLimbs(vec, moments.sumSquares, squares)
     }
   }
-  return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp), recordsInWindow: Number(counts.get('recordsInWindow') ?? 0n) } }
+  return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp), recordsInWindow: Number(counts.get('recordsInWindow') ?? 0n), malformedRows: 0, tsUnits: {} } }
 }
 
 function firstLine (err: unknown): string {

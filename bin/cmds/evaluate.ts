@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { UsageError } from '../../shared/errors.js'
+import { TsUnit, TS_UNITS, type DataSource } from '../../shared/stats/data-source.js'
 
 /** Parses one instant: epoch milliseconds or ISO-8601. */
 export function parseInstant (text: string, what: string): number {
@@ -20,28 +21,30 @@ export function parseWindow (text: string, what: string): { from: number, to: nu
   return { from, to }
 }
 
-interface EvaluateOptions { spec: string, data: string, window: string, referenceWindow?: string, format?: 'jsonl' | 'csv' | 'parquet', json?: boolean, color?: boolean }
+interface EvaluateOptions { spec: string, data?: string, config?: string, window: string, referenceWindow?: string, format?: 'jsonl' | 'csv' | 'parquet', tsUnit?: string, json?: boolean, color?: boolean }
 
 export function register (program: Command): void {
   program.command('evaluate')
     .description('compute the monitoring report on local files, exactly as the federation would (layout → scan → sum of one → metrics)')
     .requiredOption('--spec <file>', 'monitor spec (YAML or JSON)')
-    .requiredOption('--data <glob>', 'prediction logs: .jsonl/.ndjson, .csv or .parquet files (a glob)')
+    .option('--data <glob>', 'prediction logs: .jsonl/.ndjson, .csv or .parquet files (a glob)')
+    .option('--config <file>', 'an agent config: use its data source and column mapping (instead of --data)')
     .requiredOption('--window <from..to>', 'current window [FROM, TO): ISO-8601 or epoch ms')
     .option('--reference-window <from..to>', 'reference window for drift')
     .option('--format <format>', 'data format when the extension does not say (jsonl, csv, parquet)')
+    .option('--ts-unit <unit>', 'unit of numeric timestamps: auto (by magnitude), s, ms, us or ns', 'auto')
     .option('--json', 'print the report as one JSON document')
     .option('--no-color', 'no ANSI colours in the table')
-    .addHelpText('after', '\nExample:\n  $ fedmon evaluate --spec spec.yaml --data "logs/*.jsonl" --window 2025-12-08..2025-12-15 --reference-window 2025-12-01..2025-12-08')
+    .addHelpText('after', '\nExample:\n  $ fedmon evaluate --spec spec.yaml --data "logs/*.jsonl" --window 2025-12-08..2025-12-15 --reference-window 2025-12-01..2025-12-08\n  $ fedmon evaluate --spec spec.yaml --config agent.yaml --window 2025-12-08..2025-12-15')
     .action(async (opts: EvaluateOptions) => {
       const window = parseWindow(opts.window, '--window')
       const referenceWindow = opts.referenceWindow !== undefined ? parseWindow(opts.referenceWindow, '--reference-window') : null
-      if (opts.format !== undefined && !['jsonl', 'csv', 'parquet'].includes(opts.format)) throw new UsageError(`--format: expected jsonl, csv or parquet, got "${opts.format}"`)
+      const source = await sourceOf(opts)
       const { evaluateLocal } = await import('../../shared/stats/evaluate.js')
       const { scanWindowDetailed } = await import('../../agent/scan.js')
       const report = await evaluateLocal({
         specFile: opts.spec,
-        source: { path: opts.data, ...(opts.format !== undefined ? { format: opts.format } : {}) },
+        source,
         window,
         referenceWindow,
         scan: scanWindowDetailed
@@ -54,4 +57,18 @@ export function register (program: Command): void {
       const color = opts.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined
       process.stdout.write(renderReport(report, { color }))
     })
+}
+
+/** The data source: --config's (path, format, column mapping), or one made of --data, --format and --ts-unit. */
+async function sourceOf (opts: EvaluateOptions): Promise<DataSource> {
+  if ((opts.data === undefined) === (opts.config === undefined)) throw new UsageError('give either --data <glob> or --config <agent config>')
+  if (opts.config !== undefined) {
+    if (opts.format !== undefined || opts.tsUnit !== 'auto') throw new UsageError('--format and --ts-unit go with --data; with --config, the agent config\'s data section says them')
+    const { loadAgentConfig } = await import('../../shared/config/agent.js')
+    return loadAgentConfig(opts.config).data
+  }
+  if (opts.format !== undefined && !['jsonl', 'csv', 'parquet'].includes(opts.format)) throw new UsageError(`--format: expected jsonl, csv or parquet, got "${opts.format}"`)
+  const tsUnit = TsUnit.safeParse(opts.tsUnit)
+  if (!tsUnit.success) throw new UsageError(`--ts-unit: expected one of ${TS_UNITS.join(', ')}, got "${String(opts.tsUnit)}"`)
+  return { path: opts.data as string, ...(opts.format !== undefined ? { format: opts.format } : {}), ...(tsUnit.data !== 'auto' ? { columns: { tsUnit: tsUnit.data } } : {}) }
 }

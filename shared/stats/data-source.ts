@@ -7,11 +7,22 @@ const ColumnName = z.string().min(1).refine(c => !c.includes('\u0000'), 'must no
  * The agent config's `data` section: where a site's prediction logs are and how their columns are named.
  * Format comes from the extension (.jsonl/.ndjson, .csv/.tsv, .parquet/.pq; optionally .gz/.zst) unless `format` is given.
  */
+/**
+ * The unit of numeric timestamps (epoch s, ms, µs or ns). `auto` (the default) reads each number by its
+ * magnitude: [1e8, 1e11) seconds, [1e11, 1e14) milliseconds, [1e14, 1e17) microseconds, from 1e17 nanoseconds
+ * (each range is 1973..5138 in its unit); smaller numbers are milliseconds (1970). ISO-8601 text is read as
+ * written; without an offset it is UTC.
+ */
+export const TS_UNITS = ['auto', 's', 'ms', 'us', 'ns'] as const
+export const TsUnit = z.enum(TS_UNITS, { error: `tsUnit must be one of ${TS_UNITS.join(', ')}` })
+export type TsUnit = z.infer<typeof TsUnit>
+
 export const DataSource = z.strictObject({
   path: z.string().min(1),
   format: z.enum(['jsonl', 'csv', 'parquet']).optional(),
   columns: z.strictObject({
     ts: ColumnName.optional(),
+    tsUnit: TsUnit.optional(),
     score: ColumnName.optional(),
     label: ColumnName.optional(),
     /** feature name → column. JSONL default: `features.NAME`; CSV/Parquet default: `NAME`. Dotted = nested. */

@@ -237,3 +237,24 @@ test('CSV: random mixes incl. short rows, extra columns and quoted commas are ea
       assert.equal(bom.local.recordsWithoutTimestamp, local.recordsWithoutTimestamp, 'BOM: same local count')
     }), { numRuns: 25, includeErrorInReport: true })
 })
+
+test('CSV: a malformed row (unterminated quote) among random rows is one record without ts; every other row reads as in the intact file', async () => {
+  const csvRecord = record.filter(r => [r.ts, r.score, r.label, r.x, r.c].every(val => val.jsonOnly !== true))
+  const broken = fc.constantFrom(`${T0 + 5},0.5,"1,a`, `"${T0 + 6},0.5,1,a`, `${T0 + 7},0.5,1,a,"free`)
+  await fc.assert(fc.asyncProperty(
+    fc.array(fc.tuple(csvRecord, fc.constantFrom('exact', 'short', 'extra')), { minLength: 1, maxLength: 120 }), fc.nat(), broken,
+    async (rows, pos, bad) => {
+      const lines = rows.map(([r, shape]) => {
+        const cells = [r.ts.csv, r.score.csv, r.label.csv, r.x.csv, r.c.csv, csvQuote(String(r.free.json))]
+        if (shape === 'short') return cells.slice(0, 5).join(',')
+        if (shape === 'extra') return [...cells, 'x,y', '"z,w"'].join(',')
+        return cells.join(',')
+      })
+      const intact = await scanFile(join(dir, `intact ${runId++}.csv`), 'ts,score,label,x,c,free\n' + lines.join('\n') + '\n')
+      lines.splice(pos % (lines.length + 1), 0, bad)
+      const mixed = await scanFile(join(dir, `broken ${runId++}.csv`), 'ts,score,label,x,c,free\n' + lines.join('\n') + '\n')
+      assert.deepEqual(Array.from(mixed.vector), Array.from(intact.vector), 'the good rows read as in the intact file')
+      assert.equal(mixed.local.recordsWithoutTimestamp, intact.local.recordsWithoutTimestamp + 1)
+      assert.equal(mixed.local.malformedRows, 1)
+    }), { numRuns: 15, includeErrorInReport: true })
+})

@@ -1,0 +1,102 @@
+/**
+ * `fedmon check`: the checks an agent runs before it contributes (agent/data-check.ts on the scan's vector),
+ * run by the site's operator on its own files, with the figures behind them: files, records, per-column parse
+ * results, the window's coverage and what the vector would contain. Local only: values may be shown.
+ */
+import { COUNTERS, buildLayout, type Layout } from '../shared/stats/layout.js'
+import type { MonitorSpec } from '../shared/stats/spec.js'
+import { dataFormatOf, type DataSource } from '../shared/stats/data-source.js'
+import { checkDataSource, columnNamesFor, scanWindowDetailed, type TimestampProfile } from './scan.js'
+import { checkWindowData } from './data-check.js'
+import type { EpochUnit } from './scan-sql.js'
+
+/** The widest window DuckDB and JavaScript dates both hold: "all of the data". */
+const ALL_TIME = { from: -8.64e15, to: 8.64e15 }
+
+export interface ColumnCheck {
+  /** What the spec reads it as: ts, score, label or `feature NAME`. */
+  role: string
+  /** The column as the site names it. */
+  column: string
+  /** Records over which the counts are taken: the ts over every record of the source, the others over the window's. */
+  over: 'source' | 'window'
+  usable: number
+  missing: number
+  bad: number
+}
+
+export interface LocalCheck {
+  data: { path: string, format: string | null, files: string[] }
+  /** The window checked; `all` when none was given (every record with a usable ts). */
+  window: { from: number, to: number } | 'all'
+  records: { total: number, inWindow: number, withoutTimestamp: number, malformedRows: number }
+  timestamps: TimestampProfile | null
+  tsUnit: string
+  tsUnits: Partial<Record<EpochUnit, number>>
+  columns: ColumnCheck[]
+  vector: { length: number, specHash: string, scoreBins: number, calibrationBins: number, features: Array<{ name: string, type: string, buckets: number }> }
+  /** Why an agent would decline this window (one line), or null. */
+  problem: string | null
+  warnings: string[]
+}
+
+export interface LocalCheckOptions {
+  source: DataSource
+  spec: MonitorSpec
+  /** policy.maxBadRecordFraction of the agent. */
+  maxBadFraction: number
+  window?: { from: number, to: number }
+}
+
+/**
+ * Runs the agent's data checks on its files. A scan that fails (unreadable file, no file, more records than the
+ * spec's cap) throws the scan's error, whose message names the file and the cause.
+ */
+export async function checkLocalData (opts: LocalCheckOptions): Promise<LocalCheck> {
+  const { source, spec } = opts
+  const layout = buildLayout(spec)
+  const files = await checkDataSource(source)
+  const { vector, local } = await scanWindowDetailed({ spec, layout, source, window: opts.window ?? ALL_TIME, profile: 'always' })
+  const names = columnNamesFor(spec, source)
+  const { problem, warnings } = checkWindowData({
+    layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: names, maxBadFraction: opts.maxBadFraction,
+    timestamps: local.timestamps, tsUnit: source.columns?.tsUnit
+  })
+  const t = local.timestamps ?? null
+  return {
+    data: { path: source.path, format: dataFormatOf(source), files },
+    window: opts.window ?? 'all',
+    records: { total: t?.records ?? local.recordsInWindow + local.recordsWithoutTimestamp, inWindow: local.recordsInWindow, withoutTimestamp: local.recordsWithoutTimestamp, malformedRows: local.malformedRows },
+    timestamps: t,
+    tsUnit: source.columns?.tsUnit ?? 'auto',
+    tsUnits: local.tsUnits,
+    columns: columnChecks(layout, vector, t, names),
+    vector: {
+      length: layout.length,
+      specHash: layout.specHash,
+      scoreBins: layout.score.bins,
+      calibrationBins: layout.calibration.bins,
+      features: layout.features.map(f => ({ name: f.name, type: f.type, buckets: f.length }))
+    },
+    problem,
+    warnings
+  }
+}
+
+function columnChecks (layout: Layout, vector: Uint32Array, t: TimestampProfile | null, names: ReturnType<typeof columnNamesFor>): ColumnCheck[] {
+  const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
+  const records = counter('recordsInWindow')
+  const out: ColumnCheck[] = []
+  if (t !== null) out.push({ role: 'ts', column: names.ts, over: 'source', usable: t.usable, missing: t.missing, bad: t.bad })
+  out.push({
+    role: 'score', column: names.score, over: 'window', usable: counter('scoreValid'), missing: counter('scoreMissing'),
+    bad: counter('scoreNotNumeric') + counter('scoreNotFinite') + counter('scoreOutOfRange')
+  })
+  out.push({ role: 'label', column: names.label, over: 'window', usable: counter('labelPositive') + counter('labelNegative'), missing: counter('labelUnlabeled'), bad: counter('labelInvalid') })
+  for (const f of layout.features) {
+    const missing = vector[f.offset + f.missingIndex]
+    const bad = f.type === 'numeric' ? vector[f.offset + f.invalidIndex] : 0
+    out.push({ role: `feature ${f.name}`, column: names.features.get(f.name) ?? f.name, over: 'window', usable: records - missing - bad, missing, bad })
+  }
+  return out
+}
