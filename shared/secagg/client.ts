@@ -352,7 +352,8 @@ export class SecAggClient {
     if (minRecords !== undefined && !(info.records !== undefined && info.records >= minRecords)) {
       this.refuseAndThrow(info.records === undefined
         ? `policy.minRecords is ${minRecords} and the record count of the window is unknown: not contributing`
-        : `the window holds ${info.records} of this agent's records, fewer than its minimum ${minRecords}: not contributing`)
+        // The reason leaves the site (signed decline): it says the count is short, never what it is.
+        : `the window holds fewer of this agent's records than its minimum ${minRecords}: not contributing`)
     }
     const max = this.announce.maxEntry
     for (let i = 0; i < x.length; i++) {
