@@ -261,6 +261,7 @@ export class CoordinatorDaemon {
 
   private onConnect (peerId: string): void {
     if (!this.roster.connected(peerId, Date.now())) return
+    this.rounds?.reconnected(peerId)
     this.touch(peerId)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ peer: peerId, online: this.roster.onlineCount() }, 'agent connected')
@@ -272,6 +273,8 @@ export class CoordinatorDaemon {
     this.touch(peerId)
     this.metrics.setAgentsOnline(this.roster.onlineCount())
     this.logger.info({ peer: peerId, online: this.roster.onlineCount() }, 'agent disconnected')
+    // Its last connection closed: the running round stops waiting for it (a dropout now, not at the deadline).
+    this.rounds?.disconnected(peerId)
   }
 
   /** Agents seen since the last flush → when. */

@@ -228,6 +228,28 @@ export class RoundService {
     this.settle(active)
   }
 
+  /**
+   * Every connection to `peer` closed (libp2p `peer:disconnect`): a participant of the running round is not
+   * waited for any more — the round goes on as soon as the others have answered, or fails now when too few
+   * are left (SecAggServer.disconnected). Without this a killed agent cost a full phase timeout.
+   */
+  disconnected (peer: string): void {
+    const active = this.active
+    if (active === null || !active.outcome.invited.includes(peer)) return
+    const phase = active.server.phase
+    const out = active.server.disconnected(peer, this.now())
+    this.opts.logger.info({ round: active.outcome.id, peer, phase }, 'participant disconnected: not waited for')
+    this.dispatch(active, out)
+    this.settle(active)
+  }
+
+  /** A connection to `peer` is open again: it is waited for again in the running round's next phases. */
+  reconnected (peer: string): void {
+    const active = this.active
+    if (active === null || !active.outcome.invited.includes(peer)) return
+    active.server.reconnected(peer)
+  }
+
   /** Copies the server's declines into the outcome and stores it, so the operator sees them while it runs. */
   private recordDeclines (round: ActiveRound, from: string): void {
     const declined = round.server.declined()
@@ -368,7 +390,7 @@ export class RoundService {
     Object.assign(outcome, done)
     this.exitAt('report-stored', active)
     this.opts.metrics?.observeReport(report)
-    this.opts.logger.info({ round: outcome.id, report: report.id, included: result.included.length, dropped: result.dropped.length, ms: finishedAt - active.startedAt, alerts: report.alerts.length }, 'round done')
+    this.opts.logger.info({ round: outcome.id, report: report.id, included: result.included.length, dropped: result.dropped.length, ms: finishedAt - active.startedAt, alerts: report.alerts.length, phaseEndings: active.server.phaseEndings() }, 'round done')
     if (report.alerts.length > 0) this.opts.notify?.(report, report.alerts)
     this.close(active)
   }
@@ -430,7 +452,7 @@ export class RoundService {
     } catch (err) {
       this.opts.logger.error({ err }, 'cannot store the failed round')
     }
-    this.opts.logger.warn({ round: active.outcome.id, status, ...failure }, 'round did not finish')
+    this.opts.logger.warn({ round: active.outcome.id, status, ...failure, phaseEndings: active.server.phaseEndings() }, 'round did not finish')
     this.close(active)
   }
 

@@ -57,6 +57,8 @@ const MAX_ATTEMPTS_PER_ROUND = 50_000
 
 type SecretKind = 'b' | 's'
 
+export type PhaseEnding = 'answered' | 'deadline' | 'unreachable'
+
 /** A holder whose unmask share contradicts the verified reconstruction of a secret (it sent a wrong share). */
 export interface InconsistentShare { holder: string, owner: string, kind: SecretKind }
 
@@ -111,6 +113,9 @@ export class SecAggServer {
   private readonly inconsistent: InconsistentShare[] = []
   /** Participants that declined (signed), in arrival order: they left the round like a dropout at that phase. */
   private readonly declines = new Map<number, { code: string, reason: string, signature: Uint8Array }>()
+  /** Participants whose connection closed and has not come back (disconnected()): not waited for. */
+  private readonly offline = new Set<number>()
+  private readonly endings: Record<string, PhaseEnding> = {}
   private reconstructAttempts = 0
   private reconstructMs = 0
 
@@ -203,8 +208,38 @@ export class SecAggServer {
 
   tick (now: number): Outgoing[] {
     if (this.status !== 'running' || this.deadline === null || now < this.deadline) return []
-    return this.endPhase(now)
+    return this.endPhase(now, 'deadline')
   }
+
+  /**
+   * All of `peer`'s connections to the coordinator closed (the daemon's libp2p `peer:disconnect`): it is not
+   * waited for any more. Like a decline, but unsigned, so it is simply a dropout: before its masked input it
+   * leaves the round (left out of U1/U2 at the end of the phase even if its message for it came in); once its
+   * masked input is in it stays a survivor (U3, its masks removed as usual) but nobody waits for its consistency
+   * signature or unmask shares. A phase ends as soon as every live member has answered; when the live members
+   * can no longer reach max(t, minAgents, consistency quorum) (or t shares of a secret to rebuild), the round
+   * fails now. Messages it still sends while the phase is open are taken (a connection can come back); see
+   * reconnected(). No effect for a non-participant or once the round has ended.
+   */
+  disconnected (peer: string, now: number): Outgoing[] {
+    const index = this.layout.indexOf(peer)
+    if (index === undefined || this.status !== 'running' || this.state === 'created' || this.pending !== null) return []
+    if (this.offline.has(index)) return []
+    this.offline.add(index)
+    return this.reassess(now)
+  }
+
+  /** `peer` has a connection again: it is waited for again from now on (what it missed stays missed). */
+  reconnected (peer: string): void {
+    const index = this.layout.indexOf(peer)
+    if (index !== undefined) this.offline.delete(index)
+  }
+
+  /**
+   * How each phase ended so far: `answered` (every member still expected answered, declined or disconnected,
+   * or the secrets were all rebuilt), `deadline`, or `unreachable` (failed early: too few left to finish).
+   */
+  phaseEndings (): Record<string, PhaseEnding> { return { ...this.endings } }
 
   /** With `deferUnmask`: the mask expansions still to do (secrets included), or null. Do not mutate it. */
   pendingUnmask (): UnmaskWork | null { return this.pending?.work ?? null }
@@ -335,21 +370,75 @@ export class SecAggServer {
     if (this.status !== 'running' || this.pending !== null) return [] // recorded only: the round has moved past it
     if (this.state === 'advertise') this.adverts.delete(index)
     if (this.state === 'share-keys') this.receipts.delete(index)
+    return this.reassess(now)
+  }
+
+  /**
+   * After a participant left (declined or disconnected): fail now when the round can no longer finish, else
+   * end the phase if nobody else is expected.
+   */
+  private reassess (now: number): Outgoing[] {
     const reachable = this.stillReachable()
-    if (reachable !== null && reachable.count < this.quorum) {
-      return this.fail('ERR_TOO_FEW_SURVIVORS', `${reachable.what}: at most ${reachable.count} agents can still take part, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.declinesSummary()}`, now)
+    if (reachable !== null && reachable.count < reachable.need) {
+      this.endings[this.state] = 'unreachable'
+      return this.fail('ERR_TOO_FEW_SURVIVORS', `${reachable.what}: at most ${reachable.count} ${reachable.unit ?? 'agents'} can still take part, need at least ${reachable.needWhat ?? `max(t, minAgents, consistency quorum) = ${this.quorum}`}${this.offlineSummary()}${this.declinesSummary()}`, now)
     }
     return this.advanceIfComplete(now)
   }
 
-  /** Before the masked inputs are in: how many agents of the current phase's set have not declined. */
-  private stillReachable (): { what: string, count: number } | null {
+  /** Declined, or disconnected (and not back): not waited for. */
+  private gone (i: number): boolean {
+    return this.declines.has(i) || this.offline.has(i)
+  }
+
+  /**
+   * How many agents can still take the round to its end from the current phase, counting only those still
+   * there (not declined, not disconnected) plus, where it counts, those that already answered. The consistency
+   * quorum needs live signers: an agent whose masked input is in but whose connection closed signs nothing.
+   */
+  private stillReachable (): { what: string, count: number, need: number, unit?: string, needWhat?: string } | null {
+    const need = this.quorum
+    const live = (set: readonly number[]): number => set.filter(i => !this.gone(i)).length
     switch (this.state) {
-      case 'advertise': return { what: 'advertised keys', count: this.layout.n - this.declines.size }
-      case 'share-keys': return { what: 'masking set', count: this.u1.length - this.declinedAmong(this.u1) }
-      case 'masked-input': return { what: 'masked inputs', count: this.u2.length - this.declinedAmong(this.u2) }
+      case 'advertise': return { what: 'advertised keys', count: this.layout.n - this.declines.size - this.count(this.offline, i => !this.declines.has(i)), need }
+      case 'share-keys': return { what: 'masking set', count: live(this.u1), need }
+      case 'masked-input': return { what: 'masked inputs', count: live(this.u2), need }
+      case 'consistency': return { what: 'consistency signatures', count: this.u3.filter(i => this.consistencySignatures.has(i) || !this.offline.has(i)).length, need }
+      case 'unmask': {
+        // Every secret to rebuild needs t shares: those received plus those its live holders may still send.
+        const mayCome = new Map<number, number>()
+        for (const h of this.u4) {
+          if (this.unmaskFrom.has(h) || this.offline.has(h)) continue
+          for (const owner of this.receipts.get(h) ?? []) mayCome.set(owner, (mayCome.get(owner) ?? 0) + 1)
+        }
+        const short = [...this.u3.map(v => ({ kind: 'b' as const, owner: v })), ...this.dropped.map(v => ({ kind: 's' as const, owner: v }))]
+          .map(({ kind, owner }) => ({ owner, count: ((kind === 'b' ? this.bShares : this.sShares).get(owner)?.length ?? 0) + (mayCome.get(owner) ?? 0) }))
+          .filter(x => x.count < this.t)
+        if (short.length === 0) return null
+        const worst = short.reduce((a, b) => b.count < a.count ? b : a)
+        return { what: `unmask: too few shares can still come for ${short.length} agents (e.g. ${this.layout.idOf(worst.owner)})`, count: worst.count, need: this.t, unit: 'shares', needWhat: `t = ${this.t}` }
+      }
       default: return null
     }
+  }
+
+  /** Holders of `owner`'s shares (per their signed receipts) that signed the survivor set, have not answered and are still connected. */
+  private pendingHolders (owner: number): number[] {
+    return this.u4.filter(h => !this.unmaskFrom.has(h) && !this.offline.has(h) && (this.receipts.get(h)?.includes(owner) ?? false))
+  }
+
+  /** `; 2 disconnected: <agent>, <agent>` for failure messages, or ''. */
+  private offlineSummary (): string {
+    if (this.offline.size === 0) return ''
+    const listed = [...this.offline].slice(0, DECLINES_IN_MESSAGE).map(i => this.layout.idOf(i))
+    const more = this.offline.size > DECLINES_IN_MESSAGE ? ` and ${this.offline.size - DECLINES_IN_MESSAGE} more` : ''
+    return `; ${this.offline.size} disconnected: ${listed.join(', ')}${more}`
+  }
+
+  private count (set: Iterable<number>, where: (i: number) => boolean): number {
+    let n = 0
+    for (const i of set) if (where(i)) n++
+    return n
   }
 
   private declinedAmong (set: readonly number[]): number {
@@ -394,25 +483,33 @@ export class SecAggServer {
   // ---- phase transitions ----
 
   private advanceIfComplete (now: number): Outgoing[] {
+    const all = (set: Iterable<number>, answered: (i: number) => boolean, away: (i: number) => boolean): boolean => {
+      for (const i of set) if (!answered(i) && !away(i)) return false
+      return true
+    }
+    const gone = (i: number): boolean => this.gone(i)
+    const offline = (i: number): boolean => this.offline.has(i)
     switch (this.state) {
-      // Declined agents are not waited for: their advert/receipt is forgotten and they send nothing more.
-      case 'advertise': return this.adverts.size + this.declines.size === this.layout.n ? this.endPhase(now) : []
-      case 'share-keys': return this.receipts.size === this.u1.length - this.declinedAmong(this.u1) ? this.endPhase(now) : []
-      case 'masked-input': return this.maskedFrom.size === this.u2.length - this.declinedAmong(this.u2) ? this.endPhase(now) : []
-      case 'consistency': return this.consistencySignatures.size === this.u3.length ? this.endPhase(now) : []
+      // Declined and disconnected agents are not waited for (a decliner's advert/receipt is forgotten).
+      case 'advertise': return this.adverts.size + this.declines.size + this.count(this.offline, i => !this.adverts.has(i) && !this.declines.has(i)) === this.layout.n ? this.endPhase(now, 'answered') : []
+      case 'share-keys': return all(this.u1, i => this.receipts.has(i), gone) ? this.endPhase(now, 'answered') : []
+      case 'masked-input': return all(this.u2, i => this.maskedFrom.has(i), gone) ? this.endPhase(now, 'answered') : []
+      // Survivors cannot decline (their data is in the sum); a disconnected one will not sign.
+      case 'consistency': return all(this.u3, i => this.consistencySignatures.has(i), offline) ? this.endPhase(now, 'answered') : []
       // Finish as soon as every secret is rebuilt and verified: late responders are not needed. A secret that
-      // does not verify yet (a wrong share among those held) waits for more holders until the deadline.
+      // does not verify yet (a wrong share among those held) waits for more live holders until the deadline.
       case 'unmask': {
-        if (this.unmaskFrom.size === this.u4.length) return this.endPhase(now)
+        if (all(this.u4, i => this.unmaskFrom.has(i), offline)) return this.endPhase(now, 'answered')
         if (!this.canReconstruct()) return []
         const unverified = this.reconstructAll()
-        return unverified.length === 0 || unverified.every(u => !this.moreSharesMayCome(u.owner)) ? this.endPhase(now) : []
+        return unverified.length === 0 || unverified.every(u => !this.moreSharesMayCome(u.owner)) ? this.endPhase(now, 'answered') : []
       }
       default: return []
     }
   }
 
-  private endPhase (now: number): Outgoing[] {
+  private endPhase (now: number, by: PhaseEnding): Outgoing[] {
+    if (this.state !== 'created' && this.state !== 'done' && this.state !== 'failed') this.endings[this.state] = by
     switch (this.state) {
       case 'advertise': return this.endAdvertise(now)
       case 'share-keys': return this.endShareKeys(now)
@@ -434,15 +531,24 @@ export class SecAggServer {
   private get quorum (): number { return Math.max(this.t, this.opts.minAgents, this.consistencyQuorum) }
 
   private tooFew (what: string, count: number, now: number): Outgoing[] {
-    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.declinesSummary()}`, now)
+    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.offlineSummary()}${this.declinesSummary()}`, now)
   }
 
   private endAdvertise (now: number): Outgoing[] {
-    this.u1 = [...this.adverts.keys()].sort((a, b) => a - b)
+    // An agent whose connection closed is left out even if its advert came in: its neighbours would otherwise
+    // wait for its shares, and it could not receive theirs.
+    this.u1 = [...this.adverts.keys()].filter(i => !this.offline.has(i)).sort((a, b) => a - b)
     if (this.u1.length < this.quorum) return this.tooFew('advertised keys', this.u1.length, now)
+    const inU1 = new Set(this.u1)
+    // An agent shares its secrets only with at least t neighbours in U1 (else it fails): say so now when too
+    // few can, rather than wait for receipts that will not come.
+    const sharers = this.u1.filter(u => this.count(this.layout.graph.neighbours(u), v => inU1.has(v)) >= this.t).length
+    if (sharers < this.quorum) {
+      return this.fail('ERR_TOO_FEW_SURVIVORS', `advertised keys: ${this.u1.length} agents, but only ${sharers} of them have t = ${this.t} neighbours among them to share their secrets with, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.offlineSummary()}${this.declinesSummary()}`, now)
+    }
     const out: Outgoing[] = []
     for (const u of this.u1) {
-      const keys = this.layout.graph.neighbours(u).filter(v => this.adverts.has(v)).map(v => ({ index: v, ...this.adverts.get(v)! }))
+      const keys = this.layout.graph.neighbours(u).filter(v => inU1.has(v)).map(v => ({ index: v, ...this.adverts.get(v)! }))
       out.push({ to: this.layout.idOf(u), message: { type: 'key-set', roundId: this.opts.roundId, keys } })
     }
     this.enter('share-keys', now)
@@ -454,7 +560,9 @@ export class SecAggServer {
    * fixpoint, since removing one agent can push its holders' owners below t.
    */
   private endShareKeys (now: number): Outgoing[] {
-    const members = new Set(this.receipts.keys())
+    // A disconnected agent leaves before masking (as if it had sent no receipt): no pairwise mask with it, so
+    // its s-key is never needed; the fixpoint below then also drops the owners it left short of t holders.
+    const members = new Set([...this.receipts.keys()].filter(i => !this.offline.has(i)))
     const holders = new Map<number, number[]>() // owner → holders that received its shares
     for (const [holder, owners] of this.receipts) {
       for (const owner of owners) {
@@ -484,9 +592,10 @@ export class SecAggServer {
     const survivors = new Set(this.u3)
     // An agent signs the survivor set only if it keeps t surviving neighbours (else its pairwise masks could be
     // stripped): when too few can, say so now rather than fail later on "0 consistency signatures".
-    const signers = this.u3.filter(u => this.layout.graph.neighbours(u).filter(v => survivors.has(v)).length >= this.t).length
+    // A survivor whose connection closed signs nothing either.
+    const signers = this.u3.filter(u => !this.offline.has(u) && this.layout.graph.neighbours(u).filter(v => survivors.has(v)).length >= this.t).length
     if (signers < this.quorum) {
-      return this.fail('ERR_TOO_FEW_SURVIVORS', `masked inputs: ${this.u3.length} agents, but only ${signers} of them keep t = ${this.t} surviving neighbours (the others refuse to sign), need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.declinesSummary()}`, now)
+      return this.fail('ERR_TOO_FEW_SURVIVORS', `masked inputs: ${this.u3.length} agents, but only ${signers} of them keep t = ${this.t} surviving neighbours and are still connected (the others refuse or cannot sign), need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.offlineSummary()}${this.declinesSummary()}`, now)
     }
     this.dropped = this.u2.filter(u => !survivors.has(u))
     const signature = this.opts.sign(transcript.survivorsBytes(this.opts.roundId, this.u3))
@@ -622,9 +731,9 @@ export class SecAggServer {
     return true
   }
 
-  /** Whether a holder of `owner`'s shares (per its signed receipt) signed the survivor set and has not answered yet. */
+  /** Whether a connected holder of `owner`'s shares (per its signed receipt) signed the survivor set and has not answered yet. */
   private moreSharesMayCome (owner: number): boolean {
-    return this.u4.some(h => !this.unmaskFrom.has(h) && (this.receipts.get(h)?.includes(owner) ?? false))
+    return this.pendingHolders(owner).length > 0
   }
 
   private unverifiedReason (unverified: Array<{ kind: SecretKind, owner: number }>): string {
