@@ -15,8 +15,13 @@ export interface SyntheticFederation {
  * Round `r`'s window: one hour of its own (agents refuse windows shorter than their policy.minWindowMs, an hour
  * by default, and any window overlapping one they contributed to). Synthetic inputs ignore the window.
  */
+/**
+ * The r-th one-hour window of a bench run: consecutive hours from 10,000 hours back (recent enough for the
+ * agents' default policy.maxWindowAgeMs, and room for 10,000 rounds before reaching the present).
+ */
+const BENCH_WINDOWS_FROM = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 10_000 * 3_600_000
 export function benchWindow (r: number): { from: number, to: number } {
-  return { from: r * 3_600_000, to: (r + 1) * 3_600_000 }
+  return { from: BENCH_WINDOWS_FROM + r * 3_600_000, to: BENCH_WINDOWS_FROM + (r + 1) * 3_600_000 }
 }
 
 /**
