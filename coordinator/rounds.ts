@@ -11,6 +11,7 @@ import { computeUnmaskCorrection, type UnmaskWork } from '../shared/secagg/unmas
 import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js'
 import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
 import { computeReportBody } from '../shared/stats/report-body.js'
+import { noisyReportBody } from '../shared/dp/report.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { maxAgentsFor, type Layout } from '../shared/stats/layout.js'
 import type { Report } from '../shared/report.js'
@@ -417,7 +418,12 @@ export class RoundService {
         if (stored !== null) reference = { vector: stored.vector, specHash: stored.specHash, id: current.reportId, window: referenceReport?.window ?? null }
       }
     }
-    const body = computeReportBody({ spec, layout, current: result.sum, reference })
+    // Under privacy.dp the sum is noisy: figures from the signed/clamped counts, with the noise's error bars.
+    const dpReferenceSurvivors = referenceReport?.privacy.dp !== undefined ? (referenceReport.privacy.dp as { survivors: number }).survivors : null
+    const noisy = spec.privacy?.dp !== undefined
+      ? noisyReportBody({ spec, layout, current: result.sum, reference: reference === null ? null : { ...reference, survivors: dpReferenceSurvivors }, survivors: result.included.length, minSurvivors: server.minSurvivors })
+      : null
+    const body = noisy?.body ?? computeReportBody({ spec, layout, current: result.sum, reference })
     const now = this.now()
     const report: Report = {
       id: newId('report', now),
@@ -427,7 +433,7 @@ export class RoundService {
       agents: { invited: outcome.invited, included: result.included, dropped: result.dropped },
       ...body,
       alerts: [],
-      privacy: { threshold: server.t, minAgents: this.opts.privacy.minAgents, graph: server.graph, k: server.k },
+      privacy: { threshold: server.t, minAgents: this.opts.privacy.minAgents, graph: server.graph, k: server.k, ...(noisy !== null ? { dp: noisy.dp } : {}) },
       createdAt: iso(now)
     }
     // dropFromReference rules compare like with like: a reference of another spec/layout is no baseline

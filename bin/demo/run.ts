@@ -14,7 +14,7 @@ import { FedmonError, UsageError } from '../../shared/errors.js'
 import { ApiClient } from '../../shared/api-client.js'
 import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
-import { DEMO_SITES, DEMO_SPEC, demoWindows, writeSiteData, type DemoWindows } from './data.js'
+import { DEMO_SITES, DEMO_SPEC, demoDpSpec, demoWindows, writeSiteData, type DemoWindows } from './data.js'
 import { progress, useColor, paint } from '../ui/format.js'
 import { freePort } from '../../shared/net/free-port.js'
 
@@ -32,6 +32,8 @@ export interface DemoOptions {
   err?: NodeJS.WriteStream
   signal?: AbortSignal
   now?: number
+  /** Run the federation under distributed DP at this ε per round, and print the exact figures beside it. */
+  dpEpsilon?: number
 }
 
 export interface DemoResult {
@@ -165,7 +167,8 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   // 3. Spec and configs.
   const [p2pPort, apiPort] = [await freePort(), await freePort()]
   const api = `http://127.0.0.1:${apiPort}`
-  writeFileSync(join(dir, 'spec.yaml'), toYaml(DEMO_SPEC))
+  const spec = opts.dpEpsilon !== undefined ? demoDpSpec(opts.dpEpsilon) : DEMO_SPEC
+  writeFileSync(join(dir, 'spec.yaml'), toYaml(spec))
   // The federation's roster: one file that the coordinator and every site read (shared out of band in a
   // real deployment), so no site joins a round with peers the coordinator alone vouches for.
   writeFileSync(join(dir, 'roster.yaml'), toYaml({ agents: DEMO_SITES.map(s => ({ id: ids[s], name: s })) }))
@@ -232,6 +235,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
     // 6. The report, exactly as `fedmon report` prints it.
     const { renderReport } = await import('../../shared/stats/render.js')
     out.write(`${renderReport(current, { color: useColor(out as NodeJS.WriteStream) }).replace(/\n+$/, '')}\n`)
+    if (opts.dpEpsilon !== undefined) out.write(`\n${await exactBeside(dir, windows, current, opts.signal)}`)
 
     const pids = daemons.map(d => d.child.pid).filter((x): x is number => x !== undefined)
     if (opts.keep) {
@@ -268,6 +272,40 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
       }
     }
   }
+}
+
+/**
+ * Under --dp: the same figures computed exactly on the pooled files of all sites (what no one in a real
+ * federation can see), beside the published noisy ones with their 95 % error bars.
+ */
+async function exactBeside (dir: string, windows: DemoWindows, dpReport: Report, signal?: AbortSignal): Promise<string> {
+  const { evaluateLocal } = await import('../../shared/stats/evaluate.js')
+  const { scanWindowDetailed } = await import('../../agent/scan.js')
+  const exact = await evaluateLocal({
+    specFile: join(dir, 'spec.yaml'),
+    source: { path: join(dir, 'data', '*', '*.jsonl'), format: 'jsonl' },
+    window: windows.current,
+    referenceWindow: windows.reference,
+    scan: scanWindowDetailed,
+    signal
+  })
+  const dp = dpReport.privacy.dp as { epsilon: number, delta: number, countError95: number }
+  const perf = dpReport.performance as Record<string, unknown> & { noise95?: Record<string, number | null> }
+  const rows: string[][] = [['figure', 'exact (pooled files)', `published (ε = ${dp.epsilon}, δ = ${dp.delta})`]]
+  const n = (x: unknown, d = 4): string => typeof x === 'number' ? x.toFixed(d) : '—'
+  const auc = dpReport.performance.auc
+  rows.push(['AUC', n(exact.performance.auc.value), `${n(auc.value)}  [${n(auc.lower)}, ${n(auc.upper)}] 95 % CI`])
+  for (const key of ['pr_auc', 'precision', 'recall', 'accuracy']) {
+    rows.push([key, n((exact.performance as Record<string, unknown>)[key]), `${n(perf[key])}  ±${n(perf.noise95?.[key] ?? null, 4)}`])
+  }
+  rows.push(['records', exact.samples.count.toLocaleString('en-US'), `${dpReport.samples.count.toLocaleString('en-US')}  ±${Math.ceil(dp.countError95)}`])
+  for (const [name, f] of Object.entries(dpReport.drift.features)) {
+    const e = (f.noise95 as { psi?: number | null } | undefined)?.psi ?? null
+    rows.push([`PSI ${name}`, n(exact.drift.features[name]?.psi ?? null), `${n(f.psi)}  ±${n(e, 4)}`])
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)))
+  const lines = rows.map(r => r.map((c, i) => c.padEnd(widths[i])).join('   ').trimEnd())
+  return `Exact vs differentially private (the exact column is computed here from all sites' files — no one sees it in a real federation)\n${lines.map(l => `  ${l}`).join('\n')}\n`
 }
 
 /** A path as the user should type it: relative to the cwd when inside it, absolute otherwise. */

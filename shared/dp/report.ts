@@ -12,7 +12,7 @@
  * zero reads high after clamping (by up to ~0.4 σ), so a distance over a histogram with empty reference cells
  * (PSI's floor) is biased — choose buckets that hold records on both sides.
  */
-import type { Report } from '../report.js'
+import type { FeatureDrift, Report } from '../report.js'
 import type { Layout } from '../stats/layout.js'
 import type { MonitorSpec } from '../stats/spec.js'
 import { computeReportBody, type ReferenceInput, type ReportBody } from '../stats/report-body.js'
@@ -139,11 +139,7 @@ function attachErrors (body: ReportBody, draws: ReportBody[]): void {
   const errors: Record<string, number | null> = {}
   for (const name of PERFORMANCE_FIGURES) errors[name] = halfWidth(draws.map(d => (d.performance as Record<string, unknown>)[name] as number | null))
   perf.noise95 = errors
-  for (const [name, f] of Object.entries(body.drift.features)) {
-    const others = draws.map(d => d.drift.features[name])
-    ;(f as unknown as Record<string, unknown>).noise95 = {
-      psi: halfWidth(others.map(o => o?.psi)),
-      js: halfWidth(others.map(o => o?.js))
-    }
-  }
+  const drifts: Array<[FeatureDrift, Array<FeatureDrift | null | undefined>]> = Object.entries(body.drift.features).map(([name, f]) => [f, draws.map(d => d.drift.features[name])])
+  if (body.drift.score !== null) drifts.push([body.drift.score, draws.map(d => d.drift.score)])
+  for (const [f, others] of drifts) f.noise95 = { psi: halfWidth(others.map(o => o?.psi)), js: halfWidth(others.map(o => o?.js)) }
 }

@@ -529,6 +529,8 @@ export class SecAggServer {
 
   /** The fewest agents with which the round can still finish: t, minAgents and the consistency quorum. */
   private get quorum (): number { return Math.max(this.t, this.opts.minAgents, this.consistencyQuorum) }
+  /** The fewest agents this round can unmask with (what DP noise is sized for: shared/dp/plan.ts). */
+  get minSurvivors (): number { return this.quorum }
 
   private tooFew (what: string, count: number, now: number): Outgoing[] {
     return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.offlineSummary()}${this.declinesSummary()}`, now)

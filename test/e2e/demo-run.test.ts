@@ -31,7 +31,7 @@ async function reachable (api: string): Promise<boolean> {
 }
 
 // The two runs are independent (own dirs, free ports) and mostly wait on processes: run them side by side.
-describe('fedmon demo', { concurrency: 2 }, () => {
+describe('fedmon demo', { concurrency: 3 }, () => {
   test('fedmon demo runs a reference and a current round, prints the report, stops everything, exits 0', async () => {
     const dir = join(root, 'run')
     const r = await runCli(['demo', '--dir', dir, '--rows', '1000'], { timeoutMs: 120_000, env: { NO_COLOR: '1' } })
@@ -45,6 +45,24 @@ describe('fedmon demo', { concurrency: 2 }, () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /)
     assert.equal(await reachable(apiOf(r.stderr)), false, 'the coordinator is gone')
     for (const f of ['coordinator.yaml', 'spec.yaml', 'site-a.yaml', 'keys/site-e.key', 'logs/coordinator.log']) assert.ok(existsSync(join(dir, f)), f)
+  })
+
+  test('fedmon demo --dp: agents add their own noise, the report states ε, δ and error bars beside the exact figures', async () => {
+    const dir = join(root, 'dp')
+    const r = await runCli(['demo', '--dp', '1', '--dir', dir, '--rows', '2000'], { timeoutMs: 120_000, env: { NO_COLOR: '1' } })
+    assert.equal(r.code, 0, `demo failed:\n${r.stderr}`)
+    assert.match(r.stdout, /differential privacy \(ε = 1, δ = 0\.000001 per round; noise σ [\d.]+ per count, ±\d+ at 95 %\)/)
+    assert.match(r.stdout, /AUC \(ROC\) +\d\.\d{4} +\[\d\.\d{4}, \d\.\d{4}\] \(95 % CI\)/)
+    assert.match(r.stdout, /records in window +[\d,]+ ±\d+/)
+    // The exact figures (pooled files) beside the published ones: the exact AUC lies well inside the published
+    // interval (doubled here, so noise alone makes this fail with negligible probability).
+    const m = /\n  AUC +(\d\.\d+) +(\d\.\d+) +\[(\d\.\d+), (\d\.\d+)\] 95 % CI/.exec(r.stdout)
+    assert.ok(m !== null, r.stdout)
+    const [exact, lower, upper] = [Number(m[1]), Number(m[3]), Number(m[4])]
+    const width = upper - lower
+    assert.ok(exact >= lower - width && exact <= upper + width, `exact ${exact} far outside [${lower}, ${upper}]`)
+    assert.match(r.stdout, /records +5,000 +[\d,]+ +±\d+/)
+    assert.match(readFileSync(join(dir, 'spec.yaml'), 'utf8'), /privacy:\n\s+dp:\n\s+epsilon: 1/)
   })
 
   test('fedmon demo --keep leaves the federation running for fedmon status', async () => {
