@@ -24,7 +24,7 @@ import type { Logger } from '../shared/log.js'
 import type { RoundOutcome } from './contracts.js'
 import { openStore, type SqliteReportStore } from './store.js'
 import { createMetrics, type Metrics } from './metrics.js'
-import { createAlertEvaluator, WebhookNotifier } from './alerts.js'
+import { createAlertEvaluator, loadWebhookTargets, WebhookNotifier } from './alerts.js'
 import { Scheduler } from './scheduler.js'
 import { Roster } from './roster.js'
 import { RoundService, type CoordinatorExitPoint } from './rounds.js'
@@ -87,6 +87,7 @@ export class CoordinatorDaemon {
     this.spec = loadMonitorSpec(config.spec)
     this.layout = buildLayout(this.spec)
     const token = config.api.tokenFile !== undefined ? readToken(config.api.tokenFile) : undefined
+    const webhooks = loadWebhookTargets(config.file, config.webhooks)
     const maxAgents = maxAgentsFor(this.layout)
     if (config.agents.length > maxAgents) {
       logger.warn({ roster: config.agents.length, maxAgents, maxRecordsPerAgent: this.layout.maxRecords }, 'the roster is larger than the spec allows per round: rounds with more agents online are refused (lower limits.maxRecordsPerAgent)')
@@ -99,7 +100,12 @@ export class CoordinatorDaemon {
     this.roster = new Roster(config.agents)
     this.metrics.setAgentsTotal(this.roster.size)
     this.metrics.setAgentsOnline(0)
-    if (config.webhooks.length > 0) this.notifier = new WebhookNotifier({ urls: config.webhooks, logger })
+    if (webhooks.length > 0) {
+      this.notifier = new WebhookNotifier({ targets: webhooks, logger })
+      // What fired on the last report before a restart can still be announced as resolved.
+      const last = this.store.latestReport({ kind: 'current' })
+      if (last !== null) this.notifier.rememberFiring(last)
+    }
     this.unmaskPool = new UnmaskWorkerPool()
     await this.unmaskPool.start()
 
