@@ -65,10 +65,11 @@ export function readStructuredFile (file: string): unknown {
 export function validateConfig<S extends z.ZodType> (file: string, schema: S, value: unknown): z.infer<S> {
   const result = schema.safeParse(value)
   if (!result.success) {
-    const issue = result.error.issues[0]
+    // An unknown key first: a misspelt required key also shows up as that key missing, and the typo is the cause.
+    const issue = result.error.issues.find(i => i.code === 'unrecognized_keys') ?? result.error.issues[0]
     if (issue?.code === 'unrecognized_keys' && issue.keys.length > 0) {
       const key = issue.keys[0]
-      const field = oneLine(formatIssuePath([...issue.path, key]))
+      const field = oneLine(formatIssuePath([...issue.path, key === '' ? '""' : key])) // an empty key still names a place
       throw new ConfigError(file, field, unknownKeyMessage(key, knownKeysAt(schema, issue.path)))
     }
     const field = issue !== undefined ? oneLine(formatIssuePath(issue.path)) : undefined

@@ -114,3 +114,11 @@ test('the documented response schemas accept what the server sends', async () =>
     }
   }
 })
+
+test('the README\'s API section lists every route, and points at /v1/openapi.json', () => {
+  const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('### 9. The HTTP API'), readme.indexOf('### The store'))
+  assert.ok(section.length > 0, 'README has the HTTP API section')
+  assert.match(section, /GET \/v1\/openapi\.json/)
+  for (const op of API_OPERATIONS) assert.ok(section.includes(`${op.method.toUpperCase()} ${op.path}`), `README lists ${op.method.toUpperCase()} ${op.path}`)
+})

@@ -93,6 +93,9 @@ test('an unknown key close to a known one at its level: did you mean …?', () =
     'polcy: { minAgents: 3 }', ''
   ].join('\n'))
   assert.match(fails(() => loadAgentConfig(agent)).message, /agent\.yaml: polcy: unknown key; did you mean "policy"\?/)
+  // A misspelt required key is also that key missing: the typo is reported, as the cause.
+  const misspelt = write('misspelt.yaml', coordinatorYaml('  minAgents: 3').replace('identity:', 'identiy:'))
+  assert.match(fails(() => loadCoordinatorConfig(misspelt)).message, /misspelt\.yaml: identiy: unknown key; did you mean "identity"\?/)
   const roster = write('roster.yaml', `agent: [${PEER}]\n`)
   assert.match(fails(() => loadRosterFile(roster)).message, /roster\.yaml: agent: unknown key; did you mean "agents"\?/)
 })
