@@ -51,7 +51,11 @@ const MEANINGS: Readonly<Record<string, string>> = {
   'drift.wasserstein.drift': 'Normalised Wasserstein distance at which a numeric feature or the score drifts (Evidently\'s default 0.1).',
   'drift.scoreBins': 'Reference-quantile bins for the score\'s PSI and JS.',
   limits: 'Bounds every agent checks and the vector layout is sized for.',
-  'limits.maxRecordsPerAgent': 'Records one agent may contribute to one window; bounds every count entry (and so how many agents a round can sum without overflow).'
+  'limits.maxRecordsPerAgent': 'Records one agent may contribute to one window; bounds every count entry (and so how many agents a round can sum without overflow).',
+  privacy: 'Privacy of the published figures beyond secure aggregation.',
+  'privacy.dp': 'Distributed differential privacy: every agent adds Skellam noise to its count entries before masking, sized so the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per round. Absent: exact sums. Requires `score.sums: false` and `moments: false` on numeric features; counts and metrics become approximate and the report says so.',
+  'privacy.dp.epsilon': 'ε per record per round.',
+  'privacy.dp.delta': 'δ per record per round.'
 }
 
 type JsonSchema = {
