@@ -28,6 +28,7 @@ import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
 import { checkWindowData, scanFailureReason } from './data-check.js'
+import { FileWatcher } from '../shared/config/watch.js'
 
 const AGENT_BOUND = (Object.keys(MESSAGE_ROUTES) as SecAggMessageType[]).filter(t => MESSAGE_ROUTES[t] !== 'agent->coordinator')
 const VERSION = 'fedmon/0.1.0'
@@ -78,6 +79,14 @@ export class AgentDaemon {
   private wake: (() => void) | null = null
   private loop: Promise<void> | null = null
   private readonly stopController = new AbortController()
+  /** Encrypted handshakes completed with the coordinator (its peer id proven): see explainCoordinatorRefusal. */
+  private coordinatorHandshakes = 0
+  /** Dial attempts in a row that reached the coordinator and were closed at once. */
+  private refusedInARow = 0
+  /** Watches the config and roster files: an edit on disk is reloaded like a SIGHUP. */
+  private rosterWatcher: FileWatcher | null = null
+  /** Reloads run one at a time (SIGHUP and file changes alike). */
+  private reloading: Promise<void> = Promise.resolve()
 
   constructor (private readonly opts: AgentDaemonOptions) {
     this.config = opts.config
@@ -136,6 +145,7 @@ export class AgentDaemon {
       gater: createAllowListGater({
         isAllowed: id => id === this.coordinator || (this.admitted.has(id) && this.onRoster(id)),
         allowDial: addr => this.mayDial(addr),
+        onOutboundEncrypted: (id) => { if (id === this.coordinator) this.coordinatorHandshakes++ },
         logger
       }),
       expectedPeers: 1024, // neighbours of a full graph: a round of n agents needs n - 1 connections
@@ -189,6 +199,7 @@ export class AgentDaemon {
     await node.start()
     this.running = true
     this.writeState({})
+    this.watchRoster()
     this.loop = this.connectLoop()
     const listen = node.getMultiaddrs().map(a => a.toString())
     logger.info({
@@ -209,6 +220,7 @@ export class AgentDaemon {
     if (!this.running && this.node === null) return
     this.running = false
     this.stopController.abort()
+    this.rosterWatcher?.close()
     this.wake?.()
     this.rounds?.stop()
     await this.loop?.catch(() => {})
@@ -220,10 +232,31 @@ export class AgentDaemon {
   }
 
   /**
-   * SIGHUP: re-reads the config file and takes its roster (federation.roster, checked against the pin).
-   * Nothing else is reloaded. On any error the current roster stays and the error is logged.
+   * SIGHUP, or the config or roster file changed on disk: re-reads the config file and takes its roster
+   * (federation.roster, checked against the pin). Nothing else is reloaded. On any error the current roster
+   * stays and the error is logged. One reload at a time.
    */
   async reload (): Promise<void> {
+    const run = this.reloading.then(async () => { await this.reloadNow() })
+    this.reloading = run.catch(() => {})
+    await run
+  }
+
+  /** With a roster file: its edits (and the config file's, which may point at another roster or pin) are reloaded. */
+  private watchRoster (): void {
+    if (this.rosterFile === null) return
+    this.rosterWatcher = new FileWatcher({
+      files: [this.config.file, this.rosterFile.file],
+      logger: this.logger,
+      onChange: (changed) => {
+        if (!this.running) return
+        this.logger.info({ changed }, 'roster or config file changed on disk: reloading the roster')
+        this.reload().catch((err: unknown) => { this.logger.error({ err: (err as Error).message }, 'roster reload failed: the current roster stays') })
+      }
+    })
+  }
+
+  private async reloadNow (): Promise<void> {
     const { logger } = this
     let next: LoadedAgentConfig
     try {
@@ -244,6 +277,7 @@ export class AgentDaemon {
     this.rosterIds.clear()
     for (const id of ids) this.rosterIds.add(id)
     this.rosterFile = next.roster
+    this.rosterWatcher?.setFiles([this.config.file, next.roster.file])
     logger.info({ file: next.roster.file, sha256: next.roster.sha256, agents: ids.size, added, removed }, 'roster reloaded')
     // Peers taken off the roster lose their connections now (the gater refuses them from here on).
     if (!this.trustCoordinatorRoster) {
@@ -378,6 +412,7 @@ export class AgentDaemon {
     let failures = 0
     while (this.running) {
       if (!this.connectedToCoordinator()) {
+        const handshakes = this.coordinatorHandshakes
         try {
           const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(10_000)])
           await this.node?.dial(multiaddr(this.config.coordinator), { signal })
@@ -385,8 +420,10 @@ export class AgentDaemon {
           await sendControl(this.node as FedmonNode, this.coordinator, HELLO_PROTOCOL, hello, { signal })
           this.logger.info({ coordinator: this.coordinator }, 'connected to the coordinator')
           failures = 0
+          this.refusedInARow = 0
         } catch (err) {
           if (!this.running) break
+          this.explainCoordinatorRefusal(handshakes)
           failures++
           const delay = Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) + randomInt(250)
           this.logger.warn({ err: (err as Error).message, retryInMs: delay, failures }, 'cannot reach the coordinator')
@@ -396,6 +433,19 @@ export class AgentDaemon {
       }
       await this.sleep(5_000) // also woken by a coordinator disconnect
     }
+  }
+
+  /**
+   * After a failed attempt to reach the coordinator: when the encrypted handshake with it completed during
+   * the attempt (its peer id proven) and the connection was closed at once anyway, the coordinator refused
+   * this agent's peer id — libp2p shows no reason, so say the likely one, once and then every 10th time.
+   */
+  private explainCoordinatorRefusal (handshakesBefore: number): void {
+    if (this.coordinatorHandshakes === handshakesBefore) { this.refusedInARow = 0; return }
+    this.refusedInARow++
+    if (this.refusedInARow !== 1 && this.refusedInARow % 10 !== 0) return
+    this.logger.error({ coordinator: this.coordinator, self: this.identity.peerId, attempts: this.refusedInARow },
+      `not on the roster of ${this.coordinator}: it closed the connection right after the encrypted handshake; ask its operator to add this agent's peer id ${this.identity.peerId} to the coordinator's roster (it reloads the roster file when it changes)`)
   }
 
   private async sleep (ms: number): Promise<void> {

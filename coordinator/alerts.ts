@@ -1,11 +1,16 @@
 /**
- * Alert rules evaluated on every report, and webhook delivery of the alerts that fired.
+ * Alert rules evaluated on every report, and webhook delivery (signed when a secret is set) of the alerts that
+ * fired and of those that stopped firing.
  * Rules name a metric by dotted path into the report; `*` matches any one key. Shortcuts people expect:
  * `auc` → performance.auc.value; `drift.*.psi` covers every feature (drift.features.*.psi) and the score
  * (drift.score.psi); `drift.age.psi` means drift.features.age.psi. A value that is an object with a numeric
  * `value` (e.g. performance.auc) is read through it. Missing or null values never fire.
  */
+import { createHmac, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
 import { z } from 'zod'
+import { ConfigError } from '../shared/errors.js'
 import type { Logger } from '../shared/log.js'
 import type { Alert, Report } from '../shared/report.js'
 import type { AlertEvaluator, AlertRule } from './contracts.js'
@@ -148,8 +153,62 @@ export function createAlertEvaluator (rules: AlertRule[], opts: { now?: () => nu
 
 type NotifierLogger = Pick<Logger, 'info' | 'warn' | 'error'>
 
+/**
+ * A webhook in the coordinator config: a URL, or `{ url, secretFile | secretEnv }` to sign deliveries with a
+ * secret kept out of the YAML (a file next to the config, or an environment variable).
+ */
+export const WebhookConfigSchema = z.union([
+  z.url(),
+  z.strictObject({
+    url: z.url(),
+    /** A file holding the signing secret (at least 16 characters), relative to the config file. */
+    secretFile: z.string().min(1).optional(),
+    /** The name of an environment variable holding the signing secret. */
+    secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional()
+  }).refine(w => w.secretFile === undefined || w.secretEnv === undefined, 'give at most one of secretFile, secretEnv')
+], { error: 'expected a webhook URL, or { url, secretFile } / { url, secretEnv }' })
+export type WebhookConfig = z.infer<typeof WebhookConfigSchema>
+
+/** Where a delivery goes, and the secret that signs it (none: unsigned). */
+export interface WebhookTarget { url: string, secret?: string }
+
+const MIN_SECRET_CHARS = 16
+
+/** Resolves the configured webhooks into targets, reading each secret now; a ConfigError names the webhook's field. */
+export function loadWebhookTargets (configFile: string, webhooks: readonly WebhookConfig[], env: NodeJS.ProcessEnv = process.env): WebhookTarget[] {
+  return webhooks.map((w, i) => {
+    if (typeof w === 'string') return { url: w }
+    let secret: string | undefined
+    if (w.secretFile !== undefined) {
+      const file = isAbsolute(w.secretFile) ? w.secretFile : resolve(dirname(resolve(configFile)), w.secretFile)
+      try {
+        secret = readFileSync(file, 'utf8').trim()
+      } catch (err) {
+        throw new ConfigError(configFile, `webhooks[${i}].secretFile`, `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`}`)
+      }
+      if (secret.length < MIN_SECRET_CHARS) throw new ConfigError(configFile, `webhooks[${i}].secretFile`, `${file}: the secret must be at least ${MIN_SECRET_CHARS} characters`)
+    } else if (w.secretEnv !== undefined) {
+      secret = env[w.secretEnv]?.trim()
+      if (secret === undefined || secret === '') throw new ConfigError(configFile, `webhooks[${i}].secretEnv`, `the environment variable ${w.secretEnv} is not set`)
+      if (secret.length < MIN_SECRET_CHARS) throw new ConfigError(configFile, `webhooks[${i}].secretEnv`, `${w.secretEnv}: the secret must be at least ${MIN_SECRET_CHARS} characters`)
+    }
+    return secret !== undefined ? { url: w.url, secret } : { url: w.url }
+  })
+}
+
+/** The signature header (lower case, as node reports headers): `sha256=` and the HMAC-SHA256 of the body in hex. */
+export const WEBHOOK_SIGNATURE_HEADER = 'x-fedmon-signature-256'
+
+/** `sha256=<hex>`: HMAC-SHA256 of the exact body bytes with the webhook's secret (GitHub's X-Hub-Signature-256 scheme). */
+export function webhookSignature (secret: string, body: string | Uint8Array): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+}
+
 export interface WebhookNotifierOptions {
-  urls: string[]
+  /** Where to deliver, each with its signing secret (if any). */
+  targets?: WebhookTarget[]
+  /** Unsigned webhooks by URL (the same as targets without secrets). */
+  urls?: string[]
   logger: NotifierLogger
   maxAttempts?: number
   baseDelayMs?: number
@@ -158,12 +217,34 @@ export interface WebhookNotifierOptions {
   maxPending?: number
 }
 
-/** The JSON body POSTed to each webhook. `text` makes it usable as a Slack/Mattermost incoming webhook as is. */
-export interface AlertWebhookPayload {
+/**
+ * Any JSON body POSTed to the webhooks: `type` names the event (sent as X-Fedmon-Event too), `text` makes it
+ * usable as a Slack/Mattermost incoming webhook as is.
+ */
+export interface WebhookPayload { type: string, text: string, [field: string]: unknown }
+
+/** The report a notification is about, in brief. */
+export interface WebhookReportSummary { id: string, model: string, window: Report['window'], round: Report['round'], samples: Report['samples'], createdAt: string }
+
+/** The JSON body POSTed to each webhook when alerts fire. */
+export interface AlertWebhookPayload extends WebhookPayload {
   type: 'fedmon.alerts'
-  text: string
-  report: { id: string, model: string, window: Report['window'], round: Report['round'], samples: Report['samples'], createdAt: string }
+  report: WebhookReportSummary
   alerts: Alert[]
+}
+
+/** An alert that fired on an earlier report and no longer does: its value now (null when absent) and when it last fired. */
+export interface ResolvedAlert { rule: string, metric: string, value: number | null, firedAt: string }
+
+/** The JSON body POSTed when alerts stop firing. */
+export interface ResolvedWebhookPayload extends WebhookPayload {
+  type: 'fedmon.alerts.resolved'
+  report: WebhookReportSummary
+  resolved: ResolvedAlert[]
+}
+
+function reportSummary (report: Report): WebhookReportSummary {
+  return { id: report.id, model: report.spec.model, window: report.window, round: report.round, samples: report.samples, createdAt: report.createdAt }
 }
 
 export function alertPayload (report: Report, alerts: Alert[]): AlertWebhookPayload {
@@ -171,16 +252,34 @@ export function alertPayload (report: Report, alerts: Alert[]): AlertWebhookPayl
   return {
     type: 'fedmon.alerts',
     text: [head, ...alerts.map(a => `• ${a.message}`)].join('\n'),
-    report: { id: report.id, model: report.spec.model, window: report.window, round: report.round, samples: report.samples, createdAt: report.createdAt },
+    report: reportSummary(report),
     alerts
+  }
+}
+
+export function resolvedPayload (report: Report, resolved: ResolvedAlert[]): ResolvedWebhookPayload {
+  const head = `fedmon: ${resolved.length} alert${resolved.length === 1 ? '' : 's'} resolved on ${report.spec.model} (${report.window.from} → ${report.window.to}, report ${report.id})`
+  const now = (a: ResolvedAlert): string => a.value !== null ? `${a.metric} = ${fmt(a.value)} now` : `${a.metric} absent now`
+  return {
+    type: 'fedmon.alerts.resolved',
+    text: [head, ...resolved.map(a => `• resolved: ${a.rule} (${now(a)})`)].join('\n'),
+    report: reportSummary(report),
+    resolved
   }
 }
 
 class RetryableError extends Error {}
 
-/** POSTs alerts to webhooks in the background, retrying with exponential backoff; `notify` never blocks. */
+/** An alert's identity across reports: the rule that fired on which concrete metric. */
+const alertKey = (a: { rule: string, metric: string }): string => `${a.rule}\u0000${a.metric}`
+
+/**
+ * POSTs notifications to webhooks in the background, retrying with exponential backoff; `notify` and `send`
+ * never block. Remembers which alerts fire per model and report kind, so an alert that stops firing is
+ * announced as resolved (once).
+ */
 export class WebhookNotifier {
-  private readonly urls: string[]
+  private readonly targets: WebhookTarget[]
   private readonly logger: NotifierLogger
   private readonly maxAttempts: number
   private readonly baseDelayMs: number
@@ -188,11 +287,13 @@ export class WebhookNotifier {
   private readonly maxPending: number
   private readonly pending = new Set<Promise<void>>()
   private readonly controller = new AbortController()
+  /** Firing alerts by `model / report kind`: what the last report of that series raised. */
+  private readonly firing = new Map<string, Map<string, Alert>>()
   private stopped = false
 
   constructor (opts: WebhookNotifierOptions) {
-    this.urls = [...opts.urls]
-    for (const url of this.urls) {
+    this.targets = [...(opts.targets ?? []), ...(opts.urls ?? []).map(url => ({ url }))]
+    for (const { url } of this.targets) {
       const parsed = URL.canParse(url) ? new URL(url) : null
       if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new TypeError(`invalid webhook URL: ${url}`)
     }
@@ -206,15 +307,32 @@ export class WebhookNotifier {
   /** Number of deliveries still in flight (including their retries). */
   get inFlight (): number { return this.pending.size }
 
+  /**
+   * Takes every new report with the alerts it raised (none included): sends the alerts that fire, and a
+   * `resolved` notification for those that fired on the previous report of the series and no longer do.
+   */
   notify (report: Report, alerts: Alert[]): void {
-    if (this.stopped || alerts.length === 0 || this.urls.length === 0) return
-    const body = JSON.stringify(alertPayload(report, alerts))
-    for (const url of this.urls) {
+    const resolved = this.track(report, alerts)
+    if (alerts.length > 0) this.send(alertPayload(report, alerts))
+    if (resolved.length > 0) this.send(resolvedPayload(report, resolved))
+  }
+
+  /** Takes a report's alerts as the firing state without notifying (e.g. the last stored report, at start). */
+  rememberFiring (report: Report): void {
+    this.track(report, report.alerts)
+  }
+
+  /** POSTs `payload` to every webhook (signed where a secret is set), in the background. */
+  send (payload: WebhookPayload): void {
+    if (this.stopped || this.targets.length === 0) return
+    const body = JSON.stringify(payload)
+    const id = typeof (payload.report as { id?: unknown } | undefined)?.id === 'string' ? (payload.report as { id: string }).id : undefined
+    for (const target of this.targets) {
       if (this.pending.size >= this.maxPending) {
-        this.logger.warn({ url, reportId: report.id }, 'too many webhook deliveries pending; dropping this one')
+        this.logger.warn({ url: target.url, event: payload.type, reportId: id }, 'too many webhook deliveries pending; dropping this one')
         continue
       }
-      const delivery = this.deliver(url, body, report.id).finally(() => this.pending.delete(delivery))
+      const delivery = this.deliver(target, body, payload.type, id).finally(() => this.pending.delete(delivery))
       this.pending.add(delivery)
     }
   }
@@ -236,34 +354,51 @@ export class WebhookNotifier {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending])
   }
 
-  private async deliver (url: string, body: string, reportId: string): Promise<void> {
+  /** Records what fires now for the report's series; returns what fired before and no longer does. */
+  private track (report: Report, alerts: Alert[]): ResolvedAlert[] {
+    const series = `${report.spec.model}\u0000${report.round.kind}`
+    const before = this.firing.get(series) ?? new Map<string, Alert>()
+    const now = new Map(alerts.map(a => [alertKey(a), a]))
+    this.firing.set(series, now)
+    const resolved: ResolvedAlert[] = []
+    for (const [key, a] of before) {
+      if (now.has(key)) continue
+      resolved.push({ rule: a.rule, metric: a.metric, value: readMetric(report, a.metric), firedAt: a.firedAt })
+    }
+    return resolved
+  }
+
+  private async deliver (target: WebhookTarget, body: string, event: string, reportId: string | undefined): Promise<void> {
+    const { url } = target
     const signal = this.controller.signal
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'fedmon-webhook/1', 'x-fedmon-event': event, 'x-fedmon-delivery': randomUUID() }
+    if (target.secret !== undefined) headers[WEBHOOK_SIGNATURE_HEADER] = webhookSignature(target.secret, body)
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (signal.aborted) return
       try {
         const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'fedmon-webhook/1' },
+          headers,
           body,
           signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)])
         })
         await res.arrayBuffer().catch(() => {})
         if (res.ok) {
-          this.logger.info({ url, reportId, attempt }, 'alert webhook delivered')
+          this.logger.info({ url, event, reportId, attempt }, 'webhook delivered')
           return
         }
         if (res.status >= 500 || res.status === 429 || res.status === 408) throw new RetryableError(`HTTP ${res.status}`)
-        this.logger.error({ url, reportId, status: res.status }, 'alert webhook rejected the delivery; not retrying')
+        this.logger.error({ url, event, reportId, status: res.status }, 'webhook rejected the delivery; not retrying')
         return
       } catch (err) {
         if (signal.aborted) return
         const reason = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)
         if (attempt === this.maxAttempts) {
-          this.logger.error({ url, reportId, attempts: attempt, err: reason }, 'alert webhook delivery failed; giving up')
+          this.logger.error({ url, event, reportId, attempts: attempt, err: reason }, 'webhook delivery failed; giving up')
           return
         }
         const wait = this.baseDelayMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5)
-        this.logger.warn({ url, reportId, attempt, err: reason, retryInMs: Math.round(wait) }, 'alert webhook delivery failed; retrying')
+        this.logger.warn({ url, event, reportId, attempt, err: reason, retryInMs: Math.round(wait) }, 'webhook delivery failed; retrying')
         await sleep(wait, signal)
       }
     }

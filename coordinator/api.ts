@@ -19,6 +19,7 @@ import type { RoundOutcome, RoundKind } from './contracts.js'
 import type { Logger } from '../shared/log.js'
 import { FedmonError } from '../shared/errors.js'
 import { hostHeaderForm, isLoopbackHost, isWildcardHost, parseHostHeader } from '../shared/config/coordinator.js'
+import { openApiDocument } from './openapi.js'
 
 /** An error with an HTTP status; the backend throws these to refuse (409 too few agents, 404 unknown id...). */
 export class ApiError extends FedmonError {
@@ -276,6 +277,7 @@ export class ApiServer {
     }
     if (parts[0] !== 'v1') throw new ApiError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`)
     const [, resource, id] = parts
+    if (resource === 'openapi.json' && parts.length === 2 && method === 'GET') { send(res, 200, openApiDocument()); return }
     if (resource === 'rounds' && parts.length === 2) {
       if (method === 'POST') {
         const body = parseBody(RoundRequestBody, await readJson(req))

@@ -24,9 +24,10 @@ import type { Logger } from '../shared/log.js'
 import type { RoundOutcome } from './contracts.js'
 import { openStore, type SqliteReportStore } from './store.js'
 import { createMetrics, type Metrics } from './metrics.js'
-import { createAlertEvaluator, WebhookNotifier } from './alerts.js'
+import { createAlertEvaluator, loadWebhookTargets, WebhookNotifier } from './alerts.js'
 import { Scheduler } from './scheduler.js'
 import { Roster } from './roster.js'
+import { FileWatcher } from '../shared/config/watch.js'
 import { RoundService, type CoordinatorExitPoint } from './rounds.js'
 import { ApiServer, ApiError, type ApiBackend, type AgentView } from './api.js'
 
@@ -65,6 +66,10 @@ export class CoordinatorDaemon {
   private readonly testDumpFramesFile: string | undefined
   private readonly testExitAt: CoordinatorExitPoint | undefined
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle'
+  /** Watches the config and roster files: an edit on disk is reloaded like a SIGHUP. */
+  private rosterWatcher: FileWatcher | null = null
+  /** Reloads run one at a time (SIGHUP and file changes alike). */
+  private reloading: Promise<void> = Promise.resolve()
 
   constructor (opts: CoordinatorDaemonOptions) {
     this.config = opts.config
@@ -87,6 +92,7 @@ export class CoordinatorDaemon {
     this.spec = loadMonitorSpec(config.spec)
     this.layout = buildLayout(this.spec)
     const token = config.api.tokenFile !== undefined ? readToken(config.api.tokenFile) : undefined
+    const webhooks = loadWebhookTargets(config.file, config.webhooks)
     const maxAgents = maxAgentsFor(this.layout)
     if (config.agents.length > maxAgents) {
       logger.warn({ roster: config.agents.length, maxAgents, maxRecordsPerAgent: this.layout.maxRecords }, 'the roster is larger than the spec allows per round: rounds with more agents online are refused (lower limits.maxRecordsPerAgent)')
@@ -99,7 +105,12 @@ export class CoordinatorDaemon {
     this.roster = new Roster(config.agents)
     this.metrics.setAgentsTotal(this.roster.size)
     this.metrics.setAgentsOnline(0)
-    if (config.webhooks.length > 0) this.notifier = new WebhookNotifier({ urls: config.webhooks, logger })
+    if (webhooks.length > 0) {
+      this.notifier = new WebhookNotifier({ targets: webhooks, logger })
+      // What fired on the last report before a restart can still be announced as resolved.
+      const last = this.store.latestReport({ kind: 'current' })
+      if (last !== null) this.notifier.rememberFiring(last)
+    }
     this.unmaskPool = new UnmaskWorkerPool()
     await this.unmaskPool.start()
 
@@ -191,21 +202,38 @@ export class CoordinatorDaemon {
     this.flushTimer = setInterval(() => { this.flushSeen() }, 10_000)
     this.flushTimer.unref()
     this.state = 'running'
+    this.rosterWatcher = new FileWatcher({
+      files: [config.file, ...(config.rosterFile !== undefined ? [config.rosterFile] : [])],
+      logger,
+      onChange: (changed) => {
+        logger.info({ changed }, 'roster or config file changed on disk: reloading the roster')
+        this.reload().catch((err: unknown) => { logger.error({ err: (err as Error).message }, 'roster reload failed: the current roster stays') })
+      }
+    })
     const listen = node.getMultiaddrs().map(a => a.toString())
     logger.info({ peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, agents: config.agents.length, rosterFile: config.rosterFile, specHash: this.layout.specHash, vectorLength: this.layout.length }, 'coordinator started')
     return { peerId: identity.peerId, listen, api: `${bound.host}:${bound.port}`, createdIdentity: identity.created }
   }
 
   /**
-   * SIGHUP: re-reads the config file and takes its roster (`agents`, inline or the roster file). Connected
-   * agents that stay keep their state; agents taken off lose their connections. Nothing else is reloaded; on
-   * an error the current roster stays and the error is logged.
+   * SIGHUP, or the config or roster file changed on disk: re-reads the config file and takes its roster
+   * (`agents`, inline or the roster file), validated first. Connected agents that stay keep their state;
+   * agents taken off lose their connections. Nothing else is reloaded; on an error the current roster stays
+   * and the error is logged. One reload at a time.
    */
   async reload (): Promise<void> {
+    const run = this.reloading.then(async () => { await this.reloadNow() })
+    this.reloading = run.catch(() => {})
+    await run
+  }
+
+  private async reloadNow (): Promise<void> {
     if (this.state !== 'running') return
     let agents: string[]
     try {
-      agents = loadCoordinatorConfig(this.config.file).agents
+      const next = loadCoordinatorConfig(this.config.file)
+      agents = next.agents
+      this.rosterWatcher?.setFiles([next.file, ...(next.rosterFile !== undefined ? [next.rosterFile] : [])])
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'roster reload failed: the current roster stays')
       return
@@ -226,6 +254,7 @@ export class CoordinatorDaemon {
     if (this.state === 'stopping' || this.state === 'stopped') return
     const wasRunning = this.state === 'running'
     this.state = 'stopping'
+    this.rosterWatcher?.close()
     await this.scheduler?.stop().catch(() => {})
     await this.rounds?.stop().catch(() => {})
     await this.api?.stop().catch(() => {})

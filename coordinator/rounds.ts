@@ -392,7 +392,7 @@ export class RoundService {
     this.exitAt('report-stored', active)
     this.opts.metrics?.observeReport(report)
     this.opts.logger.info({ round: outcome.id, report: report.id, included: result.included.length, dropped: result.dropped.length, ms: finishedAt - active.startedAt, alerts: report.alerts.length, phaseEndings: active.server.phaseEndings() }, 'round done')
-    if (report.alerts.length > 0) this.opts.notify?.(report, report.alerts)
+    this.opts.notify?.(report, report.alerts) // every report: one without alerts may resolve earlier ones
     this.close(active)
   }
 

@@ -13,8 +13,20 @@ export function canonicalMetric (metric: string): string {
   return expandMetricPattern(metric)[0].join('.')
 }
 
+/** The time a window bound stands for (an unparsable one sorts last). */
+const instant = (iso: string | undefined): number => {
+  const t = iso !== undefined ? Date.parse(iso) : Number.NaN
+  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t
+}
+
+/**
+ * One point per report, in window order (from, then to; reports of one window by creation): the API lists
+ * reports newest created first, and a backfill or a re-run of an old window is created after newer ones.
+ */
 export function historyPoints (reports: Report[], metric: string): HistoryPoint[] {
-  return reports.map(r => ({
+  const sorted = [...reports].sort((a, b) =>
+    instant(a.window?.from) - instant(b.window?.from) || instant(a.window?.to) - instant(b.window?.to) || instant(a.createdAt) - instant(b.createdAt))
+  return sorted.map(r => ({
     id: r.id,
     kind: r.round?.kind ?? '?',
     window: r.window,

@@ -6,7 +6,7 @@ import { isPeerIdString } from '../identity.js'
 import { ListenAddrs, NetworkConfig } from './agent.js'
 import { loadRosterFile } from './roster.js'
 // The product parts own these sections' grammar; the config reuses their schemas so both always agree.
-import { AlertRuleSchema } from '../../coordinator/alerts.js'
+import { AlertRuleSchema, WebhookConfigSchema } from '../../coordinator/alerts.js'
 import { ScheduleConfigSchema } from '../../coordinator/scheduler.js'
 
 const PeerIdString = z.string().refine(isPeerIdString, 'not a libp2p peer id (12D3Koo...)')
@@ -64,7 +64,7 @@ export const CoordinatorConfig = z.object({
   schedule: ScheduleConfigSchema.optional(),
   reference: z.object({ from: Instant, to: Instant }).strict().refine(w => w.from < w.to, 'from must be before to').optional(),
   alerts: z.array(AlertRuleSchema).default([]),
-  webhooks: z.array(z.url()).default([]),
+  webhooks: z.array(WebhookConfigSchema).default([]),
   round: z.object({ phaseTimeoutMs: z.number().int().min(100).default(30_000) }).strict().default({ phaseTimeoutMs: 30_000 })
 }).strict()
 /** A coordinator config as loaded: `agents` the roster's peer ids, `rosterFile` set when they come from a file. */

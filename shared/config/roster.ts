@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
 import { isPeerIdString } from '../identity.js'
-import { parseStructuredText, readFailure, oneLine } from './load.js'
+import { parseStructuredText, readFailure, oneLine, closestKey } from './load.js'
 
 export interface FederationRoster {
   /** The roster file (absolute when the config's path was resolved). */
@@ -48,7 +48,10 @@ export function parseRoster (file: string, doc: unknown): string[] {
   } else if (doc !== null && typeof doc === 'object') {
     const keys = Object.keys(doc)
     const unknown = keys.find(k => k !== 'agents')
-    if (unknown !== undefined) throw new ConfigError(file, oneLine(unknown), 'unknown key (a roster file holds `agents:`, a list of peer ids)')
+    if (unknown !== undefined) {
+      const meant = closestKey(unknown, ['agents'])
+      throw new ConfigError(file, oneLine(unknown), meant !== null ? `unknown key; did you mean "${meant}"?` : 'unknown key (a roster file holds `agents:`, a list of peer ids)')
+    }
     const agents = (doc as { agents?: unknown }).agents
     if (!Array.isArray(agents)) throw new ConfigError(file, 'agents', 'expected a list of peer ids')
     entries = agents
@@ -66,7 +69,10 @@ export function parseRoster (file: string, doc: unknown): string[] {
     let name: unknown
     if (isObject) {
       const unknown = Object.keys(entry).find(k => k !== 'id' && k !== 'name')
-      if (unknown !== undefined) throw new ConfigError(file, `${field}.${oneLine(unknown)}`, 'unknown key (an entry is a peer id, or { id, name })')
+      if (unknown !== undefined) {
+        const meant = closestKey(unknown, ['id', 'name'])
+        throw new ConfigError(file, `${field}.${oneLine(unknown)}`, meant !== null ? `unknown key; did you mean "${meant}"? (an entry is a peer id, or { id, name })` : 'unknown key (an entry is a peer id, or { id, name })')
+      }
       ;({ id, name } = entry as { id?: unknown, name?: unknown })
       if (id === undefined) throw new ConfigError(file, `${field}.id`, 'required: the peer id (12D3Koo...)')
       // eslint-disable-next-line no-control-regex

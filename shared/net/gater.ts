@@ -19,6 +19,12 @@ export interface AllowListGaterOptions {
   logger?: Logger
   /** Called for every refused peer (metrics, tests). */
   onRefused?: (peerId: string, direction: 'inbound' | 'outbound') => void
+  /**
+   * Called when an outbound connection finished its encrypted handshake (the remote's peer id is proven) and
+   * this side admits it. An agent learns from it that a dial reached the real coordinator, so a connection
+   * that then closes at once was refused by the coordinator: the only refusal libp2p lets it see.
+   */
+  onOutboundEncrypted?: (peerId: string) => void
   /** Inbound connections one peer may hold at once (default MAX_INBOUND_CONNECTIONS_PER_PEER). */
   maxInboundConnectionsPerPeer?: number
   /**
@@ -81,7 +87,11 @@ export function createAllowListGater (opts: AllowListGaterOptions): ConnectionGa
     denyDialMultiaddr: denyDial,
     denyDialPeer: (peerId) => refuse(peerId, 'outbound'),
     denyInboundEncryptedConnection: (peerId, maConn) => admitInbound(peerId, maConn),
-    denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound'),
+    denyOutboundEncryptedConnection: (peerId) => {
+      if (refuse(peerId, 'outbound')) return true
+      opts.onOutboundEncrypted?.(peerId.toString())
+      return false
+    },
     denyInboundUpgradedConnection: (peerId, maConn) => admitInbound(peerId, maConn),
     denyOutboundUpgradedConnection: (peerId) => refuse(peerId, 'outbound')
   }
