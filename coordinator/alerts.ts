@@ -219,6 +219,23 @@ export class WebhookNotifier {
     }
   }
 
+  /**
+   * Sends a notification of another kind (e.g. `fedmon.round_failed`) to every webhook, the same way as
+   * alerts (background, retried); `label` names it in the log.
+   */
+  notifyEvent (payload: { type: string, text: string }, label: string): void {
+    if (this.stopped || this.urls.length === 0) return
+    const body = JSON.stringify(payload)
+    for (const url of this.urls) {
+      if (this.pending.size >= this.maxPending) {
+        this.logger.warn({ url, event: label }, 'too many webhook deliveries pending; dropping this one')
+        continue
+      }
+      const delivery = this.deliver(url, body, label).finally(() => this.pending.delete(delivery))
+      this.pending.add(delivery)
+    }
+  }
+
   /** Waits for in-flight deliveries up to `graceMs`, then aborts the rest. */
   async stop (graceMs = 0): Promise<void> {
     this.stopped = true
