@@ -270,18 +270,21 @@ export class Scheduler {
     const oldestCaughtUp = latestDueWindow(this.now(), this.everyMs, this.delayMs)
     if (lastEnd === null || oldestCaughtUp === null) return
     const firstCaughtUp = oldestCaughtUp.from - (this.maxCatchUp - 1) * this.everyMs
+    const firstMissed = Math.ceil(lastEnd / this.everyMs) * this.everyMs
+    if (firstMissed >= firstCaughtUp) return
+    // Only the most recent ones are recorded one by one (a long downtime with short windows would be millions).
+    const firstRecorded = Math.max(firstMissed, firstCaughtUp - MAX_MISSED_RECORDED * this.everyMs)
+    const skipped = (firstRecorded - firstMissed) / this.everyMs
     let recorded = 0
-    let skipped = 0
-    for (let from = Math.ceil(lastEnd / this.everyMs) * this.everyMs; from < firstCaughtUp; from += this.everyMs) {
+    for (let from = firstRecorded; from < firstCaughtUp; from += this.everyMs) {
       const window = { from, to: from + this.everyMs }
       const key = windowKey(window)
       if (this.store.getScheduledWindow(key) !== null) continue
-      if (recorded >= MAX_MISSED_RECORDED) { skipped++; continue }
       this.store.recordScheduledWindow({ key, window, state: 'missed', attempts: 0, failure: { code: 'ERR_WINDOW_MISSED', message: `closed while the coordinator was down, beyond the ${this.maxCatchUp} most recent windows it catches up (schedule.maxCatchUp)` } })
       recorded++
     }
     if (recorded + skipped > 0) {
-      this.logger.warn({ missed: recorded + skipped, recorded, maxCatchUp: this.maxCatchUp }, 'scheduled windows missed during downtime (beyond schedule.maxCatchUp): not run')
+      this.logger.warn({ missed: recorded + skipped, recorded, maxCatchUp: this.maxCatchUp, from: new Date(firstMissed).toISOString(), to: new Date(firstCaughtUp).toISOString() }, 'scheduled windows missed during downtime (beyond schedule.maxCatchUp): not run')
     }
   }
 

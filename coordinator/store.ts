@@ -107,6 +107,7 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
  * again at `nextAttemptAt`), `missed` (closed during downtime, beyond schedule.maxCatchUp: never run).
  */
 export type ScheduledWindowState = 'started' | 'done' | 'failed' | 'retrying' | 'missed'
+const SCHEDULED_WINDOW_STATES: readonly ScheduledWindowState[] = ['started', 'done', 'failed', 'retrying', 'missed']
 export interface ScheduledWindowRecord {
   key: string
   window: { from: number, to: number }
@@ -297,6 +298,20 @@ export function openStore (path: string): SqliteReportStore {
     stmt.upsertRound.run({ id: round.id, kind: round.kind, status: round.status, startedAt: round.startedAt, key: round.scheduledWindowKey ?? null, body: JSON.stringify(round) })
   }
 
+  // One prepared statement per set of states asked for (the scheduler and the API ask for a few fixed sets).
+  const byStates = new Map<string, Database.Statement>()
+  const windowsInStates = (states: readonly ScheduledWindowState[]): Database.Statement => {
+    const known = [...new Set(states)].filter(x => SCHEDULED_WINDOW_STATES.includes(x)).sort()
+    const key = known.join(',')
+    let statement = byStates.get(key)
+    if (statement === undefined) {
+      const list = known.map(x => `'${x}'`).join(', ')
+      statement = db.prepare(`SELECT * FROM scheduled_windows WHERE state IN (${list === '' ? 'NULL' : list}) ORDER BY window_from DESC, rowid DESC LIMIT ?`)
+      byStates.set(key, statement)
+    }
+    return statement
+  }
+
   const recordScheduledWindow = (u: ScheduledWindowUpdate): void => {
     assertOpen()
     stmt.upsertWindow.run({
@@ -414,11 +429,9 @@ export function openStore (path: string): SqliteReportStore {
     },
     listScheduledWindows (opts = {}) {
       assertOpen()
-      const states = opts.states !== undefined ? new Set<string>(opts.states) : null
-      // Filtered here rather than in SQL: the table holds one row per window the scheduler ever saw.
-      const rows = (stmt.lastWindows.all(-1) as WindowRow[]).filter(r => states === null || states.has(r.state))
       const limit = lastLimit(opts.last)
-      return (limit < 0 ? rows : rows.slice(0, limit)).reverse().map(windowRecord)
+      const rows = (opts.states === undefined ? stmt.lastWindows.all(limit) : windowsInStates(opts.states).all(limit)) as WindowRow[]
+      return rows.reverse().map(windowRecord)
     },
     latestScheduledWindowEnd () {
       assertOpen()
