@@ -51,7 +51,7 @@ test('a coordinator restarted while a window is due: the caught-up round waits f
 
   killProcessGroup(f.daemons.coordinator, 'SIGKILL')
   await f.daemons.coordinator.exited
-  await sleep(6000) // the agents' redials fail meanwhile; windows close
+  await sleep(4000) // the agents' redials fail meanwhile; a window closes
   const logBefore = f.daemons.coordinator.log().length
   const restartedAt = Date.now()
   await f.startCoordinator()
