@@ -407,9 +407,16 @@ export class AgentDaemon {
     return (this.node?.getConnections(peerIdFromString(this.coordinator)).length ?? 0) > 0
   }
 
-  /** Keeps a connection to the coordinator: dial, hello, then sleep until disconnected; backoff on failure. */
+  /**
+   * Keeps a connection to the coordinator: dial, hello, then sleep until disconnected; backoff on failure.
+   * Before the coordinator was ever reached the backoff grows to 30 s (it may not exist yet, or the address
+   * is wrong). Once it was, the coordinator is known: a lost connection means a restart or a network blip,
+   * so the agent redials at once and then at most every 5 s, and is back within seconds of the coordinator
+   * (whose scheduler waits for its agents after a start).
+   */
   private async connectLoop (): Promise<void> {
     let failures = 0
+    let everConnected = false
     while (this.running) {
       if (!this.connectedToCoordinator()) {
         const handshakes = this.coordinatorHandshakes
@@ -418,14 +425,16 @@ export class AgentDaemon {
           await this.node?.dial(multiaddr(this.config.coordinator), { signal })
           const hello: Hello = { type: 'hello', addrs: this.listenAddrs(), version: VERSION }
           await sendControl(this.node as FedmonNode, this.coordinator, HELLO_PROTOCOL, hello, { signal })
-          this.logger.info({ coordinator: this.coordinator }, 'connected to the coordinator')
+          this.logger.info({ coordinator: this.coordinator, reconnect: everConnected }, 'connected to the coordinator')
           failures = 0
           this.refusedInARow = 0
+          everConnected = true
         } catch (err) {
           if (!this.running) break
           this.explainCoordinatorRefusal(handshakes)
           failures++
-          const delay = Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) + randomInt(250)
+          const cap = everConnected ? 5_000 : 30_000
+          const delay = Math.min(cap, 250 * 2 ** Math.min(failures, 7)) + randomInt(250)
           this.logger.warn({ err: (err as Error).message, retryInMs: delay, failures }, 'cannot reach the coordinator')
           await this.sleep(delay)
           continue

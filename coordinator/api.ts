@@ -16,6 +16,7 @@ import { timingSafeEqual, createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { Report } from '../shared/report.js'
 import type { RoundOutcome, RoundKind } from './contracts.js'
+import type { RoundListEntry } from '../shared/round-list.js'
 import type { Logger } from '../shared/log.js'
 import { FedmonError } from '../shared/errors.js'
 import { hostHeaderForm, isLoopbackHost, isWildcardHost, parseHostHeader } from '../shared/config/coordinator.js'
@@ -50,16 +51,22 @@ export interface StatusView {
   lastRound: RoundOutcome | null
   nextScheduledRound: string | null
   reference: ReferenceView | null
+  /** The latest failed, aborted, retrying and missed rounds and scheduled windows (newest last). */
+  recentFailures?: RoundListEntry[]
 }
 
 /** What the API needs from the coordinator daemon. */
 export interface ApiBackend {
   readonly peerId: string
   uptimeS: () => number
-  /** Starts a round now; returns its id. Throws ApiError 409 (busy, too few agents) or 503 (not ready). */
+  /**
+   * Starts a round now; returns its id. Throws ApiError 409 (busy, too few agents, window overlapping a
+   * report), 422 (window too long or in the future) or 503 (not ready).
+   */
   startRound: (req: { window: { from: number, to: number }, reference: boolean }) => string
   getRound: (id: string) => RoundOutcome | null
-  listRounds: (last: number) => RoundOutcome[]
+  /** Rounds and round-less scheduled windows, newest last (see shared/round-list.ts). */
+  listRounds: (opts: { limit: number, failed: boolean, monitor?: string }) => RoundListEntry[]
   listReports: (opts: { last: number, kind: RoundKind | 'any' }) => Report[]
   getReport: (id: string) => Report | null
   latestReport: () => Report | null
@@ -285,7 +292,7 @@ export class ApiServer {
         send(res, 202, { roundId })
         return
       }
-      if (method === 'GET') { send(res, 200, { rounds: b.listRounds(lastParam(url, 20)) }); return }
+      if (method === 'GET') { send(res, 200, { rounds: b.listRounds(roundListParams(url)) }); return }
     }
     if (resource === 'rounds' && parts.length === 3 && method === 'GET') {
       const round = b.getRound(id)
@@ -347,11 +354,24 @@ function send (res: ServerResponse, status: number, body: unknown): void {
   res.end(text)
 }
 
+/** GET /v1/rounds: `limit` (or `last`), `failed=true`, `monitor=NAME`. */
+function roundListParams (url: URL): { limit: number, failed: boolean, monitor?: string } {
+  const limit = url.searchParams.has('limit') ? countParam(url, 'limit', 20) : lastParam(url, 20)
+  const failed = url.searchParams.get('failed')
+  if (failed !== null && failed !== 'true' && failed !== 'false') throw new ApiError(400, 'ERR_BAD_REQUEST', 'failed must be true or false')
+  const monitor = url.searchParams.get('monitor')
+  return { limit, failed: failed === 'true', ...(monitor !== null && monitor !== '' ? { monitor } : {}) }
+}
+
 function lastParam (url: URL, fallback: number): number {
-  const raw = url.searchParams.get('last')
+  return countParam(url, 'last', fallback)
+}
+
+function countParam (url: URL, name: string, fallback: number): number {
+  const raw = url.searchParams.get(name)
   if (raw === null) return fallback
   const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new ApiError(400, 'ERR_BAD_REQUEST', 'last must be an integer in 1..10000')
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new ApiError(400, 'ERR_BAD_REQUEST', `${name} must be an integer in 1..10000`)
   return n
 }
 

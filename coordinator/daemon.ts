@@ -25,7 +25,9 @@ import type { RoundOutcome } from './contracts.js'
 import { openStore, type SqliteReportStore } from './store.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createAlertEvaluator, loadWebhookTargets, WebhookNotifier } from './alerts.js'
-import { Scheduler } from './scheduler.js'
+import { Scheduler, roundFailedPayload, type ScheduledFailure } from './scheduler.js'
+import { checkWindowRails, WindowRefusedError } from './window-rails.js'
+import { mergeRoundList } from '../shared/round-list.js'
 import { Roster } from './roster.js'
 import { FileWatcher } from '../shared/config/watch.js'
 import { RoundService, type CoordinatorExitPoint } from './rounds.js'
@@ -195,7 +197,9 @@ export class CoordinatorDaemon {
         schedule: config.schedule,
         store,
         logger,
-        runWindow: async (window, key, signal) => { await this.runScheduled(window, key, signal) }
+        runWindow: async (window, key, signal) => { await this.runScheduled(window, key, signal) },
+        allAgentsOnline: () => this.roster.size > 0 && this.roster.onlineCount() >= this.roster.size,
+        onFailure: (failure) => { this.onScheduledFailure(failure) }
       })
       this.scheduler.start()
     }
@@ -340,6 +344,7 @@ export class CoordinatorDaemon {
     // (An agent listening on 0.0.0.0 reports its loopback address too: worth a warning only when nothing is left.)
     if (dropped.length > 0) this.logger[addrs.length === 0 ? 'warn' : 'info']({ peer: from, dropped: dropped.map(a => a.slice(0, 100)) }, 'hello addresses not announced: not dialable, not allowed (network.announceAllow), loopback of a remote agent, or over the limit')
     this.maybeRunConfiguredReference()
+    this.scheduler?.agentsChanged()
   }
 
   /** With `reference: {from, to}` configured and no reference yet, run that reference round once enough agents are up. */
@@ -350,6 +355,7 @@ export class CoordinatorDaemon {
     if (this.roster.ready().length < this.config.privacy.minAgents) return
     this.referenceRetryAt = Date.now() + 30_000
     try {
+      this.checkWindow(ref)
       const { roundId } = this.rounds.start({ window: ref, kind: 'reference' })
       this.logger.info({ round: roundId }, 'configured reference round started')
     } catch (err) {
@@ -362,9 +368,29 @@ export class CoordinatorDaemon {
     if (rounds === null) throw new FedmonError('coordinator not running', 'ERR_STATE')
     // Queue behind a manual round rather than fail the window.
     for (let i = 0; rounds.busy && i < 600 && !signal.aborted; i++) await new Promise(resolve => setTimeout(resolve, 500))
+    // Refused here (too long, in the future, overlapping a report) or by start() (too few agents): no round,
+    // no agent asked. The scheduler retries only the lack of agents.
+    this.checkWindow(window)
     const { finished } = rounds.start({ window, kind: 'current', scheduledWindowKey: key })
     const outcome: RoundOutcome = await finished
-    if (outcome.status !== 'done') throw new FedmonError(`scheduled round ${outcome.id} ${outcome.status}: ${outcome.failure?.message ?? ''}`, outcome.failure?.code ?? 'ERR_ROUND_FAILED')
+    if (outcome.status !== 'done') {
+      throw Object.assign(new FedmonError(`scheduled round ${outcome.id} ${outcome.status}: ${outcome.failure?.message ?? ''}`, outcome.failure?.code ?? 'ERR_ROUND_FAILED'), { roundId: outcome.id })
+    }
+  }
+
+  /** The window guard rails (coordinator/window-rails.ts), before any agent is asked. */
+  private checkWindow (window: { from: number, to: number }): void {
+    if (this.store === null) throw new FedmonError('the coordinator is not running', 'ERR_STATE')
+    checkWindowRails({ window, now: Date.now(), maxWindowMs: this.config.round.maxWindowMs, overlapping: this.store.reportsOverlapping(window) })
+  }
+
+  /**
+   * A scheduled window failed: counted (a round that ran was counted when it ended), and sent to the webhooks
+   * on its first failure and when it fails for good (not on every retry).
+   */
+  private onScheduledFailure (failure: ScheduledFailure): void {
+    if (failure.roundId === null) this.metrics.countFailure(failure.code)
+    if (failure.attempts === 1 || failure.nextAttemptAt === null) this.notifier?.send(roundFailedPayload(failure, this.spec.model))
   }
 
   private backend (): ApiBackend {
@@ -377,10 +403,16 @@ export class CoordinatorDaemon {
       uptimeS: () => Math.round((Date.now() - this.startedAt) / 1000),
       startRound: (req) => {
         if (this.rounds === null || this.state !== 'running') throw new ApiError(503, 'ERR_NOT_READY', 'the coordinator is not running')
+        try {
+          this.checkWindow(req.window)
+        } catch (err) {
+          if (err instanceof WindowRefusedError) throw new ApiError(err.code === 'ERR_WINDOW_OVERLAP' ? 409 : 422, err.code, err.message)
+          throw err
+        }
         return this.rounds.start({ window: req.window, kind: req.reference ? 'reference' : 'current' }).roundId
       },
       getRound: id => store().getRound(id),
-      listRounds: last => store().listRounds({ last }),
+      listRounds: opts => this.roundList(store(), opts),
       listReports: opts => store().listReports(opts),
       getReport: id => store().getReport(id),
       latestReport: () => store().latestReport({ kind: 'current' }) ?? store().latestReport({ kind: 'any' }),
@@ -395,7 +427,8 @@ export class CoordinatorDaemon {
           agents: { total: this.roster.size, online: this.roster.onlineCount() },
           lastRound: s.listRounds({ last: 1 })[0] ?? null,
           nextScheduledRound: this.scheduler?.nextRun() ?? null,
-          reference: s.currentReference()
+          reference: s.currentReference(),
+          recentFailures: this.roundList(s, { limit: 5, failed: true })
         }
       },
       reference: () => store().currentReference(),
@@ -409,6 +442,13 @@ export class CoordinatorDaemon {
       },
       metrics: async () => await this.metrics.render()
     }
+  }
+
+  /** Rounds and the scheduled windows no round ran for (failed to start, retrying, missed), newest last. */
+  private roundList (store: SqliteReportStore, opts: { limit: number, failed: boolean, monitor?: string }): ReturnType<ApiBackend['listRounds']> {
+    const rounds = opts.failed ? store.listFailedRounds({ last: opts.limit }) : store.listRounds({ last: opts.limit })
+    const windows = store.listScheduledWindows({ states: ['failed', 'retrying', 'missed'], last: opts.limit })
+    return mergeRoundList(rounds, windows, { monitor: this.spec.model, filterMonitor: opts.monitor, failed: opts.failed, limit: opts.limit })
   }
 
   private agentViews (store: SqliteReportStore): AgentView[] {

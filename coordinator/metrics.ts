@@ -41,6 +41,8 @@ export interface Metrics {
   readonly registry: Registry
   observeReport (report: Report): void
   observeRound (outcome: RoundOutcome): void
+  /** A failure that left no stored round (a scheduled window refused before any agent was asked). */
+  countFailure (code: string): void
   setAgentsOnline (n: number): void
   setAgentsTotal (n: number): void
   /** The exposition text and its content type, for the HTTP handler. */
@@ -78,7 +80,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
     registers
   })
   const roundsTotal = new Counter({ name: 'fedmon_rounds_total', help: 'Rounds finished, by status (done, failed, aborted)', labelNames: ['status'] as const, registers })
-  const roundFailures = new Counter({ name: 'fedmon_round_failures_total', help: 'Rounds that failed or were aborted, by reason code', labelNames: ['code'] as const, registers })
+  const roundFailures = new Counter({ name: 'fedmon_round_failures_total', help: 'Rounds that failed or were aborted, and scheduled rounds that could not start, by reason code', labelNames: ['code'] as const, registers })
   const dropouts = new Counter({ name: 'fedmon_round_dropouts_total', help: 'Agents that dropped out of a round after being invited', registers })
   const lastRound = new Gauge({ name: 'fedmon_last_round_timestamp_seconds', help: 'Finish time of the latest round (Unix seconds)', registers })
   const agentsOnline = new Gauge({ name: 'fedmon_agents_online', help: 'Roster agents currently connected', registers })
@@ -130,6 +132,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
         lastRound.set(end / 1000)
       }
     },
+    countFailure (code) { roundFailures.inc({ code }) },
     setAgentsOnline (n) { agentsOnline.set(n) },
     setAgentsTotal (n) { agentsTotal.set(n) },
     async render () {

@@ -38,6 +38,23 @@ export const RoundOutcomeSchema = z.object({
   scheduledWindowKey: z.string().nullable()
 })
 
+/** GET /v1/rounds entries (shared/round-list.ts): rounds and scheduled windows no round ran for. */
+export const RoundListEntrySchema = z.looseObject({
+  id: z.string().nullable().meta({ description: 'The round; null for a scheduled window no round ran for (refused, retrying or missed).' }),
+  monitor: z.string(),
+  kind: z.enum(['reference', 'current']),
+  window: WindowSchema,
+  status: z.string().meta({ description: 'running, done, failed, aborted; for scheduled windows also retrying or missed.' }),
+  failure: z.object({ code: z.string(), message: z.string() }).nullable(),
+  reportId: z.string().nullable(),
+  scheduledWindowKey: z.string().nullable(),
+  counts: z.object({ invited: z.number().int(), included: z.number().int(), dropped: z.number().int(), declined: z.number().int() }),
+  startedAt: Instant,
+  finishedAt: Instant.nullable(),
+  attempts: z.number().int().optional(),
+  nextAttemptAt: Instant.nullable().optional()
+})
+
 const Bounded = z.object({ value: z.number().nullable(), lower: z.number().nullable(), upper: z.number().nullable() })
 const Rates = z.object({ reference: z.number().nullable(), current: z.number().nullable() })
 const FeatureDriftSchema = z.looseObject({
@@ -140,7 +157,19 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       503: error('The coordinator is not running (`ERR_NOT_READY`).')
     }
   },
-  { method: 'get', path: '/v1/rounds', summary: 'Recent rounds, finished or not, newest first.', auth: true, query: [LAST], responses: { 200: { description: 'Rounds.', schema: z.object({ rounds: z.array(RoundOutcomeSchema) }) }, 400: error('Bad query parameter.') } },
+  {
+    method: 'get',
+    path: '/v1/rounds',
+    summary: 'Recent rounds and scheduled windows (failed, retrying, missed included), finished or not.',
+    auth: true,
+    query: [
+      LAST,
+      { name: 'limit', description: 'Same as `last`.', schema: z.number().int().min(1).max(10_000).optional() },
+      { name: 'failed', description: 'true: only failed, aborted, retrying and missed ones.', schema: z.enum(['true', 'false']).default('false') },
+      { name: 'monitor', description: 'Only this monitor (today: the spec\'s model name).', schema: z.string().optional() }
+    ],
+    responses: { 200: { description: 'Rounds.', schema: z.object({ rounds: z.array(RoundListEntrySchema) }) }, 400: error('Bad query parameter.') }
+  },
   { method: 'get', path: '/v1/rounds/{id}', summary: 'One round: status, who was included, dropped or declined, failure.', auth: true, responses: { 200: { description: 'The round.', schema: RoundOutcomeSchema }, 404: NOT_FOUND } },
   {
     method: 'get',

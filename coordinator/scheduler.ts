@@ -1,27 +1,26 @@
 /**
  * Runs a round for every closed time window. Windows are aligned to `every` on the Unix epoch
  * ([k·every, (k+1)·every)), and each runs `delay` after it closes so late records can arrive.
- * After downtime the missed windows are caught up, oldest first, at most `maxCatchUp` of them; a window
- * is claimed in the store before its round starts, so it never runs twice — not even across a restart.
+ * After downtime the missed windows are caught up, oldest first, at most `maxCatchUp` of them (older ones are
+ * recorded as `missed`); a window is claimed in the store before its round starts, so it never runs twice —
+ * not even across a restart.
+ * After a start the scheduler first waits `startupGrace` for the roster's agents to reconnect (ending early
+ * once all are online). A window whose round could not start for lack of agents is retried (`retry.every`,
+ * until `retry.until` after its first attempt, sooner once every agent is online); the plan is in the store,
+ * so a restart continues it. Any other failure is final: a round that reached the agents may have used up
+ * their windows.
  */
-import { z } from 'zod'
 import type { Logger } from '../shared/log.js'
-import type { ReportStore, ScheduleConfig } from './contracts.js'
+import type { ReportStore } from './contracts.js'
 import { parseDuration } from './duration.js'
+import { DEFAULT_MAX_CATCH_UP, ScheduleConfigSchema } from '../shared/config/schedule.js'
+import type { ScheduledWindowRecord, ScheduledWindowUpdate } from './store.js'
+import type { WebhookPayload } from './alerts.js'
 
-export const DEFAULT_MAX_CATCH_UP = 24
+export { DEFAULT_MAX_CATCH_UP, ScheduleConfigSchema }
 
-const durationString = (allowZero: boolean) => z.string().refine((s) => {
-  try { parseDuration(s, { allowZero }); return true } catch { return false }
-}, { message: allowZero ? 'expected a duration like "0s", "15m", "1h"' : 'expected a duration like "30s", "15m", "1h", "1d"' })
-
-/** The coordinator config's `schedule` section. `delay` defaults to "0s". */
-export const ScheduleConfigSchema = z.object({
-  every: durationString(false),
-  delay: durationString(true).default('0s'),
-  maxCatchUp: z.number().int().min(1).max(10_000).optional()
-}).strict()
-export type ScheduleConfigSchema = z.infer<typeof ScheduleConfigSchema>
+/** Failure codes that mean "not enough agents to start": no agent was asked, so the window can be tried again. */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['ERR_TOO_FEW_AGENTS'])
 
 export interface EpochWindow { from: number, to: number } // epoch ms, [from, to)
 
@@ -71,20 +70,78 @@ export function nextDueTime (now: number, everyMs: number, delayMs: number): num
 
 type SchedulerLogger = Pick<Logger, 'info' | 'warn' | 'error'>
 
-/** A store that can also record claims (coordinator/store.ts does); a bare ReportStore is enough otherwise. */
-type SchedulerStore = ReportStore & {
-  markScheduledWindow?: (key: string, note: { roundId?: string | null, note?: string }) => void
+/** The store's scheduler surface (coordinator/store.ts). */
+export type SchedulerStore = Pick<ReportStore, 'hasScheduledWindow'> & {
+  recordScheduledWindow: (update: ScheduledWindowUpdate) => void
+  getScheduledWindow: (key: string) => ScheduledWindowRecord | null
+  listScheduledWindows: (opts?: { states?: ReadonlyArray<ScheduledWindowRecord['state']>, last?: number }) => ScheduledWindowRecord[]
+  latestScheduledWindowEnd: () => number | null
 }
 
+/** What the scheduler tells its owner about a failed attempt (for metrics and notifications). */
+export interface ScheduledFailure {
+  window: EpochWindow
+  key: string
+  code: string
+  message: string
+  attempts: number
+  /** The round of this attempt, or null when none started (refused before any agent was asked). */
+  roundId: string | null
+  /** When the next attempt is planned (epoch ms), or null when the failure is final. */
+  nextAttemptAt: number | null
+}
+
+/** A rejection of runWindow may say which round it started (`roundId`) and why it failed (`code`). */
+export type RunWindowError = Error & { code?: string, roundId?: string | null }
+
 export interface SchedulerOptions {
-  schedule: ScheduleConfig & { maxCatchUp?: number }
+  schedule: { every: string, delay?: string, maxCatchUp?: number, startupGrace?: string, retry?: false | { every?: string, until?: string } }
   store: SchedulerStore
-  /** Runs (and awaits) one round over the window; rejects when the round fails. */
+  /** Runs (and awaits) one round over the window; rejects (RunWindowError) when the round fails or cannot start. */
   runWindow: (window: { from: number, to: number }, key: string, signal: AbortSignal) => Promise<void>
+  /** True when every roster agent is online: ends the start-up grace early, and makes retries run now. */
+  allAgentsOnline?: () => boolean
+  onFailure?: (failure: ScheduledFailure) => void
   now?: () => number
   maxCatchUp?: number
   logger: SchedulerLogger
 }
+
+/** The webhook body of a failed scheduled round (sent with WebhookNotifier.send: signed and retried like alerts). */
+export interface RoundFailedWebhookPayload extends WebhookPayload {
+  type: 'fedmon.round_failed'
+  kind: 'round_failed'
+  text: string
+  monitor: string
+  window: { from: string, to: string }
+  code: string
+  message: string
+  attempts: number
+  roundId: string | null
+  /** Set when another attempt is planned; null when the failure is final. */
+  nextAttemptAt: string | null
+}
+
+export function roundFailedPayload (failure: ScheduledFailure, monitor: string): RoundFailedWebhookPayload {
+  const window = { from: new Date(failure.window.from).toISOString(), to: new Date(failure.window.to).toISOString() }
+  const nextAttemptAt = failure.nextAttemptAt !== null ? new Date(failure.nextAttemptAt).toISOString() : null
+  const then = nextAttemptAt !== null ? `; retrying at ${nextAttemptAt}` : '; not retried'
+  return {
+    type: 'fedmon.round_failed',
+    kind: 'round_failed',
+    text: `fedmon: scheduled round on ${monitor} (${window.from} → ${window.to}) failed: ${failure.code}: ${failure.message}${then}`,
+    monitor,
+    window,
+    code: failure.code,
+    message: failure.message,
+    attempts: failure.attempts,
+    roundId: failure.roundId,
+    nextAttemptAt
+  }
+}
+
+/** Missed windows recorded one by one at most this many per pass (beyond, one log line says how many). */
+const MAX_MISSED_RECORDED = 1000
 
 // setTimeout fires immediately for delays above 2^31−1 ms; longer waits are chained.
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -93,22 +150,40 @@ export class Scheduler {
   readonly everyMs: number
   readonly delayMs: number
   readonly maxCatchUp: number
+  readonly startupGraceMs: number
+  /** null: failures are never retried. */
+  readonly retry: { everyMs: number, untilMs: number } | null
   private readonly store: SchedulerStore
   private readonly runWindow: SchedulerOptions['runWindow']
+  private readonly allAgentsOnline: () => boolean
+  private readonly onFailure: SchedulerOptions['onFailure']
   private readonly now: () => number
   private readonly logger: SchedulerLogger
   private timer: NodeJS.Timeout | null = null
   private running: Promise<number> | null = null
   private controller: AbortController | null = null
   private started = false
+  private startedAt = 0
+  private graceOver = false
+  /** Set when every agent came back: windows waiting for a retry run in the next pass, not at their planned time. */
+  private retryEarly = false
 
   constructor (opts: SchedulerOptions) {
-    this.everyMs = parseDuration(opts.schedule.every)
-    this.delayMs = parseDuration(opts.schedule.delay ?? '0s', { allowZero: true })
-    this.maxCatchUp = opts.maxCatchUp ?? opts.schedule.maxCatchUp ?? DEFAULT_MAX_CATCH_UP
+    const { schedule } = opts
+    this.everyMs = parseDuration(schedule.every)
+    this.delayMs = parseDuration(schedule.delay ?? '0s', { allowZero: true })
+    this.maxCatchUp = opts.maxCatchUp ?? schedule.maxCatchUp ?? DEFAULT_MAX_CATCH_UP
     if (!Number.isInteger(this.maxCatchUp) || this.maxCatchUp < 1) throw new RangeError(`maxCatchUp must be a positive integer, got ${this.maxCatchUp}`)
+    // A Scheduler built without these keys (tests, older callers) neither waits nor retries.
+    this.startupGraceMs = parseDuration(schedule.startupGrace ?? '0s', { allowZero: true })
+    const retry = schedule.retry
+    this.retry = retry === undefined || retry === false
+      ? null
+      : { everyMs: parseDuration(retry.every ?? '5m'), untilMs: parseDuration(retry.until ?? '6h') }
     this.store = opts.store
     this.runWindow = opts.runWindow
+    this.allAgentsOnline = opts.allAgentsOnline ?? (() => false)
+    this.onFailure = opts.onFailure
     this.now = opts.now ?? Date.now
     this.logger = opts.logger
   }
@@ -116,8 +191,10 @@ export class Scheduler {
   start (): void {
     if (this.started) return
     this.started = true
+    this.startedAt = this.now()
+    this.graceOver = this.startupGraceMs === 0
     this.controller = new AbortController()
-    this.logger.info({ every: this.everyMs, delay: this.delayMs, maxCatchUp: this.maxCatchUp }, 'scheduler started')
+    this.logger.info({ every: this.everyMs, delay: this.delayMs, maxCatchUp: this.maxCatchUp, startupGraceMs: this.startupGraceMs, retry: this.retry }, 'scheduler started')
     this.arm(0)
   }
 
@@ -131,22 +208,40 @@ export class Scheduler {
     this.running = null
   }
 
+  /**
+   * The roster's agents changed (one connected or said hello): ends the start-up grace once all are online,
+   * and then runs what is waiting (due windows, windows waiting for a retry) at once.
+   */
+  agentsChanged (): void {
+    if (!this.started || this.running !== null || !this.allAgentsOnline()) return
+    if (this.retryWaiting().length > 0) this.retryEarly = true
+    if (!this.graceOver || this.retryEarly) this.arm(0)
+  }
+
+  /** True during the start-up grace: the scheduler waits for the agents before running anything. */
+  inStartupGrace (): boolean {
+    if (this.graceOver) return false
+    if (this.now() >= this.startedAt + this.startupGraceMs || this.allAgentsOnline()) this.graceOver = true
+    return !this.graceOver
+  }
+
   /** ISO-8601 time of the next scheduled run, or null when the scheduler is not running. */
   nextRun (): string | null {
     if (!this.started) return null
-    const now = this.now()
-    if (this.running !== null || this.pending().length > 0) return new Date(now).toISOString()
-    return new Date(nextDueTime(now, this.everyMs, this.delayMs)).toISOString()
+    return new Date(this.nextWake()).toISOString()
   }
 
-  /** The windows that would run now (for status displays and tests). */
-  pending (): Array<EpochWindow & { key: string }> {
-    return dueWindows({ now: this.now(), everyMs: this.everyMs, delayMs: this.delayMs, maxCatchUp: this.maxCatchUp, isDone: k => this.store.hasScheduledWindow(k) })
+  /** The windows that would run now, oldest first (for status displays and tests): retries due, then new windows. */
+  pending (opts: { retryEarly?: boolean } = {}): Array<EpochWindow & { key: string }> {
+    const now = this.now()
+    const retries = this.retryWaiting().filter(r => opts.retryEarly === true || (r.nextAttemptAt ?? 0) <= now).map(r => ({ ...r.window, key: r.key }))
+    const fresh = dueWindows({ now, everyMs: this.everyMs, delayMs: this.delayMs, maxCatchUp: this.maxCatchUp, isDone: k => this.store.hasScheduledWindow(k) })
       .map(w => ({ ...w, key: windowKey(w) }))
+    return [...retries, ...fresh].sort((a, b) => a.from - b.from)
   }
 
   /**
-   * Runs every due window now, one after another; resolves to how many rounds were started.
+   * Runs every due window now, one after another; resolves to how many rounds were attempted.
    * Called by the timer; public so a fake-clock test can drive it.
    */
   async runDue (): Promise<number> {
@@ -155,34 +250,97 @@ export class Scheduler {
     return await this.running
   }
 
+  private retryWaiting (): ScheduledWindowRecord[] {
+    return this.retry === null ? [] : this.store.listScheduledWindows({ states: ['retrying'] })
+  }
+
+  /** When the timer should fire next: the grace's end, the next window, or the next retry, whichever is first. */
+  private nextWake (): number {
+    const now = this.now()
+    if (this.running !== null) return now
+    if (this.inStartupGrace()) return this.startedAt + this.startupGraceMs
+    if (this.pending().length > 0) return now
+    let next = nextDueTime(now, this.everyMs, this.delayMs)
+    for (const r of this.retryWaiting()) next = Math.min(next, Math.max(now, r.nextAttemptAt ?? now))
+    return next
+  }
+
+  /** Windows that closed during downtime, beyond the catch-up bound: recorded as `missed`, so they are listed. */
+  private recordMissed (): void {
+    const lastEnd = this.store.latestScheduledWindowEnd()
+    const oldestCaughtUp = latestDueWindow(this.now(), this.everyMs, this.delayMs)
+    if (lastEnd === null || oldestCaughtUp === null) return
+    const firstCaughtUp = oldestCaughtUp.from - (this.maxCatchUp - 1) * this.everyMs
+    const firstMissed = Math.ceil(lastEnd / this.everyMs) * this.everyMs
+    if (firstMissed >= firstCaughtUp) return
+    // Only the most recent ones are recorded one by one (a long downtime with short windows would be millions).
+    const firstRecorded = Math.max(firstMissed, firstCaughtUp - MAX_MISSED_RECORDED * this.everyMs)
+    const skipped = (firstRecorded - firstMissed) / this.everyMs
+    let recorded = 0
+    for (let from = firstRecorded; from < firstCaughtUp; from += this.everyMs) {
+      const window = { from, to: from + this.everyMs }
+      const key = windowKey(window)
+      if (this.store.getScheduledWindow(key) !== null) continue
+      this.store.recordScheduledWindow({ key, window, state: 'missed', attempts: 0, failure: { code: 'ERR_WINDOW_MISSED', message: `closed while the coordinator was down, beyond the ${this.maxCatchUp} most recent windows it catches up (schedule.maxCatchUp)` } })
+      recorded++
+    }
+    if (recorded + skipped > 0) {
+      this.logger.warn({ missed: recorded + skipped, recorded, maxCatchUp: this.maxCatchUp, from: new Date(firstMissed).toISOString(), to: new Date(firstCaughtUp).toISOString() }, 'scheduled windows missed during downtime (beyond schedule.maxCatchUp): not run')
+    }
+  }
+
   private async runDueWindows (): Promise<number> {
+    if (this.inStartupGrace()) return 0
+    const retryEarly = this.retryEarly
+    this.retryEarly = false
+    this.recordMissed()
     let count = 0
+    // Each window at most once per pass: a retry that fails again waits for its next attempt.
+    const tried = new Set<string>()
     // Re-read after every round: a long catch-up must not run a window claimed meanwhile (or skip a newly closed one).
     for (;;) {
       const signal = this.controller?.signal
       if (signal === undefined || signal.aborted) break
-      const next = this.pending()[0]
+      const next = this.pending({ retryEarly }).find(w => !tried.has(w.key))
       if (next === undefined) break
       const { key } = next
+      tried.add(key)
       const window = { from: next.from, to: next.to }
+      const prior = this.store.getScheduledWindow(key)
+      const attempts = (prior?.state === 'retrying' ? prior.attempts : 0) + 1
+      const firstAttemptAt = this.now()
       // Claim first: at-most-once even if we crash while the round runs.
-      this.store.markScheduledWindow?.(key, { note: 'started' })
+      this.store.recordScheduledWindow({ key, window, state: 'started', attempts, retryUntil: prior?.retryUntil ?? null })
       count++
-      const label = { window: { from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() }, key }
+      const label = { window: { from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() }, key, attempt: attempts }
       this.logger.info(label, 'scheduled round starting')
       try {
         await this.runWindow(window, key, signal)
-        this.store.markScheduledWindow?.(key, { note: 'done' })
+        this.store.recordScheduledWindow({ key, window, state: 'done' })
         this.logger.info(label, 'scheduled round finished')
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err)
-        this.store.markScheduledWindow?.(key, { note: `failed: ${message}` })
-        this.logger.warn({ ...label, err: message }, 'scheduled round failed; the window is not retried')
-      }
-      if (this.store.markScheduledWindow === undefined && !this.store.hasScheduledWindow(key)) {
-        // Without claim support the runner must save the round with scheduledWindowKey; otherwise we would loop.
-        this.logger.error(label, 'runner did not record the scheduled window key; stopping the catch-up to avoid a rerun')
-        break
+        const e = err as RunWindowError
+        const code = typeof e?.code === 'string' ? e.code : 'ERR_ROUND_FAILED'
+        const message = e instanceof Error ? e.message : String(err)
+        const roundId = typeof e?.roundId === 'string' ? e.roundId : null
+        const retryUntil = prior?.retryUntil ?? (this.retry !== null ? firstAttemptAt + this.retry.untilMs : null)
+        const nextAttemptAt = this.retry !== null && RETRYABLE_CODES.has(code) && roundId === null && !signal.aborted
+          ? this.now() + this.retry.everyMs
+          : null
+        const retrying = nextAttemptAt !== null && retryUntil !== null && nextAttemptAt <= retryUntil
+        this.store.recordScheduledWindow({
+          key, window, roundId, attempts, retryUntil,
+          state: retrying ? 'retrying' : 'failed',
+          nextAttemptAt: retrying ? nextAttemptAt : null,
+          failure: { code, message }
+        })
+        if (retrying) this.logger.warn({ ...label, code, err: message, nextAttemptAt: new Date(nextAttemptAt).toISOString() }, 'scheduled round could not start; retrying later')
+        else this.logger.warn({ ...label, code, err: message }, 'scheduled round failed; the window is not retried')
+        try {
+          this.onFailure?.({ window, key, code, message, attempts, roundId, nextAttemptAt: retrying ? nextAttemptAt : null })
+        } catch (cbErr) {
+          this.logger.error({ err: (cbErr as Error)?.message }, 'scheduler failure callback failed')
+        }
       }
     }
     return count
@@ -190,14 +348,14 @@ export class Scheduler {
 
   private arm (ms: number): void {
     if (!this.started) return
+    if (this.timer !== null) clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       this.timer = null
       this.runDue()
         .catch((err: unknown) => this.logger.error({ err: (err as Error)?.message }, 'scheduler tick failed'))
         .finally(() => {
           if (!this.started) return
-          const now = this.now()
-          this.arm(Math.max(0, nextDueTime(now, this.everyMs, this.delayMs) - now))
+          this.arm(Math.max(0, this.nextWake() - this.now()))
         })
     }, Math.min(ms, MAX_TIMER_MS))
     this.timer.unref()

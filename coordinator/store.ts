@@ -74,15 +74,76 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX rounds_started ON rounds (started_at);
     `)
+  },
+  {
+    version: 3,
+    description: 'scheduled windows keep their window, state, last failure and retry plan (failed and missed windows are listed; a retry survives a restart)',
+    up: (db) => db.exec(`
+      ALTER TABLE scheduled_windows ADD COLUMN window_from INTEGER;
+      ALTER TABLE scheduled_windows ADD COLUMN window_to INTEGER;
+      ALTER TABLE scheduled_windows ADD COLUMN state TEXT NOT NULL DEFAULT 'started';
+      ALTER TABLE scheduled_windows ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE scheduled_windows ADD COLUMN next_attempt_at INTEGER;
+      ALTER TABLE scheduled_windows ADD COLUMN retry_until INTEGER;
+      ALTER TABLE scheduled_windows ADD COLUMN code TEXT;
+      ALTER TABLE scheduled_windows ADD COLUMN message TEXT;
+      ALTER TABLE scheduled_windows ADD COLUMN updated_at TEXT;
+      UPDATE scheduled_windows SET
+        window_from = CAST(substr(key, 1, instr(key, '-') - 1) AS INTEGER),
+        window_to = CAST(substr(key, instr(key, '-') + 1) AS INTEGER),
+        state = CASE WHEN note = 'done' THEN 'done' WHEN note LIKE 'failed%' THEN 'failed' ELSE 'started' END,
+        message = CASE WHEN note LIKE 'failed: %' THEN substr(note, 9) ELSE NULL END,
+        updated_at = claimed_at;
+      CREATE INDEX scheduled_windows_state ON scheduled_windows (state, window_from);
+    `)
   }
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
 
+/**
+ * What the scheduler knows of one window: `started` (claimed, its round may be running or was cut short by a
+ * crash), `done`, `failed` (for good), `retrying` (its round could not start for lack of agents; tried
+ * again at `nextAttemptAt`), `missed` (closed during downtime, beyond schedule.maxCatchUp: never run).
+ */
+export type ScheduledWindowState = 'started' | 'done' | 'failed' | 'retrying' | 'missed'
+const SCHEDULED_WINDOW_STATES: readonly ScheduledWindowState[] = ['started', 'done', 'failed', 'retrying', 'missed']
+export interface ScheduledWindowRecord {
+  key: string
+  window: { from: number, to: number }
+  state: ScheduledWindowState
+  /** The round of the latest attempt, when one started. */
+  roundId: string | null
+  attempts: number
+  /** Epoch ms; set while `retrying`. */
+  nextAttemptAt: number | null
+  /** Epoch ms: no attempt after this. */
+  retryUntil: number | null
+  failure: { code: string, message: string } | null
+  claimedAt: string
+  updatedAt: string
+}
+export type ScheduledWindowUpdate = Omit<ScheduledWindowRecord, 'claimedAt' | 'updatedAt' | 'roundId' | 'attempts' | 'nextAttemptAt' | 'retryUntil' | 'failure'> &
+  Partial<Pick<ScheduledWindowRecord, 'roundId' | 'attempts' | 'nextAttemptAt' | 'retryUntil' | 'failure'>>
+
+/** A stored report's window, for the coordinator's window guard rails. */
+export interface ReportWindow { reportId: string, roundId: string, kind: string, window: { from: string, to: string } }
+
 /** The store's full surface: the ReportStore contract plus what the scheduler and tests use. */
 export interface SqliteReportStore extends ReportStore {
   /** Records that the scheduler handled `key` (even if its round failed to start), so it is never run twice. */
   markScheduledWindow (key: string, note: { roundId?: string | null, note?: string }): void
+  /** Failed and aborted rounds, newest last. */
+  listFailedRounds (opts?: { last?: number }): RoundOutcome[]
+  /** Inserts or updates the scheduler's record of a window (at-most-once claims, failures, retries, missed windows). */
+  recordScheduledWindow (update: ScheduledWindowUpdate): void
+  getScheduledWindow (key: string): ScheduledWindowRecord | null
+  /** Newest last (by window start); `states` filters. */
+  listScheduledWindows (opts?: { states?: readonly ScheduledWindowState[], last?: number }): ScheduledWindowRecord[]
+  /** The end of the latest window the scheduler has any record of (epoch ms), or null. */
+  latestScheduledWindowEnd (): number | null
+  /** Reports whose window overlaps [from, to) (epoch ms). */
+  reportsOverlapping (window: { from: number, to: number }): ReportWindow[]
   /** True when a vector is stored for this report (so it can become the reference). */
   hasReferenceVector (reportId: string): boolean
   schemaVersion (): number
@@ -142,6 +203,28 @@ function lastLimit (last: number | undefined): number {
   return last
 }
 
+interface WindowRow {
+  key: string, claimed_at: string, round_id: string | null, window_from: number | null, window_to: number | null, state: string,
+  attempts: number, next_attempt_at: number | null, retry_until: number | null, code: string | null, message: string | null, updated_at: string | null
+}
+
+function windowRecord (r: WindowRow): ScheduledWindowRecord {
+  // Rows from before version 3 carry their window only in the key ("from-to").
+  const [kf, kt] = r.key.split('-').map(Number)
+  return {
+    key: r.key,
+    window: { from: r.window_from ?? kf, to: r.window_to ?? kt },
+    state: r.state as ScheduledWindowState,
+    roundId: r.round_id,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    retryUntil: r.retry_until,
+    failure: r.code !== null || r.message !== null ? { code: r.code ?? 'ERR_ROUND_FAILED', message: r.message ?? '' } : null,
+    claimedAt: r.claimed_at,
+    updatedAt: r.updated_at ?? r.claimed_at
+  }
+}
+
 /** Opens (creating if needed) the store at `path` (":memory:" for tests) and migrates it to SCHEMA_VERSION. */
 export function openStore (path: string): SqliteReportStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -170,6 +253,7 @@ export function openStore (path: string): SqliteReportStore {
         scheduled_window_key = excluded.scheduled_window_key, body = excluded.body`),
     getRound: db.prepare('SELECT body FROM rounds WHERE id = ?').pluck(),
     lastRounds: db.prepare('SELECT body FROM rounds ORDER BY started_at DESC, rowid DESC LIMIT ?').pluck(),
+    lastFailedRounds: db.prepare("SELECT body FROM rounds WHERE status IN ('failed', 'aborted') ORDER BY started_at DESC, rowid DESC LIMIT ?").pluck(),
     upsertReport: db.prepare(`INSERT INTO reports (id, round_id, kind, created_at, body) VALUES (@id, @roundId, @kind, @createdAt, @body)
       ON CONFLICT (id) DO UPDATE SET round_id = excluded.round_id, kind = excluded.kind, created_at = excluded.created_at, body = excluded.body`),
     getReport: db.prepare('SELECT body FROM reports WHERE id = ?').pluck(),
@@ -183,9 +267,20 @@ export function openStore (path: string): SqliteReportStore {
       ON CONFLICT (singleton) DO UPDATE SET report_id = excluded.report_id, set_at = excluded.set_at`),
     getReference: db.prepare('SELECT report_id, set_at FROM current_reference WHERE singleton = 1'),
     roundHasKey: db.prepare('SELECT 1 FROM rounds WHERE scheduled_window_key = ?').pluck(),
-    windowClaimed: db.prepare('SELECT 1 FROM scheduled_windows WHERE key = ?').pluck(),
-    claimWindow: db.prepare(`INSERT INTO scheduled_windows (key, claimed_at, round_id, note) VALUES (?, ?, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET round_id = coalesce(excluded.round_id, scheduled_windows.round_id), note = excluded.note`),
+    windowClaimed: db.prepare("SELECT 1 FROM scheduled_windows WHERE key = ? AND state <> 'missed'").pluck(),
+    upsertWindow: db.prepare(`INSERT INTO scheduled_windows (key, claimed_at, round_id, note, window_from, window_to, state, attempts, next_attempt_at, retry_until, code, message, updated_at)
+      VALUES (@key, @now, @roundId, @state, @from, @to, @state, @attempts, @nextAttemptAt, @retryUntil, @code, @message, @now)
+      ON CONFLICT (key) DO UPDATE SET round_id = coalesce(excluded.round_id, scheduled_windows.round_id), note = excluded.note,
+        window_from = excluded.window_from, window_to = excluded.window_to, state = excluded.state,
+        attempts = CASE WHEN @attemptsSet THEN excluded.attempts ELSE scheduled_windows.attempts END,
+        next_attempt_at = excluded.next_attempt_at,
+        retry_until = coalesce(excluded.retry_until, scheduled_windows.retry_until),
+        code = excluded.code, message = excluded.message, updated_at = excluded.updated_at`),
+    getWindow: db.prepare('SELECT * FROM scheduled_windows WHERE key = ?'),
+    lastWindows: db.prepare('SELECT * FROM scheduled_windows ORDER BY window_from DESC, rowid DESC LIMIT ?'),
+    latestWindowEnd: db.prepare('SELECT max(window_to) FROM scheduled_windows').pluck(),
+    reportsOverlapping: db.prepare(`SELECT id, round_id AS roundId, kind, json_extract(body, '$.window.from') AS wfrom, json_extract(body, '$.window.to') AS wto FROM reports
+      WHERE json_extract(body, '$.window.from') < @to AND json_extract(body, '$.window.to') > @from ORDER BY seq`),
     touchAgent: db.prepare(`INSERT INTO agents (peer_id, last_seen) VALUES (?, ?)
       ON CONFLICT (peer_id) DO UPDATE SET last_seen = CASE WHEN agents.last_seen IS NULL OR excluded.last_seen > agents.last_seen THEN excluded.last_seen ELSE agents.last_seen END`),
     markIncluded: db.prepare(`INSERT INTO agents (peer_id, last_included_round) VALUES (?, ?)
@@ -201,6 +296,38 @@ export function openStore (path: string): SqliteReportStore {
   const saveRound = (round: RoundOutcome): void => {
     assertOpen()
     stmt.upsertRound.run({ id: round.id, kind: round.kind, status: round.status, startedAt: round.startedAt, key: round.scheduledWindowKey ?? null, body: JSON.stringify(round) })
+  }
+
+  // One prepared statement per set of states asked for (the scheduler and the API ask for a few fixed sets).
+  const byStates = new Map<string, Database.Statement>()
+  const windowsInStates = (states: readonly ScheduledWindowState[]): Database.Statement => {
+    const known = [...new Set(states)].filter(x => SCHEDULED_WINDOW_STATES.includes(x)).sort()
+    const key = known.join(',')
+    let statement = byStates.get(key)
+    if (statement === undefined) {
+      const list = known.map(x => `'${x}'`).join(', ')
+      statement = db.prepare(`SELECT * FROM scheduled_windows WHERE state IN (${list === '' ? 'NULL' : list}) ORDER BY window_from DESC, rowid DESC LIMIT ?`)
+      byStates.set(key, statement)
+    }
+    return statement
+  }
+
+  const recordScheduledWindow = (u: ScheduledWindowUpdate): void => {
+    assertOpen()
+    stmt.upsertWindow.run({
+      key: u.key,
+      now: new Date().toISOString(),
+      roundId: u.roundId ?? null,
+      state: u.state,
+      from: u.window.from,
+      to: u.window.to,
+      attempts: u.attempts ?? 1,
+      attemptsSet: u.attempts !== undefined ? 1 : 0,
+      nextAttemptAt: u.nextAttemptAt ?? null,
+      retryUntil: u.retryUntil ?? null,
+      code: u.failure?.code ?? null,
+      message: u.failure?.message ?? null
+    })
   }
 
   // Report, round status, reference vector, current reference and the included agents commit together: a kill
@@ -228,6 +355,11 @@ export function openStore (path: string): SqliteReportStore {
     listRounds (opts = {}) {
       assertOpen()
       const rows = stmt.lastRounds.all(lastLimit(opts.last)) as string[]
+      return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
+    },
+    listFailedRounds (opts = {}) {
+      assertOpen()
+      const rows = stmt.lastFailedRounds.all(lastLimit(opts.last)) as string[]
       return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
     },
     saveReport (report, round, extras = {}) {
@@ -282,7 +414,34 @@ export function openStore (path: string): SqliteReportStore {
     },
     markScheduledWindow (key, note) {
       assertOpen()
-      stmt.claimWindow.run(key, new Date().toISOString(), note.roundId ?? null, note.note ?? null)
+      const [from, to] = key.split('-').map(Number)
+      const text = note.note ?? ''
+      const state: ScheduledWindowState = text === 'done' ? 'done' : text.startsWith('failed') ? 'failed' : 'started'
+      recordScheduledWindow({ key, window: { from, to }, state, roundId: note.roundId ?? null, failure: state === 'failed' ? { code: 'ERR_ROUND_FAILED', message: text.replace(/^failed:\s*/, '') } : null })
+    },
+    recordScheduledWindow (u) {
+      recordScheduledWindow(u)
+    },
+    getScheduledWindow (key) {
+      assertOpen()
+      const row = stmt.getWindow.get(key) as WindowRow | undefined
+      return row === undefined ? null : windowRecord(row)
+    },
+    listScheduledWindows (opts = {}) {
+      assertOpen()
+      const limit = lastLimit(opts.last)
+      const rows = (opts.states === undefined ? stmt.lastWindows.all(limit) : windowsInStates(opts.states).all(limit)) as WindowRow[]
+      return rows.reverse().map(windowRecord)
+    },
+    latestScheduledWindowEnd () {
+      assertOpen()
+      const end = stmt.latestWindowEnd.get() as number | null
+      return typeof end === 'number' ? end : null
+    },
+    reportsOverlapping (window) {
+      assertOpen()
+      const rows = stmt.reportsOverlapping.all({ from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() }) as Array<{ id: string, roundId: string, kind: string, wfrom: string, wto: string }>
+      return rows.map(r => ({ reportId: r.id, roundId: r.roundId, kind: r.kind, window: { from: r.wfrom, to: r.wto } }))
     },
     touchAgent (peerId, at) {
       assertOpen()

@@ -10,6 +10,7 @@ import type { Command } from 'commander'
 import { FedmonError, UsageError } from './errors.js'
 import type { Report } from './report.js'
 import type { RoundOutcome } from '../coordinator/contracts.js'
+import type { RoundListEntry } from './round-list.js'
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:7600'
 
@@ -37,6 +38,12 @@ export interface AgentInfo { peerId: string, online: boolean, lastSeen: string |
 const AgentsResponse = z.object({ agents: z.array(AgentInfo) })
 
 const RoundShape = z.object({ id: z.string(), status: z.string() }).passthrough()
+const RoundListShape = z.object({
+  id: z.string().nullable(),
+  status: z.string(),
+  window: z.object({ from: z.string(), to: z.string() }).passthrough(),
+  counts: z.object({ invited: z.number(), included: z.number(), dropped: z.number(), declined: z.number() }).passthrough()
+}).passthrough()
 const ReportShape = z.object({ id: z.string(), window: z.object({ from: z.string(), to: z.string() }).passthrough() }).passthrough()
 
 export const StatusResponse = z.object({
@@ -47,7 +54,8 @@ export const StatusResponse = z.object({
   agents: z.object({ total: z.number(), online: z.number() }),
   lastRound: RoundShape.nullable().optional(),
   nextScheduledRound: z.string().nullable().optional(),
-  reference: ReferenceInfo.nullable().optional()
+  reference: ReferenceInfo.nullable().optional(),
+  recentFailures: z.array(RoundListShape).optional()
 }).passthrough()
 export interface StatusResponse {
   status: string
@@ -58,6 +66,7 @@ export interface StatusResponse {
   lastRound?: RoundOutcome | null
   nextScheduledRound?: string | null
   reference?: ReferenceInfo | null
+  recentFailures?: RoundListEntry[]
   [extra: string]: unknown
 }
 
@@ -117,10 +126,18 @@ export class ApiClient {
     return this.parse(RoundShape, res, '/v1/rounds/:id') as unknown as RoundOutcome
   }
 
-  async listRounds (opts: RequestOptions & { last?: number } = {}): Promise<RoundOutcome[]> {
-    const q = opts.last !== undefined ? `?last=${opts.last}` : ''
-    const res = this.parse(z.object({ rounds: z.array(RoundShape) }), await this.request('GET', `/v1/rounds${q}`, undefined, opts), '/v1/rounds')
-    return res.rounds as unknown as RoundOutcome[]
+  /**
+   * Rounds, and scheduled windows no round ran for (`id: null`), oldest first: the newest `last` (default 20);
+   * `failed` keeps failed, aborted, retrying and missed ones; `monitor` one monitor's.
+   */
+  async listRounds (opts: RequestOptions & { last?: number, failed?: boolean, monitor?: string } = {}): Promise<RoundListEntry[]> {
+    const params = new URLSearchParams()
+    if (opts.last !== undefined) params.set('limit', String(opts.last))
+    if (opts.failed === true) params.set('failed', 'true')
+    if (opts.monitor !== undefined) params.set('monitor', opts.monitor)
+    const q = params.size > 0 ? `?${params.toString()}` : ''
+    const res = this.parse(z.object({ rounds: z.array(RoundListShape) }), await this.request('GET', `/v1/rounds${q}`, undefined, opts), '/v1/rounds')
+    return res.rounds as unknown as RoundListEntry[]
   }
 
   /** Polls a round until it is no longer running. `onProgress` sees every poll (for a TTY spinner). */

@@ -1,6 +1,7 @@
 /** The text of `fedmon status`. Pure, so tests can check it without a coordinator. */
 import type { AgentInfo, HealthResponse, StatusResponse } from '../../shared/api-client.js'
 import { paint, relativeTime, shortId, shortTime, table } from './format.js'
+import { paintStatus, reasonText } from './round-list-view.js'
 
 export function renderStatus (input: { api: string, health: HealthResponse, status: StatusResponse, agents: AgentInfo[] }, opts: { color: boolean, now?: number }): string {
   const p = paint(opts.color)
@@ -37,6 +38,18 @@ export function renderStatus (input: { api: string, health: HealthResponse, stat
     lines.push(`${p.bold('last round')}   ${last.id}  ${detail}`)
     if (last.failure != null) lines.push(`             ${p.red(`${last.failure.code}: ${last.failure.message}`)}`)
     if (last.reportId != null) lines.push(`             report ${last.reportId}  (fedmon report ${last.reportId})`)
+  }
+  const failures = status.recentFailures ?? []
+  if (failures.length > 0) {
+    lines.push(`${p.bold('failures')}     ${p.red(`${failures.length} recent`)}  (fedmon round list --failed)`)
+    const rows = failures.map(f => [
+      `${shortTime(f.window.from)} → ${shortTime(f.window.to)}`,
+      paintStatus(p, f.status),
+      f.id ?? (f.scheduledWindowKey !== null ? 'scheduled' : '—'),
+      `${f.counts.included}/${f.counts.dropped}/${f.counts.declined}`,
+      reasonText(f, 100)
+    ])
+    lines.push(table(['WINDOW', 'STATE', 'ROUND', 'INC/DROP/DECL', 'REASON'], rows, { indent: '  ', paint: p }))
   }
   const next = status.nextScheduledRound ?? null
   lines.push(`${p.bold('next round')}   ${next === null ? 'manual only (no schedule configured)' : `${shortTime(next)} (${relativeTime(next, now)})`}`)

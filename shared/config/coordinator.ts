@@ -5,9 +5,9 @@ import { loadConfigFile, resolveFrom } from './load.js'
 import { isPeerIdString } from '../identity.js'
 import { ListenAddrs, NetworkConfig } from './agent.js'
 import { loadRosterFile } from './roster.js'
-// The product parts own these sections' grammar; the config reuses their schemas so both always agree.
+import { ScheduleConfigSchema } from './schedule.js'
+// The alert rules' and webhooks' grammar lives with their evaluator; the config reuses their schemas so both always agree.
 import { AlertRuleSchema, WebhookConfigSchema } from '../../coordinator/alerts.js'
-import { ScheduleConfigSchema } from '../../coordinator/scheduler.js'
 
 const PeerIdString = z.string().refine(isPeerIdString, 'not a libp2p peer id (12D3Koo...)')
 
@@ -45,6 +45,9 @@ export const PrivacyConfig = z.object({
   graph: z.enum(['full', 'sparse', 'auto']).optional()
 }).strict()
 
+/** Default `round.maxWindowMs`: 31 days (coordinator/window-rails.ts applies it). */
+export const DEFAULT_MAX_WINDOW_MS = 31 * 86_400_000
+
 export const CoordinatorConfig = z.object({
   identity: z.string().min(1),
   listen: ListenAddrs.default(['/ip4/127.0.0.1/tcp/4001']),
@@ -65,7 +68,11 @@ export const CoordinatorConfig = z.object({
   reference: z.object({ from: Instant, to: Instant }).strict().refine(w => w.from < w.to, 'from must be before to').optional(),
   alerts: z.array(AlertRuleSchema).default([]),
   webhooks: z.array(WebhookConfigSchema).default([]),
-  round: z.object({ phaseTimeoutMs: z.number().int().min(100).default(30_000) }).strict().default({ phaseTimeoutMs: 30_000 })
+  round: z.object({
+    phaseTimeoutMs: z.number().int().min(100).default(30_000),
+    /** The longest window a round may cover (API, configured reference and scheduled rounds alike). */
+    maxWindowMs: z.number().int().min(1000).default(DEFAULT_MAX_WINDOW_MS)
+  }).strict().default({ phaseTimeoutMs: 30_000, maxWindowMs: DEFAULT_MAX_WINDOW_MS })
 }).strict()
 /** A coordinator config as loaded: `agents` the roster's peer ids, `rosterFile` set when they come from a file. */
 export type CoordinatorConfig = Omit<z.infer<typeof CoordinatorConfig>, 'agents'> & { agents: string[], rosterFile?: string, file: string }

@@ -1,7 +1,7 @@
 import '../../shared/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, existsSync, writeFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, existsSync, writeFileSync, rmSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -233,9 +233,28 @@ test('the coordinator killed and restarted: its reports are intact and the next 
   passed++
 })
 
-test('a second round over records already summed (the differencing attack) is refused by every agent', async (t) => {
-  // Same window as the first current round, with one agent fewer invited: the difference of the two sums
-  // would be that agent's vector. Every agent that contributed refuses, says why, and the round fails.
+/** The coordinator's store files moved aside (`suffix` added) or back: a coordinator that lost its store. */
+function moveStore (from: string, to: string): void {
+  for (const ext of ['', '-wal', '-shm']) {
+    const file = join(fed.root, `coordinator.db${ext}`)
+    if (existsSync(file + from)) renameSync(file + from, file + to)
+    else if (existsSync(file + to)) rmSync(file + to)
+  }
+}
+
+test('a second round over records already summed (the differencing attack) is refused by the coordinator, and by every agent', async (t) => {
+  // The coordinator refuses first: the window already has a report (its guard rails), no agent is asked.
+  const refused = await fed.runRound(CURRENT_WINDOW)
+  assert.notEqual(refused.code, 0)
+  assert.equal(refused.stderr.trim().split('\n').length, 1, `one line on stderr: ${refused.stderr}`)
+  assert.match(refused.stderr, /^fedmon: coordinator: window \S+ overlaps \S+, which already has a report/)
+  // A coordinator that lost its store (an old backup restored, or one that lies) asks again: the agents'
+  // ledgers refuse. Same window as the first current round, with one agent fewer invited: the difference of
+  // the two sums would be that agent's vector. Every agent that contributed refuses, says why, the round fails.
+  await stopDaemon(fed.daemons.coordinator)
+  moveStore('', '.kept')
+  await fed.startCoordinator({ FEDMON_TEST_DUMP_FRAMES: dumpFile })
+  await fed.waitForOnline(SITES, 45_000)
   await stopDaemon(fed.daemons['site-5'])
   await waitFor('site-5 offline', async () => (await httpJson(`${fed.api}/v1/status`)).body.agents.online === SITES.length - 1)
   const res = await fed.runRound(CURRENT_WINDOW)
@@ -264,6 +283,10 @@ test('a second round over records already summed (the differencing attack) is re
   }, { timeoutMs: 15_000 })
   assert.deepEqual(all?.map(d => d.agent).sort(), [...online].sort())
   t.diagnostic(`round run: ${res.stderr.trim()}`)
+  // The coordinator gets its store back.
+  await stopDaemon(fed.daemons.coordinator)
+  moveStore('.kept', '')
+  await fed.startCoordinator({ FEDMON_TEST_DUMP_FRAMES: dumpFile })
   fed.startAgent('site-5')
   await fed.waitForOnline(SITES, 45_000)
   passed++
@@ -272,9 +295,9 @@ test('a second round over records already summed (the differencing attack) is re
 test('a round with too few agents online is refused with the reason; SIGTERM stops every daemon with exit 0', async () => {
   for (const site of SITES.slice(2)) assert.deepEqual(await stopDaemon(fed.daemons[site]), { code: 0, signal: null })
   await waitFor('agents to go offline', async () => (await httpJson(`${fed.api}/v1/status`)).body.agents.online <= 2)
-  const res = await fed.runRound(CURRENT_WINDOW)
+  const res = await fed.runRound(isoWindow(T0 - 7 * DAY, T0)) // a window without a report (an overlap is refused first)
   assert.notEqual(res.code, 0)
-  assert.match(res.stderr, /agent/)
+  assert.match(res.stderr, /only \d agent\(s\) online/)
   assert.equal(res.stderr.trim().split('\n').length, 1, 'one line on stderr')
   await sleep(10)
   const results = await fed.stopAll()

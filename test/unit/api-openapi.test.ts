@@ -19,7 +19,7 @@ const backend: ApiBackend = {
   uptimeS: () => 3,
   startRound: () => 'round-2',
   getRound: id => id === round.id ? round : null,
-  listRounds: () => [round],
+  listRounds: () => [{ ...round, monitor: 'm', counts: { invited: 3, included: 3, dropped: 0, declined: 1 } }],
   listReports: () => [report],
   getReport: id => id === report.id ? report : null,
   latestReport: () => report,

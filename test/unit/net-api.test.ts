@@ -3,9 +3,16 @@ import assert from 'node:assert/strict'
 import { ApiServer, ApiError as ServerApiError, type ApiBackend } from '../../coordinator/api.js'
 import { ApiClient, ApiError } from '../../shared/api-client.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
+import { roundEntry, type RoundListEntry } from '../../shared/round-list.js'
 
 const TOKEN = 'a-test-token-of-some-length'
 const started: Array<{ window: { from: number, to: number }, reference: boolean }> = []
+const listed: Array<{ limit: number, failed: boolean, monitor?: string }> = []
+const missed: RoundListEntry = {
+  id: null, monitor: 'm', kind: 'current', window: { from: '2025-12-02T00:00:00.000Z', to: '2025-12-03T00:00:00.000Z' }, status: 'missed',
+  failure: { code: 'ERR_WINDOW_MISSED', message: 'closed while the coordinator was down' }, reportId: null, scheduledWindowKey: '1764633600000-1764720000000',
+  counts: { invited: 0, included: 0, dropped: 0, declined: 0 }, startedAt: '2025-12-09T00:00:00.000Z', finishedAt: '2025-12-09T00:00:00.000Z', attempts: 0, nextAttemptAt: null
+}
 const outcome: RoundOutcome = {
   id: 'round-1', kind: 'current', window: { from: '2025-12-01T00:00:00.000Z', to: '2025-12-08T00:00:00.000Z' }, status: 'done', reportId: 'report-1',
   invited: [], included: [], dropped: [], failure: null, startedAt: '2025-12-08T00:00:00.000Z', finishedAt: null, timings: {}, scheduledWindowKey: null
@@ -14,12 +21,13 @@ const backend: ApiBackend = {
   peerId: '12D3KooWtest',
   uptimeS: () => 3,
   startRound: (req) => {
+    if (req.window.from === 7) throw new ServerApiError(422, 'ERR_WINDOW_TOO_LONG', 'window 1970-01-01T00:00:00.007Z..2025-12-08T00:00:00.000Z is 20429d long, longer than round.maxWindowMs (31d)')
     if (started.length >= 2) throw new ServerApiError(409, 'ERR_BUSY', 'round round-1 is still running')
     started.push(req)
     return `round-${started.length}`
   },
   getRound: id => id === 'round-1' ? outcome : null,
-  listRounds: () => [outcome],
+  listRounds: (opts) => { listed.push(opts); return opts.failed ? [missed] : [roundEntry(outcome, 'm'), missed] },
   listReports: () => [],
   getReport: () => null,
   latestReport: () => null,
@@ -84,4 +92,24 @@ test('rounds, reports, reference, status and metrics routes; unknown ids are 404
   assert.equal((await client.status()).status, 'ok')
   assert.equal(await client.metrics(), 'fedmon_up 1\n')
   await assert.rejects(new ApiClient({ baseUrl: 'http://127.0.0.1:1' }).health(), /cannot reach/)
+})
+
+test('GET /v1/rounds: limit, failed and monitor reach the backend; round-less scheduled windows come back with id null', async () => {
+  const client = new ApiClient({ baseUrl: url, token: TOKEN })
+  listed.length = 0
+  const all = await client.listRounds()
+  assert.deepEqual(all.map(r => [r.id, r.status, r.counts.invited]), [['round-1', 'done', 0], [null, 'missed', 0]])
+  const failed = await client.listRounds({ failed: true, last: 5, monitor: 'm' })
+  assert.deepEqual(failed.map(r => r.failure?.code), ['ERR_WINDOW_MISSED'])
+  assert.deepEqual(listed, [{ limit: 20, failed: false }, { limit: 5, failed: true, monitor: 'm' }])
+  for (const bad of ['failed=yes', 'limit=0', 'limit=x']) {
+    const res = await fetch(`${url}/v1/rounds?${bad}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    assert.equal(res.status, 400, bad)
+  }
+})
+
+test('a window refused by the guard rails: 422 with the reason, one line for the CLI', async () => {
+  const client = new ApiClient({ baseUrl: url, token: TOKEN })
+  await assert.rejects(client.startRound({ window: { from: 7, to: '2025-12-08T00:00:00Z' } }),
+    (err: unknown) => err instanceof ApiError && err.status === 422 && err.apiCode === 'ERR_WINDOW_TOO_LONG' && /^coordinator: window .* longer than round\.maxWindowMs/.test(err.message))
 })
