@@ -98,7 +98,7 @@ export const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src '
 const SECURITY_HEADERS = {
   'content-security-policy': DASHBOARD_CSP,
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  'referrer-policy': 'same-origin', // not no-referrer: with it a browser sends "Origin: null" on the login post
   'x-frame-options': 'DENY'
 }
 
@@ -196,7 +196,7 @@ export class Dashboard {
   private page (res: ServerResponse, status: number, title: string, main: string, headers: Record<string, string> = {}): void {
     const body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
-<title>${esc(title)} — fedmon</title><link rel="stylesheet" href="/assets/dashboard.css"></head>
+<title>${esc(title)} — fedmon</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/dashboard.css"></head>
 <body><header class="top"><span class="brand">fedmon</span></header><main>${main}</main></body></html>
 `
     res.writeHead(status, { ...SECURITY_HEADERS, ...headers, 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })

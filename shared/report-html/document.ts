@@ -20,6 +20,7 @@ export function dashboardShell (opts: { title: string }): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>${esc(opts.title)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/dashboard.css">
 <script src="/assets/dashboard.js" defer></script>
 </head>
@@ -46,6 +47,7 @@ export function standaloneReportHtml (report: Report, assets: { css: string, js:
 <meta name="color-scheme" content="light dark">
 <meta name="generator" content="fedmon report --html">
 <title>${esc(`fedmon report ${report.id} — ${report.spec.model}`)}</title>
+<link rel="icon" href="data:,">
 <style>${inlineSafe(assets.css, 'style')}</style>
 </head>
 <body>

@@ -168,7 +168,7 @@ export interface OverviewData {
 export function renderOverviewSection (o: OverviewData): RenderedSection {
   const parts: string[] = ['<h1>fedmon overview</h1>']
   parts.push('<dl class="meta">' +
-    `<dt>agents online</dt><dd><span data-metric="agents.online">${int(o.agents.online)}</span> of <span data-metric="agents.total">${int(o.agents.total)}</span></dd>` +
+    `<dt>agents online</dt><dd><span data-status="agents.online">${int(o.agents.online)}</span> of <span data-status="agents.total">${int(o.agents.total)}</span></dd>` +
     `<dt>last round</dt><dd>${o.lastRound === null ? 'none yet' : `<code>${esc(o.lastRound.id)}</code> ${esc(o.lastRound.kind)}, <span class="round round-${esc(o.lastRound.status)}">${esc(o.lastRound.status)}</span>, ${esc(when(o.lastRound.finishedAt ?? o.lastRound.startedAt))}${o.lastRound.failure !== null ? ` — ${esc(o.lastRound.failure.code)}: ${esc(o.lastRound.failure.message)}` : ''}`}</dd>` +
     `<dt>next round</dt><dd>${o.nextScheduledRound === null ? 'not scheduled' : esc(when(o.nextScheduledRound))}</dd></dl>`)
   for (const m of o.monitors) {
