@@ -68,8 +68,6 @@ export type FeatureHistogram =
 
 export interface ReportHistograms {
   score: ScoreHistogram
-  /** The reference window's score histogram (same groups), when drift was computed. */
-  scoreReference: ScoreHistogram | null
   features: Record<string, FeatureHistogram>
 }
 

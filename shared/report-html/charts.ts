@@ -33,5 +33,12 @@ export interface ChartSpec {
   small?: boolean
 }
 
-/** A page's markup plus the charts its placeholders stand for. */
-export interface RenderedSection { html: string, charts: ChartSpec[] }
+/**
+ * A page's markup plus the charts its placeholders stand for. `deferred`: markup of long tables (the text
+ * equivalents of long histories) that the browser inserts into `[data-deferred=ID]` when its <details> opens,
+ * so a page with 1,000 reports does not parse thousands of hidden rows up front.
+ */
+export interface RenderedSection { html: string, charts: ChartSpec[], deferred?: Record<string, string> }
+
+/** Tables longer than this many rows are deferred (RenderedSection.deferred). */
+export const DEFER_ROWS = 100

@@ -4,7 +4,7 @@
  * the spec's model.
  */
 import type { Report, Bounded } from '../report.js'
-import type { ChartSpec, ChartSeries, RenderedSection } from './charts.js'
+import { DEFER_ROWS, type ChartSpec, type ChartSeries, type RenderedSection } from './charts.js'
 import { esc, urlSegment } from './escape.js'
 import { num, int, when } from './format.js'
 import { chartFigure, statusBadge, reportHref } from './report-page.js'
@@ -54,16 +54,23 @@ function simpleTable (head: string[], rows: string[][], caption?: string): strin
 }
 
 const SMALL_METRICS: Array<{ key: string, label: string, unit: string }> = [
-  { key: 'pr_auc', label: 'PR-AUC', unit: 'average precision' },
-  { key: 'log_loss', label: 'log loss', unit: 'nats per labeled record' },
-  { key: 'brier', label: 'Brier score', unit: 'mean squared error' },
-  { key: 'ece', label: 'ECE', unit: 'expected calibration error' },
+  { key: 'pr_auc', label: 'PR-AUC (average precision)', unit: 'AP (0–1)' },
+  { key: 'log_loss', label: 'log loss', unit: 'nats / record' },
+  { key: 'brier', label: 'Brier score', unit: 'MSE (0–1)' },
+  { key: 'ece', label: 'ECE (expected calibration error)', unit: 'ECE (0–1)' },
   { key: 'prevalence', label: 'prevalence', unit: 'fraction positive' }
 ]
 
 export function renderMonitorSection (h: MonitorHistory): RenderedSection {
   const charts: ChartSpec[] = []
   const parts: string[] = []
+  const deferred: Record<string, string> = {}
+  /** A long table goes in `deferred`, a placeholder in the page (see RenderedSection). */
+  const maybeDeferred = (id: string, rows: number, html: string): string => {
+    if (rows <= DEFER_ROWS) return html
+    deferred[id] = html
+    return `<div data-deferred="${esc(id)}"><p class="note">${int(rows)} rows: shown when opened.</p></div>`
+  }
   const reports = [...h.reports].sort((a, b) => Date.parse(a.window.to) - Date.parse(b.window.to) || Date.parse(a.createdAt) - Date.parse(b.createdAt))
   const current = reports.filter(r => r.round.kind !== 'reference')
   const refReport = reports.find(r => r.id === h.referenceId) ?? [...reports].reverse().find(r => r.round.kind === 'reference') ?? null
@@ -87,20 +94,20 @@ export function renderMonitorSection (h: MonitorHistory): RenderedSection {
     charts.push(spec)
     const rows = [...current].reverse().map(r => [`<a href="${esc(reportHref(h.name, r.id))}">${esc(when(r.window.to))}</a>`, num(aucOf(r).value), num(aucOf(r).lower), num(aucOf(r).upper)])
     parts.push('<section aria-labelledby="h-auc"><h2 id="h-auc">AUC</h2>' + chartFigure(spec, `ROC AUC of ${current.length} current reports over time, with the certified bound as a band${refAuc !== null ? ` and the reference AUC ${num(refAuc)} as a line` : ''}; latest ${num(aucOf(current[current.length - 1]).value)}`,
-      simpleTable(['window end', 'AUC', 'lower bound', 'upper bound'], rows)) + '</section>')
+      maybeDeferred('auc', rows.length, simpleTable(['window end', 'AUC', 'lower bound', 'upper bound'], rows))) + '</section>')
 
     const smalls: string[] = []
     SMALL_METRICS.forEach((m, i) => {
       const values = current.map(r => metric(r, m.key))
       if (values.every(v => v === null)) return
-      const s: ChartSpec = { id: `metric-${i}`, title: m.label, x, time: true, xLabel: 'window end (UTC)', yLabel: `${m.label} (${m.unit})`, series: [{ label: m.label, values, style: 'metric', points: current.length < 60 }], small: true }
+      const s: ChartSpec = { id: `metric-${i}`, title: m.label, x, time: true, xLabel: 'window end (UTC)', yLabel: m.unit, series: [{ label: m.label, values, style: 'metric', points: current.length < 60 }], small: true }
       charts.push(s)
       smalls.push(chartFigure(s, `${m.label} of ${current.length} current reports over time; latest ${num(values[values.length - 1])}`,
-        simpleTable(['window end', m.label], [...current].reverse().map(r => [esc(when(r.window.to)), num(metric(r, m.key))]))))
+        maybeDeferred(`metric-${i}`, current.length, simpleTable(['window end', m.label], [...current].reverse().map(r => [esc(when(r.window.to)), num(metric(r, m.key))])))))
     })
-    const counts: ChartSpec = { id: 'samples', title: 'records', x, time: true, xLabel: 'window end (UTC)', yLabel: 'records in window (count)', series: [{ label: 'records', values: current.map(r => r.samples.count), style: 'metric', points: current.length < 60 }], small: true }
+    const counts: ChartSpec = { id: 'samples', title: 'records', x, time: true, xLabel: 'window end (UTC)', yLabel: 'records (count)', series: [{ label: 'records', values: current.map(r => r.samples.count), style: 'metric', points: current.length < 60 }], small: true }
     charts.push(counts)
-    smalls.push(chartFigure(counts, `Records per window of ${current.length} current reports`, simpleTable(['window end', 'records', 'labeled'], [...current].reverse().map(r => [esc(when(r.window.to)), int(r.samples.count), int(r.samples.labeled)]))))
+    smalls.push(chartFigure(counts, `Records per window of ${current.length} current reports`, maybeDeferred('samples', current.length, simpleTable(['window end', 'records', 'labeled'], [...current].reverse().map(r => [esc(when(r.window.to)), int(r.samples.count), int(r.samples.labeled)])))))
     parts.push(`<section aria-labelledby="h-metrics"><h2 id="h-metrics">Other metrics</h2><div class="small-multiples">${smalls.join('')}</div></section>`)
   }
 
@@ -116,7 +123,7 @@ export function renderMonitorSection (h: MonitorHistory): RenderedSection {
       return `<td class="heat heat-${esc(f.status)}" title="${esc(`${n} ${when(r.window.to)}: PSI ${num(f.psi)}, ${f.status}`)}">${num(f.psi, 2)}<span class="visually-hidden"> ${esc(f.status)}</span></td>`
     }).join('')}</tr>`)
     const more = withDrift.length > cols.length ? ` (newest ${cols.length} of ${withDrift.length})` : ''
-    parts.push(`<section aria-labelledby="h-heat"><h2 id="h-heat">Drift: PSI per feature over time</h2><div class="heat-wrap"><table class="heatmap"><caption>PSI by feature (rows) and window end (columns)${esc(more)}; cell colour is the drift status: ok, warn, drift</caption><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>` +
+    parts.push(`<section aria-labelledby="h-heat"><h2 id="h-heat">Drift: PSI per feature over time</h2><p class="note">PSI by feature (rows) and window end (columns, UTC month-day)${esc(more)}; the cell colour is the drift status: ok, warn, drift.</p><div class="heat-wrap"><table class="heatmap"><caption>PSI</caption><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>` +
       `<p class="legend">${statusBadge('ok')} ${statusBadge('warn')} ${statusBadge('drift')} ${statusBadge('unknown')}</p></section>`)
   }
 
@@ -135,7 +142,7 @@ export function renderMonitorSection (h: MonitorHistory): RenderedSection {
     const rows = [...rounds].reverse().map(r => [esc(when(r.startedAt)), `<code>${esc(r.id)}</code>`, esc(r.kind), `<span class="round round-${esc(r.status)}">${esc(r.status)}</span>`, int(r.included.length), int(r.dropped.length), int(r.invited.length),
       r.failure !== null ? `${esc(r.failure.code)}: ${esc(r.failure.message)}` : (r.reportId !== null ? `<a href="${esc(reportHref(h.name, r.reportId))}">report</a>` : '')])
     parts.push('<section aria-labelledby="h-rounds"><h2 id="h-rounds">Rounds</h2>' +
-      chartFigure(spec, `${rounds.length} rounds over time: agents included and dropped per round; ${failed.length} failed or aborted`, simpleTable(['started', 'round', 'kind', 'status', 'included', 'dropped', 'invited', 'outcome'], rows)))
+      chartFigure(spec, `${rounds.length} rounds over time: agents included and dropped per round; ${failed.length} failed or aborted`, maybeDeferred('rounds', rows.length, simpleTable(['started', 'round', 'kind', 'status', 'included', 'dropped', 'invited', 'outcome'], rows))))
     if (failed.length > 0) {
       const frows = [...failed].reverse().map(r => [esc(when(r.startedAt)), `<code>${esc(r.id)}</code>`, esc(r.status), esc(r.failure?.code ?? ''), esc(r.failure?.message ?? ''),
         esc((r.declined ?? []).map(d => `${d.agent.slice(-8)}: ${d.code} ${d.reason}`).join('; '))])
@@ -148,7 +155,7 @@ export function renderMonitorSection (h: MonitorHistory): RenderedSection {
     const rows = [...reports].reverse().slice(0, 50).map(r => [`<a href="${esc(reportHref(h.name, r.id))}"><code>${esc(r.id)}</code></a>`, esc(r.round.kind), `${esc(when(r.window.from))} – ${esc(when(r.window.to))}`, num(aucOf(r).value), int(r.samples.count), int(r.alerts.length)])
     parts.push('<section aria-labelledby="h-reports"><h2 id="h-reports">Reports</h2>' + simpleTable(['report', 'kind', 'window', 'AUC', 'records', 'alerts'], rows, reports.length > 50 ? `Newest 50 of ${reports.length}` : undefined) + '</section>')
   }
-  return { html: parts.join('\n'), charts }
+  return { html: parts.join('\n'), charts, deferred }
 }
 
 export interface MonitorSummary {

@@ -97,7 +97,7 @@ function featureChart (index: number, name: string, h: FeatureHistogram, drift: 
   return { html: chartFigure(spec, description, table(head, rows)), spec }
 }
 
-function scoreCharts (report: Report, h: ScoreHistogram, ref: ScoreHistogram | null): { html: string, charts: ChartSpec[] } {
+function scoreCharts (report: Report, h: ScoreHistogram): { html: string, charts: ChartSpec[] } {
   const charts: ChartSpec[] = []
   const parts: string[] = []
   const p = report.performance as Record<string, unknown>
@@ -147,9 +147,8 @@ function scoreCharts (report: Report, h: ScoreHistogram, ref: ScoreHistogram | n
   ]
   const dist: ChartSpec = { id: 'score', title: 'Score distribution by label', x: centers, xRange: [0, 1], xLabel: 'score (predicted probability), bin centre', yLabel: 'records per bin (count)', series }
   charts.push(dist)
-  const refTotal = ref !== null ? ref.negative.map((n, i) => n + ref.positive[i] + ref.unlabeled[i]) : null
-  const distRows = binLabels.map((label, i) => [label, int(h.negative[i]), int(h.positive[i]), int(h.unlabeled[i]), ...(refTotal !== null ? [int(refTotal[i])] : [])])
-  parts.push(chartFigure(dist, `Score distribution of the current window in ${binLabels.length} bins: negatives, positives and unlabeled records`, table(['score bin', 'negative', 'positive', 'unlabeled', ...(refTotal !== null ? ['reference (all)'] : [])], distRows)))
+  const distRows = binLabels.map((label, i) => [label, int(h.negative[i]), int(h.positive[i]), int(h.unlabeled[i])])
+  parts.push(chartFigure(dist, `Score distribution of the current window in ${binLabels.length} bins: negatives, positives and unlabeled records`, table(['score bin', 'negative', 'positive', 'unlabeled'], distRows)))
   return { html: parts.join('\n'), charts }
 }
 
@@ -241,7 +240,7 @@ export function renderReportSection (report: Report, opts: ReportPageOptions = {
   parts.push('<div class="side-by-side">' + table(['metric', 'value'], atThreshold, { caption: 'At the decision threshold' }) + confusionMatrix(p) + '</div>')
   const h = report.histograms
   if (h !== undefined) {
-    const sc = scoreCharts(report, h.score, h.scoreReference)
+    const sc = scoreCharts(report, h.score)
     charts.push(...sc.charts)
     parts.push(`<div class="chart-grid">${sc.html}</div>`)
   } else {

@@ -83,5 +83,6 @@ export function reportHistograms (layout: Layout, current: Uint32Array, referenc
   for (const f of layout.features) {
     features[f.name] = f.type === 'numeric' ? numericHistogram(f, current, reference) : categoricalHistogram(f, current, reference)
   }
-  return { score: scoreHistogram(layout, current), scoreReference: reference === null ? null : scoreHistogram(layout, reference), features }
+  // the reference window's score histogram is its own report's (histograms.score): not repeated in every report
+  return { score: scoreHistogram(layout, current), features }
 }

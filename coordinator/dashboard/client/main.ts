@@ -97,9 +97,13 @@ function chartOptions (spec: ChartSpec, width: number): uPlot.Options {
   const xRange = spec.xRange ?? (ticks !== undefined ? [-0.5, n - 0.5] as [number, number] : undefined)
   const opts: uPlot.Options = {
     width,
-    height: spec.small === true ? 170 : 270,
+    height: spec.small === true ? 200 : 270,
     scales: {
-      x: { time: spec.time === true, ...(xRange !== undefined ? { range: () => xRange } : {}) },
+      x: {
+        time: spec.time === true,
+        // one point in time: a day either side, not uPlot's default span of years
+        range: xRange !== undefined ? () => xRange : (_u, min, max) => (min === max ? [min - (spec.time === true ? 86_400 : 1), max + (spec.time === true ? 86_400 : 1)] : [min, max])
+      },
       y: spec.yRange !== undefined ? { range: () => spec.yRange as [number, number] } : { range: (_u, min, max) => [Math.min(0, min), max > min ? max * 1.05 : min + 1] }
     },
     axes: [xAxis, yAxis],
@@ -152,6 +156,16 @@ function watchScheme (specs: ChartSpec[]): void {
   })
 }
 
+/** Long tables are inserted when their <details> is first opened (RenderedSection.deferred). */
+function fillDeferredOnOpen (root: HTMLElement, deferred: Record<string, string>): void {
+  for (const slot of Array.from(root.querySelectorAll<HTMLElement>('[data-deferred]'))) {
+    const details = slot.closest('details')
+    const html = deferred[slot.dataset.deferred ?? '']
+    if (details === null || html === undefined) continue
+    details.addEventListener('toggle', () => { if (details.open && slot.dataset.filled !== 'true') { slot.innerHTML = html; slot.dataset.filled = 'true' } })
+  }
+}
+
 // ---- entry ----
 
 function route (path: string): (() => Promise<RenderedSection>) | null {
@@ -180,6 +194,7 @@ async function main (): Promise<void> {
     }
     try {
       section = await render()
+      document.body.dataset.fetchRenderMs = String(Math.round(performance.now() - started))
     } catch (err) {
       if (err instanceof HttpError && err.status === 401) return
       app.innerHTML = `<p class="error">${esc((err as Error).message)}</p>`
@@ -187,11 +202,13 @@ async function main (): Promise<void> {
       return
     }
     app.innerHTML = section.html
+    document.body.dataset.htmlMs = String(Math.round(performance.now() - started))
     const h1 = app.querySelector('h1')
     if (h1 !== null) document.title = `${h1.textContent ?? ''} — fedmon`
   }
   mountCharts(section.charts)
   watchScheme(section.charts)
+  fillDeferredOnOpen(app, section.deferred ?? {})
   // for readers that wait for the page (tests, the benchmark): the time from script start to drawn charts
   document.body.dataset.renderMs = String(Math.round(performance.now() - started))
   document.body.dataset.ready = 'true'
