@@ -78,6 +78,14 @@ function withAlpha (color: string, alpha: string): string {
   return /^#[0-9a-f]{6}$/i.test(color) ? color + alpha : color
 }
 
+/** The x range of the data; a single value gets `pad` either side. */
+function dataRange (xs: number[], pad: number): [number, number] {
+  let lo = Infinity; let hi = -Infinity
+  for (const x of xs) { if (x < lo) lo = x; if (x > hi) hi = x }
+  if (!Number.isFinite(lo)) return [0, 1]
+  return lo === hi ? [lo - pad, hi + pad] : [lo, hi]
+}
+
 function chartOptions (spec: ChartSpec, width: number): uPlot.Options {
   const fg = cssVar('--fg'); const grid = cssVar('--c-grid')
   const color = (style: string): string => cssVar(`--c-${style}`)
@@ -102,7 +110,7 @@ function chartOptions (spec: ChartSpec, width: number): uPlot.Options {
       x: {
         time: spec.time === true,
         // one point in time: a day either side, not uPlot's default span of years
-        range: xRange !== undefined ? () => xRange : (_u, min, max) => (min === max ? [min - (spec.time === true ? 86_400 : 1), max + (spec.time === true ? 86_400 : 1)] : [min, max])
+        range: xRange !== undefined ? () => xRange : () => dataRange(spec.x, spec.time === true ? 86_400 : 1)
       },
       y: spec.yRange !== undefined ? { range: () => spec.yRange as [number, number] } : { range: (_u, min, max) => [Math.min(0, min), max > min ? max * 1.05 : min + 1] }
     },
