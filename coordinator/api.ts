@@ -21,6 +21,7 @@ import type { Logger } from '../shared/log.js'
 import { FedmonError } from '../shared/errors.js'
 import { hostHeaderForm, isLoopbackHost, isWildcardHost, parseHostHeader } from '../shared/config/coordinator.js'
 import { openApiDocument } from './openapi.js'
+import { Dashboard, isDashboardPath, sessionAuthorized } from './dashboard.js'
 
 /** An error with an HTTP status; the backend throws these to refuse (409 too few agents, 404 unknown id...). */
 export class ApiError extends FedmonError {
@@ -174,6 +175,8 @@ export class ApiServer {
   /** null: any Host (token set, no allowedHosts). Set once the port is known. */
   private hosts: HostAllowList | null = null
   private readonly warned = new Map<string, { at: number, held: number }>()
+  /** The web dashboard on the same port (coordinator/dashboard.ts): every path outside /v1, /metrics, /healthz. */
+  private readonly dashboard: Dashboard
 
   constructor (opts: ApiServerOptions) {
     if (opts.token === undefined && !isLoopbackHost(opts.host)) {
@@ -181,6 +184,7 @@ export class ApiServer {
     }
     this.opts = opts
     this.tokenDigest = opts.token !== undefined ? sha256(opts.token) : null
+    this.dashboard = new Dashboard({ token: opts.token })
     if (opts.allowedHosts !== undefined) hostAllowList({ host: opts.host, port: opts.port }, opts.allowedHosts) // fail before listening
   }
 
@@ -213,7 +217,7 @@ export class ApiServer {
     if (this.tokenDigest === null) return true
     const header = req.headers.authorization ?? ''
     const m = /^Bearer\s+(.+)$/i.exec(header)
-    if (m === null) return false
+    if (m === null) return sessionAuthorized(req, this.dashboard.sessionCookieValue) // the dashboard's login cookie: reads only
     return timingSafeEqual(sha256(m[1].trim()), this.tokenDigest)
   }
 
@@ -227,6 +231,7 @@ export class ApiServer {
         send(res, 200, { status: 'ok', peerId: this.opts.backend.peerId, uptimeS: this.opts.backend.uptimeS() })
         return
       }
+      if (isDashboardPath(path)) { await this.dashboard.handle(req, res, { path, method, authorized: this.authorized(req) }); return }
       if (!this.authorized(req)) throw new ApiError(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token')
       if (WRITE_METHODS.has(method)) this.checkJson(req, method, path)
       await this.route(method, path, url, req, res)

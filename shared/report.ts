@@ -41,6 +41,44 @@ export interface Alert {
   firedAt: string
 }
 
+/**
+ * The summed histograms a report was computed from, regrouped (shared/stats/report-histograms.ts): what the
+ * dashboard and `fedmon report --html` draw. Absent in reports made before they existed.
+ */
+export interface ScoreHistogram {
+  /** Group edges on the score, length groups + 1, from 0 to 1. */
+  edges: number[]
+  negative: number[]
+  positive: number[]
+  unlabeled: number[]
+}
+
+export type FeatureHistogram =
+  | {
+    type: 'numeric'
+    /** Per group: its lower and upper bound (null: unbounded). */
+    lower: Array<number | null>
+    upper: Array<number | null>
+    current: number[]
+    reference: number[] | null
+    /** Missing or invalid values. */
+    missing: { current: number, reference: number | null }
+  }
+  | {
+    type: 'categorical'
+    categories: string[]
+    current: number[]
+    reference: number[] | null
+    /** Values outside the spec's vocabulary. */
+    other: { current: number, reference: number | null }
+    missing: { current: number, reference: number | null }
+  }
+
+export interface ReportHistograms {
+  score: ScoreHistogram
+  features: Record<string, FeatureHistogram>
+}
+
 export interface Report {
   id: string
   round: { id: string, kind: 'reference' | 'current' | 'local', durationMs?: number }
@@ -51,6 +89,7 @@ export interface Report {
   performance: Record<string, unknown> & { auc: Bounded }
   drift: { reference: { id: string | null, window: Window | null } | null, features: Record<string, FeatureDrift>, score: FeatureDrift | null, note?: string, [extra: string]: unknown }
   dataQuality: Record<string, unknown>
+  histograms?: ReportHistograms
   alerts: Alert[]
   privacy: { threshold: number | null, minAgents: number | null, graph?: string, k?: number, dp?: unknown }
   createdAt: string

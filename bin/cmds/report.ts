@@ -2,18 +2,25 @@ import type { Command } from 'commander'
 import { UsageError, FedmonError } from '../../shared/errors.js'
 import { addApiOptions, type ApiCliOptions } from '../../shared/api-client.js'
 
-interface ReportOptions extends ApiCliOptions { json: boolean }
+interface ReportOptions extends ApiCliOptions { json: boolean, html?: string }
 interface HistoryOptions extends ApiCliOptions { json: boolean, metric: string, last: string, kind: string }
 
 export function register (program: Command): void {
   const report = addApiOptions(program.command('report').argument('[id]', 'report id, or "latest"', 'latest'))
     .description('print a report: header, performance, drift per feature, data quality, alerts')
     .option('--json', 'print the report object (design §5) as JSON', false)
-    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report history --metric auc --last 30')
+    .option('--html <file>', 'write the report page as one self-contained HTML file (charts and data inline, no network when opened)')
+    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report latest --html report.html\n  $ fedmon report history --metric auc --last 30')
     .action(async (id: string, opts: ReportOptions) => {
       const { clientFromOptions } = await import('../../shared/api-client.js')
       const client = clientFromOptions(opts)
       const r = await client.getReport(id)
+      if (opts.html !== undefined) {
+        const { writeStandaloneReport } = await import('../../coordinator/dashboard.js')
+        const bytes = writeStandaloneReport(r, opts.html)
+        process.stderr.write(`wrote ${opts.html} (${bytes.toLocaleString('en-US')} bytes, report ${r.id})\n`)
+        if (!opts.json) return
+      }
       if (opts.json) { process.stdout.write(`${JSON.stringify(r, null, 2)}\n`); return }
       const { renderReport } = await import('../../shared/stats/render.js')
       const { useColor } = await import('../ui/format.js')

@@ -9,6 +9,7 @@ import { readFixedSum, LIMB_BITS } from './fixed-point.js'
 import { rocAucBounds, averagePrecision, expectedCalibrationError, thresholdMetrics, type CalibrationBin } from './performance.js'
 import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, chiSquareHomogeneity, PSI_EMPTY_BIN_PROPORTION } from './drift.js'
 import { FedmonError } from '../errors.js'
+import { reportHistograms } from './report-histograms.js'
 
 /**
  * The reference window's summed vector. `specHash`: the spec hash it was summed under (stored with it); when it
@@ -17,7 +18,7 @@ import { FedmonError } from '../errors.js'
  */
 export interface ReferenceInput { vector: Uint32Array, id: string | null, window: Window | null, specHash?: string }
 
-export type ReportBody = Pick<Report, 'samples' | 'performance' | 'drift' | 'dataQuality'>
+export type ReportBody = Pick<Report, 'samples' | 'performance' | 'drift' | 'dataQuality' | 'histograms'>
 
 /** What the report says of the score and loss sums: their precision, or that they are off and what that costs. */
 export type ScoreSumsInfo =
@@ -82,7 +83,8 @@ export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, cu
       : mismatch !== null
         ? { reference: { id: reference.id, window: reference.window }, features: {}, score: null, note: mismatch.note, referenceMismatch: mismatch.detail }
         : driftOf(spec, layout, current, reference),
-    dataQuality: dataQualityOf(layout, current)
+    dataQuality: dataQualityOf(layout, current),
+    histograms: reportHistograms(layout, current, reference !== null && mismatch === null ? reference.vector : null)
   }
 }
 
