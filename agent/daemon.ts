@@ -45,6 +45,8 @@ export interface AgentDaemonOptions {
   logger: Logger
   /** Test-only: SIGKILL after sending a message of this type (FEDMON_TEST_EXIT_AFTER). */
   testExitAfter?: string
+  /** Test-only: hang in a round after sending a message of this type (FEDMON_TEST_STALL_AFTER). */
+  testStallAfter?: string
   /** Bench-only: use a random vector of the announced length instead of scanning (FEDMON_BENCH_SYNTHETIC). */
   benchSyntheticInput?: boolean
 }
@@ -175,6 +177,7 @@ export class AgentDaemon {
       connect: (neighbours, signal) => { this.connectNeighbours(neighbours, signal) },
       onRoundEnd: (roundId, status) => { this.writeState({ lastRound: { id: roundId, status, at: new Date().toISOString() } }) },
       testExitAfter: this.opts.testExitAfter,
+      testStallAfter: this.opts.testStallAfter,
       logger
     })
     this.messenger = new SecAggMessenger({

@@ -34,6 +34,11 @@ export interface AgentRoundServiceOptions extends ClientOptions {
   onRoundEnd?: (roundId: string, status: string) => void
   /** Test-only: SIGKILL this process right after sending a message of this type (FEDMON_TEST_EXIT_AFTER). */
   testExitAfter?: string
+  /**
+   * Test-only: after sending a message of this type, stay connected but ignore the rest of the round
+   * (FEDMON_TEST_STALL_AFTER) — a hung agent, which only the phase deadline drops.
+   */
+  testStallAfter?: string
   logger: Logger
   now?: () => number
   tickMs?: number
@@ -47,6 +52,8 @@ interface ActiveRound {
   ticker: NodeJS.Timeout
   /** Messages for a later phase than the client's (`isEarly`), fed to it once it gets there. */
   early: Array<{ from: string, message: SecAggMessage }>
+  /** Test hook (testStallAfter): the agent hangs in this round. */
+  stalled?: boolean
 }
 
 /**
@@ -107,6 +114,7 @@ export class AgentRoundService {
       this.opts.logger.debug({ peer: from, type: message.type, round: message.roundId }, 'message for no running round: dropped')
       return
     }
+    if (active.stalled === true && message.type !== 'abort') return
     this.feed(active, from, message)
   }
 
@@ -297,6 +305,10 @@ export class AgentRoundService {
     })
     for (const { message } of out) {
       if (message.type === 'share-receipt') this.opts.logger.info({ round: active.roundId, holds: message.holds.length, neighbours: active.client.neighbours().length }, 'shares received')
+    }
+    if (this.opts.testStallAfter !== undefined && out.some(o => o.message.type === this.opts.testStallAfter)) {
+      active.stalled = true
+      this.opts.logger.warn({ round: active.roundId, after: this.opts.testStallAfter }, 'FEDMON_TEST_STALL_AFTER: ignoring the rest of this round (test hook)')
     }
     const exitAfter = this.opts.testExitAfter
     if (exitAfter !== undefined && out.some(o => o.message.type === exitAfter)) {

@@ -17,6 +17,7 @@ export function register (program: Command): void {
         logger,
         // Test-only / bench-only hooks, never set in production configs.
         testExitAfter: process.env.FEDMON_TEST_EXIT_AFTER || undefined,
+        testStallAfter: process.env.FEDMON_TEST_STALL_AFTER || undefined,
         benchSyntheticInput: process.env.FEDMON_BENCH_SYNTHETIC === '1'
       })
       await runDaemon(daemon, logger, (info) => {

@@ -565,6 +565,7 @@ export class SecAggServer {
     // A disconnected agent leaves before masking (as if it had sent no receipt): no pairwise mask with it, so
     // its s-key is never needed; the fixpoint below then also drops the owners it left short of t holders.
     const members = new Set([...this.receipts.keys()].filter(i => !this.offline.has(i)))
+    const withReceipts = members.size
     const holders = new Map<number, number[]>() // owner → holders that received its shares
     for (const [holder, owners] of this.receipts) {
       for (const owner of owners) {
@@ -581,7 +582,10 @@ export class SecAggServer {
       }
     }
     this.u2 = [...members].sort((a, b) => a - b)
-    if (this.u2.length < this.quorum) return this.tooFew('masking set', this.u2.length, now)
+    if (this.u2.length < this.quorum) {
+      const why = this.u2.length < withReceipts ? ` (${withReceipts} connected agents sent receipts; only these keep their shares with t = ${this.t} of them)` : ''
+      return this.tooFew(`masking set${why}`, this.u2.length, now)
+    }
     const signature = this.opts.sign(transcript.maskingSetBytes(this.opts.roundId, this.u2))
     const message: SecAggMessage = { type: 'masking-set', roundId: this.opts.roundId, members: this.u2, signature }
     this.enter('masked-input', now)

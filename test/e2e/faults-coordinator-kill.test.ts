@@ -216,7 +216,9 @@ test('a round left with fewer than t agents (three SIGKILLed after their share r
   for (const d of killed) assert.equal((await d.exited).signal, 'SIGKILL')
   assert.notEqual(res.code, 0, 'no report')
   assert.equal(res.stderr.trim().split('\n').length, 1, `one error line: ${res.stderr}`)
-  assert.match(res.stderr, /failed: ERR_TOO_FEW_SURVIVORS: masked inputs: 2 agents, need at least max\(t, minAgents, consistency quorum\) = 3/)
+  // Closed connections count at once (coordinator/rounds.ts disconnected): the round fails at the masking set
+  // when the kills are seen before the share phase ends, else at the masked inputs — never later.
+  assert.match(res.stderr, /failed: ERR_TOO_FEW_SURVIVORS: (masking set|masked inputs)\b.*\b[0-2] agents\b.*need at least max\(t, minAgents, consistency quorum\) = 3/)
   const printed = JSON.parse(res.stdout) as { roundId: string, status: string, failure: { code: string, message: string }, declined: unknown[] }
   assert.equal(printed.status, 'failed')
   assert.equal(printed.failure.code, 'ERR_TOO_FEW_SURVIVORS')
@@ -230,9 +232,9 @@ test('a round left with fewer than t agents (three SIGKILLed after their share r
   // Nothing revealed: the coordinator received no unmask shares (nor consistency signatures) for this round.
   const frames = receivedFrames().filter(f => f.roundId === printed.roundId)
   const types = new Set(frames.map(f => f.type))
-  assert.ok(types.has('masked-input') && types.has('share-receipt'), `frames seen: ${[...types].join(', ')}`)
+  assert.ok(types.has('share-receipt'), `frames seen: ${[...types].join(', ')}`)
   assert.ok(!types.has('unmask-shares') && !types.has('consistency-signature'), `frames seen: ${[...types].join(', ')}`)
-  assert.equal(frames.filter(f => f.type === 'masked-input').length, 2)
+  assert.ok(frames.filter(f => f.type === 'masked-input').length <= 2)
   t.diagnostic(`too few survivors: ${outcome.failure?.code} "${outcome.failure?.message}"`)
 
   for (const site of victims) fed.startAgent(site)

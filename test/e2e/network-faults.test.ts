@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { Packr } from 'msgpackr'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
-import { killAllDaemons, waitFor, httpJson, sleep, type Daemon, rssMiB } from './helpers/processes.js'
+import { killAllDaemons, waitFor, httpJson, sleep, stopDaemon, type Daemon, rssMiB } from './helpers/processes.js'
 import { RawPeer, varint } from './helpers/raw-peer.js'
 import { loadIdentity } from '../../shared/identity.js'
 import { createFedmonNode } from '../../shared/net/node.js'
@@ -278,8 +278,9 @@ test('replayed frames (same round after acceptance, an older round, another rost
   const before = capturedFrames()
   const oldRound = before.filter(f => f.type !== 'undefined' && f.roundId !== 'undefined')
   assert.ok(oldRound.some(f => f.type === 'masked-input'), 'earlier rounds\' frames were captured')
-  // site-5 takes part and dies after its share receipt: it is in the masking set, so the masked-input phase
-  // waits out its deadline for site-5's input, which leaves time to replay inside that phase.
+  // site-5 takes part and hangs after its share receipt (connected, silent): it is in the masking set, so the
+  // masked-input phase waits out its deadline for site-5's input, which leaves time to replay inside that
+  // phase. (An agent that died instead would be a dropout at once: its connection closes.)
   // Everything is dialled before the round, so the replays fit in the masked-input phase's wait for site-5.
   // (site-1's second node only connects once the round is under way: the coordinator reaches the real
   // site-1 over its first, older connection, and this one is closed right after the replays.)
@@ -287,7 +288,7 @@ test('replayed frames (same round after acceptance, an older round, another rost
   const asSite1 = await RawPeer.start({ keyFile: fed.keys['site-1'], target: fed.coordinatorAddr })
   const asOther = await RawPeer.start({ keyFile: fed.keys.flooder, target: fed.coordinatorAddr })
   await asOther.connect()
-  const dying = fed.startAgent(DYING, { FEDMON_TEST_EXIT_AFTER: 'share-receipt' })
+  const hung = fed.startAgent(DYING, { FEDMON_TEST_STALL_AFTER: 'share-receipt' })
   await fed.waitForOnline([...CORE, DYING])
   const window = freshWindow()
   const roundId = await fed.startRound(window)
@@ -321,6 +322,7 @@ test('replayed frames (same round after acceptance, an older round, another rost
   assert.equal(dupes.length, current.length, 'every same-round replay from site-1 is refused')
   assert.equal(strangers.length, current.length, 'every replay from the other key is refused')
   assert.equal(stale.length, 12, 'every older-round frame is dropped')
+  await stopDaemon(hung)
   await healthy()
   passed++
 })

@@ -192,7 +192,7 @@ test('spec: defaults, canonical form, and bad specs name the field', () => {
     [{ model: 'm', features: { r: { type: 'text' } } }, 'features.r.type'],
     [{ model: 'm', threshold: 2 }, 'threshold'],
     [{ model: 'm', drift: { psi: { warn: 0.3, alert: 0.2 } } }, 'drift.psi'],
-    [{ model: 'm', colour: 'x' }, '(top level)'],
+    [{ model: 'm', colour: 'x' }, 'colour'], // an unknown key is named as the field (shared/config/load.ts)
     [{ score: {} }, 'model']
   ]
   for (const [value, field] of bad) {
