@@ -223,7 +223,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
       return online === DEMO_SITES.length ? true : null
     }, { signal: opts.signal, watch: daemons })
     spin.done()
-    step(`coordinator and ${DEMO_SITES.length} agents running on loopback (API ${api}, logs in ${shown(join(dir, 'logs'))})`)
+    step(`coordinator and ${DEMO_SITES.length} agents running on loopback (API ${api}, dashboard ${api}/, logs in ${shown(join(dir, 'logs'))})`)
 
     // 5. Rounds: the reference week, then the current week.
     const reference = await runRound(client, windows.reference, true, 'reference round', err, opts.signal, daemons)
@@ -246,7 +246,9 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
       const pidsFile = shown(join(dir, 'pids'))
       err.write([
         '',
-        p.bold('The federation keeps running. From another shell:'),
+        p.bold('The federation keeps running. Open the dashboard:'),
+        `  ${api}/`,
+        p.bold('or, from another shell:'),
         `  ${cli} report --api ${api}`,
         `  ${cli} report history --metric auc --api ${api}`,
         `  ${cli} status --api ${api}`,

@@ -77,6 +77,11 @@ describe('fedmon demo', { concurrency: 3 }, () => {
     const status = await runCli(['status', '--api', api], { env: { NO_COLOR: '1' } })
     assert.equal(status.code, 0, status.stderr)
     assert.match(status.stdout, /agents\s+5\/5 online/)
+    // The dashboard is named and served on the API port.
+    assert.match(r.stderr, new RegExp(`Open the dashboard:\\n  ${api.replace(/[.]/g, '\\.')}/\\n`))
+    const page = await fetch(`${api}/`)
+    assert.equal(page.status, 200)
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
     // A second demo in the same directory refuses while the first is up.
     const again = await runCli(['demo', '--dir', dir, '--rows', '800'], { timeoutMs: 30_000 })
     assert.equal(again.code, 1)
