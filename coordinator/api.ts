@@ -14,7 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { z } from 'zod'
-import type { Report } from '../shared/report.js'
+import { reportSummary, type Report } from '../shared/report.js'
 import type { RoundOutcome, RoundKind } from './contracts.js'
 import type { RoundListEntry } from '../shared/round-list.js'
 import type { Logger } from '../shared/log.js'
@@ -309,7 +309,10 @@ export class ApiServer {
       if (parts.length === 2) {
         const kind = url.searchParams.get('kind') ?? 'any'
         if (kind !== 'any' && kind !== 'reference' && kind !== 'current') throw new ApiError(400, 'ERR_BAD_REQUEST', 'kind must be reference, current or any')
-        send(res, 200, { reports: b.listReports({ last: lastParam(url, 20), kind }) })
+        const view = url.searchParams.get('view') ?? 'full'
+        if (view !== 'full' && view !== 'summary') throw new ApiError(400, 'ERR_BAD_REQUEST', 'view must be full or summary')
+        const reports = b.listReports({ last: lastParam(url, 20), kind })
+        send(res, 200, { reports: view === 'summary' ? reports.map(reportSummary) : reports })
         return
       }
       if (parts.length === 3) {

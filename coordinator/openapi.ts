@@ -176,7 +176,8 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     path: '/v1/reports',
     summary: 'Recent reports, newest first.',
     auth: true,
-    query: [LAST, { name: 'kind', description: 'Which reports.', schema: z.enum(['reference', 'current', 'any']).default('any') }],
+    query: [LAST, { name: 'kind', description: 'Which reports.', schema: z.enum(['reference', 'current', 'any']).default('any') },
+      { name: 'view', description: '`summary`: without histograms, the reliability curve and per-feature detail beyond distances and status (for lists and charts over many reports).', schema: z.enum(['full', 'summary']).default('full') }],
     responses: { 200: { description: 'Reports.', schema: z.object({ reports: z.array(ReportSchema) }) }, 400: error('Bad query parameter.') }
   },
   { method: 'get', path: '/v1/reports/latest', summary: 'The newest current report (else the newest of any kind).', auth: true, responses: { 200: { description: 'The report.', schema: ReportSchema }, 404: error('No report yet.') } },

@@ -94,3 +94,23 @@ export interface Report {
   privacy: { threshold: number | null, minAgents: number | null, graph?: string, k?: number, dp?: unknown }
   createdAt: string
 }
+
+/**
+ * A report without what only its own page needs (histograms, the reliability curve, per-feature detail beyond
+ * the distances and status, data-quality breakdowns): what lists and charts over many reports read
+ * (`GET /v1/reports?view=summary`). About a fifth of the size.
+ */
+export function reportSummary (report: Report): Report {
+  const { histograms: _h, ...rest } = report as Report & { histograms?: unknown }
+  const { reliability: _r, fixedPoint: _f, sums: _s, ...performance } = report.performance as Record<string, unknown>
+  const brief = (f: FeatureDrift): FeatureDrift => ({ type: f.type, psi: f.psi, js: f.js, hellinger: f.hellinger, missingRate: f.missingRate, status: f.status })
+  const features: Record<string, FeatureDrift> = {}
+  for (const [name, f] of Object.entries(report.drift.features)) features[name] = brief(f)
+  const { records } = report.dataQuality as { records?: unknown }
+  return {
+    ...rest,
+    performance: performance as Report['performance'],
+    drift: { ...report.drift, features, score: report.drift.score !== null ? brief(report.drift.score) : null },
+    dataQuality: records !== undefined ? { records } : {}
+  }
+}

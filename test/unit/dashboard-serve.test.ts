@@ -138,3 +138,33 @@ test('the session cookie reads pages and the API, and never writes', async () =>
   assert.equal(out.status, 303)
   assert.match(String(out.headers['set-cookie']), /Max-Age=0/)
 })
+
+test('GET /v1/reports?view=summary: the fields lists and charts read, without histograms and per-report detail', async () => {
+  const { reportSummary } = await import('../../shared/report.js')
+  const { syntheticReport } = await import('../fixtures/reports.js')
+  const full = syntheticReport({ seed: 5, reference: { id: 'ref', seed: 6 } })
+  const brief = reportSummary(full)
+  assert.ok(JSON.stringify(brief).length * 3 < JSON.stringify(full).length, 'at most a third of the size')
+  assert.equal((brief as { histograms?: unknown }).histograms, undefined)
+  assert.equal((brief.performance as Record<string, unknown>).reliability, undefined)
+  // Everything the monitor page and the overview read is still there, unchanged.
+  assert.deepEqual(brief.performance.auc, full.performance.auc)
+  assert.equal(brief.samples, full.samples)
+  for (const [name, f] of Object.entries(full.drift.features)) {
+    assert.equal(brief.drift.features[name].psi, f.psi)
+    assert.equal(brief.drift.features[name].status, f.status)
+  }
+  assert.deepEqual(brief.alerts, full.alerts)
+  // Served by the API on request; `full` stays the default.
+  const server = new ApiServer({ backend: { ...backend([]), listReports: () => [full] }, host: '127.0.0.1', port: 0 })
+  const { port } = await server.start()
+  try {
+    const summary = await (await fetch(`http://127.0.0.1:${port}/v1/reports?view=summary`)).json() as { reports: unknown[] }
+    assert.deepEqual(summary.reports, [JSON.parse(JSON.stringify(brief))])
+    const plain = await (await fetch(`http://127.0.0.1:${port}/v1/reports`)).json() as { reports: unknown[] }
+    assert.deepEqual(plain.reports, [JSON.parse(JSON.stringify(full))])
+    assert.equal((await fetch(`http://127.0.0.1:${port}/v1/reports?view=tiny`)).status, 400)
+  } finally {
+    await server.stop()
+  }
+})

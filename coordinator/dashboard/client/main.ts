@@ -37,7 +37,7 @@ async function apiOrNull<T> (path: string): Promise<T | null> {
 interface Status { model: string, agents: { total: number, online: number }, lastRound: RoundView | null, nextScheduledRound: string | null }
 
 async function overview (): Promise<RenderedSection> {
-  const [status, list] = await Promise.all([api<Status>('/v1/status'), api<{ reports: Report[] }>('/v1/reports?last=50')])
+  const [status, list] = await Promise.all([api<Status>('/v1/status'), api<{ reports: Report[] }>('/v1/reports?last=50&view=summary')])
   const names = [...new Set([status.model, ...list.reports.map(r => r.spec.model)])]
   // newest first from the API (store order); keep the first of each kind per monitor
   const byTime = [...list.reports].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
@@ -52,7 +52,7 @@ async function overview (): Promise<RenderedSection> {
 async function monitor (name: string): Promise<RenderedSection> {
   const [status, list, rounds, reference] = await Promise.all([
     api<Status>('/v1/status'),
-    api<{ reports: Report[] }>(`/v1/reports?last=${HISTORY}`),
+    api<{ reports: Report[] }>(`/v1/reports?last=${HISTORY}&view=summary`),
     api<{ rounds: RoundView[] }>(`/v1/rounds?last=${HISTORY}`),
     apiOrNull<{ reportId: string }>('/v1/reference')
   ])
