@@ -228,7 +228,7 @@ export function renderReportSection (report: Report, opts: ReportPageOptions = {
   parts.push('<section aria-labelledby="h-alerts"><h2 id="h-alerts">Alerts</h2>' + alertsSection(report) + '</section>')
 
   parts.push('<section aria-labelledby="h-perf"><h2 id="h-perf">Performance</h2><div class="figures">' + [
-    figure('AUC (ROC)', num(auc.value), 'performance.auc.value', `certified bound [<span data-metric="performance.auc.lower">${num(auc.lower)}</span>, <span data-metric="performance.auc.upper">${num(auc.upper)}</span>]`),
+    figure('AUC (ROC)', num(auc.value), 'performance.auc.value', `${auc.confidence !== undefined ? `${Math.round(auc.confidence * 100)} % confidence interval (noise and binning)` : 'certified bound'} [<span data-metric="performance.auc.lower">${num(auc.lower)}</span>, <span data-metric="performance.auc.upper">${num(auc.upper)}</span>]`),
     figure('PR-AUC (average precision)', num(p.pr_auc), 'performance.pr_auc'),
     figure('log loss', offOr('log_loss'), 'performance.log_loss'),
     figure('Brier score', offOr('brier'), 'performance.brier'),
@@ -263,11 +263,18 @@ export function renderReportSection (report: Report, opts: ReportPageOptions = {
 
   parts.push('<section aria-labelledby="h-quality"><h2 id="h-quality">Data quality</h2>' + dataQualitySection(report) + '</section>')
   const pr = report.privacy
-  parts.push(`<p class="note privacy">Privacy: threshold ${esc(pr.threshold ?? '—')}, min agents ${esc(pr.minAgents ?? '—')}${pr.graph !== undefined ? `, graph ${esc(pr.graph)}${pr.k !== undefined ? ` (k = ${esc(pr.k)})` : ''}` : ''}${pr.dp !== undefined ? ', differential privacy on' : ''}. Every figure and histogram here is a sum over the included agents; nothing per site.</p>`)
+  parts.push(`<p class="note privacy">Privacy: threshold ${esc(pr.threshold ?? '—')}, min agents ${esc(pr.minAgents ?? '—')}${pr.graph !== undefined ? `, graph ${esc(pr.graph)}${pr.k !== undefined ? ` (k = ${esc(pr.k)})` : ''}` : ''}${dpNote(pr.dp)}. Every figure and histogram here is a sum over the included agents; nothing per site.</p>`)
   return { html: parts.join('\n'), charts }
 }
 
 /** Link to a report page in the dashboard. */
 export function reportHref (model: string, id: string): string {
   return `/monitors/${urlSegment(model)}/reports/${urlSegment(id)}`
+}
+
+/** The privacy line's DP part: ε, δ and the noise in every count (shared/dp/report.ts), when the round had DP. */
+function dpNote (dp: unknown): string {
+  if (dp === undefined || dp === null) return ''
+  const d = dp as { epsilon?: number, delta?: number, noiseStd?: number, countError95?: number }
+  return `, differential privacy (ε = ${esc(d.epsilon ?? '?')}, δ = ${esc(d.delta ?? '?')} per round; every count carries noise of σ ${esc(typeof d.noiseStd === 'number' ? d.noiseStd.toFixed(1) : '?')}, ±${esc(typeof d.countError95 === 'number' ? Math.ceil(d.countError95) : '?')} at 95 %)`
 }

@@ -12,6 +12,7 @@ import { planDp } from '../../shared/dp/plan.js'
 import { addSkellamNoise } from '../../shared/dp/skellam.js'
 import { mulberry32 } from '../../shared/prng.js'
 import { renderReport } from '../../shared/stats/render.js'
+import { renderReportSection } from '../../shared/report-html/report-page.js'
 import type { Report } from '../../shared/report.js'
 
 const spec = MonitorSpec.parse({
@@ -94,4 +95,8 @@ test('the terminal report shows the noise: ± on counts and figures, the AUC as 
   assert.match(text, /precision @ 0\.5 +\d\.\d{4} ±0\.\d{3}/)
   assert.match(text, /x +numeric +\d\.\d{4} ±\d\.\d{3}/)
   assert.match(text, /differential privacy \(ε = 0\.5, δ = 0\.000001 per round; noise σ [\d.]+ per count/)
+  // The HTML report page says the same.
+  const html = renderReportSection(report).html
+  assert.match(html, /95 % confidence interval \(noise and binning\)/)
+  assert.match(html, /differential privacy \(ε = 0\.5, δ = 0\.000001 per round; every count carries noise of σ [\d.]+, ±\d+ at 95 %\)/)
 })
