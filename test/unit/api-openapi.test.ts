@@ -4,13 +4,13 @@
 // response schemas accept what the server really sends.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { ApiServer, type ApiBackend } from '../../coordinator/api.js'
 import { API_OPERATIONS, openApiDocument } from '../../coordinator/openapi.js'
 import { isDashboardPath } from '../../coordinator/dashboard.js'
 import { makeReport, makeRound } from './product-fixtures.js'
+import { repoRoot } from '../fixtures/repo.js'
 
 const TOKEN = 'a-test-token-of-some-length'
 const report = makeReport({ id: 'report-1' })
@@ -40,15 +40,6 @@ before(async () => {
 })
 after(async () => { await open.stop(); await guarded.stop() })
 
-function repoRoot (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!(existsSync(join(dir, 'coordinator', 'api.ts')) && existsSync(join(dir, 'package.json')))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found')
-    dir = up
-  }
-  return dir
-}
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
 

@@ -4,20 +4,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { repoRoot } from '../fixtures/repo.js'
 
 /** The repository root: the nearest ancestor of this file with docker-compose.yml and package.json. */
-function repoRoot (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (existsSync(join(dir, 'docker-compose.yml')) && existsSync(join(dir, 'package.json'))) return dir
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found above the test file')
-    dir = up
-  }
-}
 
 const root = repoRoot()
 const composeBinary = spawnSync('docker-compose', ['version'], { encoding: 'utf8' })

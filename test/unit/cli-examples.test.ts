@@ -3,25 +3,16 @@
 import '../../shared/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { loadCoordinatorConfig } from '../../shared/config/coordinator.js'
 import { loadAgentConfig } from '../../shared/config/agent.js'
 import { loadMonitorSpec } from '../../shared/stats/spec.js'
 import { createMetrics } from '../../coordinator/metrics.js'
 import { DEMO_SPEC } from '../../bin/demo/data.js'
 import { makeReport, makeRound, parseExposition } from './product-fixtures.js'
+import { repoRoot } from '../fixtures/repo.js'
 
-function repoRoot (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!(existsSync(join(dir, 'examples')) && existsSync(join(dir, 'package.json')))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found')
-    dir = up
-  }
-  return dir
-}
 const examples = join(repoRoot(), 'examples')
 
 test('example coordinator, agent and spec configs validate', () => {

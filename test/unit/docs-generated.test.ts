@@ -3,20 +3,11 @@
 import '../../shared/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { renderSpecReference, specReferenceRows, unusedMeanings } from '../../bin/docs/spec-reference.js'
+import { repoRoot } from '../fixtures/repo.js'
 
-function repoRoot (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!(existsSync(join(dir, 'examples')) && existsSync(join(dir, 'package.json')))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found')
-    dir = up
-  }
-  return dir
-}
 
 test('docs/spec.md is the generated spec reference (run `npm run -s docs` after changing the spec schema)', () => {
   const committed = readFileSync(join(repoRoot(), 'docs', 'spec.md'), 'utf8')

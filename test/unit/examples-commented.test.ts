@@ -4,21 +4,12 @@
 import '../../shared/polyfill.js'
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { loadCoordinatorConfig } from '../../shared/config/coordinator.js'
+import { repoRoot } from '../fixtures/repo.js'
 
-function repoRoot (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!(existsSync(join(dir, 'examples')) && existsSync(join(dir, 'package.json')))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found')
-    dir = up
-  }
-  return dir
-}
 const examples = join(repoRoot(), 'examples')
 const dir = mkdtempSync(join(tmpdir(), 'fedmon-examples-'))
 after(() => { rmSync(dir, { recursive: true, force: true }) })
