@@ -157,7 +157,7 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
       result.local.malformedRows = read.malformedRows
       result.local.tsUnits = await tsUnitsOf(conn, source)
       if (opts.profile === 'always' || result.local.recordsInWindow === 0) result.local.timestamps = await profileTimestamps(conn, read.sql)
-      if (labels !== null) result.local.labels = await joinFigures(conn, labels, read.sql)
+      if (labels !== null && read.idsSql !== null) result.local.labels = await joinFigures(conn, labels, read.idsSql)
       return result
     } catch (err) {
       // Parquet is read by the aggregate queries themselves (`w` is a view): a damaged page fails there
@@ -316,7 +316,15 @@ interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSourc
  * record contradicts the inferred types, it is re-read with every field as text, which never fails on a
  * well-formed line.
  */
-async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise<{ sql: string, malformedRows: number }> {
+interface Materialized {
+  /** Every record of the source, read and classed (`reading`). */
+  sql: string
+  malformedRows: number
+  /** With labels joined: the prediction ids of every record of the source (only that column is read). */
+  idsSql: string | null
+}
+
+async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise<Materialized> {
   const fileList = `[${o.files.map(sqlString).join(', ')}]`
   const paths = columnPaths(o.spec, o.source, o.format)
   // `complete`: use this reader only if it has every column the spec needs (an inferred JSON schema may miss a key
@@ -357,7 +365,7 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       const reading = readingSql(o, paths, reader.sql, columns)
       // with a join, a view would redo it in every aggregate query: a table joins once
       await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
-      return { sql: reading, malformedRows: 0 }
+      return { sql: reading, malformedRows: 0, idsSql: o.joinLabels ? idsSql(reader.sql, columns, paths) : null }
     } catch (err) {
       lastErr = err
     }
@@ -371,7 +379,7 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       const reading = readingSql(o, paths, sql, columns)
       await conn.run('DROP TABLE IF EXISTS w')
       await conn.run(`CREATE TEMP TABLE w AS ${windowSql(o, reading)}`)
-      return { sql: reading, malformedRows }
+      return { sql: reading, malformedRows, idsSql: o.joinLabels ? idsSql(sql, columns, paths) : null }
     } catch (err) {
       lastErr = err
     }
@@ -614,6 +622,11 @@ function windowSql (o: MaterializeOpts, reading: string): string {
     FROM (SELECT * FROM ${reading} WHERE ${inWindow}) r LEFT JOIN fedmon_labels ON r.pred_id = fedmon_labels.id`
 }
 
+/** The ids of every record of the source: the reader projects only the id column (no classing of the rest). */
+function idsSql (reader: string, columns: Columns, paths: Paths): string {
+  return `(SELECT ${idTextSql(resolveColumn(columns, paths.id))} AS pred_id FROM ${reader})`
+}
+
 /** The format of the label files, or the error naming data.labels. */
 function labelFormatOf (labels: LabelSource): DataFormat {
   const format = dataFormatOf(labels)
@@ -689,12 +702,13 @@ async function readLabels (conn: DuckDBConnection, spec: MonitorSpec, src: Label
 }
 
 /** The label figures of the scan: the label table's, plus what the join did in the window and the unknown ids. */
-async function joinFigures (conn: DuckDBConnection, labels: LabelTable, reading: string): Promise<LabelFigures> {
+async function joinFigures (conn: DuckDBConnection, labels: LabelTable, predictionIds: string): Promise<LabelFigures> {
   const [win] = (await conn.runAndReadAll('SELECT count(*) FILTER (joined), count(*) FILTER (without_id) FROM w WHERE has_ts')).getRows()
-  // ids of the whole source (every window): a label for a prediction of another window is not unknown
+  // ids of the whole source (every window): a label for a prediction of another window is not unknown. The label
+  // ids are the hash join's build side (the predictions are the larger side, streamed once).
   const unknown = labels.ids === 0
     ? 0
-    : Number((await conn.runAndReadAll(`SELECT count(*) FROM fedmon_labels ANTI JOIN (SELECT DISTINCT pred_id FROM ${reading} WHERE pred_id IS NOT NULL) p ON fedmon_labels.id = p.pred_id`)).getRows()[0][0])
+    : labels.ids - Number((await conn.runAndReadAll(`SELECT count(*) FROM fedmon_labels SEMI JOIN ${predictionIds} p ON fedmon_labels.id = p.pred_id`)).getRows()[0][0])
   const { files, records, withoutId, withoutLabel, afterCutoff, ids, duplicateIds, cutoffApplied } = labels
   return { files, records, withoutId, withoutLabel, afterCutoff, ids, duplicateIds, unknownIds: unknown, joined: Number(win[0]), predictionsWithoutId: Number(win[1]), cutoffApplied }
 }
