@@ -491,6 +491,8 @@ export class AgentDaemon {
     const { vector, local } = scanned
     // For this site's operator only: the same in every scan of the files, so it is never sent (layout v2)
     this.logger[local.recordsWithoutTimestamp > 0 ? 'warn' : 'info']({ round: announce.roundId, recordsWithoutTimestamp: local.recordsWithoutTimestamp, malformedRows: local.malformedRows, data: source.path }, 'scan: records without a usable ts (in no window; local figure, not sent)')
+    // the label join (data.labels): unknown ids and the rest are this operator's figures, never sent
+    if (local.labels !== undefined) this.logger.info({ round: announce.roundId, labels: { ...local.labels, files: local.labels.files.length }, data: source.labels?.path }, 'scan: labels joined by prediction id (local figures, not sent)')
     if (Object.keys(local.tsUnits).length > 0) this.logger.info({ round: announce.roundId, tsUnit: source.columns?.tsUnit ?? 'auto', read: local.tsUnits }, 'scan: numeric timestamps read as epoch s/ms/us/ns (records per unit; data.columns.tsUnit)')
     const { problem, warnings } = checkWindowData({
       layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, source),

@@ -6,7 +6,7 @@
 import { COUNTERS, buildLayout, type Layout } from '../shared/stats/layout.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { dataFormatOf, type DataSource } from '../shared/stats/data-source.js'
-import { checkDataSource, columnNamesFor, scanWindowDetailed, type TimestampProfile } from './scan.js'
+import { checkDataSource, columnNamesFor, scanWindowDetailed, type LabelFigures, type TimestampProfile } from './scan.js'
 import { checkWindowData } from './data-check.js'
 import type { EpochUnit } from './scan-sql.js'
 
@@ -34,6 +34,11 @@ export interface LocalCheck {
   tsUnit: string
   tsUnits: Partial<Record<EpochUnit, number>>
   columns: ColumnCheck[]
+  /**
+   * The label source (data.labels) and what the join did in the window, or null without one. `joinedShare`: the
+   * window's predictions that got a label by id, as a share of them (null when the window is empty).
+   */
+  labels: (LabelFigures & { path: string, format: string | null, idColumn: string, joinedShare: number | null }) | null
   vector: { length: number, specHash: string, scoreBins: number, calibrationBins: number, features: Array<{ name: string, type: string, buckets: number }> }
   /** Why an agent would decline this window (one line), or null. */
   problem: string | null
@@ -63,6 +68,11 @@ export async function checkLocalData (opts: LocalCheckOptions): Promise<LocalChe
     timestamps: local.timestamps, tsUnit: source.columns?.tsUnit
   })
   const t = local.timestamps ?? null
+  const labels = source.labels !== undefined && local.labels !== undefined
+    ? { path: source.labels.path, format: dataFormatOf(source.labels), idColumn: names.id, ...local.labels, joinedShare: local.recordsInWindow > 0 ? local.labels.joined / local.recordsInWindow : null }
+    : null
+  if (labels !== null && labels.files.length === 0) warnings.push(`data.labels: no label file matches ${labels.path} yet: only the logs' own labels count (fine while labels have not arrived; else check the path)`)
+  else if (labels !== null && labels.ids > 0 && labels.unknownIds === labels.ids) warnings.push(`data.labels: no label id matches a prediction id (column \`${names.id}\` of the logs): check data.columns.id and data.labels.columns.id`)
   return {
     data: { path: source.path, format: dataFormatOf(source), files },
     window: opts.window ?? 'all',
@@ -71,6 +81,7 @@ export async function checkLocalData (opts: LocalCheckOptions): Promise<LocalChe
     tsUnit: source.columns?.tsUnit ?? 'auto',
     tsUnits: local.tsUnits,
     columns: columnChecks(layout, vector, t, names),
+    labels,
     vector: {
       length: layout.length,
       specHash: layout.specHash,

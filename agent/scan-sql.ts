@@ -97,6 +97,14 @@ export function textSql (c: ColumnExpr): string {
   return `trim(CAST(${c.sql} AS VARCHAR), ${TRIM_CHARS_SQL})`
 }
 
+/**
+ * A prediction id as join key: its text, trimmed, empty → NULL. Ids compare as text, so the number 17 in one
+ * file and the string "17" in another are the same id (a float 17.0 prints as "17.0" and is not).
+ */
+export function idTextSql (c: ColumnExpr): string {
+  return `nullif(${textSql(c)}, '')`
+}
+
 type LabelValue = string | number | boolean
 
 /** SQL condition: normalised text `t` equals the label value `v` (numbers compared numerically, true ≡ 1). */

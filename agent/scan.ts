@@ -4,6 +4,12 @@
  * Bad records of the window are counted in explicit data-quality entries, never dropped and never fatal; an
  * unreadable file or a glob matching nothing is a FedmonError naming it. Records without a usable ts belong to
  * no window: they never reach the vector (see the window rule in shared/stats/layout.ts), only the local figure.
+ *
+ * Labels joined by prediction id (data.labels): label records are read into a table of one label per id (the
+ * latest ts wins), which is LEFT JOINed to the window's predictions on the id. A joined label overrides the log's
+ * own label column; a prediction without an id, or whose id has no label record, keeps its own. Labels only
+ * attach to records of `w` (the window's), so the window rule holds; labels for ids no prediction has are only
+ * a local figure. Without a label source the SQL is exactly the plain scan's (no id read, no join).
  */
 import { accessSync, closeSync, constants as fsConstants, openSync, readSync } from 'node:fs'
 import { gunzipSync, constants as zlibConstants } from 'node:zlib'
@@ -11,10 +17,10 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBType, DuckDBTypeId } 
 import { FedmonError } from '../shared/errors.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { type Layout, COUNTERS, type CounterName } from '../shared/stats/layout.js'
-import { type DataSource, type DataFormat, dataFormatOf } from '../shared/stats/data-source.js'
+import { type DataSource, type DataFormat, type LabelSource, dataFormatOf } from '../shared/stats/data-source.js'
 import { writeLimbs } from '../shared/stats/fixed-point.js'
 import {
-  type ColumnExpr, type ValueKind, type EpochUnit, sqlString, sqlIdent, sqlNumber, timestampPartsSql, epochMsSql, tsMagnitudeSql,
+  type ColumnExpr, type ValueKind, type EpochUnit, sqlString, sqlIdent, sqlNumber, timestampPartsSql, epochMsSql, tsMagnitudeSql, idTextSql,
   AUTO_UNIT_OF_MAGNITUDE, scoreClassSql, labelClassSql, scoreBinSql, numericFeatureSql, categoricalFeatureSql, lossTermsSql, momentTermsSql
 } from './scan-sql.js'
 
@@ -43,6 +49,39 @@ export interface ScanOptions {
    * only when no record falls in the window, to tell why; `always` for `fedmon check`.
    */
   profile?: 'always' | 'when-empty'
+  /**
+   * Epoch ms: count only the label source's labels recorded by then (label ts ≤ cutoff), for label-refresh
+   * rounds that cut every site at the same instant. Applies when the label source has timestamps (some label
+   * record has a ts value); then a label record without a usable ts does not count. Ignored without data.labels
+   * (labels inside the logs carry no time of their own).
+   */
+  labelCutoff?: number
+}
+
+/** The label source (data.labels) as the scan read it: for the site's operator only, never sent. */
+export interface LabelFigures {
+  /** The label files the glob matched (none yet is no error: labels arrive late). */
+  files: string[]
+  /** Rows read from the label files. */
+  records: number
+  /** Label records without an id (or lines that are not JSON): ignored. */
+  withoutId: number
+  /** Label records with an id but an empty label: ignored (they say nothing). */
+  withoutLabel: number
+  /** Label records recorded after the label cutoff, or without a usable ts under one: ignored. */
+  afterCutoff: number
+  /** Distinct ids with a label (after the rules above). */
+  ids: number
+  /** Of those, ids with more than one label record (the latest ts won). */
+  duplicateIds: number
+  /** Of those, ids that no prediction record of the source has (in any window). Local only, never in the vector. */
+  unknownIds: number
+  /** The window's predictions that got a joined label. */
+  joined: number
+  /** The window's predictions without an id (they keep their own label, if any). */
+  predictionsWithoutId: number
+  /** Whether a label cutoff was applied (given, and the label source has timestamps). */
+  cutoffApplied: boolean
 }
 
 /** The ts column over every record of the source (not only the window's): for the operator, never sent. */
@@ -76,6 +115,8 @@ export interface LocalDataQuality {
   tsUnits: Partial<Record<EpochUnit, number>>
   /** The whole source's timestamps (ScanOptions.profile), or undefined when not profiled. */
   timestamps?: TimestampProfile
+  /** The label source's figures; undefined without data.labels. */
+  labels?: LabelFigures
 }
 
 export interface ScanResult {
@@ -96,6 +137,8 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
   if (!(window.from < window.to)) throw new ScanError(`empty window: from ${window.from} must be before to ${window.to}`, 'ERR_SCAN_WINDOW')
   const format = dataFormatOf(source)
   if (format === null) throw new ScanError(`cannot tell the data format of ${source.path}: use .jsonl, .csv or .parquet, or set data.format`, 'ERR_SCAN_FORMAT')
+  const labelFormat = source.labels !== undefined ? labelFormatOf(source.labels) : null
+  if (opts.labelCutoff !== undefined && !Number.isFinite(opts.labelCutoff)) throw new ScanError(`label cutoff must be a finite epoch-ms instant, got ${opts.labelCutoff}`, 'ERR_SCAN_LABEL_CUTOFF')
 
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' })
   const conn = await instance.connect()
@@ -105,13 +148,16 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
     await conn.run("SET TimeZone = 'UTC'")
     await conn.run('SET preserve_insertion_order = false') // parallel, unordered temp-table writes
     const files = await listFiles(conn, source.path)
-    const read = await materialize(conn, { spec, layout, source, format, files, window })
+    const labels = source.labels !== undefined && labelFormat !== null ? await readLabels(conn, spec, source.labels, labelFormat, opts.labelCutoff) : null
+    signal?.throwIfAborted()
+    const read = await materialize(conn, { spec, layout, source, format, files, window, joinLabels: labels !== null })
     signal?.throwIfAborted()
     try {
       const result = await aggregate(conn, spec, layout, signal)
       result.local.malformedRows = read.malformedRows
       result.local.tsUnits = await tsUnitsOf(conn, source)
       if (opts.profile === 'always' || result.local.recordsInWindow === 0) result.local.timestamps = await profileTimestamps(conn, read.sql)
+      if (labels !== null && read.idsSql !== null) result.local.labels = await joinFigures(conn, labels, read.idsSql)
       return result
     } catch (err) {
       // Parquet is read by the aggregate queries themselves (`w` is a view): a damaged page fails there
@@ -135,6 +181,7 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
  */
 export async function checkDataSource (source: DataSource): Promise<string[]> {
   if (dataFormatOf(source) === null) throw new ScanError(`cannot tell the data format of ${source.path}: use .jsonl, .csv or .parquet, or set data.format`, 'ERR_SCAN_FORMAT')
+  if (source.labels !== undefined) labelFormatOf(source.labels) // label files may not exist yet: only the format is checked
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' })
   const conn = await instance.connect()
   try {
@@ -167,7 +214,7 @@ async function listFiles (conn: DuckDBConnection, pattern: string): Promise<stri
 /** A column path: the whole string when the file has that column, else its dot-separated parts. */
 type ColumnPath = string[]
 
-interface Paths { ts: ColumnPath, score: ColumnPath, label: ColumnPath, features: Map<string, ColumnPath> }
+interface Paths { ts: ColumnPath, score: ColumnPath, label: ColumnPath, id: ColumnPath, features: Map<string, ColumnPath> }
 
 function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat): Paths {
   const cols = source.columns
@@ -177,13 +224,18 @@ function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat)
     const mapped = cols?.features?.[name] ?? spec.features[name].column
     features.set(name, mapped !== undefined ? [mapped] : format === 'jsonl' ? ['features', name] : [name])
   }
-  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, spec.score.column), label: one(cols?.label, spec.label.column), features }
+  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, spec.score.column), label: one(cols?.label, spec.label.column), id: one(cols?.id, 'id'), features }
+}
+
+/** The columns a materialisation reads: the prediction id only when labels are joined (else it costs a column). */
+function readColumnPaths (paths: Paths, joinLabels: boolean): ColumnPath[] {
+  return [paths.ts, paths.score, paths.label, ...(joinLabels ? [paths.id] : []), ...paths.features.values()]
 }
 
 /** The columns a scan reads for `spec` from `source`, as the site names them (dotted = nested), for messages. */
-export function columnNamesFor (spec: MonitorSpec, source: DataSource): { ts: string, score: string, label: string, features: Map<string, string> } {
+export function columnNamesFor (spec: MonitorSpec, source: DataSource): { ts: string, score: string, label: string, id: string, features: Map<string, string> } {
   const paths = columnPaths(spec, source, dataFormatOf(source) ?? 'jsonl')
-  return { ts: paths.ts.join('.'), score: paths.score.join('.'), label: paths.label.join('.'), features: new Map([...paths.features].map(([k, v]) => [k, v.join('.')])) }
+  return { ts: paths.ts.join('.'), score: paths.score.join('.'), label: paths.label.join('.'), id: paths.id.join('.'), features: new Map([...paths.features].map(([k, v]) => [k, v.join('.')])) }
 }
 
 interface Columns { names: string[], types: DuckDBType[] }
@@ -253,7 +305,7 @@ function readTypeOf (type: DuckDBType, isTs: boolean): string {
   return type.toString()
 }
 
-interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSource, format: DataFormat, files: string[], window: { from: number, to: number } }
+interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSource, format: DataFormat, files: string[], window: { from: number, to: number }, joinLabels: boolean }
 
 /**
  * Defines `w`: one row per record that is in the window or has no usable ts, with its classes, bins and clamped
@@ -264,7 +316,15 @@ interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSourc
  * record contradicts the inferred types, it is re-read with every field as text, which never fails on a
  * well-formed line.
  */
-async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise<{ sql: string, malformedRows: number }> {
+interface Materialized {
+  /** Every record of the source, read and classed (`reading`). */
+  sql: string
+  malformedRows: number
+  /** With labels joined: the prediction ids of every record of the source (only that column is read). */
+  idsSql: string | null
+}
+
+async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise<Materialized> {
   const fileList = `[${o.files.map(sqlString).join(', ')}]`
   const paths = columnPaths(o.spec, o.source, o.format)
   // `complete`: use this reader only if it has every column the spec needs (an inferred JSON schema may miss a key
@@ -282,16 +342,16 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
     // faster than letting it re-infer (measured 1.26 s → 0.75 s per 1M records).
     const inferred = hasBom ? null : await describe(conn, `read_json(${fileList}, format = 'newline_delimited')`).catch(() => null) // malformed: the text reader reports it
     if (inferred !== null) {
-      const needed = new Set([paths.ts, paths.score, paths.label, ...paths.features.values()].map(p => (inferred.names.includes(p.join('.')) ? p.join('.') : (p.length > 1 ? p[0] : p[0].split('.')[0]))))
+      const needed = new Set(readColumnPaths(paths, o.joinLabels).map(p => (inferred.names.includes(p.join('.')) ? p.join('.') : (p.length > 1 ? p[0] : p[0].split('.')[0]))))
       const cols = inferred.names.map((n, i) => [n, inferred.types[i]] as const).filter(([n]) => needed.has(n))
       const tsColumn = paths.ts.join('.')
       if (cols.length > 0) readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', columns = {${cols.map(([n, t]) => `${sqlString(n)}: ${sqlString(readTypeOf(t, n === tsColumn))}`).join(', ')}})`, complete: true })
     }
     // records = true: a line that is valid JSON but no object (`[1]`, `42`) must not switch the reader to
     // reading whole values into the first column (records = 'auto' does), which left every record without a ts.
-    const columns = `columns = ${sqlColumns(robustJsonColumns(paths))}, records = true`
+    const columns = `columns = ${sqlColumns(robustJsonColumns(paths, o.joinLabels))}, records = true`
     if (!hasBom) readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', ${columns})`, complete: false })
-    if (hasBom || boms.includes('unknown')) readers.push({ sql: jsonLinesReader(fileList, paths), complete: false })
+    if (hasBom || boms.includes('unknown')) readers.push({ sql: jsonLinesReader(fileList, paths, o.joinLabels), complete: false })
     // Last resort for lines that are not JSON (e.g. a torn last line of a log being written): DuckDB then yields
     // an all-NULL row for each, so they are counted as records without a usable ts instead of failing the scan.
     readers.push({ sql: `read_json(${fileList}, format = 'newline_delimited', ${columns}, ignore_errors = true)`, complete: false })
@@ -301,10 +361,11 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
     try {
       await conn.run('DROP TABLE IF EXISTS w')
       const columns = await describe(conn, reader.sql)
-      if (reader.complete && [paths.ts, paths.score, paths.label, ...paths.features.values()].some(p => resolveColumn(columns, p).kind === 'absent')) continue
+      if (reader.complete && readColumnPaths(paths, o.joinLabels).some(p => resolveColumn(columns, p).kind === 'absent')) continue
       const reading = readingSql(o, paths, reader.sql, columns)
-      await conn.run(`CREATE TEMP ${o.format === 'parquet' ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
-      return { sql: reading, malformedRows: 0 }
+      // with a join, a view would redo it in every aggregate query: a table joins once
+      await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
+      return { sql: reading, malformedRows: 0, idsSql: o.joinLabels ? idsSql(reader.sql, columns, paths) : null }
     } catch (err) {
       lastErr = err
     }
@@ -318,7 +379,7 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       const reading = readingSql(o, paths, sql, columns)
       await conn.run('DROP TABLE IF EXISTS w')
       await conn.run(`CREATE TEMP TABLE w AS ${windowSql(o, reading)}`)
-      return { sql: reading, malformedRows }
+      return { sql: reading, malformedRows, idsSql: o.joinLabels ? idsSql(sql, columns, paths) : null }
     } catch (err) {
       lastErr = err
     }
@@ -447,14 +508,13 @@ function splitCsvHeader (line: string, delim: string): string[] {
 }
 
 /** Top-level JSON keys and their types for the robust passes: leaves as VARCHAR, parents of nested paths as JSON. */
-function robustJsonColumns (paths: Paths): Map<string, 'VARCHAR' | 'JSON'> {
+function robustJsonColumns (paths: Paths, joinLabels: boolean): Map<string, 'VARCHAR' | 'JSON'> {
   const cols = new Map<string, 'VARCHAR' | 'JSON'>()
   const add = (p: ColumnPath): void => {
     const parts = p.length > 1 ? p : p[0].split('.')
     if (parts.length === 1) { if (!cols.has(parts[0])) cols.set(parts[0], 'VARCHAR') } else cols.set(parts[0], 'JSON')
   }
-  add(paths.ts); add(paths.score); add(paths.label)
-  for (const p of paths.features.values()) add(p)
+  for (const p of readColumnPaths(paths, joinLabels)) add(p)
   return cols
 }
 
@@ -468,8 +528,8 @@ const MAX_JSON_LINE_BYTES = 16 * 1024 * 1024
  * It yields the robust reader's columns with its meaning: a line that is not a JSON object gives an all-NULL row
  * (as read_json's ignore_errors does), a blank line no row, a leaf its text (strings unquoted), a parent its JSON.
  */
-function jsonLinesReader (fileList: string, paths: Paths): string {
-  const select = [...robustJsonColumns(paths)].map(([key, type]) =>
+function jsonLinesReader (fileList: string, paths: Paths, joinLabels: boolean): string {
+  const select = [...robustJsonColumns(paths, joinLabels)].map(([key, type]) =>
     `${type === 'JSON' ? 'json_extract' : 'json_extract_string'}(j, ${sqlString(jsonPathOf([key]))}) AS ${sqlIdent(key)}`)
   const blank = "chr(32) || chr(9) || chr(13)" // JSON whitespace on a line (the \n ends it)
   return `(SELECT ${select.join(', ')} FROM (
@@ -520,6 +580,7 @@ function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
   const label = labelClassSql(o.spec, resolveColumn(columns, paths.label))
   const inner: string[] = [`${ts.number} AS ts_num`, `${ts.instant} AS ts_instant`, `${ts.missing} AS ts_missing`,
     `${score.cls} AS score_class`, `${score.value} AS s_raw`, `${label} AS label_class`]
+  if (o.joinLabels) inner.push(`${idTextSql(resolveColumn(columns, paths.id))} AS pred_id`)
   for (const [i, f] of o.layout.features.entries()) {
     const col = resolveColumn(columns, paths.features.get(f.name) ?? [f.name])
     if (f.type === 'numeric') {
@@ -537,15 +598,119 @@ function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
 
 const HAS_TS = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
 
-/** The SELECT behind `w`: the records that are in the window or have no usable ts. */
+/**
+ * The SELECT behind `w`: the records that are in the window or have no usable ts. With labels joined, each
+ * record's label class is its joined label's when its id has one (`fedmon_labels`, one row per id), else its own;
+ * `joined` and `without_id` say which, for the local figures.
+ */
 function windowSql (o: MaterializeOpts, reading: string): string {
   // s and fv* are NULL outside the window (records without ts), so plain sums over `w` need no filter
   const summed = o.layout.features.flatMap((f, i) => (f.type === 'numeric' && f.moments.kind !== 'off' ? [i] : []))
   const values = summed.map(i => `CASE WHEN ${HAS_TS} THEN fv${i} END AS fv${i}`)
-  return `SELECT (${HAS_TS}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${HAS_TS} THEN s_raw END AS s, label_class,
-      ${[...values, `* EXCLUDE (ts_ms, ts_missing, score_class, s_raw, label_class${values.length > 0 ? ', ' : ''}${summed.map(i => `fv${i}`).join(', ')})`].join(', ')}
+  const excluded = ['ts_ms', 'ts_missing', 'score_class', 's_raw', 'label_class', ...(o.joinLabels ? ['pred_id'] : []), ...summed.map(i => `fv${i}`)]
+  const inWindow = `NOT (${HAS_TS}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
+  if (!o.joinLabels) {
+    return `SELECT (${HAS_TS}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${HAS_TS} THEN s_raw END AS s, label_class,
+      ${[...values, `* EXCLUDE (${excluded.join(', ')})`].join(', ')}
     FROM ${reading}
-    WHERE NOT (${HAS_TS}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
+    WHERE ${inWindow}`
+  }
+  // the window filter first, then the join: only the window's records meet the labels
+  return `SELECT (${HAS_TS}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${HAS_TS} THEN s_raw END AS s,
+      coalesce(fedmon_labels.label_class, r.label_class) AS label_class, fedmon_labels.label_class IS NOT NULL AS joined, pred_id IS NULL AS without_id,
+      ${[...values, `r.* EXCLUDE (${excluded.join(', ')})`].join(', ')}
+    FROM (SELECT * FROM ${reading} WHERE ${inWindow}) r LEFT JOIN fedmon_labels ON r.pred_id = fedmon_labels.id`
+}
+
+/** The ids of every record of the source: the reader projects only the id column (no classing of the rest). */
+function idsSql (reader: string, columns: Columns, paths: Paths): string {
+  return `(SELECT ${idTextSql(resolveColumn(columns, paths.id))} AS pred_id FROM ${reader})`
+}
+
+/** The format of the label files, or the error naming data.labels. */
+function labelFormatOf (labels: LabelSource): DataFormat {
+  const format = dataFormatOf(labels)
+  if (format === null) throw new ScanError(`cannot tell the format of the label files ${labels.path}: use .jsonl, .csv or .parquet, or set data.labels.format`, 'ERR_SCAN_FORMAT')
+  return format
+}
+
+/** The label files the glob matches; none is no error (the labels of a window may not have arrived yet). */
+async function listLabelFiles (conn: DuckDBConnection, pattern: string): Promise<string[]> {
+  try {
+    return await listFiles(conn, pattern)
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_SCAN_NO_FILES') return []
+    throw err
+  }
+}
+
+interface LabelTable { files: string[], records: number, withoutId: number, withoutLabel: number, afterCutoff: number, ids: number, duplicateIds: number, cutoffApplied: boolean }
+
+/**
+ * Reads the label source into `fedmon_labels` (id, label_class): per id, the label of the record with the latest
+ * ts (a record without a usable ts is older than any; equal ts: the higher class — positive over negative,
+ * invalid over both, so conflicting labels at one instant never silently pass as a negative). Label records
+ * without an id or with an empty label say nothing and are left out; with a cutoff (and timestamps in the
+ * source), so are those recorded after it or at no known time. The label is classed by the spec's rules.
+ */
+async function readLabels (conn: DuckDBConnection, spec: MonitorSpec, src: LabelSource, format: DataFormat, cutoff: number | undefined): Promise<LabelTable> {
+  const files = await listLabelFiles(conn, src.path)
+  const cols = { id: src.columns?.id ?? 'id', label: src.columns?.label ?? 'label', ts: src.columns?.ts ?? 'ts' }
+  await conn.run('DROP TABLE IF EXISTS fedmon_label_records')
+  if (files.length === 0) {
+    await conn.run('CREATE TEMP TABLE fedmon_label_records (id VARCHAR, label_class INTEGER, ts_ms DOUBLE, ts_missing BOOLEAN)')
+  } else {
+    const fileList = `[${files.map(sqlString).join(', ')}]`
+    // label columns are top-level names; JSONL values read as text (a label may be 1, "1" or true)
+    const reader = format === 'parquet'
+      ? `read_parquet(${fileList}, union_by_name = true)`
+      : format === 'csv'
+        ? `read_csv(${fileList}, header = true, all_varchar = true, union_by_name = true, ${csvDialect(src.path)})`
+        : `read_json(${fileList}, format = 'newline_delimited', records = true, ignore_errors = true, columns = ${sqlColumns(new Map([cols.id, cols.label, cols.ts].map(c => [c, 'VARCHAR'])))})`
+    try {
+      const columns = await describe(conn, reader)
+      const col = (name: string): ColumnExpr => resolveColumn(columns, [name])
+      const ts = timestampPartsSql(col(cols.ts))
+      await conn.run(`CREATE TEMP TABLE fedmon_label_records AS
+        SELECT id, label_class, COALESCE(${epochMsSql('ts_num', src.columns?.tsUnit ?? 'auto')}, ts_instant) AS ts_ms, ts_missing FROM (
+          SELECT ${idTextSql(col(cols.id))} AS id, ${labelClassSql(spec, col(cols.label))} AS label_class,
+            ${ts.number} AS ts_num, ${ts.instant} AS ts_instant, ${ts.missing} AS ts_missing
+          FROM ${reader})`)
+    } catch (err) {
+      const text = firstLine(err)
+      const named = files.find(f => text.includes(f))
+      const which = named !== undefined ? `label file ${named}` : files.length === 1 ? `label file ${files[0]}` : `label files ${src.path} (${files.length} files)`
+      throw new ScanError(`cannot read label files ${src.path} (${files.join(', ').slice(0, 500)}): ${text}`, 'ERR_SCAN_LABELS_READ', {
+        cause: err,
+        reason: `${which} cannot be read as ${{ jsonl: 'JSON lines', csv: 'CSV', parquet: 'Parquet' }[format]} (${errorKind(err)}; details in the agent's log)`
+      })
+    }
+  }
+  const hasTs = Boolean((await conn.runAndReadAll('SELECT coalesce(bool_or(NOT ts_missing), false) FROM fedmon_label_records')).getRows()[0][0])
+  const cutoffApplied = cutoff !== undefined && hasTs
+  const usableTs = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
+  const inTime = cutoffApplied ? `(${usableTs} AND ts_ms <= ${sqlNumber(cutoff)})` : 'true'
+  const [row] = (await conn.runAndReadAll(`SELECT count(*), count(*) FILTER (id IS NULL), count(*) FILTER (id IS NOT NULL AND label_class = 2),
+      count(*) FILTER (id IS NOT NULL AND label_class <> 2 AND NOT ${inTime}) FROM fedmon_label_records`)).getRows()
+  await conn.run('DROP TABLE IF EXISTS fedmon_labels')
+  await conn.run(`CREATE TEMP TABLE fedmon_labels AS
+    SELECT id, arg_max(label_class, (CASE WHEN ${usableTs} THEN ts_ms ELSE '-inf'::DOUBLE END, label_class)) AS label_class, count(*) AS n
+    FROM fedmon_label_records WHERE id IS NOT NULL AND label_class <> 2 AND ${inTime} GROUP BY id`)
+  const [ids] = (await conn.runAndReadAll('SELECT count(*), count(*) FILTER (n > 1) FROM fedmon_labels')).getRows()
+  const n = (x: unknown): number => Number(x ?? 0)
+  return { files, records: n(row[0]), withoutId: n(row[1]), withoutLabel: n(row[2]), afterCutoff: n(row[3]), ids: n(ids[0]), duplicateIds: n(ids[1]), cutoffApplied }
+}
+
+/** The label figures of the scan: the label table's, plus what the join did in the window and the unknown ids. */
+async function joinFigures (conn: DuckDBConnection, labels: LabelTable, predictionIds: string): Promise<LabelFigures> {
+  const [win] = (await conn.runAndReadAll('SELECT count(*) FILTER (joined), count(*) FILTER (without_id) FROM w WHERE has_ts')).getRows()
+  // ids of the whole source (every window): a label for a prediction of another window is not unknown. The label
+  // ids are the hash join's build side (the predictions are the larger side, streamed once).
+  const unknown = labels.ids === 0
+    ? 0
+    : labels.ids - Number((await conn.runAndReadAll(`SELECT count(*) FROM fedmon_labels SEMI JOIN ${predictionIds} p ON fedmon_labels.id = p.pred_id`)).getRows()[0][0])
+  const { files, records, withoutId, withoutLabel, afterCutoff, ids, duplicateIds, cutoffApplied } = labels
+  return { files, records, withoutId, withoutLabel, afterCutoff, ids, duplicateIds, unknownIds: unknown, joined: Number(win[0]), predictionsWithoutId: Number(win[1]), cutoffApplied }
 }
 
 /** How the window's numeric timestamps were read: records per unit. */

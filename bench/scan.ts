@@ -1,7 +1,9 @@
 /**
- * `npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--repeat K] [--json]`: generates N records with
- * DuckDB (COPY), then times scanWindow end to end (glob, read, classify, bin, aggregate → Uint32Array).
+ * `npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--labels] [--repeat K] [--json]`: generates N
+ * records with DuckDB (COPY), then times scanWindow end to end (glob, read, classify, bin, aggregate → Uint32Array).
  * Targets (design §6): >= 2M records/s from Parquet, >= 0.5M records/s from JSONL.
+ * `--labels`: the records carry an id and a separate label source (same format) holds labels for 70 % of them,
+ * a tenth of those twice, plus labels for ids no record has; the scan joins them by id (data.labels).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir, loadavg, cpus } from 'node:os'
@@ -15,11 +17,12 @@ import { buildLayout } from '../shared/stats/layout.js'
 const T0 = Date.UTC(2025, 11, 1)
 
 export async function run (argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { rows: { type: 'string', default: '1000000' }, format: { type: 'string', default: 'parquet' }, repeat: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ args: argv, options: { rows: { type: 'string', default: '1000000' }, format: { type: 'string', default: 'parquet' }, repeat: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, labels: { type: 'boolean', default: false } } })
   const rows = Number(values.rows); const repeat = Number(values.repeat)
   const format = values.format as 'parquet' | 'jsonl' | 'csv'
+  const withLabels = values.labels === true
   if (!Number.isInteger(rows) || rows < 1 || !['parquet', 'jsonl', 'csv'].includes(format) || !(repeat >= 1)) {
-    process.stderr.write('usage: npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--repeat K] [--json]\n')
+    process.stderr.write('usage: npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--labels] [--repeat K] [--json]\n')
     process.exitCode = 2
     return
   }
@@ -27,7 +30,9 @@ export async function run (argv: string[]): Promise<void> {
   try {
     const file = join(dir, `preds.${format}`)
     const genStart = performance.now()
-    await generate(file, format, rows)
+    await generate(file, format, rows, withLabels)
+    const labelFile = join(dir, `labels.${format}`)
+    if (withLabels) await generateLabels(labelFile, format, rows)
     const generateSeconds = (performance.now() - genStart) / 1000
     const spec = MonitorSpec.parse({
       model: 'bench', score: { bins: 4096 }, threshold: 0.5,
@@ -38,21 +43,21 @@ export async function run (argv: string[]): Promise<void> {
     let records = 0
     for (let i = 0; i < repeat; i++) {
       const t = performance.now()
-      const v = await scanWindow({ spec, layout, source: { path: file }, window: { from: T0, to: T0 + 86400_000 * 365 } })
+      const v = await scanWindow({ spec, layout, source: { path: file, ...(withLabels ? { labels: { path: labelFile } } : {}) }, window: { from: T0, to: T0 + 86400_000 * 365 } })
       times.push((performance.now() - t) / 1000)
       records = v[layout.counters.offset]
     }
     if (records !== rows) throw new Error(`scan counted ${records} records, expected ${rows}`)
     const seconds = Math.min(...times)
     const result = {
-      bench: 'scan', rows, format, seconds: round(seconds), medianSeconds: round([...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]),
+      bench: 'scan', rows, format, labels: withLabels ? Math.floor(rows * 0.77) + 1000 : null, seconds: round(seconds), medianSeconds: round([...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]),
       recordsPerSec: Math.round(rows / seconds), target: format === 'parquet' ? 2_000_000 : format === 'jsonl' ? 500_000 : null,
       fileBytes: statSync(file).size, vectorLength: layout.length, features: 3, repeat, generateSeconds: round(generateSeconds),
       cores: cpus().length, loadAverage1m: round(loadavg()[0]) // the machine is shared: read figures against the load
     }
     if (values.json === true) process.stdout.write(JSON.stringify(result) + '\n')
     else {
-      process.stdout.write(`scan ${format}: ${rows.toLocaleString('en-US')} records in ${result.seconds} s (best of ${repeat}) = ${result.recordsPerSec.toLocaleString('en-US')} records/s` +
+      process.stdout.write(`scan ${format}${withLabels ? ` + labels joined by id (${(result.labels ?? 0).toLocaleString('en-US')} label records)` : ''}: ${rows.toLocaleString('en-US')} records in ${result.seconds} s (best of ${repeat}) = ${result.recordsPerSec.toLocaleString('en-US')} records/s` +
         (result.target !== null ? ` (target ${result.target.toLocaleString('en-US')})` : '') + `; file ${(result.fileBytes / 2 ** 20).toFixed(1)} MiB, vector ${layout.length} entries\n`)
     }
   } finally {
@@ -62,17 +67,35 @@ export async function run (argv: string[]): Promise<void> {
 
 const round = (x: number): number => Math.round(x * 1000) / 1000
 
-/** Writes `rows` synthetic prediction records (design §5 shape; flattened for CSV/Parquet) with DuckDB COPY. */
-async function generate (file: string, format: 'parquet' | 'jsonl' | 'csv', rows: number): Promise<void> {
+/**
+ * Label records for the first 70 % of the ids (a day after the prediction), a second, later one for a tenth of
+ * those, and 1000 for ids no record has: floor(0.77 · rows) + 1000 records.
+ */
+async function generateLabels (file: string, format: 'parquet' | 'jsonl' | 'csv', rows: number): Promise<void> {
   const db = await DuckDBInstance.create(':memory:')
   const conn = await db.connect()
   try {
-    const base = `SELECT ${T0} + i * 10 AS ts, random() AS score, CAST(random() < 0.3 AS INTEGER) AS label,
+    const first = Math.floor(rows * 0.7)
+    const sql = `SELECT 'pred-' || i AS id, CAST(random() < 0.3 AS INTEGER) AS label, ${T0} + i * 10 + 86400000 AS ts FROM range(${first}) r(i)
+      UNION ALL SELECT 'pred-' || i, CAST(random() < 0.3 AS INTEGER), ${T0} + i * 10 + 2 * 86400000 FROM range(${Math.floor(rows * 0.77) - first}) r(i)
+      UNION ALL SELECT 'unknown-' || i, 1, ${T0} FROM range(1000) r(i)`
+    await conn.run(`COPY (${sql}) TO '${file.replace(/'/g, "''")}' (FORMAT ${format === 'jsonl' ? 'json' : format === 'csv' ? 'csv, HEADER true' : 'parquet'})`)
+  } finally {
+    conn.closeSync(); db.closeSync()
+  }
+}
+
+/** Writes `rows` synthetic prediction records (design §5 shape; flattened for CSV/Parquet) with DuckDB COPY. */
+async function generate (file: string, format: 'parquet' | 'jsonl' | 'csv', rows: number, withIds: boolean): Promise<void> {
+  const db = await DuckDBInstance.create(':memory:')
+  const conn = await db.connect()
+  try {
+    const base = `SELECT ${withIds ? "'pred-' || i AS id, " : ''}${T0} + i * 10 AS ts, random() AS score, CAST(random() < 0.3 AS INTEGER) AS label,
       random() * 80 AS age, round(random() * 100000) AS income, ['north', 'south', 'east', 'west'][1 + CAST(i % 4 AS INTEGER)] AS region
       FROM range(${rows}) r(i)`
     const path = file.replace(/'/g, "''")
     if (format === 'jsonl') {
-      await conn.run(`COPY (SELECT ts, score, label, {'age': age, 'income': income, 'region': region} AS features FROM (${base})) TO '${path}' (FORMAT json)`)
+      await conn.run(`COPY (SELECT ${withIds ? 'id, ' : ''}ts, score, label, {'age': age, 'income': income, 'region': region} AS features FROM (${base})) TO '${path}' (FORMAT json)`)
     } else {
       await conn.run(`COPY (${base}) TO '${path}' (FORMAT ${format === 'csv' ? 'csv, HEADER true' : 'parquet'})`)
     }

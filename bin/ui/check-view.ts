@@ -14,6 +14,15 @@ export function renderCheck (c: LocalCheck, opts: { specGiven: boolean }): strin
   if (t !== null) out.push(`coverage   first usable ts ${iso(t.first)}, last ${iso(t.last)}; ${c.records.inWindow} record${c.records.inWindow === 1 ? '' : 's'} in the window`)
   const units = Object.entries(c.tsUnits).map(([u, n]) => `${n} as epoch ${u}`).join(', ')
   out.push(`ts unit    ${c.tsUnit}${units !== '' ? ` (window's numeric ts read: ${units})` : ''}`)
+  const l = c.labels
+  if (l !== null) {
+    const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`
+    out.push(`labels     ${l.path} (${l.format ?? 'unknown format'}, ${plural(l.files.length, 'file')}): ${plural(l.records, 'label record')}, ${plural(l.ids, 'id')}` +
+      ` (${l.duplicateIds} with several records: latest ts wins), ${plural(l.unknownIds, 'unknown id')}` +
+      (l.withoutId + l.withoutLabel > 0 ? `; ignored: ${l.withoutId} without an id, ${l.withoutLabel} with an empty label` : ''))
+    out.push(`joined     ${l.joined} of the window's ${c.records.inWindow} predictions${l.joinedShare !== null ? ` (${Math.round(100 * l.joinedShare)} %)` : ''} got a label by id` +
+      `; ${l.predictionsWithoutId} ha${l.predictionsWithoutId === 1 ? 's' : 've'} no id (column \`${l.idColumn}\`)`)
+  }
   out.push('')
   out.push(table(['role', 'column', 'over', 'usable', 'missing', 'bad'],
     c.columns.map(col => [col.role, col.column, col.over === 'source' ? 'all records' : 'window', String(col.usable), String(col.missing), String(col.bad)]),

@@ -102,7 +102,7 @@ export function loadAgentConfig (file: string): LoadedAgentConfig {
     file,
     identity: resolveFrom(file, config.identity),
     state: resolveFrom(file, config.state),
-    data: { ...config.data, path: resolveFrom(file, config.data.path) },
+    data: { ...config.data, path: resolveFrom(file, config.data.path), ...(config.data.labels !== undefined ? { labels: { ...config.data.labels, path: resolveFrom(file, config.data.labels.path) } } : {}) },
     federation,
     roster
   }

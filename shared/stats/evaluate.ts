@@ -11,9 +11,12 @@ import type { MonitorSpec } from './spec.js'
 import { computeReportBody } from './report-body.js'
 
 export type WindowMs = { from: number, to: number }
+/** What a scan says about the label source joined by id (agent/scan.ts LabelFigures): local, never in a report. */
+export interface JoinedLabels { files: string[], records: number, ids: number, duplicateIds: number, unknownIds: number, joined: number, predictionsWithoutId: number, cutoffApplied: boolean }
+
 /** A scan of one window: the vector, and figures that stay with the site (agent/scan.ts scanWindowDetailed). */
-export type Scanner = (opts: { spec: MonitorSpec, layout: Layout, source: DataSource, window: WindowMs, signal?: AbortSignal }) =>
-Promise<{ vector: Uint32Array, local: { recordsWithoutTimestamp: number } }>
+export type Scanner = (opts: { spec: MonitorSpec, layout: Layout, source: DataSource, window: WindowMs, signal?: AbortSignal, labelCutoff?: number }) =>
+Promise<{ vector: Uint32Array, local: { recordsWithoutTimestamp: number, recordsInWindow: number, labels?: JoinedLabels } }>
 
 /** Sums agents' vectors mod 2^32 (what secure aggregation yields); with one vector it is a copy. */
 export function sumVectors (vectors: Uint32Array[], length: number): Uint32Array {
@@ -24,11 +27,17 @@ export function sumVectors (vectors: Uint32Array[], length: number): Uint32Array
 
 export const isoWindow = (w: WindowMs): { from: string, to: string } => ({ from: new Date(w.from).toISOString(), to: new Date(w.to).toISOString() })
 
-export async function evaluateLocal (opts: { specFile: string, source: DataSource, window: WindowMs, referenceWindow: WindowMs | null, scan: Scanner, signal?: AbortSignal }): Promise<Report> {
+/**
+ * One site's report of `window`. With a label source (source.labels) the labels are joined by id exactly as in
+ * a round; `onLabels` gets the current window's label figures (for the operator's eyes: they are not in the
+ * report, as the federation's report has none either). `labelCutoff`: as a refresh round would cut the labels.
+ */
+export async function evaluateLocal (opts: { specFile: string, source: DataSource, window: WindowMs, referenceWindow: WindowMs | null, scan: Scanner, signal?: AbortSignal, labelCutoff?: number, onLabels?: (labels: JoinedLabels, recordsInWindow: number) => void }): Promise<Report> {
   const started = Date.now()
   const spec = loadMonitorSpec(opts.specFile)
   const layout = buildLayout(spec)
-  const scanned = await opts.scan({ spec, layout, source: opts.source, window: opts.window, signal: opts.signal })
+  const scanned = await opts.scan({ spec, layout, source: opts.source, window: opts.window, signal: opts.signal, ...(opts.labelCutoff !== undefined ? { labelCutoff: opts.labelCutoff } : {}) })
+  if (scanned.local.labels !== undefined) opts.onLabels?.(scanned.local.labels, scanned.local.recordsInWindow)
   const current = sumVectors([scanned.vector], layout.length)
   const reference = opts.referenceWindow !== null
     ? { vector: sumVectors([(await opts.scan({ spec, layout, source: opts.source, window: opts.referenceWindow, signal: opts.signal })).vector], layout.length), id: null, window: isoWindow(opts.referenceWindow) }
