@@ -26,7 +26,14 @@ const PERFORMANCE_GAUGES = [
   ['fedmon_precision', 'Precision at the spec threshold', 'performance.precision'],
   ['fedmon_recall', 'Recall at the spec threshold', 'performance.recall'],
   ['fedmon_f1', 'F1 at the spec threshold', 'performance.f1'],
-  ['fedmon_prevalence', 'Share of positives among labelled samples', 'performance.prevalence']
+  ['fedmon_prevalence', 'Share of positives among labelled samples', 'performance.prevalence'],
+  // Estimated before labels (CBPE, shared/stats/estimated.ts), and how complete the labels are.
+  ['fedmon_estimated_auc', 'ROC AUC estimated from the score histogram (CBPE), without labels', 'performance.estimated.auc'],
+  ['fedmon_estimated_precision', 'Precision at the threshold estimated without labels (CBPE)', 'performance.estimated.precision'],
+  ['fedmon_estimated_recall', 'Recall at the threshold estimated without labels (CBPE)', 'performance.estimated.recall'],
+  ['fedmon_estimated_f1', 'F1 at the threshold estimated without labels (CBPE)', 'performance.estimated.f1'],
+  ['fedmon_estimated_accuracy', 'Accuracy at the threshold estimated without labels (CBPE)', 'performance.estimated.accuracy'],
+  ['fedmon_label_coverage', 'Share of scored records of the latest report that have a label', 'performance.estimated.labels.coverage']
 ] as const
 
 const DRIFT_GAUGES = [

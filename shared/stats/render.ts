@@ -62,9 +62,17 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   }
   const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
   for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, withNoise(key), ''])
+  // Estimated before labels (CBPE): beside the realised figures, never in their place.
+  const est = p.estimated as { auc: number | null, precision: number | null, recall: number | null, f1: number | null, accuracy: number | null, calibration: { note: string }, labels: { coverage: number | null } } | undefined
+  if (est !== undefined) {
+    const coverage = est.labels.coverage !== null ? `${(est.labels.coverage * 100).toFixed(0)} % labelled` : 'no scored records'
+    perf.push(['AUC estimated (CBPE)', num(est.auc), coverage])
+    for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([`${label}${thr} estimated`, num(est[key]), ''])
+  }
   const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
   if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}${pm !== '' ? ` (each${pm})` : ''}`, ''])
   out.push(...table(perf, visible).map(l => '  ' + l))
+  if (est !== undefined) out.push(paint(`  estimated: from the score histogram alone, assuming calibrated scores (${est.calibration.note}); valid under covariate shift, not concept drift`, 'dim'))
   if (typeof p.fixedPoint === 'string') out.push(paint(`  sums: ${p.fixedPoint}`, 'dim'))
   out.push('')
 

@@ -7,6 +7,7 @@ import type { MonitorSpec } from './spec.js'
 import { type Layout, type CounterName, type NumericFeatureLayout, type CategoricalFeatureLayout, type MomentsLayout, type ScoreSumsLayout, counterIndex, COUNTERS } from './layout.js'
 import { readFixedSum, LIMB_BITS } from './fixed-point.js'
 import { rocAucBounds, averagePrecision, expectedCalibrationError, thresholdMetrics, type CalibrationBin } from './performance.js'
+import { estimatePerformance } from './estimated.js'
 import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, chiSquareHomogeneity, PSI_EMPTY_BIN_PROPORTION } from './drift.js'
 import { FedmonError } from '../errors.js'
 import { reportHistograms } from './report-histograms.js'
@@ -75,9 +76,12 @@ export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, cu
   const mismatch = reference !== null ? referenceMismatch(layout, reference) : null
   const count = (name: CounterName, v: Uint32Array = current): number => v[counterIndex(layout, name)]
   const labeled = count('labelNegative') + count('labelPositive')
+  const performance = performanceOf(spec, layout, current)
+  // Estimated before labels (CBPE), calibrated on the reference when it is comparable.
+  performance.estimated = estimatePerformance(layout, spec.threshold, current, reference !== null && mismatch === null ? reference.vector : null)
   return {
     samples: { count: count('recordsInWindow'), labeled, positives: count('labelPositive'), unlabeled: count('labelUnlabeled') + count('labelInvalid') },
-    performance: performanceOf(spec, layout, current),
+    performance,
     drift: reference === null
       ? { reference: null, features: {}, score: null, note: 'no reference window: drift not computed' }
       : mismatch !== null
