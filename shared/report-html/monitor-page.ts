@@ -194,10 +194,21 @@ export function renderOverviewSection (o: OverviewData): RenderedSection {
     parts.push(`<section class="monitor-card" aria-label="${esc(`monitor ${m.name}`)}"><h2><a href="${esc(monitorHref(m.name))}">${esc(m.name)}</a></h2>` +
       (m.latest === null
         ? '<p>No report yet.</p>'
-        : `<div class="figures"><div class="figure"><div class="figure-label">latest AUC (ROC)</div><div class="figure-value" data-metric="performance.auc.value">${num(auc?.value)}</div><div class="figure-detail">bound [<span data-metric="performance.auc.lower">${num(auc?.lower)}</span>, <span data-metric="performance.auc.upper">${num(auc?.upper)}</span>], ${esc(m.latest.round.kind)} window to ${esc(when(m.latest.window.to))} — <a href="${esc(reportHref(m.name, m.latest.id))}">report</a></div></div></div>` +
+        : `<div class="figures"><div class="figure"><div class="figure-label">latest AUC (ROC)</div><div class="figure-value" data-metric="performance.auc.value">${num(auc?.value)}</div><div class="figure-detail">bound [<span data-metric="performance.auc.lower">${num(auc?.lower)}</span>, <span data-metric="performance.auc.upper">${num(auc?.upper)}</span>], ${esc(m.latest.round.kind)} window to ${esc(when(m.latest.window.to))} — <a href="${esc(reportHref(m.name, m.latest.id))}">report</a></div></div>${estimatedFigure(m.latest)}</div>` +
           `<h3>Drift per feature</h3>${chips.length > 0 ? `<ul class="chips">${chips.join('')}</ul>` : '<p>No drift computed yet (needs a reference and a current round).</p>'}` +
           `<h3>Alerts firing</h3>${alerts.length > 0 ? `<ul class="alerts">${alerts.map(a => `<li class="alert">${esc(a.message)}</li>`).join('')}</ul>` : '<p class="no-alerts">none</p>'}`) +
       '</section>')
   }
   return { html: parts.join('\n'), charts: [] }
+}
+
+/**
+ * The estimated AUC (CBPE, shared/stats/estimated.ts) beside the realised one, with the label coverage: shown
+ * when some of the window's labels are still missing.
+ */
+function estimatedFigure (report: Report): string {
+  const est = (report.performance as Record<string, unknown>).estimated as { auc: number | null, labels: { coverage: number | null } } | undefined
+  if (est === undefined || est.labels.coverage === null || est.labels.coverage >= 1) return ''
+  return `<div class="figure"><div class="figure-label">estimated AUC (CBPE, no labels needed)</div><div class="figure-value" data-metric="performance.estimated.auc">${num(est.auc)}</div>` +
+    `<div class="figure-detail"><span data-metric="performance.estimated.labels.coverage">${num(est.labels.coverage * 100, 0)}</span> % of the window's records labelled so far</div></div>`
 }

@@ -124,3 +124,20 @@ test('monitor page: AUC band, small multiples, a PSI heat map row per feature, r
   assert.ok(html.includes('ERR_TOO_FEW: only 1 agent &lt;b&gt;left&lt;/b&gt;'))
   assert.ok(charts.some(c => c.id === 'rounds'))
 })
+
+test('the overview shows the estimated AUC (CBPE) and the label coverage while labels are missing, and not once all are in', async () => {
+  const { syntheticReport } = await import('../fixtures/reports.js')
+  const r = syntheticReport({ seed: 21, reference: { id: 'ref', seed: 22 } })
+  const est = (r.performance as Record<string, any>).estimated
+  assert.ok(est !== undefined && typeof est.auc === 'number', 'reports carry performance.estimated')
+  const withCoverage = (coverage: number): string => {
+    const copy = structuredClone(r)
+    ;(copy.performance as Record<string, any>).estimated.labels.coverage = coverage
+    return renderOverviewSection({ monitors: [{ name: 'm', latest: copy, latestCurrent: copy }], agents: { total: 1, online: 1 }, lastRound: null, nextScheduledRound: null }).html
+  }
+  const partial = withCoverage(0.4)
+  assert.match(partial, /estimated AUC \(CBPE, no labels needed\)/)
+  assert.ok(partial.includes(`data-metric="performance.estimated.auc">${est.auc.toFixed(4)}<`), partial)
+  assert.match(partial, />40<\/span> % of the window's records labelled so far/)
+  assert.doesNotMatch(withCoverage(1), /estimated AUC/)
+})
