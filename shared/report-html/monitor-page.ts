@@ -210,5 +210,5 @@ function estimatedFigure (report: Report): string {
   const est = (report.performance as Record<string, unknown>).estimated as { auc: number | null, labels: { coverage: number | null } } | undefined
   if (est === undefined || est.labels.coverage === null || est.labels.coverage >= 1) return ''
   return `<div class="figure"><div class="figure-label">estimated AUC (CBPE, no labels needed)</div><div class="figure-value" data-metric="performance.estimated.auc">${num(est.auc)}</div>` +
-    `<div class="figure-detail"><span data-metric="performance.estimated.labels.coverage">${num(est.labels.coverage * 100, 0)}</span> % of the window's records labelled so far</div></div>`
+    `<div class="figure-detail"><span>${num(est.labels.coverage * 100, 0)}</span> % of the window's records labelled so far</div></div>`
 }
