@@ -20,6 +20,12 @@ export const AlertRuleSchema = z.object({
   below: z.number().finite().optional(),
   above: z.number().finite().optional(),
   dropFromReference: z.number().finite().nonnegative().optional(),
+  /**
+   * Fire only when the report holds at least this many samples behind the metric: labelled records for
+   * realised performance metrics, all records otherwise. Default: DEFAULT_MIN_LABELED for realised performance
+   * metrics (an AUC over 37 labels pages nobody), 0 for the rest.
+   */
+  minSamples: z.number().int().nonnegative().optional(),
   name: z.string().min(1).optional()
 }).strict().refine(r => [r.below, r.above, r.dropFromReference].filter(v => v !== undefined).length === 1, {
   message: 'give exactly one of below, above, dropFromReference'
@@ -46,7 +52,23 @@ export const METRIC_ALIASES: Readonly<Record<string, string>> = {
   count: 'samples.count',
   labeled: 'samples.labeled',
   positives: 'samples.positives',
-  score_psi: 'drift.score.psi'
+  score_psi: 'drift.score.psi',
+  estimated_auc: 'performance.estimated.auc',
+  label_coverage: 'performance.estimated.labels.coverage'
+}
+
+/** Labelled records a realised performance metric needs before a rule on it fires (unless the rule says). */
+export const DEFAULT_MIN_LABELED = 100
+
+/**
+ * The samples behind a metric path and the least a rule needs: realised performance figures rest on the
+ * labelled records; everything else (drift, counts, estimates from the score histogram) on all records.
+ */
+function samplesBehind (report: Report, path: string, rule: { minSamples?: number }): { have: number, need: number, what: string } {
+  const realised = path.startsWith('performance.') && !path.startsWith('performance.estimated.')
+  return realised
+    ? { have: report.samples.labeled, need: rule.minSamples ?? DEFAULT_MIN_LABELED, what: 'labelled records' }
+    : { have: report.samples.count, need: rule.minSamples ?? 0, what: 'records' }
 }
 
 const DRIFT_FIXED_KEYS = new Set(['features', 'score', 'reference', 'note', '*'])
@@ -125,6 +147,7 @@ export function createAlertEvaluator (rules: AlertRule[], opts: { now?: () => nu
       for (const { rule, label, patterns } of compiled) {
         for (const pattern of patterns) {
           for (const { path, value } of matchMetric(report, pattern)) {
+            if (samplesBehind(report, path, rule).have < samplesBehind(report, path, rule).need) continue
             if (rule.below !== undefined && value < rule.below) {
               alerts.push({ rule: label, metric: path, value, threshold: rule.below, kind: 'below', message: `${path} = ${fmt(value)} is below ${fmt(rule.below)}`, firedAt })
             } else if (rule.above !== undefined && value > rule.above) {

@@ -69,6 +69,7 @@ export interface AlertRule {
   below?: number
   above?: number
   dropFromReference?: number
+  minSamples?: number
 }
 
 /** coordinator/alerts.ts: pure evaluation; webhooks are delivered in the background (retried, never blocking). */

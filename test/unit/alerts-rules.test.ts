@@ -153,3 +153,24 @@ test('webhook: stop() aborts pending retries promptly', async (t) => {
   await notifier.stop() // with a 60 s backoff pending, this only returns because stop() aborts the wait
   assert.equal(notifier.inFlight, 0)
 })
+
+test('minSamples: a realised performance metric over too few labels pages nobody (default 100 labels); drift and estimates count all records', () => {
+  const few = makeReport({ id: 'few', auc: 0.6 })
+  few.samples.labeled = 37
+  const many = makeReport({ id: 'many', auc: 0.6 })
+  many.samples.labeled = 5000
+  const ev = createAlertEvaluator([{ metric: 'auc', below: 0.7 }], { now: fixedNow })
+  assert.deepEqual(ev.evaluate(few, null), [], 'AUC over 37 labels: no alert by default')
+  assert.equal(ev.evaluate(many, null).length, 1)
+  // Explicit: lower (0 switches it off) or higher.
+  assert.equal(createAlertEvaluator([{ metric: 'auc', below: 0.7, minSamples: 0 }]).evaluate(few, null).length, 1)
+  assert.deepEqual(createAlertEvaluator([{ metric: 'auc', below: 0.7, minSamples: 10_000 }]).evaluate(many, null), [])
+  // Drift rests on all records, not labels: it fires on a report with few labels.
+  assert.ok(createAlertEvaluator([{ metric: 'drift.income.psi', above: 0.25 }]).evaluate(few, null).length > 0)
+  // The estimate (CBPE) needs no labels at all.
+  ;(few.performance as Record<string, unknown>).estimated = { auc: 0.55, labels: { coverage: 0.01 } }
+  const est = createAlertEvaluator([{ metric: 'estimated_auc', below: 0.7 }]).evaluate(few, null)
+  assert.equal(est.length, 1)
+  assert.equal(est[0].metric, 'performance.estimated.auc')
+  assert.equal(AlertRuleSchema.safeParse({ metric: 'auc', below: 0.7, minSamples: -1 }).success, false)
+})
