@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type
 import { declineBytes, truncateReason } from './decline.js'
 import * as transcript from './transcript.js'
 import type { GraphKind, Outgoing, Participant, Sign, Verify } from './types.js'
-import { computeUnmaskCorrection, wipeUnmaskWork, type UnmaskWork } from './unmask.js'
+import { computeUnmaskCorrection, unmaskExpansions, wipeUnmaskWork, type UnmaskWork } from './unmask.js'
 
 export interface ServerOptions {
   roundId: string
@@ -132,6 +132,7 @@ export class SecAggServer {
   private readonly offline = new Set<number>()
   private readonly endings: Record<string, PhaseEnding> = {}
   private reconstructAttempts = 0
+  private expansions: number | null = null
   private reconstructMs = 0
 
   constructor (opts: ServerOptions) {
@@ -301,6 +302,9 @@ export class SecAggServer {
   declined (): DeclineRecord[] {
     return [...this.declines].map(([i, d]) => ({ agent: this.layout.idOf(i), code: d.code, reason: d.reason, signature: Buffer.from(d.signature).toString('hex') }))
   }
+
+  /** Mask expansions of m words the unmasking needed (survivors' self masks + dropped × surviving neighbours), once known. */
+  get unmaskExpansionCount (): number | null { return this.expansions }
 
   /** Protocol time per phase (ms, from `now`), plus `unmaskComputeMs`: wall-clock time of the final unmasking. */
   phaseTimings (): Record<string, number> { return { ...this.timings } }
@@ -711,6 +715,7 @@ export class SecAggServer {
     }
     this.verifiedB.clear()
     this.verifiedS.clear()
+    this.expansions = unmaskExpansions(work)
     return work
   }
 

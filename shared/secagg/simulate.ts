@@ -84,6 +84,8 @@ export interface SimulationResult {
   dropPoints: Map<string, DropPoint>
   clientMaskMs: number[]
   serverUnmaskMs: number | null
+  /** Mask expansions (of dim words) in the server's unmasking. */
+  unmaskExpansions: number | null
   bytesSent: Map<string, number>
   /** Encoded bytes each participant received (with measureBytes). */
   bytesReceived: Map<string, number>
@@ -359,6 +361,7 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
     dropPoints: new Map([...dropAt].map(([i, p]) => [ids[i], p])),
     clientMaskMs,
     serverUnmaskMs: server.phaseTimings().unmaskComputeMs ?? null,
+    unmaskExpansions: server.unmaskExpansionCount,
     bytesSent,
     bytesReceived,
     rejected,
