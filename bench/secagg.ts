@@ -174,6 +174,7 @@ export async function run (argv: string[]): Promise<void> {
       clientMaskMs: round2(median(sim.clientMaskMs)),
       clientMaskMsP95: round2([...sim.clientMaskMs].sort((a, b) => a - b)[Math.floor(0.95 * (sim.clientMaskMs.length - 1))] ?? NaN),
       serverUnmaskMs: round2(sim.serverUnmaskMs ?? NaN),
+      serverReconstructMs: round2(sim.phaseTimings.unmaskReconstructMs ?? NaN),
       unmaskWorkers: workers,
       unmaskExpansions: sim.unmaskExpansions,
       aesCtrMBps: round2(aesBytesPerMs / 1000),

@@ -685,6 +685,8 @@ export class SecAggServer {
 
   private finishUnmask (sum: Uint32Array, computeMs: number, now: number): Outgoing[] {
     this.timings.unmaskComputeMs = computeMs
+    // Of which: rebuilding and checking the secrets from their shares (the rest is key agreement + PRG).
+    this.timings.unmaskReconstructMs = this.reconstructMs
     const included = new Set(this.u3)
     this.resultValue = {
       sum,
