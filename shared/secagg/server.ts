@@ -641,7 +641,9 @@ export class SecAggServer {
     this.u4 = [...this.consistencySignatures.keys()].sort((a, b) => a - b)
     this.inU4 = new Set(this.u4)
     if (this.u4.length < this.quorum) return this.tooFew('consistency signatures', this.u4.length, now)
-    const signatures = this.u4.map(index => ({ index, signature: this.consistencySignatures.get(index)! }))
+    // Exactly the quorum of signatures (each already verified here): an agent needs q on its set, no more, and
+    // the rest would only add ~66 bytes per signer to every agent's download (n = 10,000: 7,000 → 5,251).
+    const signatures = this.u4.slice(0, this.consistencyQuorum).map(index => ({ index, signature: this.consistencySignatures.get(index)! }))
     const signature = this.opts.sign(transcript.unmaskRequestBytes(this.opts.roundId, this.u3, this.dropped))
     const message: SecAggMessage = { type: 'unmask-request', roundId: this.opts.roundId, survivors: this.u3, dropped: this.dropped, signatures, signature }
     this.enter('unmask', now)
