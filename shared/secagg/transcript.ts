@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { SecAggError } from './errors.js'
 import { PROTOCOL_VERSION, type Announce } from './messages.js'
 
 /**
@@ -56,6 +57,11 @@ export function participantsDigest (roundId: string, participants: ReadonlyArray
  * a text of the whole set per signature (at n = 10,000 a survivor set is ~35 KB of JSON).
  */
 export function indexSetDigest (tag: string, roundId: string, members: readonly number[]): Uint8Array {
+  // u32 encoding is injective only on integers in range (the wire schema allows nothing else; checked here too,
+  // since the sans-IO state machines can be handed objects that never went through it).
+  for (const i of members) {
+    if (!Number.isInteger(i) || i < 0 || i > 0xffffffff) throw new SecAggError('ERR_BAD_MESSAGE', `${tag} set: ${String(i)} is not a participant index`)
+  }
   const indexes = Uint32Array.from(members)
   return new Uint8Array(createHash('sha256')
     .update(encode(`${tag}-set`, roundId, [members.length]))

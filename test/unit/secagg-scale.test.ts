@@ -50,6 +50,10 @@ test('set digests bind the exact set, the round and the purpose', () => {
     assert.notEqual(hex(transcript.consistencyBytes('r-2', s)), bytes, 'bound to the round')
     assert.notEqual(hex(transcript.indexSetDigest('survivors', 'r-1', s)), hex(transcript.survivorSetDigest('r-1', s)), 'bound to the purpose')
   }
+  // Only participant indexes have a digest (u32 is injective on them alone): 1.5 must not pass for 1.
+  for (const bad of [1.5, -1, 2 ** 32, Number.NaN]) {
+    assert.throws(() => transcript.consistencyBytes('r-1', [0, bad]), (err: Error & { code?: string }) => err.code === 'ERR_BAD_MESSAGE')
+  }
   // Survivors and dropped cannot trade members in an unmask request under one signature.
   assert.notEqual(hex(transcript.unmaskRequestBytes('r-1', [0, 1], [2])), hex(transcript.unmaskRequestBytes('r-1', [0], [1, 2])))
 })
