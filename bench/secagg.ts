@@ -1,7 +1,7 @@
 import '../shared/polyfill.js'
 import { parseArgs } from 'node:util'
 import { availableParallelism } from 'node:os'
-import { randomBytes } from 'node:crypto'
+import { createCipheriv, randomBytes } from 'node:crypto'
 import { Packr } from 'msgpackr'
 import { simulateRound } from '../shared/secagg/simulate.js'
 import { chooseGraphParams } from '../shared/secagg/params.js'
@@ -57,6 +57,20 @@ const cloneWork = (work: UnmaskWork): UnmaskWork => ({
   seeds: work.seeds.map(s => ({ seed: s.seed.slice(), sign: s.sign })),
   pairwise: work.pairwise.map(p => ({ ...p, secretKey: p.secretKey.slice(), peers: p.peers }))
 })
+
+/** AES-256-CTR keystream speed of this thread, in bytes per millisecond (the PRG the masks are made of). */
+export function measureAesCtrBytesPerMs (minMs = 300): number {
+  const cipher = createCipheriv('aes-256-ctr', randomBytes(32), Buffer.alloc(16))
+  const zeros = Buffer.alloc(1 << 16)
+  let bytes = 0
+  const started = performance.now()
+  let elapsed = 0
+  while (elapsed < minMs) {
+    for (let i = 0; i < 64; i++) { cipher.update(zeros); bytes += zeros.length }
+    elapsed = performance.now() - started
+  }
+  return bytes / elapsed
+}
 
 const cpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000 }
 
@@ -139,11 +153,19 @@ export async function run (argv: string[]): Promise<void> {
     }
   } else {
     const started = Date.now()
-    const sim = await simulateRound({ agents, dim, dropout, dropPoint: 'masked-input', graph, seed: Number(values.seed), measureBytes: true, wire: false, phaseTimeoutMs: 60_000, unmaskWorkers: workers })
+    // Measured before the round, while the heap is small (a GC of the full simulation would distort it).
+    const aesBytesPerMs = measureAesCtrBytesPerMs()
+    const sim = await simulateRound({ agents, dim, dropout, dropPoint: 'masked-input', graph, seed: Number(values.seed), measureBytes: true, wire: false, streaming: true, phaseTimeoutMs: 60_000, unmaskWorkers: workers })
     const included = new Set(sim.result?.included ?? [])
-    // An agent that stays to the end sends every message type; dropped agents send less.
-    const perAgent = [...sim.bytesSent].filter(([id]) => included.has(id)).map(([, b]) => b)
-    const bytesUpPerAgent = Math.round(median(perAgent.length > 0 ? perAgent : [0]))
+    // An agent that stays to the end sends and receives every message type; dropped agents do less.
+    const perAgent = (bytes: Map<string, number>): number => {
+      const list = [...bytes].filter(([id]) => included.has(id)).map(([, b]) => b)
+      return Math.round(median(list.length > 0 ? list : [0]))
+    }
+    const bytesUpPerAgent = perAgent(sim.bytesSent)
+    // The PRG floor of the coordinator's unmasking: every expansion of m words (survivors' self masks, dropped
+    // agents × their surviving neighbours) as pure AES-CTR keystream on one core, measured now.
+    const prgFloorMs = sim.unmaskExpansions === null ? NaN : sim.unmaskExpansions * dim * 4 / aesBytesPerMs
     figures = {
       agents, dim, dropout, graph: sim.graph, k: sim.k, t: sim.t,
       correct: sim.correct,
@@ -152,10 +174,18 @@ export async function run (argv: string[]): Promise<void> {
       clientMaskMs: round2(median(sim.clientMaskMs)),
       clientMaskMsP95: round2([...sim.clientMaskMs].sort((a, b) => a - b)[Math.floor(0.95 * (sim.clientMaskMs.length - 1))] ?? NaN),
       serverUnmaskMs: round2(sim.serverUnmaskMs ?? NaN),
+      serverReconstructMs: round2(sim.phaseTimings.unmaskReconstructMs ?? NaN),
       unmaskWorkers: workers,
+      unmaskExpansions: sim.unmaskExpansions,
+      aesCtrMBps: round2(aesBytesPerMs / 1000),
+      prgFloorMs: round2(prgFloorMs),
+      unmaskOverFloor: round2((sim.serverUnmaskMs ?? NaN) / prgFloorMs),
       bytesUpPerAgent,
+      bytesDownPerAgent: perAgent(sim.bytesReceived),
       expansion: round4(bytesUpPerAgent / (4 * dim)),
-      totalSeconds: round2((Date.now() - started) / 1000)
+      totalSeconds: round2((Date.now() - started) / 1000),
+      // Peak resident set of this process (worker threads included): the simulator, the server and n agents.
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024)
     }
   }
   if (values.json) {
