@@ -50,6 +50,8 @@ export interface LocalCheckOptions {
   spec: MonitorSpec
   /** policy.maxBadRecordFraction of the agent. */
   maxBadFraction: number
+  /** policy.minRecords of the agent: a window holding fewer of its records is declined (SecAggClient.setInput). */
+  minRecords?: number
   window?: { from: number, to: number }
 }
 
@@ -63,10 +65,14 @@ export async function checkLocalData (opts: LocalCheckOptions): Promise<LocalChe
   const files = await checkDataSource(source)
   const { vector, local } = await scanWindowDetailed({ spec, layout, source, window: opts.window ?? ALL_TIME, profile: 'always' })
   const names = columnNamesFor(spec, source)
-  const { problem, warnings } = checkWindowData({
+  const checked = checkWindowData({
     layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: names, maxBadFraction: opts.maxBadFraction,
     timestamps: local.timestamps, tsUnit: source.columns?.tsUnit
   })
+  const { warnings } = checked
+  // The agent's own record floor declines too (local output: the count may be shown here).
+  const short = opts.window !== undefined && opts.minRecords !== undefined && local.recordsInWindow < opts.minRecords
+  const problem = checked.problem ?? (short ? `the window holds ${local.recordsInWindow} of this site's records, fewer than policy.minRecords ${opts.minRecords}` : null)
   const t = local.timestamps ?? null
   const labels = source.labels !== undefined && local.labels !== undefined
     ? { path: source.labels.path, format: dataFormatOf(source.labels), idColumn: names.id, ...local.labels, joinedShare: local.recordsInWindow > 0 ? local.labels.joined / local.recordsInWindow : null }

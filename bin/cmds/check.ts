@@ -19,7 +19,7 @@ export function register (program: Command): void {
       const config = loadAgentConfig(opts.config)
       const spec = opts.spec !== undefined ? loadMonitorSpec(opts.spec) : parseMonitorSpec({ model: 'check' })
       const { checkLocalData } = await import('../../agent/local-check.js')
-      const check = await checkLocalData({ source: config.data, spec, window, maxBadFraction: config.policy.maxBadRecordFraction ?? 1 })
+      const check = await checkLocalData({ source: config.data, spec, window, maxBadFraction: config.policy.maxBadRecordFraction ?? 1, minRecords: config.policy.minRecords })
       if (opts.json === true) process.stdout.write(`${JSON.stringify({ ok: check.problem === null, ...check }, null, 2)}\n`)
       else {
         const { renderCheck } = await import('../ui/check-view.js')

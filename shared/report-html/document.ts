@@ -11,16 +11,21 @@ export type PageData = { page: 'report', report: Report }
 
 export const DATA_ELEMENT_ID = 'fedmon-data'
 
-/** The dashboard's page shell: the browser script reads the URL and fetches /v1 JSON to fill <main>. */
-export function dashboardShell (opts: { title: string }): string {
+/** The start of every page, up to the stylesheet: charset, viewport, both colour schemes, the title, no favicon fetch. */
+function documentHead (title: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>${esc(opts.title)}</title>
-<link rel="icon" href="data:,">
+<title>${esc(title)}</title>
+<link rel="icon" href="data:,">`
+}
+
+/** The dashboard's page shell: the browser script reads the URL and fetches /v1 JSON to fill <main>. */
+export function dashboardShell (opts: { title: string }): string {
+  return `${documentHead(opts.title)}
 <link rel="stylesheet" href="/assets/dashboard.css">
 <script src="/assets/dashboard.js" defer></script>
 </head>
@@ -39,15 +44,8 @@ export function dashboardShell (opts: { title: string }): string {
 export function standaloneReportHtml (report: Report, assets: { css: string, js: string }): string {
   const section = renderReportSection(report)
   const data: PageData = { page: 'report', report }
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
+  return `${documentHead(`fedmon report ${report.id} — ${report.spec.model}`)}
 <meta name="generator" content="fedmon report --html">
-<title>${esc(`fedmon report ${report.id} — ${report.spec.model}`)}</title>
-<link rel="icon" href="data:,">
 <style>${inlineSafe(assets.css, 'style')}</style>
 </head>
 <body>

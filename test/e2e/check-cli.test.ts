@@ -78,6 +78,11 @@ test('fedmon check: the mapped columns, epoch seconds detected, coverage and vec
   const x = run('check', '--config', wrong, '--window', w)
   assert.equal(x.status, 1)
   assert.match(x.stderr, /column `timestamp`: timestamps look like epoch seconds read as milliseconds/)
+  // a window before any record: never "ok" — the agent's policy.minRecords (default 10) declines it
+  const right = agentConfig('right-unit', { path: 'renamed.csv', columns: { ts: 'timestamp', score: 'prob', label: 'y' } })
+  const empty = run('check', '--config', right, '--window', '2000-01-01..2000-01-02')
+  assert.equal(empty.status, 1, empty.stdout)
+  assert.match(empty.stderr, /the data would be declined: the window holds 0 of this site's records, fewer than policy.minRecords 10/)
 })
 
 test('fedmon evaluate --config uses the agent\'s data source and column mapping; --data and --config together are a usage error', () => {
