@@ -27,6 +27,7 @@ import type { FederationRoster } from '../shared/config/roster.js'
 import type { Logger } from '../shared/log.js'
 import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
 import { ContributionLedger } from './ledger.js'
+import { labelDependentEntries, projectEntries } from '../shared/stats/label-entries.js'
 import { checkWindowData, scanFailureReason } from './data-check.js'
 import { FileWatcher } from '../shared/config/watch.js'
 
@@ -133,6 +134,7 @@ export class AgentDaemon {
     const ledger = ContributionLedger.open(config.state, {
       identityFile: config.identity,
       maxRoundsPerWindow: config.policy.maxRoundsPerWindow,
+      maxEpsilonPerWindow: config.policy.maxEpsilonPerWindow,
       onLost: info => { logger.error(info, 'the contribution ledger is missing but this identity kept one (state dir lost?): a new ledger refuses windows that start before notBefore; `fedmon ledger reset` overrides after checking') }
     })
     if (ledger.notBefore !== null) logger.warn({ notBefore: new Date(ledger.notBefore).toISOString(), resets: ledger.resets.length }, 'contribution ledger: windows starting before notBefore are refused')
@@ -479,14 +481,16 @@ export class AgentDaemon {
     const source = this.config.data
     let scanned: Awaited<ReturnType<typeof scanWindowDetailed>>
     try {
-      scanned = await scanWindowDetailed({ spec, layout, source, window: announce.window, signal })
+      // A label refresh counts the labels that had arrived by the same instant at every site: window end + age.
+      const labelCutoff = announce.refresh !== undefined ? announce.window.to + announce.refresh.ageMs : undefined
+      scanned = await scanWindowDetailed({ spec, layout, source, window: announce.window, signal, ...(labelCutoff !== undefined ? { labelCutoff } : {}) })
     } catch (err) {
       // The record cap is the round service's to handle (the window is used up); a cancelled scan is no problem
       // of the data. Any other failure is declined now, with the reason, instead of leaving the round to time out.
       if (signal.aborted || (err as { code?: string }).code === 'ERR_SCAN_RECORD_CAP') throw err
       const problem = scanFailureReason(err, source)
       this.logger.error({ round: announce.roundId, data: source.path, err: (err as Error).message, problem }, 'the scan of the data failed: declining (the ledger keeps the window open)')
-      return { vector: new Uint32Array(layout.length), records: 0, problem }
+      return { vector: new Uint32Array(announce.vectorLength), records: 0, problem }
     }
     const { vector, local } = scanned
     // For this site's operator only: the same in every scan of the files, so it is never sent (layout v2)
@@ -500,7 +504,9 @@ export class AgentDaemon {
     })
     if (problem !== null) this.logger.error({ round: announce.roundId, data: source.path, problem, timestamps: local.timestamps }, 'the window\'s data is unusable as mapped: declining (the ledger keeps the window open)')
     for (const warning of warnings) this.logger.warn({ round: announce.roundId, data: source.path }, warning)
-    return { vector, records: local.recordsInWindow, problem }
+    // A refresh sends only the label-dependent entries (shared/stats/label-entries.ts); the rest was summed once.
+    const sent = announce.refresh !== undefined ? projectEntries(vector, labelDependentEntries(layout)) : vector
+    return { vector: sent, records: local.recordsInWindow, problem }
   }
 
   /** The spec document with this hash, fetched from the coordinator (once per hash that verifies). */

@@ -20,6 +20,13 @@
  *      identity key survived (the anchor file beside the key says this identity had one) starts over with
  *      notBefore = now: windows that start earlier are refused, since the lost file was the only memory of
  *      what went into them. Only `fedmon ledger reset` (logged, recorded in the file) moves notBefore back.
+ *   6. Label-refresh rounds (issue 11 §2) are the one way back into a contributed window: a refresh names the
+ *      window's first round, which this agent contributed to and whose included set (the survivor set it signed)
+ *      it recorded at the consistency step; the refresh's participants, masking set and survivor set must all be
+ *      exactly that set (checked by the client against `includedSetFor`), and at each declared age at most one
+ *      refresh is revealed (`recordReveal`, before any share leaves). Its vector holds only the label-dependent
+ *      entries. Under privacy.dp the ε of the first round and of each revealed refresh add up per window, and
+ *      `maxEpsilonPerWindow` caps the total (basic composition).
  * The scheduler's windows are tumbling ([k·every, (k+1)·every)), so scheduled rounds never conflict; a manual
  * `round run --window` over an already-used window is refused by every agent that contributed to it.
  */
@@ -29,7 +36,8 @@ import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { FedmonError } from '../shared/errors.js'
 import { SecAggError } from '../shared/secagg/errors.js'
-import { windowsOverlap, type ContributionGuard, type RoundRecord } from '../shared/secagg/policy.js'
+import { windowsOverlap, type ContributionGuard, type IncludedSet, type RoundRecord } from '../shared/secagg/policy.js'
+import { formatDuration } from '../shared/config/duration.js'
 
 export const LEDGER_FILE = 'contributions.json'
 const LEDGER_VERSION = 2
@@ -44,7 +52,15 @@ export const LedgerEntry = z.strictObject({
   participants: z.array(z.string().min(1).max(128)),
   joinedAt: z.number().int(),
   /** When the masked input was released (recorded just before); null = joined only. */
-  contributedAt: z.number().int().nullable()
+  contributedAt: z.number().int().nullable(),
+  /** A first round's included set (the survivor set this agent signed), recorded at the consistency step. */
+  included: z.strictObject({ count: z.number().int().positive(), digest: z.string().regex(/^[0-9a-f]{64}$/), at: z.number().int() }).optional(),
+  /** A label-refresh round: its first round and age. */
+  refresh: z.strictObject({ ageMs: z.number().int().positive(), of: z.string().min(1).max(128) }).optional(),
+  /** A refresh round: when this agent revealed its unmask shares (recorded just before). */
+  revealedAt: z.number().int().optional(),
+  /** The spec's privacy.dp ε for this round (the per-window budget). */
+  epsilon: z.number().positive().optional()
 })
 export type LedgerEntry = z.infer<typeof LedgerEntry>
 
@@ -78,6 +94,8 @@ export interface LedgerOpenOptions {
   identityFile?: string
   /** policy.maxRoundsPerWindow (default DEFAULT_MAX_ROUNDS_PER_WINDOW). */
   maxRoundsPerWindow?: number
+  /** policy.maxEpsilonPerWindow: the privacy.dp budget of one window over its first round and refreshes. */
+  maxEpsilonPerWindow?: number
   now?: number
   /** Told when a lost ledger is replaced (the daemon logs it at error level). */
   onLost?: (info: { file: string, anchor: string, notBefore: number }) => void
@@ -99,6 +117,7 @@ export class ContributionLedger implements ContributionGuard {
   private readonly byRound = new Map<string, LedgerEntry>()
   private header: Omit<LedgerFile, 'version' | 'entries'>
   private readonly maxRoundsPerWindow: number
+  private maxEpsilonPerWindow: number | undefined
 
   private constructor (file: string, header: Omit<LedgerFile, 'version' | 'entries'>, entries: LedgerEntry[], maxRoundsPerWindow: number) {
     this.file = file
@@ -144,6 +163,7 @@ export class ContributionLedger implements ContributionGuard {
       ledger.writeFile(ledger.header, [])
       if (anchor !== null) opts.onLost?.({ file, anchor: anchorFile!, notBefore: now })
       if (anchorFile !== null) writeAnchor(anchorFile, ledger)
+      ledger.maxEpsilonPerWindow = opts.maxEpsilonPerWindow
       return ledger
     }
     let value: unknown
@@ -173,6 +193,7 @@ export class ContributionLedger implements ContributionGuard {
       const { version: _version, entries, ...header } = parsed.data
       ledger = new ContributionLedger(file, header, entries, maxRounds)
     }
+    ledger.maxEpsilonPerWindow = opts.maxEpsilonPerWindow
     if (anchorFile !== null) {
       if (anchor === null) writeAnchor(anchorFile, ledger)
       else if (anchor.ledgerId !== ledger.header.ledgerId) {
@@ -186,14 +207,14 @@ export class ContributionLedger implements ContributionGuard {
 
   hasRound (roundId: string): boolean { return this.byRound.has(roundId) }
 
-  /** Contributed rounds whose window overlaps `window`. */
+  /** Contributed first rounds whose window overlaps `window` (refreshes re-read a window they do not add to). */
   overlapping (window: { from: number, to: number }): LedgerEntry[] {
-    return this.entriesList.filter(e => e.contributedAt !== null && windowsOverlap(e.window, window))
+    return this.entriesList.filter(e => e.contributedAt !== null && e.refresh === undefined && windowsOverlap(e.window, window))
   }
 
-  /** Rounds recorded (joined or contributed) whose window overlaps `window`. */
+  /** First rounds recorded (joined or contributed) whose window overlaps `window`. */
   roundsCovering (window: { from: number, to: number }): LedgerEntry[] {
-    return this.entriesList.filter(e => windowsOverlap(e.window, window))
+    return this.entriesList.filter(e => e.refresh === undefined && windowsOverlap(e.window, window))
   }
 
   /** Throws SecAggError('ERR_POLICY') when the rules above refuse the round. */
@@ -206,14 +227,89 @@ export class ContributionLedger implements ContributionGuard {
     if (known !== undefined && !(allowJoined && known.contributedAt === null && sameRound(known, round))) {
       throw new SecAggError('ERR_POLICY', `round ${round.roundId} was already ${known.contributedAt !== null ? 'contributed to' : 'joined'} at ${iso(known.contributedAt ?? known.joinedAt)} (replayed announce?)`)
     }
+    if (round.refresh !== undefined) { this.checkRefresh(round); return }
     const clash = this.overlapping(round.window).find(e => e.roundId !== round.roundId)
     if (clash !== undefined) {
       throw new SecAggError('ERR_POLICY', `window ${iso(round.window.from)}..${iso(round.window.to)} overlaps ${iso(clash.window.from)}..${iso(clash.window.to)}, already contributed to in round ${clash.roundId}: the same records go into one sum only (differencing)`)
     }
   }
 
+  /**
+   * The first round a refresh names: contributed by this agent, over exactly this window and spec, with its
+   * included set recorded. Throws ERR_REFRESH_SET_MISMATCH otherwise (this agent has nothing to refresh).
+   */
+  firstRoundOf (round: RoundRecord): LedgerEntry & { included: NonNullable<LedgerEntry['included']> } {
+    const of = round.refresh?.of
+    const first = of !== undefined ? this.byRound.get(of) : undefined
+    const window = `${iso(round.window.from)}..${iso(round.window.to)}`
+    if (first === undefined || first.refresh !== undefined || first.contributedAt === null) {
+      throw new SecAggError('ERR_REFRESH_SET_MISMATCH', `this agent did not contribute to round ${of ?? '?'} over window ${window}: nothing to refresh`)
+    }
+    if (first.window.from !== round.window.from || first.window.to !== round.window.to || first.specHash !== round.specHash) {
+      throw new SecAggError('ERR_REFRESH_SET_MISMATCH', `round ${of} covered ${iso(first.window.from)}..${iso(first.window.to)} with spec ${first.specHash.slice(0, 12)}…, not window ${window} with spec ${round.specHash.slice(0, 12)}…`)
+    }
+    if (first.included === undefined) {
+      throw new SecAggError('ERR_REFRESH_SET_MISMATCH', `round ${of} over window ${window} has no included set recorded (this agent did not sign its survivor set): nothing to refresh`)
+    }
+    return first as LedgerEntry & { included: NonNullable<LedgerEntry['included']> }
+  }
+
+  includedSetFor (round: RoundRecord): IncludedSet {
+    const { included } = this.firstRoundOf(round)
+    return { count: included.count, digest: included.digest }
+  }
+
+  /** Refresh rounds of `of` recorded at `ageMs` that revealed their shares. */
+  private revealedRefreshes (of: string, ageMs?: number): LedgerEntry[] {
+    return this.entriesList.filter(e => e.refresh?.of === of && e.revealedAt !== undefined && (ageMs === undefined || e.refresh.ageMs === ageMs))
+  }
+
+  private checkRefresh (round: RoundRecord): void {
+    const first = this.firstRoundOf(round)
+    const { ageMs, of } = round.refresh!
+    const done = this.revealedRefreshes(of, ageMs)
+    if (done.length > 0) {
+      throw new SecAggError('ERR_POLICY', `window ${iso(round.window.from)}..${iso(round.window.to)} was already refreshed at ${formatDuration(ageMs)} (round ${done[0].roundId}, revealed ${iso(done[0].revealedAt!)}): one refresh per declared age`)
+    }
+    const cap = this.maxEpsilonPerWindow
+    if (cap !== undefined && round.epsilon !== undefined) {
+      const spent = (first.epsilon ?? 0) + this.revealedRefreshes(of).reduce((sum, e) => sum + (e.epsilon ?? 0), 0)
+      if (spent + round.epsilon > cap + 1e-12) {
+        throw new SecAggError('ERR_POLICY', `a refresh at ε = ${round.epsilon} would bring window ${iso(round.window.from)}..${iso(round.window.to)} to ε = ${+(spent + round.epsilon).toFixed(6)}, above this agent's policy.maxEpsilonPerWindow ${cap} (already spent ${+spent.toFixed(6)})`)
+      }
+    }
+  }
+
+  /** First round, consistency step: the included set this agent is about to sign, recorded durably first. */
+  recordIncluded (round: RoundRecord, included: IncludedSet, now: number): void {
+    const entry = this.byRound.get(round.roundId)
+    if (entry === undefined || entry.contributedAt === null || entry.refresh !== undefined) {
+      throw new SecAggError('ERR_POLICY', `round ${round.roundId} has no recorded contribution to attach its included set to`)
+    }
+    if (entry.included !== undefined) {
+      if (entry.included.digest === included.digest) return
+      throw new SecAggError('ERR_POLICY', `round ${round.roundId} already recorded another included set (${entry.included.count} sites): one survivor set per round`)
+    }
+    this.write(this.entriesList.map(e => e === entry ? { ...e, included: { count: included.count, digest: included.digest, at: Math.floor(now) } } : e))
+  }
+
+  /** A refresh round, right before its shares leave: first reveal at its age, recorded durably. */
+  recordReveal (round: RoundRecord, now: number): void {
+    const entry = this.byRound.get(round.roundId)
+    if (entry === undefined || entry.refresh === undefined || entry.contributedAt === null) {
+      throw new SecAggError('ERR_POLICY', `round ${round.roundId} is not a refresh this agent contributed to`)
+    }
+    if (entry.revealedAt !== undefined) return
+    this.checkRefresh(round)
+    this.write(this.entriesList.map(e => e === entry ? { ...e, revealedAt: Math.floor(now) } : e))
+  }
+
   admit (round: RoundRecord, now: number): void {
     this.check(round)
+    if (round.refresh !== undefined) {
+      this.write([...this.entriesList, { ...copy(round), joinedAt: Math.floor(now), contributedAt: null }])
+      return
+    }
     const covering = this.roundsCovering(round.window)
     if (covering.length >= this.maxRoundsPerWindow) {
       throw new SecAggError('ERR_POLICY', `${covering.length} rounds already covered window ${iso(round.window.from)}..${iso(round.window.to)} (e.g. ${covering.slice(-3).map(e => e.roundId).join(', ')}), this agent joins at most ${this.maxRoundsPerWindow} (policy.maxRoundsPerWindow): each round over a window is a probe of its data`)
@@ -223,6 +319,10 @@ export class ContributionLedger implements ContributionGuard {
 
   contribute (round: RoundRecord, now: number): void {
     this.check(round, true)
+    const cap = this.maxEpsilonPerWindow
+    if (cap !== undefined && round.refresh === undefined && round.epsilon !== undefined && round.epsilon > cap) {
+      throw new SecAggError('ERR_POLICY', `the round's ε = ${round.epsilon} is above this agent's policy.maxEpsilonPerWindow ${cap}`)
+    }
     const entry: LedgerEntry = { ...copy(round), joinedAt: this.byRound.get(round.roundId)?.joinedAt ?? Math.floor(now), contributedAt: Math.floor(now) }
     this.write([...this.entriesList.filter(e => e.roundId !== round.roundId), entry])
   }
@@ -292,12 +392,19 @@ function writeAnchor (file: string, ledger: ContributionLedger): void {
 }
 
 function copy (round: RoundRecord): Omit<LedgerEntry, 'joinedAt' | 'contributedAt'> {
-  return { roundId: round.roundId, window: { from: round.window.from, to: round.window.to }, specHash: round.specHash, reference: round.reference, participants: [...round.participants] }
+  return {
+    roundId: round.roundId, window: { from: round.window.from, to: round.window.to }, specHash: round.specHash, reference: round.reference,
+    // A refresh's participants are its first round's included set (recorded there as a digest): not kept again.
+    participants: round.refresh !== undefined ? [] : [...round.participants],
+    ...(round.refresh !== undefined ? { refresh: { ageMs: round.refresh.ageMs, of: round.refresh.of } } : {}),
+    ...(round.epsilon !== undefined ? { epsilon: round.epsilon } : {})
+  }
 }
 
 function sameRound (entry: LedgerEntry, round: RoundRecord): boolean {
-  return entry.window.from === round.window.from && entry.window.to === round.window.to && entry.specHash === round.specHash &&
-    entry.participants.length === round.participants.length && entry.participants.every((p, i) => p === round.participants[i])
+  if (entry.window.from !== round.window.from || entry.window.to !== round.window.to || entry.specHash !== round.specHash) return false
+  if (round.refresh !== undefined) return entry.refresh?.of === round.refresh.of && entry.refresh.ageMs === round.refresh.ageMs
+  return entry.refresh === undefined && entry.participants.length === round.participants.length && entry.participants.every((p, i) => p === round.participants[i])
 }
 
 /** Makes the rename itself durable (best effort: some filesystems refuse fsync on a directory). */

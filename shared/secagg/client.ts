@@ -11,8 +11,8 @@ import { assertIndexSet, IndexBitmap, participantsInCanonicalOrder, RoundLayout 
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
 import * as transcript from './transcript.js'
 import type { Outgoing, Participant, Sign, Verify } from './types.js'
-import { checkAnnouncePolicy, checkSpecPolicy, hasSpecRules, verifySpec, type AgentPolicy, type ContributionGuard, type RoundRecord, type VerifiedSpec } from './policy.js'
-import { DECLINABLE_CODES, signDecline } from './decline.js'
+import { checkAnnouncePolicy, checkRefreshTerms, checkSpecPolicy, hasSpecRules, includedSetOf, verifySpec, type AgentPolicy, type ContributionGuard, type RoundRecord, type VerifiedSpec } from './policy.js'
+import { DECLINABLE_CODES, REFRESH_SET_MISMATCH, signDecline } from './decline.js'
 import { checkDpHeadroom, DpPlanError, planDp, type DpPlan } from '../dp/plan.js'
 import { addSkellamNoise } from '../dp/skellam.js'
 import { cryptoUniform, type UniformSource } from '../dp/random.js'
@@ -58,7 +58,9 @@ export class SecAggClient {
   readonly roundId: string
   readonly announce: {
     window: { from: number, to: number }, specHash: string, vectorLength: number, participants: Participant[],
-    reference: boolean, threshold: number, degree: number, graph: 'full' | 'sparse', minAgents: number, maxEntry: number, phaseTimeoutMs: number
+    reference: boolean, threshold: number, degree: number, graph: 'full' | 'sparse', minAgents: number, maxEntry: number, phaseTimeoutMs: number,
+    /** A label-refresh round (issue 11 §2): its first round and age; undefined for a first round. */
+    refresh?: { ageMs: number, of: string }
   }
 
   private readonly opts: ClientOptions
@@ -70,6 +72,8 @@ export class SecAggClient {
   private phase: ClientPhase = 'announced'
   private failureInfo: { code: string, message: string } | null = null
   private readonly giveUpAt: number
+  /** When the Announce was accepted (agent clock): a refresh's age must have been reached by then. */
+  private readonly acceptedAt: number
   private sharesDeadline: number | null = null
 
   // secrets (wiped on finish/abort)
@@ -105,7 +109,8 @@ export class SecAggClient {
       window: announce.window, specHash: announce.specHash, vectorLength: announce.vectorLength,
       participants: announce.participants, reference: announce.reference, threshold: announce.threshold,
       degree: announce.degree, graph: announce.graph, minAgents: announce.minAgents, maxEntry: announce.maxEntry,
-      phaseTimeoutMs: announce.phaseTimeoutMs
+      phaseTimeoutMs: announce.phaseTimeoutMs,
+      ...(announce.refresh !== undefined ? { refresh: { ageMs: announce.refresh.ageMs, of: announce.refresh.of } } : {})
     }
     this.layout = new RoundLayout({
       roundId: announce.roundId, participants: announce.participants, graph: announce.graph, k: announce.degree,
@@ -117,6 +122,7 @@ export class SecAggClient {
     this.graphNeighbours = new Set(this.layout.graph.neighbours(self))
     this.layout.releaseGraph() // O(k) per agent from here: only its own neighbours are needed
     this.giveUpAt = now + ROUND_LIFETIME_PHASES * announce.phaseTimeoutMs
+    this.acceptedAt = now
     // Fresh keys and self-mask seed every round.
     this.cKey = generateX25519KeyPair()
     this.sKey = generateX25519KeyPair()
@@ -143,7 +149,8 @@ export class SecAggClient {
     checkAnnouncePolicy(policy, announce, now)
     // The spec document may ride along (unsigned: the signed spec hash binds it); verified before anything else.
     const verified = announce.spec !== undefined ? verifySpec(announce.spec, announce.specHash) : null
-    if (verified !== null) SecAggClient.checkSpec(policy, verified, announce)
+    if (verified !== null) SecAggClient.checkSpec(policy, verified, announce, now)
+    if (announce.refresh !== undefined) SecAggClient.checkRefreshSet(opts, announce)
     if (n * announce.maxEntry >= 2 ** 32) {
       throw new SecAggError('ERR_OVERFLOW', `${n} agents × max entry ${announce.maxEntry} does not fit in 2^32`)
     }
@@ -210,10 +217,32 @@ export class SecAggClient {
    * is at least the layout's, so an honest vector never exceeds it (a lower one would make this agent's
    * participation depend on its data — a count oracle for the coordinator).
    */
-  private static checkSpec (policy: AgentPolicy, verified: VerifiedSpec, announce: Pick<Announce, 'vectorLength' | 'maxEntry'>): void {
+  private static checkSpec (policy: AgentPolicy, verified: VerifiedSpec, announce: Pick<Announce, 'vectorLength' | 'maxEntry' | 'window' | 'refresh'>, now: number): void {
     checkSpecPolicy(policy, verified, announce)
+    checkRefreshTerms(verified.spec, announce, now)
     if (announce.maxEntry < verified.layout.maxEntry) {
       throw new SecAggError('ERR_POLICY', `the round's max entry ${announce.maxEntry} is below the spec layout's ${verified.layout.maxEntry}: refusing a bound that would make contributing depend on the data`)
+    }
+  }
+
+  /**
+   * A label-refresh round is joined only over exactly the included set this agent recorded (at the consistency
+   * step) in the window's first round: the participants must be that set, no more and no fewer. Without a
+   * ledger that keeps included sets there is nothing to hold the coordinator to: refused.
+   */
+  private static checkRefreshSet (opts: ClientOptions, announce: Announce): void {
+    const guard = opts.guard
+    if (guard?.includedSetFor === undefined || guard.recordReveal === undefined) {
+      throw new SecAggError('ERR_REFRESH_SET_MISMATCH', 'a label-refresh round needs this agent\'s contribution ledger (which records each window\'s included set), and it has none')
+    }
+    const round: RoundRecord = {
+      roundId: announce.roundId, window: { ...announce.window }, specHash: announce.specHash, reference: announce.reference,
+      participants: announce.participants.map(p => p.id), ...(announce.refresh !== undefined ? { refresh: { ...announce.refresh } } : {})
+    }
+    const recorded = guard.includedSetFor(round) // throws ERR_REFRESH_SET_MISMATCH when this agent has none
+    const announced = includedSetOf(round.participants)
+    if (announced.digest !== recorded.digest) {
+      throw new SecAggError('ERR_REFRESH_SET_MISMATCH', `the refresh's ${announced.count} participants are not the ${recorded.count} sites included in the window's first round ${announce.refresh!.of}: a refresh is unmasked only over exactly that set`)
     }
   }
 
@@ -239,7 +268,9 @@ export class SecAggClient {
    */
   declineNotice (): Outgoing | null {
     const refusal = this.refusal
-    if (this.phase !== 'failed' || refusal === null || this.maskedInputSent || this.declineSent) return null
+    if (this.phase !== 'failed' || refusal === null || this.declineSent) return null
+    // After the masked input left, only a refresh set mismatch is declined: the agent signed and revealed nothing.
+    if (this.maskedInputSent && refusal.code !== REFRESH_SET_MISMATCH) return null
     if (!DECLINABLE_CODES.has(refusal.code)) return null
     this.declineSent = true
     return this.toCoordinator(signDecline(this.opts.sign, this.roundId, this.opts.self, refusal.code, refusal.message))
@@ -255,7 +286,7 @@ export class SecAggClient {
     if (this.status !== 'running') throw new SecAggError('ERR_WRONG_PHASE', `round is ${this.status}`)
     try {
       const verified = verifySpec(document, this.announce.specHash)
-      SecAggClient.checkSpec(this.opts.policy ?? {}, verified, this.announce)
+      SecAggClient.checkSpec(this.opts.policy ?? {}, verified, this.announce, this.acceptedAt)
       this.verifiedSpec = verified
       return verified
     } catch (err) {
@@ -271,8 +302,16 @@ export class SecAggClient {
   /** What the contribution ledger records of this round (nothing secret). */
   roundRecord (): RoundRecord {
     const a = this.announce
-    return { roundId: this.roundId, window: { ...a.window }, specHash: a.specHash, reference: a.reference, participants: a.participants.map(p => p.id) }
+    const epsilon = this.verifiedSpec?.spec.privacy?.dp?.epsilon
+    return {
+      roundId: this.roundId, window: { ...a.window }, specHash: a.specHash, reference: a.reference, participants: a.participants.map(p => p.id),
+      ...(a.refresh !== undefined ? { refresh: { ...a.refresh } } : {}),
+      ...(epsilon !== undefined ? { epsilon } : {})
+    }
   }
+
+  /** True for a label-refresh round (the vector is the label-dependent sub-layout). */
+  get isRefresh (): boolean { return this.announce.refresh !== undefined }
 
   private static asRefusal (err: unknown, what: string): SecAggError {
     if (err instanceof SecAggError) return err
@@ -383,8 +422,8 @@ export class SecAggClient {
     switch (message.type) {
       case 'key-set': return this.onKeySet(message, now)
       case 'masking-set': return this.onMaskingSet(message, now)
-      case 'survivors': return this.onSurvivors(message)
-      case 'unmask-request': return this.onUnmaskRequest(message)
+      case 'survivors': return this.onSurvivors(message, now)
+      case 'unmask-request': return this.onUnmaskRequest(message, now)
       case 'abort': {
         if (!this.opts.verify(this.opts.coordinator, transcript.abortBytes(this.roundId, message.code, message.reason), message.signature)) {
           throw new SecAggError('ERR_BAD_SIGNATURE', 'abort signature does not verify')
@@ -539,6 +578,11 @@ export class SecAggClient {
       this.fail('ERR_TOO_FEW_SURVIVORS', `masking set too small (${message.members.length} agents, ${maskingNeighbours} neighbours; threshold ${this.layout.t})`)
       return []
     }
+    if (this.isRefresh && message.members.length !== this.layout.n) {
+      // The participants are the recorded included set (checkRefreshSet): all of them must mask, or none.
+      this.refuse(REFRESH_SET_MISMATCH, `the refresh's masking set has ${message.members.length} of the ${this.layout.n} sites included in the window's first round: a refresh is unmasked only over exactly that set, not contributing`)
+      return []
+    }
     this.maskingSet = members
     this.phase = 'masking'
     return this.input !== null ? this.sendMaskedInput(now) : []
@@ -546,6 +590,9 @@ export class SecAggClient {
 
   private sendMaskedInput (now: number): Outgoing[] {
     // Last gate before this agent's data leaves (masked, but unmaskable from here on): fail closed.
+    if (this.verifiedSpec === null && this.isRefresh) {
+      this.refuseAndThrow('a label refresh needs the spec (its declared ages), and no spec was provided to check: not contributing')
+    }
     if (this.verifiedSpec === null && hasSpecRules(this.opts.policy ?? {})) {
       this.refuseAndThrow('the policy restricts the spec, and no spec was provided to check: not contributing')
     }
@@ -601,7 +648,7 @@ export class SecAggClient {
     }
   }
 
-  private onSurvivors (message: Survivors): Outgoing[] {
+  private onSurvivors (message: Survivors, now: number): Outgoing[] {
     this.expectPhase('survivors', 'masked')
     if (!this.opts.verify(this.opts.coordinator, transcript.survivorsBytes(this.roundId, message.members), message.signature)) {
       throw new SecAggError('ERR_BAD_SIGNATURE', 'survivors signature does not verify')
@@ -617,6 +664,21 @@ export class SecAggClient {
       this.fail('ERR_TOO_FEW_SURVIVORS', `survivor set too small (${message.members.length} agents, ${liveNeighbours} neighbours; threshold ${this.layout.t}, consistency quorum ${this.consistencyQuorum})`)
       return []
     }
+    if (this.isRefresh && message.members.length !== this.layout.n) {
+      // The differencing rule of refresh rounds: unmasked with exactly the first round's included set. Nothing is
+      // signed, so no share of this agent is ever revealed and its masked input stays masked.
+      this.refuse(REFRESH_SET_MISMATCH, `the refresh's survivor set has ${message.members.length} of the ${this.layout.n} sites included in the window's first round: a refresh is unmasked only over exactly that set, nothing revealed`)
+      return []
+    }
+    if (!this.isRefresh && this.opts.guard?.recordIncluded !== undefined) {
+      // The window's included set, recorded before this agent signs it: a refresh is later held to exactly it.
+      try {
+        this.opts.guard.recordIncluded(this.roundRecord(), includedSetOf(message.members.map(i => this.layout.idOf(i))), now)
+      } catch (err) {
+        this.fail('ERR_POLICY', `cannot record the round's included set, not signing it: ${(err as Error).message}`)
+        return []
+      }
+    }
     this.survivorSet = survivors
     this.phase = 'signed'
     // The digest of the set just checked: what this agent signs, and what it counts signatures on later.
@@ -625,7 +687,7 @@ export class SecAggClient {
     return [this.toCoordinator({ type: 'consistency-signature', roundId: this.roundId, signature })]
   }
 
-  private onUnmaskRequest (message: UnmaskRequest): Outgoing[] {
+  private onUnmaskRequest (message: UnmaskRequest, now: number): Outgoing[] {
     this.expectPhase('unmask-request', 'signed')
     if (!this.opts.verify(this.opts.coordinator, transcript.unmaskRequestBytes(this.roundId, message.survivors, message.dropped), message.signature)) {
       throw new SecAggError('ERR_BAD_SIGNATURE', 'unmask-request signature does not verify')
@@ -663,6 +725,16 @@ export class SecAggClient {
     }
     if (signers.size < this.consistencyQuorum) {
       throw new SecAggError('ERR_CONSISTENCY', `only ${signers.size} valid signatures on the survivor set, need the consistency quorum ${this.consistencyQuorum} of ${this.layout.n}`)
+    }
+    if (this.isRefresh) {
+      // One revealed refresh per declared age (the ledger records it before any share leaves).
+      try {
+        this.opts.guard!.recordReveal!(this.roundRecord(), now)
+      } catch (err) {
+        const refusal = SecAggClient.asRefusal(err, 'recording the refresh')
+        this.fail(refusal.code, refusal.message)
+        throw refusal
+      }
     }
     const dropped = new Set(message.dropped)
     const reveal: Array<[number, 'b' | 's']> = []

@@ -8,7 +8,13 @@ import type { Sign } from './types.js'
  */
 
 /** Refusal codes an agent explains to the coordinator. Other failures (timeouts, aborts) are not declines. */
-export const DECLINABLE_CODES: ReadonlySet<string> = new Set(['ERR_POLICY', 'ERR_OVERFLOW', 'ERR_BAD_MESSAGE'])
+export const DECLINABLE_CODES: ReadonlySet<string> = new Set(['ERR_POLICY', 'ERR_OVERFLOW', 'ERR_BAD_MESSAGE', 'ERR_REFRESH_SET_MISMATCH'])
+/**
+ * The one refusal an agent still declines after its masked input left: a label-refresh round whose masking or
+ * survivor set is not the included set it recorded in the window's first round. It signs nothing and reveals no
+ * share, so the masked input it sent can never be unmasked; the decline tells the operator why.
+ */
+export const REFRESH_SET_MISMATCH = 'ERR_REFRESH_SET_MISMATCH'
 
 const encoder = new TextEncoder()
 

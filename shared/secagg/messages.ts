@@ -51,6 +51,12 @@ export const Announce = z.object({
   phaseTimeoutMs: z.number().int().min(1),
   issuedAt: z.number().int(),
   reference: z.boolean(),
+  /**
+   * A label-refresh round (issue 11 §2): the window's first round `of`, refreshed at `ageMs` after the window's
+   * end. The vector is then the spec's label-dependent sub-layout (shared/stats/label-entries.ts), and an agent
+   * reveals only when the survivors are exactly the included set it recorded in that first round. Signed.
+   */
+  refresh: z.object({ ageMs: z.number().int().positive(), of: roundId }).optional(),
   signature,
   /**
    * Optional: the monitor spec as canonical JSON, so the agent can check it against its policy before

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { buildLayout, specHashOf, type Layout, type NumericFeatureLayout } from '../stats/layout.js'
-import { MonitorSpec, MAX_SUM_PRECISION_BITS, specProblem } from '../stats/spec.js'
+import { MonitorSpec, MAX_SUM_PRECISION_BITS, refreshAgesMs, specProblem } from '../stats/spec.js'
+import { labelDependentEntries } from '../stats/label-entries.js'
+import { formatDuration } from '../config/duration.js'
 import { SecAggError } from './errors.js'
 import type { Announce } from './messages.js'
 
@@ -100,7 +103,12 @@ export const AgentPolicy = z.strictObject({
   /** Refuse windows that end more than this after the agent's clock (0: the window must have closed). */
   maxWindowLeadMs: ms.optional(),
   /** Refuse windows that start more than this before the agent's clock (data older than the site shares). */
-  maxWindowAgeMs: ms.optional()
+  maxWindowAgeMs: ms.optional(),
+  /**
+   * The privacy.dp budget one window may spend over its first round and its label-refresh rounds (basic
+   * composition: the ε of the first round plus each revealed refresh's). A refresh that would exceed it is refused.
+   */
+  maxEpsilonPerWindow: z.number().positive().optional()
 })
 export type AgentPolicy = z.infer<typeof AgentPolicy>
 
@@ -319,10 +327,11 @@ export function checkSumsPolicy (policy: AgentPolicy, { spec, layout }: Verified
 }
 
 /** Checks a verified spec against the policy and the Announce it came with; throws ERR_POLICY to refuse. */
-export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, announce: Pick<Announce, 'vectorLength'>): void {
+export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, announce: Pick<Announce, 'vectorLength' | 'refresh'>): void {
   const { spec, layout } = verified
-  if (layout.length !== announce.vectorLength) {
-    throw refuse(`the spec's vector length is ${layout.length}, the round announced ${announce.vectorLength}`)
+  const expected = announce.refresh !== undefined ? labelDependentEntries(layout).length : layout.length
+  if (expected !== announce.vectorLength) {
+    throw refuse(`the spec's ${announce.refresh !== undefined ? 'label-dependent sub-layout' : 'vector'} length is ${expected}, the round announced ${announce.vectorLength}`)
   }
   if (policy.allowedColumns !== undefined) {
     const allowed = new Set(policy.allowedColumns)
@@ -358,6 +367,22 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
   checkDpPolicy(policy, spec)
 }
 
+/**
+ * A label-refresh round's terms against its verified spec: the age is one the spec declares (labels.refreshAfter,
+ * which every agent signed off on through the spec hash) and it has been reached by this agent's clock. Throws
+ * ERR_POLICY to refuse. (Which window and which included set: the contribution ledger, ContributionGuard.)
+ */
+export function checkRefreshTerms (spec: MonitorSpec, announce: Pick<Announce, 'window' | 'refresh'>, now: number): void {
+  const refresh = announce.refresh
+  if (refresh === undefined) return
+  const ages = refreshAgesMs(spec)
+  if (!ages.includes(refresh.ageMs)) {
+    throw refuse(`a label refresh at ${formatDuration(refresh.ageMs)} after the window's end is not one the spec declares (labels.refreshAfter: ${ages.length === 0 ? 'none' : ages.map(formatDuration).join(', ')})`)
+  }
+  const due = announce.window.to + refresh.ageMs
+  if (now < due) throw refuse(`the label refresh at ${formatDuration(refresh.ageMs)} is due at ${iso(due)}, not yet reached (agent clock ${iso(now)})`)
+}
+
 /** The agent's DP rules against the spec's `privacy.dp`: required or not, and never less noise than allowed. */
 function checkDpPolicy (policy: AgentPolicy, spec: MonitorSpec): void {
   const rules = policy.dp
@@ -385,6 +410,23 @@ export interface RoundRecord {
   reference: boolean
   /** Peer ids of the invited participants. */
   participants: string[]
+  /** A label-refresh round: the window's first round `of`, at `ageMs` after the window's end. */
+  refresh?: { ageMs: number, of: string }
+  /** The spec's per-round privacy.dp ε, once the spec is known (the ledger keeps the budget spent per window). */
+  epsilon?: number
+}
+
+/**
+ * What an agent records of a first round's included set, at the consistency step (the survivor set it signs):
+ * the count and a SHA-256 over the peer ids in order (participants are sorted by id), so a refresh can be held
+ * to exactly that set without the ledger keeping n ids per window.
+ */
+export interface IncludedSet { count: number, digest: string }
+
+export function includedSetOf (ids: readonly string[]): IncludedSet {
+  const hash = createHash('sha256')
+  for (const id of ids) hash.update(`${id.length}:${id}`)
+  return { count: ids.length, digest: hash.digest('hex') }
 }
 
 /**
@@ -396,6 +438,18 @@ export interface ContributionGuard {
   admit: (round: RoundRecord, now: number) => void
   /** Right before the masked input leaves: check again, then durably record the contribution. */
   contribute: (round: RoundRecord, now: number) => void
+  /**
+   * At the consistency step of a first round, before this agent signs the survivor set: durably records it as
+   * the window's included set (a refresh of the window is then unmasked only with exactly this set).
+   */
+  recordIncluded?: (round: RoundRecord, included: IncludedSet, now: number) => void
+  /**
+   * A refresh round, before any of its shares is revealed: checks it is the first reveal at its age and records
+   * it durably. Throws to refuse.
+   */
+  recordReveal?: (round: RoundRecord, now: number) => void
+  /** The included set recorded for the refresh's first round (throws ERR_REFRESH_SET_MISMATCH when there is none). */
+  includedSetFor?: (round: RoundRecord) => IncludedSet
 }
 
 /** Half-open windows [from, to) share at least one instant. */

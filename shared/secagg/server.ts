@@ -39,6 +39,8 @@ export interface ServerOptions {
   /** Deadline per phase. */
   phaseTimeoutMs: number
   reference?: boolean
+  /** A label-refresh round of the window's first round `of` at `ageMs` (the Announce carries it, signed). */
+  refresh?: { ageMs: number, of: string }
   /**
    * Do not expand the masks inside receive()/tick(): once every secret is reconstructed the server waits in
    * phase 'unmask' (no deadline; further messages rejected) with pendingUnmask() returning the work, until
@@ -195,7 +197,8 @@ export class SecAggServer {
       graph: this.graph,
       phaseTimeoutMs: this.opts.phaseTimeoutMs,
       issuedAt: Math.floor(now),
-      reference: this.opts.reference ?? false
+      reference: this.opts.reference ?? false,
+      ...(this.opts.refresh !== undefined ? { refresh: { ageMs: this.opts.refresh.ageMs, of: this.opts.refresh.of } } : {})
     }
     const message: Announce = { type: 'announce', ...body, signature: this.opts.sign(transcript.announceBytes(body)) }
     this.enter('advertise', now)

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { loadConfigFile, validateConfig } from '../config/load.js'
 import { ConfigError } from '../errors.js'
+import { parseDuration } from '../config/duration.js'
 
 /**
  * The monitor spec (issue 3): which columns, which bins, which thresholds. It deterministically defines the
@@ -155,6 +156,26 @@ export type DpSpec = z.infer<typeof DpSpec>
 export const PrivacySpec = z.strictObject({ dp: DpSpec.optional() })
 export type PrivacySpec = z.infer<typeof PrivacySpec>
 
+/**
+ * Late labels (issue 11): the ages after a window's end at which its labels are read again in a label-refresh
+ * round (shared/stats/label-entries.ts: only the label-dependent entries are summed again, over exactly the
+ * first round's included set). Part of the spec hash, so every agent signs off on the ages: a coordinator
+ * cannot pick refresh instants that isolate one site's label arrivals. Absent: no refreshes (same hash as before).
+ */
+export const MAX_REFRESH_AGES = 12
+const RefreshAge = z.string().refine(s => { try { return parseDuration(s) > 0 } catch { return false } },
+  { error: issue => `invalid duration ${JSON.stringify(issue.input)} (expected e.g. "7d", "30d", "12h")` })
+export const LabelsSpec = z.strictObject({
+  refreshAfter: z.array(RefreshAge).min(1).max(MAX_REFRESH_AGES)
+    .refine(a => a.every((v, i) => i === 0 || parseDuration(v) > parseDuration(a[i - 1])), 'refreshAfter ages must be strictly increasing')
+})
+export type LabelsSpec = z.infer<typeof LabelsSpec>
+
+/** The refresh ages the spec declares, in ms (ascending); [] when it declares none. */
+export function refreshAgesMs (spec: MonitorSpec): number[] {
+  return (spec.labels?.refreshAfter ?? []).map(a => parseDuration(a))
+}
+
 const featureName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'feature names: letters, digits, _ . - (max 64), starting with a letter or _')
 
 export const MonitorSpec = z.strictObject({
@@ -166,7 +187,8 @@ export const MonitorSpec = z.strictObject({
   calibration: z.strictObject({ bins: z.number().int().min(2).max(100).default(10) }).default({ bins: 10 }),
   drift: DriftSpec.default(DriftSpec.parse({})),
   limits: LimitsSpec.default(LimitsSpec.parse({})),
-  privacy: PrivacySpec.optional()
+  privacy: PrivacySpec.optional(),
+  labels: LabelsSpec.optional()
 })
 export type MonitorSpec = z.infer<typeof MonitorSpec>
 

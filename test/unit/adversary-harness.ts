@@ -47,6 +47,10 @@ export interface HarnessRound {
   minAgents?: number
   maxEntry?: number
   reference?: boolean
+  /** A label-refresh round (the Announce carries it, signed). */
+  refresh?: { ageMs: number, of: string }
+  /** The participants to announce (default: every agent): a coordinator may leave some out. */
+  participants?: string[]
   /** Adversary hook: the deliveries to make instead of this one. */
   intercept?: (d: Delivery) => Delivery[]
 }
@@ -82,15 +86,15 @@ export function sumOf (vectors: Uint32Array[], dim: number): Uint32Array {
 }
 
 export function runRound (r: HarnessRound): HarnessResult {
-  const ids = r.agents.map(a => a.identity.id)
+  const ids = r.participants ?? r.agents.map(a => a.identity.id)
   const byId = new Map(r.agents.map(a => [a.identity.id, a]))
-  const roster = new Set(ids)
+  const roster = new Set(r.agents.map(a => a.identity.id))
   const server = new SecAggServer({
     roundId: r.roundId, coordinator: r.coordinator.id, sign: r.coordinator.sign, verify: verifyPeerSignature,
     participants: ids.map((id, i) => ({ id, addrs: [`/memory/agent-${i}`] })),
     vectorLength: r.dim, specHash: r.specHash ?? SIM_SPEC_HASH, window: r.window,
     maxEntry: r.maxEntry ?? 1000, minAgents: r.minAgents ?? 2, threshold: r.threshold, graph: 'full',
-    phaseTimeoutMs: 10_000, reference: r.reference
+    phaseTimeoutMs: 10_000, reference: r.reference, refresh: r.refresh
   })
   let now = r.now
   const rejected: HarnessResult['rejected'] = []
