@@ -25,6 +25,7 @@ function backendOf (reports: Report[], rounds: RoundOutcome[]): ApiBackend {
     listRounds: ({ limit }) => rounds.slice(-limit).reverse().map(r => ({ ...r, monitor: FIXTURE_SPEC.model, counts: { invited: r.invited.length, included: r.included.length, dropped: r.dropped.length, declined: r.declined?.length ?? 0 } })),
     listReports: ({ last, kind }) => newestFirst.filter(r => kind === 'any' || r.round.kind === kind).slice(0, last),
     getReport: id => reports.find(r => r.id === id) ?? null,
+    reportVersions: id => reports.filter(r => r.id === id),
     latestReport: () => newestFirst[0] ?? null,
     agents: () => [],
     status: () => ({ status: 'ok', peerId: '12D3KooWbench', specHash: reports[0].spec.hash, model: FIXTURE_SPEC.model, agents: { total: 4, online: 3 }, lastRound: rounds.at(-1) ?? null, nextScheduledRound: null, reference: { reportId: reports[0].id, setAt: reports[0].createdAt } }),

@@ -14,6 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { z } from 'zod'
+import { parseDuration } from '../shared/config/duration.js'
 import { reportSummary, type Report } from '../shared/report.js'
 import type { RoundOutcome, RoundKind } from './contracts.js'
 import type { RoundListEntry } from '../shared/round-list.js'
@@ -64,12 +65,14 @@ export interface ApiBackend {
    * Starts a round now; returns its id. Throws ApiError 409 (busy, too few agents, window overlapping a
    * report), 422 (window too long or in the future) or 503 (not ready).
    */
-  startRound: (req: { window: { from: number, to: number }, reference: boolean }) => string
+  startRound: (req: { window: { from: number, to: number }, reference: boolean, refreshMs?: number }) => string
   getRound: (id: string) => RoundOutcome | null
   /** Rounds and round-less scheduled windows, newest last (see shared/round-list.ts). */
   listRounds: (opts: { limit: number, failed: boolean, monitor?: string }) => RoundListEntry[]
   listReports: (opts: { last: number, kind: RoundKind | 'any' }) => Report[]
   getReport: (id: string) => Report | null
+  /** Every version of the window of report `id` (first round, then each label refresh), oldest first; null when unknown. */
+  reportVersions: (id: string) => Report[] | null
   latestReport: () => Report | null
   agents: () => AgentView[]
   status: () => StatusView
@@ -87,7 +90,12 @@ const Instant = z.union([
 
 export const RoundRequestBody = z.object({
   window: z.object({ from: Instant, to: Instant }).refine(w => w.from < w.to, 'window.from must be before window.to'),
-  reference: z.boolean().optional()
+  reference: z.boolean().optional(),
+  /**
+   * A label refresh of the window's report at this declared age (one of the spec's labels.refreshAfter, e.g.
+   * "30d"): only the label-dependent entries are summed again, over exactly the window's first included set.
+   */
+  refresh: z.string().refine(v => { try { parseDuration(v); return true } catch { return false } }, 'refresh must be a duration such as "7d" or "30d"').optional()
 })
 export type RoundRequestBody = z.infer<typeof RoundRequestBody>
 
@@ -293,7 +301,7 @@ export class ApiServer {
     if (resource === 'rounds' && parts.length === 2) {
       if (method === 'POST') {
         const body = parseBody(RoundRequestBody, await readJson(req))
-        const roundId = b.startRound({ window: body.window, reference: body.reference ?? false })
+        const roundId = b.startRound({ window: body.window, reference: body.reference ?? false, ...(body.refresh !== undefined ? { refreshMs: parseDuration(body.refresh) } : {}) })
         send(res, 202, { roundId })
         return
       }
@@ -309,10 +317,15 @@ export class ApiServer {
       if (parts.length === 2) {
         const kind = url.searchParams.get('kind') ?? 'any'
         if (kind !== 'any' && kind !== 'reference' && kind !== 'current') throw new ApiError(400, 'ERR_BAD_REQUEST', 'kind must be reference, current or any')
-        const view = url.searchParams.get('view') ?? 'full'
-        if (view !== 'full' && view !== 'summary') throw new ApiError(400, 'ERR_BAD_REQUEST', 'view must be full or summary')
         const reports = b.listReports({ last: lastParam(url, 20), kind })
-        send(res, 200, { reports: view === 'summary' ? reports.map(reportSummary) : reports })
+        send(res, 200, { reports: view(url) === 'summary' ? reports.map(reportSummary) : reports })
+        return
+      }
+      if (parts.length === 4 && parts[3] === 'versions') {
+        const target = id === 'latest' ? b.latestReport()?.id ?? null : id
+        const versions = target !== null ? b.reportVersions(target) : null
+        if (versions === null || versions.length === 0) throw new ApiError(404, 'ERR_NOT_FOUND', id === 'latest' ? 'no report yet' : `no report ${id}`)
+        send(res, 200, { versions: view(url) === 'summary' ? versions.map(reportSummary) : versions })
         return
       }
       if (parts.length === 3) {
@@ -360,6 +373,13 @@ function send (res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
   res.end(text)
+}
+
+/** `view=full` (default) or `view=summary` (shared/report.ts reportSummary). */
+function view (url: URL): 'full' | 'summary' {
+  const value = url.searchParams.get('view') ?? 'full'
+  if (value !== 'full' && value !== 'summary') throw new ApiError(400, 'ERR_BAD_REQUEST', 'view must be full or summary')
+  return value
 }
 
 /** GET /v1/rounds: `limit` (or `last`), `failed=true`, `monitor=NAME`. */

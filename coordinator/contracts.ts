@@ -27,6 +27,8 @@ export interface RoundOutcome {
   finishedAt: string | null
   timings: Record<string, number> // phase name → ms
   scheduledWindowKey: string | null // set when the scheduler started it; unique, so a window never runs twice
+  /** A label-refresh round: its declared age and the report (first version) of the window it refreshes. */
+  refresh?: { age: string, ageMs: number, of: string }
 }
 
 export interface RoundDecline { agent: string, code: string, reason: string, signature: string }
@@ -37,6 +39,8 @@ export interface ReportCommitExtras {
   reference?: { specHash: string, vector: Uint32Array }
   /** Agents whose data is in the report (their last included round). */
   included?: string[]
+  /** The round's summed vector, kept (not made the reference) so a label refresh can rebuild the report. */
+  sum?: { specHash: string, vector: Uint32Array }
 }
 
 export interface AgentSeen { peerId: string, lastSeen: string | null, lastIncludedRound: string | null }

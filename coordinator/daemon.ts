@@ -27,6 +27,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { createAlertEvaluator, loadWebhookTargets, WebhookNotifier } from './alerts.js'
 import { Scheduler, roundFailedPayload, type ScheduledFailure } from './scheduler.js'
 import { checkWindowRails, WindowRefusedError } from './window-rails.js'
+import { planRefresh } from './refresh.js'
 import { mergeRoundList } from '../shared/round-list.js'
 import { Roster } from './roster.js'
 import { FileWatcher } from '../shared/config/watch.js'
@@ -378,6 +379,17 @@ export class CoordinatorDaemon {
     }
   }
 
+  /**
+   * A label refresh of `window`'s report at `ageMs` (coordinator/refresh.ts): the window guard rails do not
+   * apply (the window has its report; a refresh is the declared way back into it), the refresh rules do.
+   */
+  startRefresh (window: { from: number, to: number }, ageMs: number, scheduledWindowKey?: string): { roundId: string, finished: Promise<RoundOutcome> } {
+    if (this.rounds === null || this.store === null || this.state !== 'running') throw new ApiError(503, 'ERR_NOT_READY', 'the coordinator is not running')
+    const target = planRefresh({ store: this.store, spec: this.spec, layout: this.layout, window, ageMs, now: Date.now() })
+    const kind = target.first.round.kind === 'reference' ? 'reference' : 'current'
+    return this.rounds.start({ window, kind, refresh: target, scheduledWindowKey: scheduledWindowKey ?? null })
+  }
+
   /** The window guard rails (coordinator/window-rails.ts), before any agent is asked. */
   private checkWindow (window: { from: number, to: number }): void {
     if (this.store === null) throw new FedmonError('the coordinator is not running', 'ERR_STATE')
@@ -403,6 +415,7 @@ export class CoordinatorDaemon {
       uptimeS: () => Math.round((Date.now() - this.startedAt) / 1000),
       startRound: (req) => {
         if (this.rounds === null || this.state !== 'running') throw new ApiError(503, 'ERR_NOT_READY', 'the coordinator is not running')
+        if (req.refreshMs !== undefined) return this.startRefresh(req.window, req.refreshMs).roundId
         try {
           this.checkWindow(req.window)
         } catch (err) {
@@ -415,6 +428,7 @@ export class CoordinatorDaemon {
       listRounds: opts => this.roundList(store(), opts),
       listReports: opts => store().listReports(opts),
       getReport: id => store().getReport(id),
+      reportVersions: id => { const v = store().listVersions(id); return v.length > 0 ? v : null },
       latestReport: () => store().latestReport({ kind: 'current' }) ?? store().latestReport({ kind: 'any' }),
       agents: () => this.agentViews(store()),
       status: () => {

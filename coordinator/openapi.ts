@@ -182,6 +182,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   },
   { method: 'get', path: '/v1/reports/latest', summary: 'The newest current report (else the newest of any kind).', auth: true, responses: { 200: { description: 'The report.', schema: ReportSchema }, 404: error('No report yet.') } },
   { method: 'get', path: '/v1/reports/{id}', summary: 'One report.', auth: true, responses: { 200: { description: 'The report.', schema: ReportSchema }, 404: NOT_FOUND } },
+  { method: 'get', path: '/v1/reports/{id}/versions', summary: 'Every version of the report\'s window (first round, then one per label refresh), oldest first; `latest` names the newest report. `view=summary` as for /v1/reports.', auth: true, responses: { 200: { description: 'The versions.', schema: z.object({ versions: z.array(ReportSchema) }) }, 404: NOT_FOUND } },
   { method: 'get', path: '/v1/agents', summary: 'The roster: each agent, online or not, when last seen, its last included round.', auth: true, responses: { 200: { description: 'Agents.', schema: z.object({ agents: z.array(AgentViewSchema) }) } } },
   { method: 'get', path: '/v1/status', summary: 'Coordinator status: spec, agents online, last round, next scheduled round, reference.', auth: true, responses: { 200: { description: 'Status.', schema: StatusViewSchema } } },
   { method: 'get', path: '/v1/reference', summary: 'The current reference report.', auth: true, responses: { 200: { description: 'The reference.', schema: ReferenceViewSchema }, 404: error('No reference set.') } },

@@ -21,6 +21,8 @@ import type { Metrics } from './metrics.js'
 import type { Roster } from './roster.js'
 import { ApiError } from './api.js'
 import { FedmonError } from '../shared/errors.js'
+import { formatDuration } from '../shared/config/duration.js'
+import { labelsBlock, nextVersion, refreshedVector, type RefreshTarget } from './refresh.js'
 
 export interface RoundSender {
   send: (to: string, message: SecAggMessage, opts: { signal?: AbortSignal }) => Promise<void>
@@ -83,6 +85,8 @@ interface ActiveRound {
   /** Set while the unmask correction is being computed; aborted when the round ends any other way. */
   unmasking: AbortController | null
   done: { promise: Promise<RoundOutcome>, resolve: (outcome: RoundOutcome) => void }
+  /** A label-refresh round: what it refreshes. */
+  refresh?: RefreshTarget
 }
 
 const MIN_SEND_TIMEOUT_MS = 10_000
@@ -132,12 +136,24 @@ export class RoundService {
    * Starts a round now over the ready agents; returns the outcome promise. Throws ApiError 409 when a
    * round is running or too few agents are online, 503 once stopped.
    */
-  start (req: { window: { from: number, to: number }, kind: RoundKind, scheduledWindowKey?: string | null }): { roundId: string, finished: Promise<RoundOutcome> } {
+  start (req: { window: { from: number, to: number }, kind: RoundKind, scheduledWindowKey?: string | null, refresh?: RefreshTarget }): { roundId: string, finished: Promise<RoundOutcome> } {
     if (this.stopped) throw new ApiError(503, 'ERR_STOPPING', 'the coordinator is shutting down')
     if (this.active !== null) throw new ApiError(409, 'ERR_BUSY', `round ${this.active.outcome.id} is still running`)
+    const refresh = req.refresh
     // Sorted by peer id: list order places agents in the neighbour graph, so it is canonical (agents check).
-    const participants = this.opts.roster.ready().sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-    const { minAgents } = this.opts.privacy
+    let participants = this.opts.roster.ready().sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    let { minAgents } = this.opts.privacy
+    if (refresh !== undefined) {
+      // Exactly the first round's included set, every one of them (minAgents = all): agents refuse anything else.
+      const online = new Set(participants.map(p => p.id))
+      const missing = refresh.participants.filter(id => !online.has(id))
+      if (missing.length > 0) {
+        throw new ApiError(409, 'ERR_REFRESH_SET_MISMATCH', `${missing.length} of the ${refresh.participants.length} sites included in the window's first round ${missing.length === 1 ? 'is' : 'are'} offline (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}): a label refresh runs only over exactly that set; try again when they are back`)
+      }
+      const included = new Set(refresh.participants)
+      participants = participants.filter(p => included.has(p.id))
+      minAgents = participants.length
+    }
     if (participants.length < minAgents) {
       throw new ApiError(409, 'ERR_TOO_FEW_AGENTS', `only ${participants.length} agent(s) online, the privacy policy needs at least ${minAgents}`)
     }
@@ -156,7 +172,7 @@ export class RoundService {
         sign: this.opts.sign,
         verify: this.opts.verify,
         participants,
-        vectorLength: this.opts.layout.length,
+        vectorLength: refresh !== undefined ? refresh.entries.length : this.opts.layout.length,
         specHash: this.opts.layout.specHash,
         window: req.window,
         maxEntry: this.opts.layout.maxEntry,
@@ -169,6 +185,7 @@ export class RoundService {
         graph: this.opts.privacy.graph,
         phaseTimeoutMs: this.opts.phaseTimeoutMs,
         reference: req.kind === 'reference',
+        ...(refresh !== undefined ? { refresh: { ageMs: refresh.ageMs, of: refresh.first.round.id } } : {}),
         deferUnmask: true
       })
     } catch (err) {
@@ -189,10 +206,11 @@ export class RoundService {
       startedAt: iso(now),
       finishedAt: null,
       timings: {},
-      scheduledWindowKey: req.scheduledWindowKey ?? null
+      scheduledWindowKey: req.scheduledWindowKey ?? null,
+      ...(refresh !== undefined ? { refresh: { age: formatDuration(refresh.ageMs), ageMs: refresh.ageMs, of: refresh.first.id } } : {})
     }
     this.opts.store.saveRound(outcome)
-    const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, unmasking: null, done: deferred<RoundOutcome>() }
+    const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, unmasking: null, done: deferred<RoundOutcome>(), refresh }
     this.active = active
     this.opts.logger.info({ round: roundId, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
     this.dispatch(active, server.start(now))
@@ -357,8 +375,10 @@ export class RoundService {
     const result = active.server.result()
     if (result === null) { this.finish(active, 'failed', { code: 'ERR_NO_RESULT', message: 'the round finished without a result' }); return }
     let report: Report
+    // A refresh's sum holds the label-dependent entries only: the window's full vector is the first round's with those replaced.
+    const vector = active.refresh !== undefined ? refreshedVector(active.refresh, result.sum) : result.sum
     try {
-      report = this.buildReport(active, result)
+      report = this.buildReport(active, { ...result, sum: vector })
     } catch (err) {
       this.opts.logger.error({ err }, 'report computation failed')
       this.finish(active, 'failed', { code: 'ERR_REPORT', message: `report computation failed: ${(err as Error).message}` })
@@ -379,8 +399,12 @@ export class RoundService {
     try {
       // One transaction: the report, its round marked done, a reference round's vector made current, the
       // included agents. A crash before it leaves the round `running` (aborted on restart), after it all of it.
+      // A reference window's refresh becomes the reference when its earlier version was (a better calibration).
+      const current = this.opts.store.currentReference()?.reportId
+      const isReference = outcome.kind === 'reference' && (active.refresh === undefined || current === active.refresh.latest.id || current === active.refresh.first.id)
       this.opts.store.saveReport(report, { ...outcome, ...done }, {
-        reference: outcome.kind === 'reference' ? { specHash: this.opts.layout.specHash, vector: result.sum } : undefined,
+        reference: isReference ? { specHash: this.opts.layout.specHash, vector } : undefined,
+        sum: { specHash: this.opts.layout.specHash, vector },
         included: result.included
       })
     } catch (err) {
@@ -390,9 +414,11 @@ export class RoundService {
     }
     Object.assign(outcome, done)
     this.exitAt('report-stored', active)
-    this.opts.metrics?.observeReport(report)
+    // /metrics and alert notifications follow the latest window: a refresh of an older one is stored, not shown.
+    const shown = active.refresh === undefined || this.opts.store.latestReport({ kind: outcome.kind })?.id === report.id
+    if (shown) this.opts.metrics?.observeReport(report)
     this.opts.logger.info({ round: outcome.id, report: report.id, included: result.included.length, dropped: result.dropped.length, ms: finishedAt - active.startedAt, alerts: report.alerts.length, phaseEndings: active.server.phaseEndings() }, 'round done')
-    this.opts.notify?.(report, report.alerts) // every report: one without alerts may resolve earlier ones
+    if (shown) this.opts.notify?.(report, report.alerts) // every report: one without alerts may resolve earlier ones
     this.close(active)
   }
 
@@ -409,7 +435,9 @@ export class RoundService {
     let reference: { vector: Uint32Array, specHash: string, id: string | null, window: Report['window'] | null } | null = null
     let referenceReport: Report | null = null
     if (outcome.kind === 'current') {
-      const current = store.currentReference()
+      // A refresh compares with the reference its window's first version used (drift is label-independent).
+      const firstReference = active.refresh?.first.drift.reference?.id ?? null
+      const current = firstReference !== null ? { reportId: firstReference } : active.refresh !== undefined ? null : store.currentReference()
       if (current !== null) {
         const stored = store.getReferenceVector(current.reportId)
         referenceReport = store.getReport(current.reportId)
@@ -420,13 +448,17 @@ export class RoundService {
     }
     // Under privacy.dp the sum is noisy: figures from the signed/clamped counts, with the noise's error bars.
     const dpReferenceSurvivors = referenceReport?.privacy.dp !== undefined ? (referenceReport.privacy.dp as { survivors: number }).survivors : null
+    // A refresh's label-dependent entries carry less noise than its first round's (all n agents, each planned for
+    // n): the first round's noise parameters bound both parts, so its error bars are kept (conservative).
+    const firstDp = active.refresh?.first.privacy.dp as { survivors: number, minSurvivors: number } | undefined
     const noisy = spec.privacy?.dp !== undefined
-      ? noisyReportBody({ spec, layout, current: result.sum, reference: reference === null ? null : { ...reference, survivors: dpReferenceSurvivors }, survivors: result.included.length, minSurvivors: server.minSurvivors })
+      ? noisyReportBody({ spec, layout, current: result.sum, reference: reference === null ? null : { ...reference, survivors: dpReferenceSurvivors }, survivors: firstDp?.survivors ?? result.included.length, minSurvivors: firstDp?.minSurvivors ?? server.minSurvivors })
       : null
     const body = noisy?.body ?? computeReportBody({ spec, layout, current: result.sum, reference })
     const now = this.now()
+    const id = newId('report', now)
     const report: Report = {
-      id: newId('report', now),
+      id,
       round: { id: outcome.id, kind: outcome.kind, durationMs: now - active.startedAt },
       window: outcome.window,
       spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length },
@@ -434,6 +466,9 @@ export class RoundService {
       ...body,
       alerts: [],
       privacy: { threshold: server.t, minAgents: this.opts.privacy.minAgents, graph: server.graph, k: server.k, ...(noisy !== null ? { dp: noisy.dp } : {}) },
+      version: active.refresh !== undefined ? nextVersion(active.refresh, outcome.id) : { number: 1, first: id, previous: null, refresh: null },
+      // Labels counted up to: the refresh's cutoff (window end + age, the same instant at every site), else the round's start.
+      labels: labelsBlock(body, active.refresh !== undefined ? iso(active.refresh.window.to + active.refresh.ageMs) : outcome.startedAt),
       createdAt: iso(now)
     }
     // dropFromReference rules compare like with like: a reference of another spec/layout is no baseline
@@ -444,6 +479,10 @@ export class RoundService {
 
   private finish (active: ActiveRound, status: 'failed' | 'aborted', failure: { code: string, message: string }): void {
     const now = this.now()
+    if (active.refresh !== undefined && status === 'failed' && (failure.code === 'ERR_TOO_FEW_SURVIVORS' || active.server.declined().some(d => d.code === 'ERR_REFRESH_SET_MISMATCH'))) {
+      // minAgents is the whole included set: any site missing ends the refresh, and nothing was revealed.
+      failure = { code: 'ERR_REFRESH_SET_MISMATCH', message: `not every site of the window's first round took part, and a label refresh is unmasked only over exactly that set (nothing revealed; retry when they are back): ${failure.message}` }
+    }
     const result = active.server.result()
     Object.assign(active.outcome, {
       status,

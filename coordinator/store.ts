@@ -96,6 +96,19 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at = claimed_at;
       CREATE INDEX scheduled_windows_state ON scheduled_windows (state, window_from);
     `)
+  },
+  {
+    version: 4,
+    description: 'report versions (label-refresh rounds): a window\'s reports form a chain, the latest version stands in for the window in lists; every report keeps its summed vector',
+    up: (db) => db.exec(`
+      ALTER TABLE reports ADD COLUMN first_id TEXT;
+      ALTER TABLE reports ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE reports ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE reports ADD COLUMN list_seq INTEGER;
+      UPDATE reports SET first_id = id, list_seq = seq;
+      CREATE INDEX reports_current ON reports (superseded, kind, list_seq);
+      CREATE INDEX reports_first ON reports (first_id, version);
+    `)
   }
 ]
 
@@ -133,6 +146,8 @@ export interface ReportWindow { reportId: string, roundId: string, kind: string,
 export interface SqliteReportStore extends ReportStore {
   /** Records that the scheduler handled `key` (even if its round failed to start), so it is never run twice. */
   markScheduledWindow (key: string, note: { roundId?: string | null, note?: string }): void
+  /** Every version of the window of report `reportId` (first round, then each label refresh), oldest first; [] when unknown. */
+  listVersions (reportId: string): Report[]
   /** Failed and aborted rounds, newest last. */
   listFailedRounds (opts?: { last?: number }): RoundOutcome[]
   /** Inserts or updates the scheduler's record of a window (at-most-once claims, failures, retries, missed windows). */
@@ -254,11 +269,16 @@ export function openStore (path: string): SqliteReportStore {
     getRound: db.prepare('SELECT body FROM rounds WHERE id = ?').pluck(),
     lastRounds: db.prepare('SELECT body FROM rounds ORDER BY started_at DESC, rowid DESC LIMIT ?').pluck(),
     lastFailedRounds: db.prepare("SELECT body FROM rounds WHERE status IN ('failed', 'aborted') ORDER BY started_at DESC, rowid DESC LIMIT ?").pluck(),
-    upsertReport: db.prepare(`INSERT INTO reports (id, round_id, kind, created_at, body) VALUES (@id, @roundId, @kind, @createdAt, @body)
-      ON CONFLICT (id) DO UPDATE SET round_id = excluded.round_id, kind = excluded.kind, created_at = excluded.created_at, body = excluded.body`),
+    upsertReport: db.prepare(`INSERT INTO reports (id, round_id, kind, created_at, body, first_id, version) VALUES (@id, @roundId, @kind, @createdAt, @body, @firstId, @version)
+      ON CONFLICT (id) DO UPDATE SET round_id = excluded.round_id, kind = excluded.kind, created_at = excluded.created_at, body = excluded.body,
+        first_id = excluded.first_id, version = excluded.version`),
+    // A first version lists at its own position; a later version takes its first version's place in lists.
+    placeReport: db.prepare(`UPDATE reports SET list_seq = coalesce((SELECT f.list_seq FROM reports f WHERE f.id = @firstId AND f.id <> @id), seq) WHERE id = @id`),
+    supersede: db.prepare('UPDATE reports SET superseded = 1 WHERE first_id = @firstId AND id <> @id'),
     getReport: db.prepare('SELECT body FROM reports WHERE id = ?').pluck(),
-    lastReportsAny: db.prepare('SELECT body FROM reports ORDER BY seq DESC LIMIT ?').pluck(),
-    lastReportsKind: db.prepare('SELECT body FROM reports WHERE kind = ? ORDER BY seq DESC LIMIT ?').pluck(),
+    lastReportsAny: db.prepare('SELECT body FROM reports WHERE superseded = 0 ORDER BY list_seq DESC LIMIT ?').pluck(),
+    lastReportsKind: db.prepare('SELECT body FROM reports WHERE superseded = 0 AND kind = ? ORDER BY list_seq DESC LIMIT ?').pluck(),
+    versionsOf: db.prepare('SELECT body FROM reports WHERE first_id = (SELECT first_id FROM reports WHERE id = ?) ORDER BY version').pluck(),
     upsertVector: db.prepare(`INSERT INTO reference_vectors (report_id, spec_hash, length, vector) VALUES (?, ?, ?, ?)
       ON CONFLICT (report_id) DO UPDATE SET spec_hash = excluded.spec_hash, length = excluded.length, vector = excluded.vector`),
     getVector: db.prepare('SELECT spec_hash, length, vector FROM reference_vectors WHERE report_id = ?'),
@@ -334,8 +354,16 @@ export function openStore (path: string): SqliteReportStore {
   // between separate commits could leave a reference report without its vector, or stored but not current.
   const saveReportTx = db.transaction((report: Report, round: RoundOutcome, extras: ReportCommitExtras) => {
     const kind = report.round.kind === 'local' ? round.kind : report.round.kind
-    stmt.upsertReport.run({ id: report.id, roundId: round.id, kind, createdAt: report.createdAt, body: JSON.stringify(report) })
+    const firstId = report.version?.first ?? report.id
+    stmt.upsertReport.run({ id: report.id, roundId: round.id, kind, createdAt: report.createdAt, body: JSON.stringify(report), firstId, version: report.version?.number ?? 1 })
+    stmt.placeReport.run({ id: report.id, firstId })
+    // The latest version stands in for its window in lists (latest, history, /metrics); the others stay readable.
+    if (firstId !== report.id) stmt.supersede.run({ id: report.id, firstId })
     saveRound({ ...round, status: 'done', reportId: report.id, finishedAt: round.finishedAt ?? report.createdAt })
+    if (extras.sum !== undefined) {
+      const { specHash, vector } = extras.sum
+      stmt.upsertVector.run(report.id, specHash, vector.length, vectorToBlob(vector))
+    }
     if (extras.reference !== undefined) {
       const { specHash, vector } = extras.reference
       stmt.upsertVector.run(report.id, specHash, vector.length, vectorToBlob(vector))
@@ -378,6 +406,11 @@ export function openStore (path: string): SqliteReportStore {
       const kind = kindFilter(opts.kind)
       const body = (kind === null ? stmt.lastReportsAny.get(1) : stmt.lastReportsKind.get(kind, 1)) as string | undefined
       return body === undefined ? null : parseJson<Report>(body, 'report')
+    },
+    listVersions (reportId) {
+      assertOpen()
+      const rows = stmt.versionsOf.all(reportId) as string[]
+      return rows.map(b => parseJson<Report>(b, 'report'))
     },
     listReports (opts = {}) {
       assertOpen()

@@ -115,8 +115,8 @@ export class ApiClient {
   }
 
   /** Asks for a round now; resolves to its id (the round runs in the background: see waitForRound). */
-  async startRound (body: { window: { from: Instant, to: Instant }, reference?: boolean }, opts: RequestOptions = {}): Promise<string> {
-    const payload = { window: { from: toIso(body.window.from), to: toIso(body.window.to) }, ...(body.reference === true ? { reference: true } : {}) }
+  async startRound (body: { window: { from: Instant, to: Instant }, reference?: boolean, refresh?: string }, opts: RequestOptions = {}): Promise<string> {
+    const payload = { window: { from: toIso(body.window.from), to: toIso(body.window.to) }, ...(body.reference === true ? { reference: true } : {}), ...(body.refresh !== undefined ? { refresh: body.refresh } : {}) }
     const res = this.parse(z.object({ roundId: z.string() }).passthrough(), await this.request('POST', '/v1/rounds', payload, opts), 'POST /v1/rounds')
     return res.roundId
   }
@@ -170,6 +170,12 @@ export class ApiClient {
     if (id === 'latest') return await this.latestReport(opts)
     const res = await this.request('GET', `/v1/reports/${encodeURIComponent(id)}`, undefined, { ...opts, notFound: `no report with id ${id}` })
     return this.parse(ReportShape, res, '/v1/reports/:id') as unknown as Report
+  }
+
+  /** Every version of report `id`'s window (first round, then each label refresh), oldest first. */
+  async reportVersions (id: string, opts: RequestOptions = {}): Promise<Report[]> {
+    const res = await this.request('GET', `/v1/reports/${encodeURIComponent(id)}/versions`, undefined, { ...opts, notFound: `no report with id ${id}` })
+    return this.parse(z.object({ versions: z.array(ReportShape) }), res, '/v1/reports/:id/versions').versions as unknown as Report[]
   }
 
   /** The current reference, or null when none is set. */
@@ -237,7 +243,8 @@ export class ApiClient {
     if (res.status === 404 && opts.notFound !== undefined) throw new ApiError(opts.notFound, 'ERR_NOT_FOUND', 404, serverCode)
     const detail = serverMessage ?? `HTTP ${res.status} ${res.statusText}`.trim()
     const code = res.status === 404 ? 'ERR_NOT_FOUND' : res.status === 409 ? 'ERR_API_CONFLICT' : res.status === 400 ? 'ERR_API_BAD_REQUEST' : res.status === 503 ? 'ERR_API_UNAVAILABLE' : 'ERR_API'
-    throw new ApiError(`coordinator: ${detail.split('\n')[0]}`, code, res.status, serverCode)
+    // The coordinator's own code goes on the line too: scripts and operators grep for it.
+    throw new ApiError(`coordinator: ${detail.split('\n')[0]}${serverCode !== null ? ` (${serverCode})` : ''}`, code, res.status, serverCode)
   }
 }
 

@@ -92,7 +92,22 @@ export interface Report {
   histograms?: ReportHistograms
   alerts: Alert[]
   privacy: { threshold: number | null, minAgents: number | null, graph?: string, k?: number, dp?: unknown }
+  /**
+   * Label-refresh versions (issue 11 §2): 1 is the window's first round, each refresh adds one; `first` is the
+   * first version's report id. Absent in reports made before refreshes existed (version 1).
+   */
+  version?: ReportVersion
+  /** How complete the labels behind the realised metrics are, and up to which instant they were counted. */
+  labels?: { coverage: number | null, labeled: number, unlabeled: number, maturedAt: string }
   createdAt: string
+}
+
+export interface ReportVersion {
+  number: number
+  first: string
+  previous: string | null
+  /** The refresh that made this version: its declared age and the label cutoff (window end + age). */
+  refresh: { age: string, ageMs: number, cutoff: string, round: string } | null
 }
 
 /**

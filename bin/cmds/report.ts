@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { UsageError, FedmonError } from '../../shared/errors.js'
 import { addApiOptions, type ApiCliOptions } from '../../shared/api-client.js'
 
-interface ReportOptions extends ApiCliOptions { json: boolean, html?: string }
+interface ReportOptions extends ApiCliOptions { json: boolean, html?: string, versions: boolean }
 interface HistoryOptions extends ApiCliOptions { json: boolean, metric: string, last: string, kind: string }
 
 export function register (program: Command): void {
@@ -10,10 +10,18 @@ export function register (program: Command): void {
     .description('print a report: header, performance, drift per feature, data quality, alerts')
     .option('--json', 'print the report object (design §5) as JSON', false)
     .option('--html <file>', 'write the report page as one self-contained HTML file (charts and data inline, no network when opened)')
-    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report latest --html report.html\n  $ fedmon report history --metric auc --last 30')
+    .option('--versions', 'list the versions of the report\'s window: its first round, then one per label refresh (age, labels, AUC)', false)
+    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report latest --versions\n  $ fedmon report latest --html report.html\n  $ fedmon report history --metric auc --last 30')
     .action(async (id: string, opts: ReportOptions) => {
       const { clientFromOptions } = await import('../../shared/api-client.js')
       const client = clientFromOptions(opts)
+      if (opts.versions) {
+        const versions = await client.reportVersions(id)
+        if (opts.json) { process.stdout.write(`${JSON.stringify({ versions }, null, 2)}\n`); return }
+        const { renderVersions } = await import('../ui/versions-view.js')
+        process.stdout.write(`${renderVersions(versions)}\n`)
+        return
+      }
       const r = await client.getReport(id)
       if (opts.html !== undefined) {
         const { writeStandaloneReport } = await import('../../coordinator/dashboard.js')

@@ -1,3 +1,4 @@
+import { parseDuration } from '../../shared/config/duration.js'
 import type { Command } from 'commander'
 import { FedmonError, UsageError } from '../../shared/errors.js'
 import { addApiOptions, type ApiCliOptions } from '../../shared/api-client.js'
@@ -21,7 +22,7 @@ export function declineLines (roundId: string, declined: readonly RoundDecline[]
   return declined.map(d => `fedmon: round ${roundId}: agent ${printable(d.agent)} declined: ${printable(d.code)} ${printable(d.reason)}`)
 }
 
-interface RoundRunOptions extends ApiCliOptions { window: string, reference: boolean, wait: boolean, json: boolean, timeout: string }
+interface RoundRunOptions extends ApiCliOptions { window: string, reference: boolean, refresh?: string, wait: boolean, json: boolean, timeout: string }
 interface RoundListOptions extends ApiCliOptions { failed: boolean, monitor?: string, json: boolean, last: string }
 
 /** How long `round run` waits for more declines once a round failed: quiet this long, at most SETTLE_MAX_MS. */
@@ -68,17 +69,22 @@ export function register (program: Command): void {
     .description('run a round now over a time window; prints the round id (or the report with --wait --json)')
     .requiredOption('--window <FROM..TO>', 'the window, ISO-8601 or epoch ms, [FROM, TO)')
     .option('--reference', 'a reference round: its result becomes the drift baseline', false)
+    .option('--refresh <age>', 'a label refresh of the window\'s report at this declared age (the spec\'s labels.refreshAfter, e.g. 30d): re-reads only the labels, over exactly the window\'s first included set')
     .option('--wait', 'wait until the round is done or failed; prints the report id', false)
     .option('--json', 'with --wait: print the finished report as JSON', false)
     .option('--timeout <seconds>', 'with --wait: give up after this many seconds', '600')
-    .addHelpText('after', '\nExample:\n  $ fedmon round run --window 2025-12-01T00:00:00Z..2025-12-08T00:00:00Z --reference --wait --json')
+    .addHelpText('after', '\nExamples:\n  $ fedmon round run --window 2025-12-01T00:00:00Z..2025-12-08T00:00:00Z --reference --wait --json\n  $ fedmon round run --window 2025-12-01T00:00:00Z..2025-12-08T00:00:00Z --refresh 30d --wait')
     .action(async (opts: RoundRunOptions) => {
       const window = parseWindowArg(opts.window)
       const timeoutS = Number(opts.timeout)
       if (opts.wait && !(timeoutS > 0)) throw new UsageError('--timeout must be a positive number of seconds')
+      if (opts.refresh !== undefined) {
+        if (opts.reference) throw new UsageError('--refresh re-reads the labels of a window\'s existing report (of either kind): it takes no --reference')
+        try { parseDuration(opts.refresh) } catch { throw new UsageError(`--refresh must be a declared age such as 7d or 30d, got "${opts.refresh}"`) }
+      }
       const { clientFromOptions } = await import('../../shared/api-client.js')
       const client = clientFromOptions(opts)
-      const roundId = await client.startRound({ window, reference: opts.reference })
+      const roundId = await client.startRound({ window, reference: opts.reference, ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}) })
       if (!opts.wait) {
         process.stdout.write(opts.json ? `${JSON.stringify({ roundId })}\n` : `${roundId}\n`)
         return

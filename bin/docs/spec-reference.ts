@@ -55,7 +55,9 @@ const MEANINGS: Readonly<Record<string, string>> = {
   privacy: 'Privacy of the published figures beyond secure aggregation.',
   'privacy.dp': 'Distributed differential privacy: every agent adds Skellam noise to its count entries before masking, sized so the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per round. Absent: exact sums. Requires `score.sums: false` and `moments: false` on numeric features; counts and metrics become approximate and the report says so.',
   'privacy.dp.epsilon': 'ε per record per round.',
-  'privacy.dp.delta': 'δ per record per round.'
+  'privacy.dp.delta': 'δ per record per round.',
+  labels: 'Late labels: when a window\'s labels are read again.',
+  'labels.refreshAfter': 'Ages after a window\'s end (e.g. `["7d", "30d", "90d"]`, strictly increasing) at which a window with a report is refreshed: a label-refresh round re-reads only the label-dependent entries (label classes, confusion, score × label histogram, calibration, log loss and Brier sums), counting labels recorded by window end + age, over exactly the first round\'s included set, and stores a new version of the report. Part of the spec hash, so every agent agrees on the ages; agents refuse any other age. Absent: no refreshes.'
 }
 
 type JsonSchema = {

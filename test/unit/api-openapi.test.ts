@@ -23,6 +23,7 @@ const backend: ApiBackend = {
   listRounds: () => [{ ...round, monitor: 'm', counts: { invited: 3, included: 3, dropped: 0, declined: 1 } }],
   listReports: () => [report],
   getReport: id => id === report.id ? report : null,
+  reportVersions: id => id === report.id ? [report] : null,
   latestReport: () => report,
   agents: () => [{ peerId: 'p', online: true, lastSeen: '2026-01-02T00:00:00.000Z', lastIncludedRound: 'round-1' }],
   status: () => ({ status: 'ok', peerId: '12D3KooWtest', specHash: 'x', model: 'm', agents: { total: 1, online: 1 }, lastRound: round, nextScheduledRound: null, reference: { reportId: 'report-1', setAt: '2026-01-02T00:00:00.000Z' } }),

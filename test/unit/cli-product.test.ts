@@ -217,7 +217,7 @@ test('every product command has --help with an example', async () => {
 
 test('ApiClient: 409 carries the server message; waitForRound polls; getReference maps 404 to null', async () => {
   const client = new ApiClient({ baseUrl: api, token: TOKEN })
-  await assert.rejects(client.startRound({ window: { from: 0, to: 3_600_000 } }), (e: unknown) => e instanceof ApiError && e.status === 409 && e.message === 'coordinator: only 2 agents online, minAgents is 3')
+  await assert.rejects(client.startRound({ window: { from: 0, to: 3_600_000 } }), (e: unknown) => e instanceof ApiError && e.status === 409 && e.message === 'coordinator: only 2 agents online, minAgents is 3 (ERR_TOO_FEW_AGENTS)')
   await assert.rejects(client.startRound({ window: { from: 'yesterday', to: 1 } }), /invalid time/)
   reference = null
   assert.equal(await client.getReference(), null)

@@ -20,6 +20,7 @@ function backend (started: unknown[]): ApiBackend {
     listRounds: () => [],
     listReports: () => [],
     getReport: () => null,
+    reportVersions: () => null,
     latestReport: () => null,
     agents: () => [],
     status: () => ({ status: 'ok', peerId: '12D3KooWtest', specHash: 'x', model: 'm', agents: { total: 0, online: 0 }, lastRound: null, nextScheduledRound: null, reference: null }),

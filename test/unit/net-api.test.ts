@@ -30,6 +30,7 @@ const backend: ApiBackend = {
   listRounds: (opts) => { listed.push(opts); return opts.failed ? [missed] : [roundEntry(outcome, 'm'), missed] },
   listReports: () => [],
   getReport: () => null,
+  reportVersions: () => null,
   latestReport: () => null,
   agents: () => [{ peerId: 'p', online: true, lastSeen: null, lastIncludedRound: null }],
   status: () => ({ status: 'ok', peerId: '12D3KooWtest', specHash: 'x', model: 'm', agents: { total: 1, online: 1 }, lastRound: null, nextScheduledRound: null, reference: null }),
@@ -72,7 +73,7 @@ test('POST /v1/rounds accepts ISO or epoch windows, validates the body, maps ref
   assert.equal((await post('/v1/rounds', '{not json')).status, 400)
   await client.startRound({ window: { from: 0, to: 1 } })
   // The refusal reaches the CLI as one line with the coordinator's reason.
-  await assert.rejects(client.startRound({ window: { from: 0, to: 1 } }), (err: unknown) => err instanceof ApiError && err.status === 409 && err.apiCode === 'ERR_BUSY' && err.message === 'coordinator: round round-1 is still running')
+  await assert.rejects(client.startRound({ window: { from: 0, to: 1 } }), (err: unknown) => err instanceof ApiError && err.status === 409 && err.apiCode === 'ERR_BUSY' && err.message === 'coordinator: round round-1 is still running (ERR_BUSY)')
 })
 
 test('rounds, reports, reference, status and metrics routes; unknown ids are 404', async () => {
