@@ -28,6 +28,9 @@ import { createAlertEvaluator, loadWebhookTargets, WebhookNotifier } from './ale
 import { Scheduler, roundFailedPayload, type ScheduledFailure } from './scheduler.js'
 import { checkWindowRails, WindowRefusedError } from './window-rails.js'
 import { planRefresh } from './refresh.js'
+import { RefreshScheduler, type DueRefresh } from './refresh-scheduler.js'
+import { refreshAgesMs } from '../shared/stats/spec.js'
+import { parseDuration } from '../shared/config/duration.js'
 import { mergeRoundList } from '../shared/round-list.js'
 import { Roster } from './roster.js'
 import { FileWatcher } from '../shared/config/watch.js'
@@ -62,6 +65,7 @@ export class CoordinatorDaemon {
   private rounds: RoundService | null = null
   private api: ApiServer | null = null
   private scheduler: Scheduler | null = null
+  private refreshScheduler: RefreshScheduler | null = null
   private notifier: WebhookNotifier | null = null
   /** Expands the masks of each round's unmasking off the event loop; lives as long as the daemon. */
   private unmaskPool: UnmaskWorkerPool | null = null
@@ -203,6 +207,19 @@ export class CoordinatorDaemon {
         onFailure: (failure) => { this.onScheduledFailure(failure) }
       })
       this.scheduler.start()
+      const ages = refreshAgesMs(this.spec)
+      if (ages.length > 0) {
+        this.refreshScheduler = new RefreshScheduler({
+          store,
+          specHash: this.layout.specHash,
+          agesMs: ages,
+          deadlineMs: parseDuration(config.schedule.labelRefreshDeadline),
+          retryEveryMs: parseDuration(config.schedule.labelRefreshRetry),
+          runRefresh: async (due, signal) => { await this.runScheduledRefresh(due, signal) },
+          logger
+        })
+        this.refreshScheduler.start()
+      }
     }
     this.flushTimer = setInterval(() => { this.flushSeen() }, 10_000)
     this.flushTimer.unref()
@@ -261,6 +278,7 @@ export class CoordinatorDaemon {
     this.state = 'stopping'
     this.rosterWatcher?.close()
     await this.scheduler?.stop().catch(() => {})
+    await this.refreshScheduler?.stop().catch(() => {})
     await this.rounds?.stop().catch(() => {})
     await this.api?.stop().catch(() => {})
     await this.messenger?.stop().catch(() => {})
@@ -346,6 +364,7 @@ export class CoordinatorDaemon {
     if (dropped.length > 0) this.logger[addrs.length === 0 ? 'warn' : 'info']({ peer: from, dropped: dropped.map(a => a.slice(0, 100)) }, 'hello addresses not announced: not dialable, not allowed (network.announceAllow), loopback of a remote agent, or over the limit')
     this.maybeRunConfiguredReference()
     this.scheduler?.agentsChanged()
+    if (this.roster.size > 0 && this.roster.onlineCount() >= this.roster.size) this.refreshScheduler?.poke()
   }
 
   /** With `reference: {from, to}` configured and no reference yet, run that reference round once enough agents are up. */
@@ -383,11 +402,24 @@ export class CoordinatorDaemon {
    * A label refresh of `window`'s report at `ageMs` (coordinator/refresh.ts): the window guard rails do not
    * apply (the window has its report; a refresh is the declared way back into it), the refresh rules do.
    */
-  startRefresh (window: { from: number, to: number }, ageMs: number, scheduledWindowKey?: string): { roundId: string, finished: Promise<RoundOutcome> } {
+  startRefresh (window: { from: number, to: number }, ageMs: number): { roundId: string, finished: Promise<RoundOutcome> } {
     if (this.rounds === null || this.store === null || this.state !== 'running') throw new ApiError(503, 'ERR_NOT_READY', 'the coordinator is not running')
     const target = planRefresh({ store: this.store, spec: this.spec, layout: this.layout, window, ageMs, now: Date.now() })
     const kind = target.first.round.kind === 'reference' ? 'reference' : 'current'
-    return this.rounds.start({ window, kind, refresh: target, scheduledWindowKey: scheduledWindowKey ?? null })
+    return this.rounds.start({ window, kind, refresh: target })
+  }
+
+  /** A due label refresh (RefreshScheduler): queued behind a running round; rejects with the failure's code. */
+  private async runScheduledRefresh (due: DueRefresh, signal: AbortSignal): Promise<void> {
+    const rounds = this.rounds
+    if (rounds === null) throw new FedmonError('coordinator not running', 'ERR_STATE')
+    for (let i = 0; rounds.busy && i < 600 && !signal.aborted; i++) await new Promise(resolve => setTimeout(resolve, 500))
+    // Not tied to the round by scheduledWindowKey (unique per round): a refresh may take several rounds.
+    const { finished } = this.startRefresh(due.window, due.ageMs)
+    const outcome = await finished
+    if (outcome.status !== 'done') {
+      throw Object.assign(new FedmonError(`label refresh ${outcome.id} ${outcome.status}: ${outcome.failure?.message ?? ''}`, outcome.failure?.code ?? 'ERR_ROUND_FAILED'), { roundId: outcome.id })
+    }
   }
 
   /** The window guard rails (coordinator/window-rails.ts), before any agent is asked. */

@@ -10,6 +10,8 @@ export const DEFAULT_MAX_CATCH_UP = 24
 export const DEFAULT_STARTUP_GRACE = '60s'
 /** A window whose round could not start for lack of agents is tried again this often, for this long after its first attempt. */
 export const DEFAULT_RETRY = { every: '5m', until: '6h' } as const
+/** A due label refresh that fails is retried this often, until this long after it was due. */
+export const DEFAULT_LABEL_REFRESH = { deadline: '14d', retry: '1h' } as const
 
 const durationString = (allowZero: boolean) => z.string().refine((s) => {
   try { parseDuration(s, { allowZero }); return true } catch { return false }
@@ -32,6 +34,12 @@ export const ScheduleConfigSchema = z.object({
   delay: durationString(true).default('0s'),
   maxCatchUp: z.number().int().min(1).max(10_000).optional(),
   startupGrace: durationString(true).default(DEFAULT_STARTUP_GRACE),
-  retry: z.union([z.literal(false), ScheduleRetrySchema]).default({ ...DEFAULT_RETRY })
+  retry: z.union([z.literal(false), ScheduleRetrySchema]).default({ ...DEFAULT_RETRY }),
+  /**
+   * Label refreshes (the spec's labels.refreshAfter) run by themselves once due; one that fails (a site offline)
+   * is retried every `labelRefreshRetry` until `labelRefreshDeadline` after it was due.
+   */
+  labelRefreshDeadline: durationString(false).default(DEFAULT_LABEL_REFRESH.deadline),
+  labelRefreshRetry: durationString(false).default(DEFAULT_LABEL_REFRESH.retry)
 }).strict()
 export type ScheduleConfigSchema = z.infer<typeof ScheduleConfigSchema>

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Scheduler, windowKey, roundFailedPayload, type ScheduledFailure } from '../../coordinator/scheduler.js'
-import { openStore } from '../../coordinator/store.js'
+import { openStore, SCHEMA_VERSION } from '../../coordinator/store.js'
 import { FedmonError } from '../../shared/errors.js'
 
 const H = 3_600_000
@@ -199,7 +199,7 @@ test('a version-2 store keeps its scheduled windows through the migration: done 
   insert.run(`${2 * H}-${3 * H}`, '2026-01-01T00:00:00.000Z', 'failed: only 0 agent(s) online')
   db.close()
   const store = openStore(file)
-  assert.equal(store.schemaVersion(), 3)
+  assert.equal(store.schemaVersion(), SCHEMA_VERSION)
   const [done, failed] = store.listScheduledWindows()
   assert.deepEqual([done.state, done.window], ['done', { from: H, to: 2 * H }])
   assert.deepEqual([failed.state, failed.failure?.message], ['failed', 'only 0 agent(s) online'])

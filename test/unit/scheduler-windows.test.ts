@@ -27,8 +27,8 @@ test('parseDuration accepts the usual units and rejects the rest', () => {
 })
 
 test('the schedule config schema validates durations and defaults the delay', () => {
-  assert.deepEqual(ScheduleConfigSchema.parse({ every: '1h' }), { every: '1h', delay: '0s', startupGrace: '60s', retry: { every: '5m', until: '6h' } })
-  assert.deepEqual(ScheduleConfigSchema.parse({ every: '1h', startupGrace: '0s', retry: false }), { every: '1h', delay: '0s', startupGrace: '0s', retry: false })
+  assert.deepEqual(ScheduleConfigSchema.parse({ every: '1h' }), { every: '1h', delay: '0s', startupGrace: '60s', retry: { every: '5m', until: '6h' }, labelRefreshDeadline: '14d', labelRefreshRetry: '1h' })
+  assert.deepEqual(ScheduleConfigSchema.parse({ every: '1h', startupGrace: '0s', retry: false }), { every: '1h', delay: '0s', startupGrace: '0s', retry: false, labelRefreshDeadline: '14d', labelRefreshRetry: '1h' })
   assert.deepEqual(ScheduleConfigSchema.parse({ every: '1h', retry: { every: '1m' } }).retry, { every: '1m', until: '6h' })
   assert.equal(ScheduleConfigSchema.safeParse({ every: '1h', retry: { every: '0s' } }).success, false)
   assert.equal(ScheduleConfigSchema.safeParse({ every: '1h', retry: { every: '1m', often: true } }).success, false)
