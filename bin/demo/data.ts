@@ -4,10 +4,13 @@
  * model's score uses week-1 coefficients. In week 2 the inputs shift (older applicants at two sites,
  * lower incomes everywhere, a new regional mix at one site) and the relationship changes (tenure stops
  * protecting, income matters less), so the model degrades: lower AUC, worse calibration, and drift.
- * Recent labels arrive late: many of the last two days' records are still unlabelled.
+ * Recent labels arrive late: many of the last two days' records are still unlabelled. With `lateLabels` (what
+ * `fedmon demo` writes) the current week's labels are not in the logs at all: they arrive in label files joined
+ * by prediction id — 40 % during the week (labels/SITE/early.jsonl), the rest in the day after it closes
+ * (labels/SITE/late.jsonl, written later by writeLateLabels), 3 % never.
  * Deterministic: the same seed gives the same files.
  */
-import { mkdirSync, createWriteStream } from 'node:fs'
+import { mkdirSync, createWriteStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { mulberry32 } from '../../shared/prng.js'
 
@@ -26,7 +29,9 @@ export const DEMO_SPEC = {
     income: { type: 'numeric', edges: [15000, 20000, 25000, 30000, 40000, 50000, 60000, 75000, 100000, 150000, 250000] },
     region: { type: 'categorical', categories: [...REGIONS] },
     tenure: { type: 'numeric', edges: [0, 3, 6, 12, 24, 36, 48, 60, 84, 120] }
-  }
+  },
+  // Labels arrive late: each window is refreshed a day, a week and a month after it closes (issue 11).
+  labels: { refreshAfter: ['1d', '7d', '30d'] }
 }
 
 /**
@@ -48,9 +53,12 @@ export interface DemoWindows {
   current: { from: number, to: number }
 }
 
-/** The last two whole UTC weeks before `now`: reference = the first, current = the second. */
+/**
+ * Two whole UTC weeks, the current one ending at the start of yesterday: a day has passed since it closed, so
+ * its 1 d label refresh is due. reference = the week before it.
+ */
 export function demoWindows (now = Date.now()): DemoWindows {
-  const end = Math.floor(now / DAY_MS) * DAY_MS
+  const end = Math.floor(now / DAY_MS) * DAY_MS - DAY_MS
   return { reference: { from: end - 14 * DAY_MS, to: end - 7 * DAY_MS }, current: { from: end - 7 * DAY_MS, to: end } }
 }
 
@@ -84,17 +92,28 @@ function pick (rand: () => number, weights: number[]): number {
 }
 
 export interface DemoRecord {
+  /** Prediction id: what late labels are joined by. */
+  id: string
   ts: number
   score: number
   label: 0 | 1 | null
   features: { age: number | null, income: number | null, region: string | null, tenure: number | null }
 }
 
+/** A record and when its label becomes known (epoch ms; null: never). */
+interface TimedRecord { record: DemoRecord, labelAt: number | null, truth: 0 | 1 }
+
 /** One site's records over both windows (`rows` in total, split evenly), in time order. */
 export function siteRecords (site: number, rows: number, windows: DemoWindows, seed = 20260101): DemoRecord[] {
+  return timedRecords(site, rows, windows, seed).map(t => t.record)
+}
+
+function timedRecords (site: number, rows: number, windows: DemoWindows, seed = 20260101): TimedRecord[] {
   const rand = mulberry32(seed + site * 7919)
+  // Label arrival times come from a stream of their own, so the records are the same with or without them.
+  const arrival = mulberry32(seed + site * 7919 + 1)
+  const out: TimedRecord[] = []
   const profile = PROFILES[site % PROFILES.length]
-  const out: DemoRecord[] = []
   for (let i = 0; i < rows; i++) {
     const week2 = i >= rows / 2
     const w = week2 ? windows.current : windows.reference
@@ -117,7 +136,10 @@ export function siteRecords (site: number, rows: number, windows: DemoWindows, s
     // Labels arrive late: half of the last two days are still unlabelled; 3 % are never labelled.
     const age2 = (w.to - ts) / DAY_MS
     const unlabeled = rand() < (week2 && age2 < 2 ? 0.5 : 0.03)
-    out.push({
+    const known = arrival() < 0.4
+    const labelAt = !week2 ? ts : arrival() < 0.03 ? null : known ? ts + Math.floor(arrival() * (w.to - ts)) : w.to + Math.floor(arrival() * 20 * 3_600_000)
+    out.push({ labelAt, truth: y as 0 | 1, record: {
+      id: `${DEMO_SITES[site]}-${i}`,
       ts,
       score: Math.round(score * 1e6) / 1e6,
       label: unlabeled ? null : (y as 0 | 1),
@@ -127,14 +149,18 @@ export function siteRecords (site: number, rows: number, windows: DemoWindows, s
         region: rand() < 0.01 ? null : REGIONS[region],
         tenure: rand() < 0.03 ? null : Math.round(tenure)
       }
-    })
+    } })
   }
-  return out.sort((a, b) => a.ts - b.ts)
+  return out.sort((a, b) => a.record.ts - b.record.ts)
 }
 
 /** Writes `DIR/data/SITE/predictions-YYYY-MM-DD.jsonl` (one file per day, as a logging pipeline would). */
-export async function writeSiteData (dir: string, site: number, rows: number, windows: DemoWindows, seed?: number): Promise<{ dir: string, files: number, records: number }> {
-  const records = siteRecords(site, rows, windows, seed)
+export async function writeSiteData (dir: string, site: number, rows: number, windows: DemoWindows, seed?: number, opts: { lateLabels?: boolean } = {}): Promise<{ dir: string, files: number, records: number }> {
+  const timed = timedRecords(site, rows, windows, seed)
+  const late = opts.lateLabels === true
+  // With late labels, the current week's labels live in label files (the true label, whenever it arrives).
+  const records = timed.map(({ record }) => late && record.ts >= windows.current.from ? { ...record, label: null } : record)
+  if (late) writeLabels(dir, site, 'early', timed.filter(t => t.record.ts >= windows.current.from && t.labelAt !== null && t.labelAt < windows.current.to))
   const siteDir = join(dir, 'data', DEMO_SITES[site])
   mkdirSync(siteDir, { recursive: true })
   const byDay = new Map<string, string[]>()
@@ -152,4 +178,19 @@ export async function writeSiteData (dir: string, site: number, rows: number, wi
     })
   }
   return { dir: siteDir, files: byDay.size, records: records.length }
+}
+
+/** Label records as they arrive (`{id, label, ts}`: ts is when the label became known) into labels/SITE/NAME.jsonl. */
+function writeLabels (dir: string, site: number, name: string, arrivals: TimedRecord[]): void {
+  const labelDir = join(dir, 'labels', DEMO_SITES[site])
+  mkdirSync(labelDir, { recursive: true })
+  const lines = arrivals.map(t => JSON.stringify({ id: t.record.id, label: t.truth, ts: t.labelAt }))
+  writeFileSync(join(labelDir, `${name}.jsonl`), lines.length > 0 ? `${lines.join('\n')}\n` : '')
+}
+
+/** The labels that arrive after the current week closed (labels/SITE/late.jsonl): what a refresh round picks up. */
+export function writeLateLabels (dir: string, site: number, rows: number, windows: DemoWindows, seed?: number): number {
+  const late = timedRecords(site, rows, windows, seed).filter(t => t.record.ts >= windows.current.from && t.labelAt !== null && t.labelAt >= windows.current.to)
+  writeLabels(dir, site, 'late', late)
+  return late.length
 }

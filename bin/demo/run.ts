@@ -2,7 +2,9 @@
  * `fedmon demo`: a whole federation on this machine. Generates keys (with `fedmon keygen`), a monitor spec,
  * configs and private data for 5 sites; starts a coordinator and 5 agents as child processes of this CLI on
  * loopback; runs a reference round and a current round through the coordinator's HTTP API (as
- * `fedmon round run --wait` does); prints the report as `fedmon report` does; then stops everything.
+ * `fedmon round run --wait` does) while most of the current week's labels are still missing (estimated
+ * performance), lets the late labels arrive and runs a label-refresh round; prints the report as `fedmon report`
+ * does; then stops everything.
  * With `keep`, the processes stay up (their pids are in DIR/pids) for `fedmon report`/`status` from another shell.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -14,7 +16,7 @@ import { FedmonError, UsageError } from '../../shared/errors.js'
 import { ApiClient } from '../../shared/api-client.js'
 import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
-import { DEMO_SITES, DEMO_SPEC, demoDpSpec, demoWindows, writeSiteData, type DemoWindows } from './data.js'
+import { DEMO_SITES, DEMO_SPEC, demoDpSpec, demoWindows, writeLateLabels, writeSiteData, type DemoWindows } from './data.js'
 import { progress, useColor, paint } from '../ui/format.js'
 import { freePort } from '../../shared/net/free-port.js'
 
@@ -160,9 +162,9 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   // 2. Private data per site.
   spin.update('writing site data')
   let records = 0
-  for (let i = 0; i < DEMO_SITES.length; i++) records += (await writeSiteData(dir, i, opts.rows, windows)).records
+  for (let i = 0; i < DEMO_SITES.length; i++) records += (await writeSiteData(dir, i, opts.rows, windows, undefined, { lateLabels: true })).records
   spin.done()
-  step(`${records.toLocaleString('en-US')} prediction records over two weeks at ${DEMO_SITES.length} sites (JSONL, one file per day)`)
+  step(`${records.toLocaleString('en-US')} prediction records over two weeks at ${DEMO_SITES.length} sites (JSONL, one file per day; the current week's labels arrive late, in label files joined by prediction id)`)
 
   // 3. Spec and configs.
   const [p2pPort, apiPort] = [await freePort(), await freePort()]
@@ -194,7 +196,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
       identity: `keys/${site}.key`,
       listen: ['/ip4/127.0.0.1/tcp/0'],
       coordinator: coordinatorAddr,
-      data: { path: `data/${site}/*.jsonl`, format: 'jsonl' },
+      data: { path: `data/${site}/*.jsonl`, format: 'jsonl', labels: { path: `labels/${site}/*.jsonl` } },
       state: `state/${site}`,
       federation: { roster: 'roster.yaml' }
     }))
@@ -228,11 +230,23 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
     // 5. Rounds: the reference week, then the current week.
     const reference = await runRound(client, windows.reference, true, 'reference round', err, opts.signal, daemons)
     step(`reference round: ${reference.samples.count.toLocaleString('en-US')} records from ${reference.agents.included.length} sites, AUC ${fmt(reference.performance.auc.value)}`)
-    const current = await runRound(client, windows.current, false, 'current round', err, opts.signal, daemons)
-    step(`current round: ${current.samples.count.toLocaleString('en-US')} records, AUC ${fmt(current.performance.auc.value)}, ${current.alerts.length} alert${current.alerts.length === 1 ? '' : 's'} (${((Date.now() - started) / 1000).toFixed(1)} s so far)`)
+    const first = await runRound(client, windows.current, false, 'current round', err, opts.signal, daemons)
+    const estimated = (first.performance.estimated as { auc?: number | null } | undefined)?.auc ?? null
+    step(`current round: ${first.samples.count.toLocaleString('en-US')} records, ${pct(first.labels?.coverage)} labelled so far: AUC estimated ${fmt(estimated)} (CBPE), realised ${fmt(first.performance.auc.value)} on the labelled part`)
+
+    // 6. Late labels: they arrive in the day after the week closed; a label-refresh round re-reads only them.
+    let late = 0
+    for (let i = 0; i < DEMO_SITES.length; i++) late += writeLateLabels(dir, i, opts.rows, windows)
+    const current = await runRound(client, windows.current, false, 'label refresh at 1d', err, opts.signal, daemons, '1d')
+    const realised = current.performance.auc.value
+    // CBPE assumes the score still means what it meant in the reference week (covariate shift only): say whether it held.
+    const verdict = typeof realised === 'number' && typeof estimated === 'number'
+      ? Math.abs(realised - estimated) <= 0.02 ? 'the estimate held' : `the estimate (${fmt(estimated)}) missed this week's concept drift, which only labels show`
+      : 'no estimate to compare'
+    step(`${late.toLocaleString('en-US')} late labels arrived; label refresh at 1d: ${pct(current.labels?.coverage)} labelled, realised AUC ${fmt(realised)}; ${verdict}; ${current.alerts.length} alert${current.alerts.length === 1 ? '' : 's'} (${((Date.now() - started) / 1000).toFixed(1)} s so far)`)
     err.write('\n')
 
-    // 6. The report, exactly as `fedmon report` prints it.
+    // 7. The report (its latest version), exactly as `fedmon report` prints it.
     const { renderReport } = await import('../../shared/stats/render.js')
     out.write(`${renderReport(current, { color: useColor(out as NodeJS.WriteStream) }).replace(/\n+$/, '')}\n`)
     if (opts.dpEpsilon !== undefined) out.write(`\n${await exactBeside(dir, windows, current, opts.signal)}`)
@@ -252,7 +266,8 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
         `  ${cli} report --api ${api}`,
         `  ${cli} report history --metric auc --api ${api}`,
         `  ${cli} status --api ${api}`,
-        `  ${cli} round run --window ${new Date(windows.current.from).toISOString()}..${new Date(windows.current.to).toISOString()} --wait --api ${api}`,
+        `  ${cli} report latest --versions --api ${api}`,
+        `  ${cli} round run --window ${new Date(windows.current.from).toISOString()}..${new Date(windows.current.to).toISOString()} --refresh 7d --wait --api ${api}   (refused: not due yet)`,
         `  curl -s ${api}/metrics | grep ^fedmon_`,
         `Stop it with: kill $(cat ${pidsFile})`,
         ''
@@ -285,7 +300,7 @@ async function exactBeside (dir: string, windows: DemoWindows, dpReport: Report,
   const { scanWindowDetailed } = await import('../../agent/scan.js')
   const exact = await evaluateLocal({
     specFile: join(dir, 'spec.yaml'),
-    source: { path: join(dir, 'data', '*', '*.jsonl'), format: 'jsonl' },
+    source: { path: join(dir, 'data', '*', '*.jsonl'), format: 'jsonl', labels: { path: join(dir, 'labels', '*', '*.jsonl') } },
     window: windows.current,
     referenceWindow: windows.reference,
     scan: scanWindowDetailed,
@@ -320,11 +335,15 @@ function fmt (x: number | null | undefined): string {
   return typeof x === 'number' ? x.toFixed(3) : '—'
 }
 
-async function runRound (client: ApiClient, window: { from: number, to: number }, reference: boolean, label: string, err: NodeJS.WriteStream, signal: AbortSignal | undefined, daemons: Managed[]): Promise<Report> {
+function pct (x: number | null | undefined): string {
+  return typeof x === 'number' ? `${Math.round(x * 100)} %` : '—'
+}
+
+async function runRound (client: ApiClient, window: { from: number, to: number }, reference: boolean, label: string, err: NodeJS.WriteStream, signal: AbortSignal | undefined, daemons: Managed[], refresh?: string): Promise<Report> {
   const spin = progress(err)
   spin.update(`${label}: starting`)
   try {
-    const roundId = await client.startRound({ window, reference }, { signal })
+    const roundId = await client.startRound({ window, reference, ...(refresh !== undefined ? { refresh } : {}) }, { signal })
     const round: RoundOutcome = await client.waitForRound(roundId, {
       signal,
       intervalMs: 150,

@@ -48,6 +48,15 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   out.push(`  window     ${report.window.from} .. ${report.window.to}`)
   out.push(`  agents     ${report.agents.included.length} included, ${report.agents.dropped.length} dropped, ${report.agents.invited.length} invited`)
   out.push(`  samples    ${int(report.samples.count)}${pm} records, ${int(report.samples.labeled)}${pm} labeled, ${int(report.samples.positives)}${pm} positive, ${int(report.samples.unlabeled)}${pm} unlabeled`)
+  // Late labels: which version this is, and how complete the labels behind the realised metrics are.
+  const v = report.version
+  if (v !== undefined && (v.number > 1 || report.labels !== undefined)) {
+    const made = v.refresh !== null ? `label refresh at ${v.refresh.age} (labels recorded up to ${v.refresh.cutoff})` : 'first round'
+    out.push(`  version    ${v.number}: ${made}${v.number > 1 ? `; first version ${v.first}` : ''}`)
+  }
+  if (report.labels !== undefined && report.labels.coverage !== null) {
+    out.push(`  labels     ${(report.labels.coverage * 100).toFixed(0)} % of scored records labelled (${int(report.labels.labeled)} of ${int(report.labels.labeled + report.labels.unlabeled)}) as of ${report.labels.maturedAt}`)
+  }
   out.push(`  created    ${report.createdAt}`)
   out.push('')
 
