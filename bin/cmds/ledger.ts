@@ -1,3 +1,4 @@
+import { formatDuration } from '../../shared/config/duration.js'
 import type { Command } from 'commander'
 import { UsageError } from '../../shared/errors.js'
 
@@ -29,7 +30,10 @@ export function register (program: Command): void {
       for (const e of [...l.entries()].sort((a, b) => a.window.from - b.window.from || a.joinedAt - b.joinedAt)) {
         // Joined but never sent a masked input: it declined, dropped out, or the round failed before that.
         const state = e.contributedAt !== null ? `contributed ${iso(e.contributedAt)}` : `joined ${iso(e.joinedAt)}, not contributed (declined, dropped or failed)`
-        process.stdout.write(`  ${iso(e.window.from)} .. ${iso(e.window.to)}  ${e.reference ? 'reference ' : ''}round ${e.roundId}  spec ${e.specHash.slice(0, 12)}  ${e.participants.length} participants  ${state}\n`)
+        // A refresh re-read the labels of a window contributed before, over that round's included set.
+        const what = e.refresh !== undefined ? `label refresh at ${formatDuration(e.refresh.ageMs)} of round ${e.refresh.of}${e.revealedAt !== undefined ? `, revealed ${iso(e.revealedAt)}` : ', not revealed'}` : `${e.participants.length} participants${e.included !== undefined ? `, ${e.included.count} included` : ''}`
+        const eps = e.epsilon !== undefined ? `  ε ${e.epsilon}` : ''
+        process.stdout.write(`  ${iso(e.window.from)} .. ${iso(e.window.to)}  ${e.reference ? 'reference ' : ''}round ${e.roundId}  spec ${e.specHash.slice(0, 12)}  ${what}${eps}  ${state}\n`)
       }
     })
 
