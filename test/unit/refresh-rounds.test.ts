@@ -180,3 +180,37 @@ test('the ledger composes the privacy.dp budget of a window over its first round
   assert.throws(() => reopened.contribute(at30, 9), /maxEpsilonPerWindow/)
   assert.doesNotThrow(() => reopened.contribute({ ...at30, epsilon: 0.4 }, 9))
 })
+
+test('under privacy.dp a refresh adds the agents\' own noise to its sub-vector, and the window\'s ε budget caps the refreshes', () => {
+  const dpSpec = MonitorSpec.parse({ ...spec, privacy: { dp: { epsilon: 1, delta: 1e-6 } } })
+  const dpLayout = buildLayout(dpSpec)
+  const dpSub = labelDependentEntries(dpLayout)
+  const doc = canonicalJson(dpSpec)
+  const hash = specHashOf(dpSpec)
+  let seed = 1
+  const agents = ids.agents.map((identity, i) => {
+    const ledger = ContributionLedger.open(join(dir, 'dp', `site-${i}`), { maxEpsilonPerWindow: 2.5 })
+    const rnd = (() => { let s = seed++ * 7919; return () => { s = (s * 16807) % 2147483647; return s / 2147483647 } })()
+    return { identity, input: Uint32Array.from({ length: dpLayout.length }, (_, j) => (i + j) % 40), guard: ledger, ledger, provideSpec: doc, noiseSource: rnd }
+  })
+  const round = (roundId: string, refreshAge?: number): HarnessResult => runRound({
+    roundId, coordinator: ids.coordinator, window: WINDOW, specHash: hash, maxEntry: dpLayout.maxEntry,
+    agents: refreshAge === undefined ? agents : agents.map((a, i) => ({ ...a, input: projectEntries(Uint32Array.from({ length: dpLayout.length }, (_, j) => (i + 2 * j) % 40), dpSub) })),
+    dim: refreshAge === undefined ? dpLayout.length : dpSub.length,
+    now: WINDOW.to + (refreshAge ?? 0) + DAY,
+    ...(refreshAge !== undefined ? { refresh: { ageMs: refreshAge, of: 'round-dp1' } } : {})
+  })
+  assert.equal(round('round-dp1').status, 'done')
+  const res = round('round-dp2', 7 * DAY)
+  assert.equal(res.status, 'done', res.failure?.message)
+  const exact = sumOf(agents.map((_, i) => projectEntries(Uint32Array.from({ length: dpLayout.length }, (_, j) => (i + 2 * j) % 40), dpSub)), dpSub.length)
+  const diffs = Array.from(res.result!.sum, (v, j) => ((v - exact[j]) | 0))
+  assert.ok(diffs.some(d => d !== 0), 'noise was added')
+  assert.ok(diffs.every(d => Math.abs(d) < 2000), 'and it is noise, not garbage')
+  for (const a of agents) assert.deepEqual(a.ledger.entries().map(e => e.epsilon), [1, 1])
+  // ε 1 + 1 spent: a third release (the 30 d refresh, ε 1) would make 3 > 2.5
+  const third = round('round-dp3', 30 * DAY)
+  assert.equal(third.status, 'failed')
+  assert.ok(third.rejected.some(r => /maxEpsilonPerWindow 2\.5/.test(r.message)), JSON.stringify(third.rejected.slice(0, 2)))
+  assert.ok(third.transcript.every(d => d.message.type !== 'masked-input'))
+})
