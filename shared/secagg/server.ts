@@ -119,6 +119,8 @@ export class SecAggServer {
   private readonly unmaskFrom = new Set<number>()
   private readonly bShares = new Map<number, Share[]>()
   private readonly sShares = new Map<number, Share[]>()
+  /** The buffers every held share is a view of (one per unmask-shares message): what wipe() zeroes. */
+  private shareBuffers: Uint8Array[] = []
   private pending: { work: UnmaskWork, since: number } | null = null
   /** Secrets rebuilt and checked against their commitment (b: SHA-256 in the advert; s: the advertised key). */
   private readonly verifiedB = new Map<number, Uint8Array>()
@@ -486,18 +488,31 @@ export class SecAggServer {
     for (const owner of [...message.bOwners, ...message.sOwners]) {
       if (!this.layout.graph.areNeighbours(index, owner)) throw new SecAggError('ERR_CONSISTENCY', `participant ${index} cannot hold shares of ${owner}`)
     }
+    // (The wire schema checks this too; the sans-IO server can be handed objects that never went through it.)
+    if (!(message.bShares instanceof Uint8Array) || !(message.sShares instanceof Uint8Array) ||
+      message.bShares.length !== message.bOwners.length * SHARE_BYTES || message.sShares.length !== message.sOwners.length * SHARE_BYTES) {
+      throw new SecAggError('ERR_BAD_LENGTH', `unmask-shares of participant ${index}: share bytes do not match ${SHARE_BYTES} per listed owner`)
+    }
     const x = this.layout.shareX(index)
     this.holderOfX.set(x, index)
-    const add = (into: Map<number, Share[]>, owners: number[], bytes: Uint8Array): void => {
-      owners.forEach((owner, i) => {
-        const list = into.get(owner) ?? []
-        list.push({ x, share: bytes.slice(i * SHARE_BYTES, (i + 1) * SHARE_BYTES) })
-        into.set(owner, list)
+    // One private copy per message (wiped with the round), each share a view of it: O(1) allocations per
+    // message rather than one per share (~k per message, n·k in the phase).
+    const bBytes = message.bOwners.length * SHARE_BYTES
+    const copy = new Uint8Array(bBytes + message.sOwners.length * SHARE_BYTES)
+    copy.set(message.bShares.subarray(0, bBytes), 0)
+    copy.set(message.sShares.subarray(0, copy.length - bBytes), bBytes)
+    this.shareBuffers.push(copy)
+    const add = (into: Map<number, Share[]>, owners: number[], from: number): void => {
+      for (let i = 0; i < owners.length; i++) {
+        const owner = owners[i]
+        let list = into.get(owner)
+        if (list === undefined) into.set(owner, list = [])
+        list.push({ x, share: copy.subarray(from + i * SHARE_BYTES, from + (i + 1) * SHARE_BYTES) })
         if (list.length === this.t) this.secretsWithT++
-      })
+      }
     }
-    add(this.bShares, message.bOwners, message.bShares)
-    add(this.sShares, message.sOwners, message.sShares)
+    add(this.bShares, message.bOwners, 0)
+    add(this.sShares, message.sOwners, bBytes)
     this.unmaskFrom.add(index)
   }
 
@@ -747,7 +762,8 @@ export class SecAggServer {
     const budget = Math.min(MAX_ATTEMPTS_PER_SECRET, MAX_ATTEMPTS_PER_ROUND - this.reconstructAttempts)
     if (budget <= 0) return false
     // Holders already caught with a wrong share go last: one bad holder costs a search once, not per secret.
-    const ordered = [...shares].sort((a, b) => Number(this.badHolders.has(this.holderOfX.get(a.x)!)) - Number(this.badHolders.has(this.holderOfX.get(b.x)!)) || a.x - b.x)
+    const suspect = (share: Share): number => this.badHolders.size === 0 ? 0 : Number(this.badHolders.has(this.holderOfX.get(share.x)!))
+    const ordered = [...shares].sort((a, b) => suspect(a) - suspect(b) || a.x - b.x)
     const advert = this.adverts.get(owner)!
     const ownerId = this.layout.idOf(owner)
     const accept = kind === 'b'
@@ -812,7 +828,8 @@ export class SecAggServer {
     this.pending = null
     this.sum?.fill(0)
     this.sum = null
-    for (const list of [...this.bShares.values(), ...this.sShares.values()]) for (const s of list) s.share.fill(0)
+    for (const buffer of this.shareBuffers) buffer.fill(0)
+    this.shareBuffers = []
     this.bShares.clear()
     this.sShares.clear()
     for (const secret of [...this.verifiedB.values(), ...this.verifiedS.values()]) secret.fill(0)

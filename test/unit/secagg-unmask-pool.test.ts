@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { deriveKey } from '../../shared/crypto/hkdf.js'
 import { expandMask } from '../../shared/crypto/prg.js'
 import { generateX25519KeyPair, x25519SharedSecret } from '../../shared/crypto/x25519.js'
-import { computeUnmaskInWorkers, splitUnmaskWork, UnmaskWorkerPool } from '../../shared/secagg/unmask-pool.js'
+import { computeUnmaskInWorkers, splitUnmaskWork, unmaskBatchSize, UnmaskWorkerPool } from '../../shared/secagg/unmask-pool.js'
 import { computeUnmaskCorrection, unmaskExpansions, type UnmaskWork } from '../../shared/secagg/unmask.js'
 
 const survivorKeys = Array.from({ length: 8 }, (_, i) => ({ id: `survivor-${i}`, ...generateX25519KeyPair() }))
@@ -104,4 +104,24 @@ test('abort rejects with ERR_ABORTED and stops the pool; a bad key fails with ER
   const bad: UnmaskWork = { ...work, seeds: [], pairwise: [{ id: 'd', secretKey: generateX25519KeyPair().privateKey, peers: [{ id: 's', publicKey: lowOrder, sign: 1 }] }] }
   await assert.rejects(own.compute(bad), (err: Error & { code?: string }) => err.code === 'ERR_UNMASK_WORKER' && /low-order/.test(err.message))
   await own.stop()
+})
+
+test('splitUnmaskWork keeps a dropped agent\'s peers in one batch whenever they fit in one', () => {
+  fc.assert(fc.property(workArb, fc.integer({ min: 1, max: 9 }), (work, size) => {
+    const batches = splitUnmaskWork(work, size)
+    for (const job of work.pairwise) {
+      const holding = batches.filter(b => b.pairwise.some(p => p.id === job.id && Buffer.compare(p.secretKey, job.secretKey) === 0))
+      // Jobs of the same dropped agent may repeat in the work: count pieces per batch against the job count.
+      const jobs = work.pairwise.filter(p => p.id === job.id && Buffer.compare(p.secretKey, job.secretKey) === 0 && p.peers.length > 0).length
+      if (job.peers.length > 0 && job.peers.length <= size && jobs === 1) assert.equal(holding.length, 1, `${job.peers.length} peers, batches of ${size}`)
+    }
+  }), { numRuns: 200 })
+})
+
+test('unmaskBatchSize: fewer, bigger batches for short vectors, within [8, 256]', () => {
+  assert.ok(unmaskBatchSize(1_000) >= unmaskBatchSize(10_000))
+  assert.ok(unmaskBatchSize(10_000) > unmaskBatchSize(100_000))
+  for (const m of [1, 100, 10_000, 100_000, 10_000_000]) {
+    assert.ok(unmaskBatchSize(m) >= 8 && unmaskBatchSize(m) <= 256 && Number.isInteger(unmaskBatchSize(m)), `m = ${m}`)
+  }
 })
