@@ -1,12 +1,12 @@
 import '../shared/polyfill.js'
 import { parseArgs } from 'node:util'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { createCipheriv, randomBytes } from 'node:crypto'
 import { Packr } from 'msgpackr'
 import { simulateRound } from '../shared/secagg/simulate.js'
 import { chooseGraphParams } from '../shared/secagg/params.js'
 import { PROTOCOL_VERSION, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../shared/secagg/messages.js'
-import { generateX25519KeyPair } from '../shared/crypto/x25519.js'
+import { generateX25519KeyPair, x25519PrivateKeyObject, x25519PublicKeyObject, x25519SharedSecret } from '../shared/crypto/x25519.js'
 import { computeUnmaskCorrection, unmaskExpansions, type UnmaskWork } from '../shared/secagg/unmask.js'
 import { computeUnmaskInWorkers } from '../shared/secagg/unmask-pool.js'
 
@@ -58,21 +58,43 @@ const cloneWork = (work: UnmaskWork): UnmaskWork => ({
   pairwise: work.pairwise.map(p => ({ ...p, secretKey: p.secretKey.slice(), peers: p.peers }))
 })
 
-/** AES-256-CTR keystream speed of this thread, in bytes per millisecond (the PRG the masks are made of). */
+const cpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000 }
+
+/**
+ * AES-256-CTR keystream speed of this thread, in bytes per millisecond of CPU time (the PRG the masks are made
+ * of). CPU time, not wall-clock: on a shared machine the wall clock also counts waiting for a core.
+ */
 export function measureAesCtrBytesPerMs (minMs = 300): number {
   const cipher = createCipheriv('aes-256-ctr', randomBytes(32), Buffer.alloc(16))
   const zeros = Buffer.alloc(1 << 16)
+  for (let i = 0; i < 256; i++) cipher.update(zeros) // warm-up (and the allocator's thresholds, see prg.ts)
   let bytes = 0
-  const started = performance.now()
+  const started = cpuMs()
   let elapsed = 0
   while (elapsed < minMs) {
     for (let i = 0; i < 64; i++) { cipher.update(zeros); bytes += zeros.length }
-    elapsed = performance.now() - started
+    elapsed = cpuMs() - started
   }
   return bytes / elapsed
 }
 
-const cpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000 }
+/**
+ * X25519 agreements per millisecond of CPU time on this thread (node:crypto, KeyObjects imported once): the
+ * other floor of the coordinator's unmasking, one agreement per (dropped agent, surviving neighbour) pair.
+ */
+export function measureX25519PerMs (minMs = 300): number {
+  const own = x25519PrivateKeyObject(generateX25519KeyPair().privateKey)
+  const peers = Array.from({ length: 16 }, () => x25519PublicKeyObject(generateX25519KeyPair().publicKey))
+  for (let i = 0; i < 200; i++) x25519SharedSecret(own, peers[i % peers.length]).fill(0) // warm-up
+  let count = 0
+  const started = cpuMs()
+  let elapsed = 0
+  while (elapsed < minMs) {
+    for (const peer of peers) { x25519SharedSecret(own, peer).fill(0); count++ }
+    elapsed = cpuMs() - started
+  }
+  return count / elapsed
+}
 
 /** The exact encoded bytes of every message one agent sends in a round of n agents, m entries. */
 export function agentBytesPerRound (n: number, m: number, k: number, t: number, dropout: number): number {
@@ -155,6 +177,7 @@ export async function run (argv: string[]): Promise<void> {
     const started = Date.now()
     // Measured before the round, while the heap is small (a GC of the full simulation would distort it).
     const aesBytesPerMs = measureAesCtrBytesPerMs()
+    const x25519PerMs = measureX25519PerMs()
     const sim = await simulateRound({ agents, dim, dropout, dropPoint: 'masked-input', graph, seed: Number(values.seed), measureBytes: true, wire: false, streaming: true, phaseTimeoutMs: 60_000, unmaskWorkers: workers })
     const included = new Set(sim.result?.included ?? [])
     // An agent that stays to the end sends and receives every message type; dropped agents do less.
@@ -164,8 +187,11 @@ export async function run (argv: string[]): Promise<void> {
     }
     const bytesUpPerAgent = perAgent(sim.bytesSent)
     // The PRG floor of the coordinator's unmasking: every expansion of m words (survivors' self masks, dropped
-    // agents × their surviving neighbours) as pure AES-CTR keystream on one core, measured now.
+    // agents × their surviving neighbours) as pure AES-CTR keystream on one core, at the CPU-time speed measured before the round.
     const prgFloorMs = sim.unmaskExpansions === null ? NaN : sim.unmaskExpansions * dim * 4 / aesBytesPerMs
+    // The key-agreement floor: one X25519 per pairwise expansion (every expansion but the survivors' self masks).
+    const agreements = sim.unmaskExpansions === null ? NaN : sim.unmaskExpansions - (sim.result?.included.length ?? 0)
+    const x25519FloorMs = agreements / x25519PerMs
     figures = {
       agents, dim, dropout, graph: sim.graph, k: sim.k, t: sim.t,
       correct: sim.correct,
@@ -174,12 +200,20 @@ export async function run (argv: string[]): Promise<void> {
       clientMaskMs: round2(median(sim.clientMaskMs)),
       clientMaskMsP95: round2([...sim.clientMaskMs].sort((a, b) => a - b)[Math.floor(0.95 * (sim.clientMaskMs.length - 1))] ?? NaN),
       serverUnmaskMs: round2(sim.serverUnmaskMs ?? NaN),
+      serverUnmaskCpuMs: round2(sim.serverUnmaskCpuMs ?? NaN),
       serverReconstructMs: round2(sim.phaseTimings.unmaskReconstructMs ?? NaN),
       unmaskWorkers: workers,
       unmaskExpansions: sim.unmaskExpansions,
       aesCtrMBps: round2(aesBytesPerMs / 1000),
       prgFloorMs: round2(prgFloorMs),
       unmaskOverFloor: round2((sim.serverUnmaskMs ?? NaN) / prgFloorMs),
+      x25519PerSec: Math.round(x25519PerMs * 1000),
+      x25519FloorMs: round2(x25519FloorMs),
+      // PRG + key agreements on one core, and what the unmasking cost in CPU over that (1.0 = nothing else).
+      cryptoFloorMs: round2(prgFloorMs + x25519FloorMs),
+      unmaskCpuOverCryptoFloor: round2((sim.serverUnmaskCpuMs ?? NaN) / (prgFloorMs + x25519FloorMs)),
+      // The machine's load when the round ended (1-minute average; 2 cores here): wall-clock figures depend on it.
+      loadAverage1m: round2(loadavg()[0]),
       bytesUpPerAgent,
       bytesDownPerAgent: perAgent(sim.bytesReceived),
       expansion: round4(bytesUpPerAgent / (4 * dim)),
