@@ -129,9 +129,17 @@ export function buildLayout (spec: MonitorSpec): Layout {
   let next = 0
   const take = (n: number): number => { const at = next; next += n; return at }
   const maxRecords = spec.limits.maxRecordsPerAgent
+  // Under privacy.dp every sum is one raw entry (fixed-point.ts FixedSum.raw): a record moves it by maxTerm only.
+  const raw = spec.privacy?.dp !== undefined
+  let maxRawEntry = 0
   const fixed = (maxTerm: number, scaleBits: number): FixedSum => {
+    const scaled = Number(maxScaledTerm(maxTerm, scaleBits))
+    if (raw) {
+      maxRawEntry = Math.max(maxRawEntry, maxRecords * scaled)
+      return { offset: take(1), limbs: 1, scaleBits, maxTerm: scaled, raw: true }
+    }
     const limbs = limbsFor(maxRecords, maxTerm, scaleBits)
-    return { offset: take(limbs), limbs, scaleBits, maxTerm: Number(maxScaledTerm(maxTerm, scaleBits)) }
+    return { offset: take(limbs), limbs, scaleBits, maxTerm: scaled }
   }
 
   // The order of the segments is the legacy layout's: a spec without the sums options keeps every offset.
@@ -207,7 +215,7 @@ export function buildLayout (spec: MonitorSpec): Layout {
     version: LAYOUT_VERSION,
     length: next,
     specHash: specHashOf(spec),
-    maxEntry: Math.max(maxRecords, LIMB_MAX),
+    maxEntry: Math.max(maxRecords, LIMB_MAX, maxRawEntry),
     maxRecords,
     counters,
     score,

@@ -143,10 +143,10 @@ export const LimitsSpec = z.strictObject({
 export type LimitsSpec = z.infer<typeof LimitsSpec>
 
 /**
- * Distributed differential privacy (issue 15): every agent adds Skellam noise to its count entries before
- * masking, sized so that the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per
- * round (shared/dp/plan.ts). Absent: exact sums, as before (and the same spec hash). DP covers count entries,
- * so a spec with DP has no fixed-point sums: `score.sums: false` and `moments: false` on numeric features.
+ * Distributed differential privacy (issue 15): every agent adds Skellam noise to its entries before masking,
+ * sized so that the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per round
+ * (shared/dp/plan.ts). Absent: exact sums, as before (and the same spec hash). Sums must then be clipped and
+ * coarse (specProblem): each becomes one raw entry (layout.ts) noised as a second release.
  */
 export const DpSpec = z.strictObject({
   epsilon: z.number().positive().max(20),
@@ -195,12 +195,44 @@ export type MonitorSpec = z.infer<typeof MonitorSpec>
 /** Rules across fields that the schema's shape cannot state: the first one broken, as a field path and a message. */
 export function specProblem (spec: MonitorSpec): { field: string, message: string } | null {
   if (spec.privacy?.dp !== undefined) {
-    if (spec.score.sums !== false) return { field: 'score.sums', message: 'must be false with privacy.dp (differential privacy covers count entries; fixed-point sums have no per-record noise scale yet)' }
+    // Under DP a sum's noise must cover one record's term: each term is clipped and coarse (at most 2^b levels).
+    const sums = spec.score.sums
+    if (sums === undefined || (sums !== false && sums.precisionBits > MAX_DP_SUM_PRECISION_BITS)) {
+      return { field: 'score.sums', message: `must be false or { precisionBits: 0..${MAX_DP_SUM_PRECISION_BITS} } with privacy.dp (the noise of a sum is sized for one record's largest term: finer terms drown in it${sums === undefined ? '; without score.sums the legacy sums are at 24 bits' : ''})` }
+    }
     for (const [name, f] of Object.entries(spec.features)) {
-      if (f.type === 'numeric' && f.moments !== false) return { field: `features.${name}.moments`, message: 'must be false with privacy.dp (differential privacy covers count entries)' }
+      if (f.type !== 'numeric' || f.moments === false) continue
+      if (f.moments === undefined || f.moments.precisionBits > MAX_DP_SUM_PRECISION_BITS) {
+        return { field: `features.${name}.moments`, message: `must be false or { clip: [lo, hi], precisionBits: 0..${MAX_DP_SUM_PRECISION_BITS} } with privacy.dp (a record's term must be clipped for the noise to cover it)` }
+      }
+    }
+    // Each sum is one entry under DP: the entries of the fewest agents must not wrap (layout.maxEntry).
+    const maxTerm = dpLargestSumTerm(spec)
+    if (maxTerm > 0 && spec.limits.maxRecordsPerAgent * maxTerm > MAX_DP_SUM_ENTRY) {
+      return { field: 'limits.maxRecordsPerAgent', message: `must be at most ${Math.floor(MAX_DP_SUM_ENTRY / maxTerm)} with these sums under privacy.dp (each sum is one entry holding up to maxRecordsPerAgent × ${maxTerm}; lower the records or the sums' precisionBits)` }
     }
   }
   return null
+}
+
+/** Finest sums a DP spec may take: 2^8 levels per record term (the noise is sized for the largest term). */
+export const MAX_DP_SUM_PRECISION_BITS = 8
+/**
+ * Largest value one agent may put in a DP sum entry: 2^27, so that at least 16 agents' sums (and the noise) stay
+ * in the signed 32-bit range the coordinator decodes; the coordinator refuses rounds with more agents than the
+ * layout's entries allow (layout.maxEntry), and says to lower limits.maxRecordsPerAgent or the precision.
+ */
+export const MAX_DP_SUM_ENTRY = 2 ** 27
+
+/** The largest scaled term a record adds to any sum of a DP spec (0 when it has none): log loss ≤ 36.05 nats. */
+function dpLargestSumTerm (spec: MonitorSpec): number {
+  let max = 0
+  const sums = spec.score.sums
+  if (sums !== undefined && sums !== false) max = Math.ceil(36.05 * 2 ** sums.precisionBits)
+  for (const f of Object.values(spec.features)) {
+    if (f.type === 'numeric' && f.moments !== undefined && f.moments !== false) max = Math.max(max, 4 ** f.moments.precisionBits)
+  }
+  return max
 }
 
 function checked (source: string, spec: MonitorSpec): MonitorSpec {
