@@ -81,7 +81,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 y = np.array(data['y'], dtype=float); p = np.array(data['p'], dtype=float); e = p - y
 nz = y != 0
 print(json.dumps({'mae': mean_absolute_error(y, p), 'rmse': float(np.sqrt(mean_squared_error(y, p))), 'r2': r2_score(y, p),
-  'bias': float(e.mean()), 'mape': float(np.mean(np.abs(e[nz]) / np.abs(y[nz]))),
+  'bias': float(e.mean()), 'mape': float(np.mean(np.minimum(np.abs(e[nz]) / np.abs(y[nz]), 100))),  # target.mapeCap (default 100)
   'q': [float(np.quantile(e, q, method='lower')) for q in (0.05, 0.5, 0.95)]}))`, { y: pooled.map(r => r.y), p: pooled.map(r => r.yhat) })
   const perf = body.performance as any
   const step = 200 / 2 ** BITS
