@@ -114,3 +114,11 @@ test('label-dependent entries: exactly what the targets change', async () => {
   }
   assert.ok(dependent.size < layout.length)
 })
+
+test('agent policy: a regression reads its prediction and target columns and its sums obey maxSumPrecisionBits', async () => {
+  const { columnsReadBy, checkSumsPolicy } = await import('../../shared/secagg/policy.js')
+  assert.deepEqual(columnsReadBy(spec).sort(), ['rooms', 'y', 'yhat'])
+  assert.throws(() => checkSumsPolicy({ maxSumPrecisionBits: 16 }, { spec, layout }), /20 bits.*target\.precisionBits/)
+  assert.throws(() => checkSumsPolicy({ allowSums: false }, { spec, layout }), /regression/)
+  checkSumsPolicy({ maxSumPrecisionBits: 20 }, { spec, layout })
+})
