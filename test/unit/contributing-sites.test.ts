@@ -64,7 +64,7 @@ test('the scan sets the indicator to 1 when the site has a record in the window,
   assert.ok(outside.vector.every(v => v === 0), 'a site without records in the window sends the zero vector')
 })
 
-test('contributingSites reads the summed indicator; the report body keeps it out of the data-quality records', () => {
+test('contributingSites reads the summed indicator; a reference summed under layout v2 is another layout', () => {
   const v = new Uint32Array(layout.length)
   v[counterIndex(layout, 'recordsInWindow')] = 30
   v[INDICATOR] = 3

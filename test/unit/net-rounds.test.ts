@@ -282,21 +282,28 @@ test('3 of 4 sites with records (minAgents 3): the report is published and says 
 })
 
 test('a label refresh is checked on the merged vector: its indicator is the first round\'s sum', async () => {
-  const fed = await federation(3, { inputs: (_i, length) => new Uint32Array(length).fill(1) })
+  const dir = mkdtempSync(join(tmpdir(), 'fedmon-refresh-contrib-'))
+  const ledgers = Array.from({ length: 3 }, (_, i) => ContributionLedger.open(join(dir, `agent-${i}`)))
+  const specDoc = { model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 }, labels: { refreshAfter: ['7d'] } }
+  const fed = await federation(3, { guards: ledgers, specDoc, inputs: (_i, length) => new Uint32Array(length).fill(1) })
   try {
     const layout = fed.layout
     const entries = labelDependentEntries(layout)
     assert.ok(!new Set(entries).has(counterIndex(layout, 'sitesWithRecords')))
-    const firstSum = new Uint32Array(layout.length)
-    firstSum[counterIndex(layout, 'recordsInWindow')] = 40
-    firstSum[counterIndex(layout, 'sitesWithRecords')] = 1 // e.g. published under a lower minAgents, or within DP noise
-    const ids = fed.agents.map(a => a.peerId).sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
-    const first = { id: 'report-first', round: { id: 'round-first', kind: 'current' }, window: { from: new Date(0).toISOString(), to: new Date(1000).toISOString() }, agents: { invited: ids, included: ids, dropped: [] }, drift: { reference: null, features: {}, score: null }, privacy: { threshold: 2, minAgents: 1 } } as unknown as Report
-    const outcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current', refresh: { window: { from: 0, to: 1000 }, ageMs: 7 * 86_400_000, first, latest: first, firstSum, participants: ids, entries } }).finished
-    assert.equal(outcome.status, 'failed', 'the refresh sum (1 everywhere) does not bring back contributors the first round did not have')
-    assert.equal(outcome.failure?.code, 'ERR_TOO_FEW_CONTRIBUTORS')
-    assert.deepEqual(fed.store.listReports({ kind: 'any' }), [])
+    const firstOutcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' }).finished
+    assert.equal(firstOutcome.status, 'done', JSON.stringify(firstOutcome.failure))
+    const first = fed.store.getReport(firstOutcome.reportId as string) as Report
+    assert.equal(first.agents.contributing, 3)
+    // the first round's stored sum as if only one site had had records (e.g. published under a lower minAgents)
+    const firstSum = Uint32Array.from(fed.store.getReferenceVector(first.id)?.vector ?? [])
+    firstSum[counterIndex(layout, 'sitesWithRecords')] = 1
+    const participants = [...first.agents.included].sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+    const outcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current', refresh: { window: { from: 0, to: 1000 }, ageMs: 7 * 86_400_000, first, latest: first, firstSum, participants, entries } }).finished
+    assert.equal(outcome.status, 'failed', 'the refresh sum (1 in every label-dependent entry) does not bring back contributors')
+    assert.equal(outcome.failure?.code, 'ERR_TOO_FEW_CONTRIBUTORS', JSON.stringify(outcome.failure))
+    assert.deepEqual(fed.store.listReports({ kind: 'any' }).map(r => r.id), [first.id], 'no new version stored')
   } finally {
     fed.stop()
+    rmSync(dir, { recursive: true, force: true })
   }
 })
