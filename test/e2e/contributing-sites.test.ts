@@ -8,7 +8,7 @@
 import '../../shared/polyfill.js'
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Federation, sampleRecords, isoWindow, T0, DAY } from './helpers/federation.js'
+import { Federation, sampleRecords, T0, DAY } from './helpers/federation.js'
 import { runCli, killAllDaemons, httpJson } from './helpers/processes.js'
 import type { Report } from '../../shared/report.js'
 
@@ -29,9 +29,10 @@ test('3 of 4 sites without a record in the window: ERR_TOO_FEW_CONTRIBUTORS, no 
   for (const s of SITES) fed.startAgent(s)
   await fed.waitForOnline(SITES)
 
-  const failed = await fed.runRound(isoWindow(FIRST.from, FIRST.to))
-  assert.notEqual(failed.code, 0, failed.stdout)
-  assert.match(failed.stdout + failed.stderr, /ERR_TOO_FEW_CONTRIBUTORS/)
+  const failed = await fed.roundOutcome(await fed.startRound(FIRST))
+  assert.equal(failed.status, 'failed')
+  assert.equal(failed.failure?.code, 'ERR_TOO_FEW_CONTRIBUTORS')
+  assert.equal(failed.reportId, null)
   const listed = await runCli(['round', 'list', '--failed', '--json', '--api', fed.api])
   const { rounds } = JSON.parse(listed.stdout) as { rounds: Array<{ status: string, counts: { included: number }, failure: { code: string, message: string } | null }> }
   const refused = rounds.find(r => r.failure?.code === 'ERR_TOO_FEW_CONTRIBUTORS')
