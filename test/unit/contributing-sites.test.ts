@@ -22,6 +22,8 @@ import { renderReport } from '../../shared/stats/render.js'
 import { renderReportSection } from '../../shared/report-html/report-page.js'
 import { noisyReportBody } from '../../shared/dp/report.js'
 import { syntheticReport } from '../fixtures/reports.js'
+import { AgentPolicy } from '../../shared/secagg/policy.js'
+import { AGENT_POLICY_DEFAULTS } from '../../shared/config/agent.js'
 
 const HOUR = 3_600_000
 const T0 = Date.UTC(2026, 1, 2)
@@ -123,4 +125,10 @@ test('fedmon report and the HTML report say how many of the included sites had r
   // reports stored before the indicator existed have no count: nothing is claimed
   const { contributing: _c, ...older } = r.agents
   assert.doesNotMatch(renderReport({ ...r, agents: older }, { color: false }), /with records in the window/)
+})
+
+test('policy.minRecords: 0 is allowed (contribute empty windows too, the indicator then says 0); below 0 is refused', () => {
+  assert.equal(AgentPolicy.parse({ minRecords: 0 }).minRecords, 0)
+  assert.throws(() => AgentPolicy.parse({ minRecords: -1 }))
+  assert.equal(AGENT_POLICY_DEFAULTS.minRecords, 10, 'by default an agent declines a window with fewer than 10 of its records')
 })
