@@ -838,6 +838,8 @@ export async function aggregateBinaryRecords (conn: DuckDBConnection, spec: Moni
       add('predictedPositiveUnlabeled', count)
     }
   }
+  // the per-site indicator (layout v3): summed, how many sites the window's figures come from
+  counts.set('sitesWithRecords', (counts.get('recordsInWindow') ?? 0n) > 0n ? 1n : 0n)
   COUNTERS.forEach((name, k) => { setCount(layout.counters.offset + k, counts.get(name) ?? 0n, name) })
   scoreHist.forEach((n, i) => { setCount(layout.score.offset + i, n, 'score bin') })
   calCounts.forEach((n, i) => { setCount(cal.countsOffset + i, n, 'calibration bin') })

@@ -16,6 +16,7 @@ import type { FeatureDrift, Report } from '../report.js'
 import type { Layout } from '../stats/layout.js'
 import type { MonitorSpec } from '../stats/spec.js'
 import { computeReportBody, type ReferenceInput, type ReportBody } from '../stats/report-body.js'
+import { contributingSites } from '../stats/contributing.js'
 import { mulberry32 } from '../prng.js'
 import { clampedCounts, signedCounts } from './decode.js'
 import { rocAucBounds } from '../stats/performance.js'
@@ -47,7 +48,11 @@ export interface DpReportInfo {
   note: string
 }
 
-export interface NoisyReport { body: ReportBody, dp: DpReportInfo }
+/**
+ * `contributing`: the summed per-site indicator (sites with records in the window), a noisy count like the
+ * others — clamped at zero, ± `dp.countError95`.
+ */
+export interface NoisyReport { body: ReportBody, dp: DpReportInfo, contributing: number }
 
 /**
  * `current` is the unmasked noisy sum of `survivors` agents (each planned for `minSurvivors`); `reference` the
@@ -89,6 +94,7 @@ export function noisyReportBody (opts: {
   const std = noiseStd(plan, opts.survivors)
   return {
     body,
+    contributing: contributingSites(layout, current),
     dp: {
       mechanism: 'skellam',
       epsilon: target.epsilon,

@@ -4,7 +4,7 @@
  * The count entries (counters, score × label histogram, calibration counts, feature buckets) change by exactly
  * 0 or 1 per record, so their sensitivity is the number of entries one record can touch at once. The groups
  * below mirror the scan's rules (agent/scan-sql.ts): every record is in the window count, in exactly one label
- * class and exactly one score class; a labeled record with a valid score is in exactly one of tp/fp/fn/tn, an
+ * class and exactly one score class (and flips the site's indicator when it is the window's only one); a labeled record with a valid score is in exactly one of tp/fp/fn/tn, an
  * unlabeled one predicted positive in predictedPositiveUnlabeled (never both); a valid score lands in one
  * histogram cell and, when labeled, in its calibration bin's labeled count and maybe its positive count; every
  * feature puts the record in exactly one bucket (a value bucket, missing or invalid).
@@ -41,8 +41,9 @@ export interface LayoutSensitivity {
 
 export function layoutSensitivity (layout: Layout): LayoutSensitivity {
   const countGroups: CountGroup[] = [
-    // recordsInWindow, one label class, one score class, and tp/fp/fn/tn or predictedPositiveUnlabeled.
-    { name: 'counters', touched: 4 },
+    // recordsInWindow, one label class, one score class, tp/fp/fn/tn or predictedPositiveUnlabeled, and the
+    // site's indicator sitesWithRecords, which the window's first record flips 0 ↔ 1.
+    { name: 'counters', touched: 5 },
     { name: 'score histogram', touched: 1 },
     // Labeled count of the bin, and its positive count when the label is positive.
     ...(layout.calibration.bins > 0 ? [{ name: 'calibration counts', touched: 2 }] : []),

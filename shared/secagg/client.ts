@@ -396,7 +396,7 @@ export class SecAggClient {
       this.refuseAndThrow(`this agent's data for the window is unusable, not contributing: ${info.problem}`)
     }
     const minRecords = this.opts.policy?.minRecords
-    if (minRecords !== undefined && !(info.records !== undefined && info.records >= minRecords)) {
+    if (minRecords !== undefined && minRecords > 0 && !(info.records !== undefined && info.records >= minRecords)) {
       this.refuseAndThrow(info.records === undefined
         ? `policy.minRecords is ${minRecords} and the record count of the window is unknown: not contributing`
         // The reason leaves the site (signed decline): it says the count is short, never what it is.

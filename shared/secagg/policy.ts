@@ -32,8 +32,12 @@ export const AgentPolicy = z.strictObject({
    * the coordinator alone then decides who is in a round, sybils included. Off by default.
    */
   trustCoordinatorRoster: z.boolean().optional(),
-  /** Never contribute a window holding fewer than this many of this agent's records (decline, ledger untouched). */
-  minRecords: z.number().int().min(1).optional(),
+  /**
+   * Never contribute a window holding fewer than this many of this agent's records (decline, ledger untouched).
+   * 0: contribute every window, even one without a record (the zero vector, indicator 0); the coordinator's
+   * contributing-sites check (privacy.minAgents) then keeps a report from being fewer sites' figures than it says.
+   */
+  minRecords: z.number().int().min(0).optional(),
   /**
    * Decline (ledger untouched) a window where more than this share of the records has an unusable score or
    * label, or whose records all lack a readable timestamp: a wrong column mapping, not data (agent/data-check.ts).

@@ -13,7 +13,8 @@ import { taskOf } from './tasks/task.js'
  * - the whole score × label histogram (all three class rows: a label moves a record from the unlabeled row);
  * - the calibration counts (labeled and positive per bin);
  * - the fixed-point sums over labeled records: log loss, Brier, Σ score per calibration bin.
- * Label-independent (never refreshed): recordsInWindow, the score validity counters, Σs and Σs² over every
+ * Label-independent (never refreshed): recordsInWindow, the per-site indicator sitesWithRecords (a refreshed
+ * version's contributing sites are its first round's), the score validity counters, Σs and Σs² over every
  * valid score, every feature's buckets and moments.
  * test/unit/label-entries.test.ts checks the split on the real scan: the same records scanned with and without
  * their labels differ only inside this set.

@@ -17,8 +17,15 @@ import { type TaskLayout, buildTaskLayout, taskFixedSumsOf } from './tasks/task.
  * the counters below, the score × label histogram, the loss, score and calibration sums (only records with
  * a ts in the window and a valid score), and the feature buckets and moments (the scan's per-feature query
  * reads only in-window records) — all in-window only. test/unit/scan-window-isolation.test.ts checks it.
+ *
+ * v3 adds one counter, `sitesWithRecords`: each agent writes 1 when it has at least one record in the window,
+ * else 0, so the sum says how many sites the figures come from (issue 12 §3: "4 included" while 3 of them had no
+ * record is one site's histogram; the coordinator refuses to publish below minAgents). It depends only on the
+ * window's records too, and not on labels (never in a refresh sub-layout). Appending it to the counters shifts
+ * every later offset by one: the version line is in the spec hash, so a stored v2 vector (a reference) is
+ * recognised as another layout (report-body.ts referenceMismatch), never read with v3 offsets.
  */
-export const LAYOUT_VERSION = 'fedmon-layout-v2'
+export const LAYOUT_VERSION = 'fedmon-layout-v3'
 
 /** Per-record counters over the records of the window (data quality, label classes, confusion at threshold). */
 export const COUNTERS = [
@@ -26,7 +33,8 @@ export const COUNTERS = [
   'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', // all records in the window
   'scoreValid', 'scoreMissing', 'scoreNotNumeric', 'scoreNotFinite', 'scoreOutOfRange',
   'tp', 'fp', 'fn', 'tn', // labeled records with a valid score, predicted positive iff score >= threshold
-  'predictedPositiveUnlabeled'
+  'predictedPositiveUnlabeled',
+  'sitesWithRecords' // 1 when this site has ≥ 1 record in the window, else 0: summed, the number of contributing sites
 ] as const
 export type CounterName = typeof COUNTERS[number]
 

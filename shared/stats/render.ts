@@ -43,7 +43,9 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   out.push(`  model      ${report.spec.model}  (spec ${report.spec.hash.slice(0, 12)}, ${int(report.spec.vectorLength)} entries)`)
   out.push(`  round      ${report.round.id} (${report.round.kind})`)
   out.push(`  window     ${report.window.from} .. ${report.window.to}`)
-  out.push(`  agents     ${report.agents.included.length} included, ${report.agents.dropped.length} dropped, ${report.agents.invited.length} invited`)
+  // how many of the included sites had records in the window (absent in reports made before layout v3)
+  const contributing = report.agents.contributing !== undefined ? ` (${report.agents.contributing}${pm} with records in the window)` : ''
+  out.push(`  agents     ${report.agents.included.length} included${contributing}, ${report.agents.dropped.length} dropped, ${report.agents.invited.length} invited`)
   out.push(`  samples    ${int(report.samples.count)}${pm} records, ${int(report.samples.labeled)}${pm} labeled, ${int(report.samples.positives)}${pm} positive, ${int(report.samples.unlabeled)}${pm} unlabeled`)
   // Late labels: which version this is, and how complete the labels behind the realised metrics are.
   const v = report.version
