@@ -113,7 +113,8 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
       const s = report.samples
       reportSamples.set({ type: 'all' }, s.count)
       reportSamples.set({ type: 'labeled' }, s.labeled)
-      reportSamples.set({ type: 'positives' }, s.positives)
+      if (s.positives !== null) reportSamples.set({ type: 'positives' }, s.positives) // binary only
+      else reportSamples.remove({ type: 'positives' })
       reportSamples.set({ type: 'unlabeled' }, s.unlabeled)
       samplesTotal.inc(s.count)
       reportsTotal.inc({ kind: report.round.kind })
