@@ -76,7 +76,7 @@ test('regression metrics of `fedmon evaluate` equal scikit-learn on the pooled d
   assert.equal(q.target.missing, current.filter(r => r.target === null).length)
   // the terminal report names the metrics
   const text = renderReport(report, { color: false })
-  for (const label of ['MAE', 'RMSE', 'R²', 'bias', 'MAPE', '(prediction)', '(target)', 'error q0.5']) assert.ok(text.includes(label), label)
+  for (const label of ['MAE', 'RMSE', 'R²', 'bias', 'MAPE', '(prediction)', '(target)', 'error p50']) assert.ok(text.includes(label), label)
   assert.ok(!text.includes('AUC'), 'a regression report shows no AUC')
 })
 

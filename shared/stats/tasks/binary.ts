@@ -4,7 +4,7 @@
  */
 import type { Task, TaskLayout } from './task.js'
 import { buildLayout, counterIndex, fixedSumsOf, type Layout } from '../layout.js'
-import { labelDependentEntries } from '../label-entries.js'
+import { binaryLabelDependentEntries } from '../label-entries.js'
 import { binaryReportBody } from '../report-body.js'
 import { binaryPerformanceLines } from '../render.js'
 
@@ -12,7 +12,7 @@ export const binaryTask: Task<Layout> = {
   name: 'binary',
   owns: (layout: TaskLayout): layout is Layout => !('task' in layout),
   buildLayout,
-  labelDependentEntries,
+  labelDependentEntries: binaryLabelDependentEntries,
   fixedSums: fixedSumsOf,
   recordsInWindow: (layout, vector) => vector[counterIndex(layout, 'recordsInWindow')],
   reportBody: binaryReportBody,

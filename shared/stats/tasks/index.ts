@@ -30,6 +30,11 @@ export function taskOfReport (report: Pick<Report, 'spec'>): Task<any> {
   return taskNamed(report.spec.task ?? 'binary')
 }
 
+/** Every task's own Prometheus gauges (coordinator/metrics.ts adds them to the binary ones). */
+export function taskGauges (): ReadonlyArray<readonly [string, string, string]> {
+  return [binaryTask, regressionTask].flatMap(t => t.gauges)
+}
+
 /** The layout of any spec: every caller that may meet a non-binary spec builds its layout here. */
 export function buildTaskLayout (spec: MonitorSpec): TaskLayout {
   return taskOfSpec(spec).buildLayout(spec)

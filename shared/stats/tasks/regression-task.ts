@@ -27,7 +27,7 @@ export const regressionTask: Task<RegressionLayout> = {
     ['fedmon_r2', 'Coefficient of determination R² of the latest report (regression)', 'performance.r2.value'],
     ['fedmon_bias', 'Mean error (prediction − target) of the latest report (regression)', 'performance.bias.value'],
     ['fedmon_mape', 'Mean absolute percentage error over non-zero targets (regression)', 'performance.mape.value'],
-    ['fedmon_abs_error_p90', '90th percentile of |prediction − target| (regression, DDSketch)', 'performance.abs_error_quantiles.0_9.value']
+    ['fedmon_abs_error_p90', '90th percentile of |prediction − target| (regression, DDSketch)', 'performance.abs_error_quantiles.p90.value']
   ]
 }
 

@@ -176,6 +176,9 @@ export function regressionLevelOf (layout: RegressionLayout, v: number): number 
 export const ERROR_QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95] as const
 export const ABS_ERROR_QUANTILES = [0.5, 0.9, 0.95, 0.99] as const
 
+/** A quantile's key in the report: p05, p50, p99 (a metric path has no dots inside a key). */
+export const quantileKey = (q: number): string => `p${String(Math.round(q * 100)).padStart(2, '0')}`
+
 const bounded = (value: number | null, lower: number | null, upper: number | null): Bounded => ({ value, lower, upper })
 const NONE = bounded(null, null, null)
 const nullIfInfinite = (x: number): number | null => (Number.isFinite(x) ? x : null)
@@ -285,10 +288,10 @@ function errorQuantiles (layout: RegressionLayout, v: Uint32Array): { error_quan
   const b = sketch.buckets()
   const order = Array.from({ length: sketch.valueBuckets }, (_, i) => i)
   const signed: Record<string, Bounded> = {}
-  for (const q of ERROR_QUANTILES) signed[String(q)] = histogramQuantile(counts, order, q, b.lower, b.upper, b.representative)
+  for (const q of ERROR_QUANTILES) signed[quantileKey(q)] = histogramQuantile(counts, order, q, b.lower, b.upper, b.representative)
   const m = magnitudeHistogram(sketch, counts)
   const magnitude: Record<string, Bounded> = {}
-  for (const q of ABS_ERROR_QUANTILES) magnitude[String(q)] = histogramQuantile(m.counts, m.counts.map((_, i) => i), q, m.lower, m.upper, m.representative)
+  for (const q of ABS_ERROR_QUANTILES) magnitude[quantileKey(q)] = histogramQuantile(m.counts, m.counts.map((_, i) => i), q, m.lower, m.upper, m.representative)
   return { error_quantiles: signed, abs_error_quantiles: magnitude }
 }
 
@@ -348,7 +351,7 @@ export function regressionPerformanceRows (report: Report, num: (x: unknown, dig
   row('MAE', 'mae'); row('RMSE', 'rmse'); row('R²', 'r2'); row('bias (mean prediction − target)', 'bias'); row('MAPE (non-zero targets)', 'mape')
   const quantiles = (title: string, key: string): void => {
     for (const [q, b] of Object.entries((p[key] ?? {}) as Record<string, Bounded>)) {
-      rows.push([`${title} q${q}`, num(b.value), b.lower !== null || b.upper !== null ? `[${num(b.lower)}, ${b.upper === null ? '∞' : num(b.upper)}]` : ''])
+      rows.push([`${title} ${q}`, num(b.value), b.lower !== null || b.upper !== null ? `[${num(b.lower)}, ${b.upper === null ? '∞' : num(b.upper)}]` : ''])
     }
   }
   quantiles('error', 'error_quantiles')
@@ -376,6 +379,38 @@ export function regressionWindowProblem (layout: RegressionLayout, vector: Uint3
   const badTargets = c('targetNotNumeric') + c('targetNotFinite')
   if (badTargets > maxBadFraction * records) {
     return `column \`${columns.target}\`: ${percent(badTargets)} of the window's records have a target that is not a finite number, more than policy.maxBadRecordFraction ${maxBadFraction}: check data.columns.label (the target column)`
+  }
+  return null
+}
+
+/**
+ * A site's policy (shared/secagg/policy.ts AgentPolicy) against a regression spec: the refusal reason, or null.
+ * The sums are what regression is made of, so a site that allows none refuses it; their precision is the
+ * target's; the prediction and target columns are read, and their drift histograms count as buckets per column.
+ */
+export function regressionPolicyProblem (policy: { allowedColumns?: string[], allowSums?: boolean, maxSumPrecisionBits?: number, maxBucketsPerFeature?: number, maxBucketsPerColumn?: number }, spec: MonitorSpec, layout: RegressionLayout): string | null {
+  const { prediction, target } = regressionParts(spec)
+  if (policy.allowedColumns !== undefined) {
+    const allowed = new Set(policy.allowedColumns)
+    const read = [prediction.column, target.column, ...Object.entries(spec.features).map(([name, f]) => f.column ?? name)]
+    const forbidden = read.filter(c => !allowed.has(c))
+    if (forbidden.length > 0) return `the spec reads column(s) this agent does not share: ${forbidden.slice(0, 5).join(', ')}`
+  }
+  if (policy.allowSums === false) return 'a regression spec sums record values (its error and target sums); this agent contributes no sums (policy.allowSums: false)'
+  const bits = policy.maxSumPrecisionBits
+  if (bits !== undefined && layout.sums.precisionBits > bits) {
+    return `the spec's regression sums are at ${layout.sums.precisionBits} bits (steps of ${layout.sums.step} over [${layout.sums.lo}, ${layout.sums.hi}]), this agent allows at most ${bits} bits (policy.maxSumPrecisionBits): set target.precisionBits: ${bits}`
+  }
+  const perColumn = policy.maxBucketsPerColumn ?? policy.maxBucketsPerFeature
+  if (perColumn !== undefined) {
+    for (const [what, f, column] of [['prediction', layout.prediction, prediction.column], ['target', layout.target, target.column]] as const) {
+      if (f.length > perColumn) return `the ${what} column ${column} is binned into ${f.length} buckets for drift, this agent allows at most ${perColumn} per column: set ${what}.edges or a narrower ${what}.range`
+    }
+    // the error sketch cuts prediction − target, a value of two columns: bounded like one column
+    if (layout.errors.sketch.valueBuckets > perColumn) return `the error sketch has ${layout.errors.sketch.valueBuckets} buckets, this agent allows at most ${perColumn} per column: set a larger error.alpha or a narrower error.range`
+    for (const f of layout.features) {
+      if (f.length > perColumn) return `feature ${f.name} has ${f.length} buckets, this agent allows at most ${perColumn} per feature`
+    }
   }
   return null
 }
