@@ -16,7 +16,8 @@ import { MESSAGE_ROUTES } from '../shared/secagg/messages.js'
 import { UnmaskWorkerPool } from '../shared/secagg/unmask-pool.js'
 import type { UnmaskWork } from '../shared/secagg/unmask.js'
 import { loadMonitorSpec, type MonitorSpec } from '../shared/stats/spec.js'
-import { buildLayout, maxAgentsFor, type Layout } from '../shared/stats/layout.js'
+import { maxAgentsFor } from '../shared/stats/layout.js'
+import { buildTaskLayout, type TaskLayout } from '../shared/stats/tasks/index.js'
 import { FedmonError } from '../shared/errors.js'
 import type { CoordinatorConfig } from '../shared/config/coordinator.js'
 import { parseHostPort, loadCoordinatorConfig } from '../shared/config/coordinator.js'
@@ -54,7 +55,7 @@ export class CoordinatorDaemon {
   private readonly startedAt = Date.now()
   private identity!: Identity
   private spec!: MonitorSpec
-  private layout!: Layout
+  private layout!: TaskLayout
   private store: SqliteReportStore | null = null
   private metrics!: Metrics
   private node: FedmonNode | null = null
@@ -97,7 +98,7 @@ export class CoordinatorDaemon {
     const { config, logger } = this
     // Everything that can be wrong in the files is checked before anything is created on disk.
     this.spec = loadMonitorSpec(config.spec)
-    this.layout = buildLayout(this.spec)
+    this.layout = buildTaskLayout(this.spec)
     const token = config.api.tokenFile !== undefined ? readToken(config.api.tokenFile) : undefined
     const webhooks = loadWebhookTargets(config.file, config.webhooks)
     const maxAgents = maxAgentsFor(this.layout)

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Report } from '../shared/report.js'
 import type { RoundOutcome } from './contracts.js'
 import { readMetric } from './alerts.js'
+import { taskGauges } from '../shared/stats/tasks/index.js'
 
 export const SCORE_FEATURE_LABEL = '__score__'
 
@@ -67,7 +68,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
 
-  const performance = PERFORMANCE_GAUGES.map(([name, help, path]) => ({ gauge: new Gauge({ name, help, registers }), path }))
+  const performance = [...PERFORMANCE_GAUGES, ...taskGauges()].map(([name, help, path]) => ({ gauge: new Gauge({ name, help, registers }), path }))
   const drift = DRIFT_GAUGES.map(([name, help, key]) => ({ gauge: new Gauge({ name, help, labelNames: ['feature'] as const, registers }), key }))
   const driftStatus = new Gauge({ name: 'fedmon_drift_status', help: 'Drift status per feature: 0 ok, 1 warn, 2 drift, -1 unknown (no reference)', labelNames: ['feature'] as const, registers })
   const reportSamples = new Gauge({ name: 'fedmon_report_samples', help: 'Samples in the latest report by type (all, labeled, positives, unlabeled)', labelNames: ['type'] as const, registers })
@@ -113,7 +114,8 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
       const s = report.samples
       reportSamples.set({ type: 'all' }, s.count)
       reportSamples.set({ type: 'labeled' }, s.labeled)
-      reportSamples.set({ type: 'positives' }, s.positives)
+      if (s.positives !== null) reportSamples.set({ type: 'positives' }, s.positives) // binary only
+      else reportSamples.remove({ type: 'positives' })
       reportSamples.set({ type: 'unlabeled' }, s.unlabeled)
       samplesTotal.inc(s.count)
       reportsTotal.inc({ kind: report.round.kind })

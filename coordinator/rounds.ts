@@ -14,7 +14,8 @@ import { computeReportBody } from '../shared/stats/report-body.js'
 import { noisyReportBody } from '../shared/dp/report.js'
 import { contributingSites, tooFewContributors } from '../shared/stats/contributing.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
-import { maxAgentsFor, type Layout } from '../shared/stats/layout.js'
+import { maxAgentsFor } from '../shared/stats/layout.js'
+import type { TaskLayout } from '../shared/stats/tasks/index.js'
 import type { Report } from '../shared/report.js'
 import type { Logger } from '../shared/log.js'
 import type { AlertEvaluator, ReportStore, RoundKind, RoundOutcome } from './contracts.js'
@@ -63,7 +64,7 @@ export interface RoundServiceOptions {
   sender: RoundSender
   store: ReportStore
   spec: MonitorSpec
-  layout: Layout
+  layout: TaskLayout
   privacy: Privacy
   phaseTimeoutMs: number
   alerts: AlertEvaluator
@@ -461,7 +462,8 @@ export class RoundService {
     // A refresh's label-dependent entries carry less noise than its first round's (all n agents, each planned for
     // n): the first round's noise parameters bound both parts, so its error bars are kept (conservative).
     const firstDp = active.refresh?.first.privacy.dp as { survivors: number, minSurvivors: number } | undefined
-    const noisy = spec.privacy?.dp !== undefined
+    // privacy.dp: binary specs only (specProblem refuses it for other tasks, whose metrics rest on fixed-point sums)
+    const noisy = spec.privacy?.dp !== undefined && !('task' in layout)
       ? noisyReportBody({ spec, layout, current: result.sum, reference: reference === null ? null : { ...reference, survivors: dpReferenceSurvivors }, survivors: firstDp?.survivors ?? result.included.length, minSurvivors: firstDp?.minSurvivors ?? server.minSurvivors })
       : null
     const body = noisy?.body ?? computeReportBody({ spec, layout, current: result.sum, reference })
@@ -471,7 +473,7 @@ export class RoundService {
       id,
       round: { id: outcome.id, kind: outcome.kind, durationMs: now - active.startedAt },
       window: outcome.window,
-      spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length },
+      spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length, ...('task' in layout ? { task: layout.task } : {}) },
       agents: { invited: outcome.invited, included: result.included, dropped: result.dropped, contributing: noisy?.contributing ?? contributingSites(layout, result.sum) },
       ...body,
       alerts: [],

@@ -1,4 +1,5 @@
 import { counterIndex, type CounterName, type Layout } from './layout.js'
+import { taskOfLayout, type TaskLayout } from './tasks/index.js'
 
 /**
  * The label-dependent entries of a layout: what a label-refresh round (issue 11 §2) sums again, and nothing
@@ -22,8 +23,13 @@ export const LABEL_DEPENDENT_COUNTERS: readonly CounterName[] = [
   'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', 'tp', 'fp', 'fn', 'tn', 'predictedPositiveUnlabeled'
 ]
 
-/** Indexes (ascending) of the layout's label-dependent entries: the refresh round's sub-layout, in this order. */
-export function labelDependentEntries (layout: Layout): Uint32Array {
+/** Indexes (ascending) of the layout's label-dependent entries, for any task: the refresh round's sub-layout, in this order. */
+export function labelDependentEntries (layout: TaskLayout): Uint32Array {
+  return taskOfLayout(layout).labelDependentEntries(layout)
+}
+
+/** The binary task's label-dependent entries (shared/stats/tasks/binary.ts). */
+export function binaryLabelDependentEntries (layout: Layout): Uint32Array {
   const picked: number[] = []
   for (const name of LABEL_DEPENDENT_COUNTERS) picked.push(counterIndex(layout, name))
   const range = (offset: number, length: number): void => { for (let i = 0; i < length; i++) picked.push(offset + i) }
