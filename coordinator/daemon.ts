@@ -379,12 +379,23 @@ export class CoordinatorDaemon {
     if (wasRunning) this.logger.info('coordinator stopped')
   }
 
-  /** A failed or aborted compute stops the pool (a busy worker cannot be interrupted): restart it then. */
+  /** The unmask computations queue here: the pool computes one at a time, and monitors' rounds end concurrently. */
+  private unmaskQueue: Promise<unknown> = Promise.resolve()
+
+  /**
+   * A failed or aborted compute stops the pool (a busy worker cannot be interrupted): restart it then. Calls
+   * run one after the other (rounds of several monitors may reach their unmasking at once).
+   */
   private async computeUnmask (work: UnmaskWork, opts: { signal: AbortSignal }): Promise<Uint32Array> {
-    const pool = this.unmaskPool
-    if (pool === null) throw new FedmonError('the coordinator is stopping', 'ERR_STOPPED')
-    if (!pool.started) await pool.start()
-    return await pool.compute(work, opts)
+    const run = this.unmaskQueue.then(async () => {
+      opts.signal.throwIfAborted()
+      const pool = this.unmaskPool
+      if (pool === null) throw new FedmonError('the coordinator is stopping', 'ERR_STOPPED')
+      if (!pool.started) await pool.start()
+      return await pool.compute(work, opts)
+    })
+    this.unmaskQueue = run.catch(() => {})
+    return await run
   }
 
   /** Rounds still marked running belong to a previous process that died: they can never finish. */
