@@ -135,3 +135,26 @@ test('agent: errors name the field and the file', () => {
   const badPolicy = write('agent-bad-policy.json', { ...agentBase, monitors: [{ name: 'a', data: { path: 'a.jsonl' }, policy: { minRecrods: 5 } }] })
   assert.throws(() => loadAgentConfig(badPolicy), configError('monitors[0].policy.minRecrods', badPolicy, /did you mean "minRecords"/))
 })
+
+test('the commented monitors examples in examples/coordinator.yaml and examples/agent.yaml, switched on, are valid config', async () => {
+  const { readFileSync, copyFileSync } = await import('node:fs')
+  const { repoRoot } = await import('../fixtures/repo.js')
+  const examples = join(repoRoot(), 'examples')
+  const block = (file: string): string => {
+    const lines = readFileSync(join(examples, file), 'utf8').split('\n')
+    const start = lines.findIndex(l => l.startsWith('# monitors:'))
+    assert.ok(start >= 0, `${file} has a commented monitors block`)
+    let end = start + 1
+    while (end < lines.length && /^#\s/.test(lines[end]) && !/^# [a-z]\w*:/.test(lines[end])) end++
+    return lines.slice(start, end).map(l => l.replace(/^# ?/, '')).join('\n')
+  }
+  copyFileSync(join(examples, 'roster.yaml'), join(dir, 'roster.yaml'))
+  const coordinatorFile = join(dir, 'example-monitors.yaml')
+  writeFileSync(coordinatorFile, `identity: id.key\nagents: roster.yaml\nstore: store.db\n${block('coordinator.yaml')}\n`)
+  assert.deepEqual(loadCoordinatorConfig(coordinatorFile).monitors.map(m => m.name), ['credit', 'fraud'])
+  const agentFile = join(dir, 'example-agent-monitors.yaml')
+  writeFileSync(agentFile, `identity: id.key\ncoordinator: ${COORD}\nstate: state\n${block('agent.yaml')}\n`)
+  const agent = loadAgentConfig(agentFile)
+  assert.deepEqual(agent.monitors.map(m => m.name), ['credit', 'fraud'])
+  assert.equal(agent.monitors[1].policy.minRecords, 50)
+})
