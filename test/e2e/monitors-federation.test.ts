@@ -176,15 +176,26 @@ test('two monitors at the same 5 agents: overlapping rounds, each report exact, 
   assert.match(status.stdout, /credit\s+credit-model\s+every 7d\s+done/)
   assert.match(status.stdout, /fraud\s+fraud-model\s+every 14d\s+done/)
 
+  // fedmon round run: --monitor names it; without it a deployment of several monitors asks for one.
+  const nameless = await fed.runRound(isoWindow(T0 + 9 * DAY, T0 + 10 * DAY))
+  assert.notEqual(nameless.code, 0)
+  assert.match(nameless.stderr, /ERR_MONITOR_REQUIRED/)
+  const NEXT = { from: T0 + 9 * DAY, to: T0 + 10 * DAY }
+  const viaCli = await runCli(['round', 'run', '--window', isoWindow(NEXT.from, NEXT.to), '--monitor', 'fraud', '--wait', '--json', '--api', fed.api], { timeoutMs: 60_000 })
+  assert.equal(viaCli.code, 0, viaCli.stderr)
+  const next = JSON.parse(viaCli.stdout) as Report
+  assert.equal(next.spec.model, 'fraud-model')
+  assert.equal(next.samples.count, SITES.reduce((n, s) => n + fraud[s].filter(r => inWindow(r.t, NEXT)).length, 0))
+
   // /metrics: both monitors' series, each with its own figures.
   const metrics = await fetch(`${fed.api}/metrics`)
   const { samples } = parseExposition(await metrics.text())
   const value = (name: string, labels: Record<string, string>): number | undefined => samples.find(s => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
   assert.equal(value('fedmon_report_samples', { monitor: 'credit', type: 'all' }), creditCount)
-  assert.equal(value('fedmon_report_samples', { monitor: 'fraud', type: 'all' }), fraudCount)
+  assert.equal(value('fedmon_report_samples', { monitor: 'fraud', type: 'all' }), next.samples.count)
   assert.equal(value('fedmon_auc', { monitor: 'credit' }), creditReport.performance.auc.value)
-  assert.equal(value('fedmon_auc', { monitor: 'fraud' }), fraudReport.performance.auc.value)
-  assert.equal(value('fedmon_rounds_total', { monitor: 'fraud', status: 'done' }), 1)
+  assert.equal(value('fedmon_auc', { monitor: 'fraud' }), next.performance.auc.value)
+  assert.equal(value('fedmon_rounds_total', { monitor: 'fraud', status: 'done' }), 2)
   assert.equal(value('fedmon_rounds_total', { monitor: 'credit', status: 'failed' }), 1, 'the catch-up round with no data')
   assert.equal(value('fedmon_agents_online', { monitor: 'fraud' }), SITES.length)
   assert.ok(samples.filter(s => s.name.startsWith('fedmon_')).every(s => s.labels.monitor === 'credit' || s.labels.monitor === 'fraud'), 'every fedmon_* series carries its monitor')
