@@ -87,7 +87,7 @@ export const ReportSchema = z.object({
   round: z.object({ id: z.string(), kind: z.enum(['reference', 'current', 'local']), durationMs: z.number().optional() }),
   window: WindowSchema,
   spec: z.object({ model: z.string(), hash: z.string(), vectorLength: z.number() }),
-  agents: z.object({ invited: z.array(z.string()), included: z.array(z.string()), dropped: z.array(z.string()) }),
+  agents: z.object({ invited: z.array(z.string()), included: z.array(z.string()), dropped: z.array(z.string()), contributing: z.number().optional().meta({ description: 'included sites with at least one record in the window (the summed per-site indicator; noisy under privacy.dp); absent in reports made before layout v3' }) }),
   samples: z.object({ count: z.number(), labeled: z.number(), positives: z.number(), unlabeled: z.number() }),
   performance: z.looseObject({ auc: Bounded }).meta({ description: 'auc {value, lower, upper} with certified bounds, pr_auc, log_loss, brier, ece, precision, recall, f1, ...' }),
   drift: z.looseObject({

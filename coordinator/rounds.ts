@@ -12,6 +12,7 @@ import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js
 import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
 import { computeReportBody } from '../shared/stats/report-body.js'
 import { noisyReportBody } from '../shared/dp/report.js'
+import { contributingSites, tooFewContributors } from '../shared/stats/contributing.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { maxAgentsFor, type Layout } from '../shared/stats/layout.js'
 import type { Report } from '../shared/report.js'
@@ -393,6 +394,15 @@ export class RoundService {
       this.finish(active, 'failed', { code: 'ERR_REPORT', message: `report computation failed: ${(err as Error).message}` })
       return
     }
+    // Fewer sites with records than minAgents: the sum is their figures, whatever the included count says.
+    // Refused here, after the sum and before anything is stored (a refresh: on the merged vector, whose
+    // indicator is the first round's). Under DP the count is noisy: refused only beyond its 95 % noise.
+    const tooFew = tooFewContributors({ contributing: report.agents.contributing ?? 0, included: result.included.length, minAgents: this.opts.privacy.minAgents, noise95: (report.privacy.dp as { countError95?: number } | undefined)?.countError95 })
+    if (tooFew !== null) {
+      Object.assign(active.outcome, { included: result.included })
+      this.finish(active, 'failed', tooFew)
+      return
+    }
     const { outcome } = active
     const finishedAt = this.now()
     const done: Partial<RoundOutcome> = {
@@ -471,7 +481,7 @@ export class RoundService {
       round: { id: outcome.id, kind: outcome.kind, durationMs: now - active.startedAt },
       window: outcome.window,
       spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length },
-      agents: { invited: outcome.invited, included: result.included, dropped: result.dropped },
+      agents: { invited: outcome.invited, included: result.included, dropped: result.dropped, contributing: noisy?.contributing ?? contributingSites(layout, result.sum) },
       ...body,
       alerts: [],
       privacy: { threshold: server.t, minAgents: this.opts.privacy.minAgents, graph: server.graph, k: server.k, ...(noisy !== null ? { dp: noisy.dp } : {}) },

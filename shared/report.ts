@@ -84,7 +84,11 @@ export interface Report {
   round: { id: string, kind: 'reference' | 'current' | 'local', durationMs?: number }
   window: Window
   spec: { model: string, hash: string, vectorLength: number }
-  agents: { invited: string[], included: string[], dropped: string[] }
+  /**
+   * `contributing`: how many of the included sites had at least one record in the window (the summed per-site
+   * indicator; noisy under privacy.dp). Absent in reports made before layout v3.
+   */
+  agents: { invited: string[], included: string[], dropped: string[], contributing?: number }
   samples: { count: number, labeled: number, positives: number, unlabeled: number }
   performance: Record<string, unknown> & { auc: Bounded }
   drift: { reference: { id: string | null, window: Window | null } | null, features: Record<string, FeatureDrift>, score: FeatureDrift | null, note?: string, [extra: string]: unknown }

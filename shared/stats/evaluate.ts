@@ -9,6 +9,7 @@ import { buildLayout, type Layout } from './layout.js'
 import type { DataSource } from './data-source.js'
 import type { MonitorSpec } from './spec.js'
 import { computeReportBody } from './report-body.js'
+import { contributingSites } from './contributing.js'
 
 export type WindowMs = { from: number, to: number }
 /** What a scan says about the label source joined by id (agent/scan.ts LabelFigures): local, never in a report. */
@@ -53,7 +54,8 @@ export async function evaluateLocal (opts: { specFile: string, source: DataSourc
     round: { id, kind: 'local', durationMs: Date.now() - started },
     window: isoWindow(opts.window),
     spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length },
-    agents: { invited: [], included: ['local'], dropped: [] },
+    // one site: 1 when it has records in the window, as its indicator says in a round
+    agents: { invited: [], included: ['local'], dropped: [], contributing: contributingSites(layout, current) },
     ...body,
     alerts: [],
     privacy: { threshold: null, minAgents: null },

@@ -2,6 +2,7 @@ import type { MonitorSpec } from './spec.js'
 import { canonicalJson, sha256Hex } from './canonical.js'
 import { type FixedSum, limbsFor, maxScaledTerm, LIMB_MAX, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from './fixed-point.js'
 import { type SketchMapping, sketchMapping } from './sketch.js'
+import { type TaskLayout, buildTaskLayout, taskFixedSumsOf } from './tasks/task.js'
 
 /**
  * The layout: which entry of the u32 vector counts what. It is a pure function of the (validated) spec, so
@@ -16,8 +17,15 @@ import { type SketchMapping, sketchMapping } from './sketch.js'
  * the counters below, the score × label histogram, the loss, score and calibration sums (only records with
  * a ts in the window and a valid score), and the feature buckets and moments (the scan's per-feature query
  * reads only in-window records) — all in-window only. test/unit/scan-window-isolation.test.ts checks it.
+ *
+ * v3 adds one counter, `sitesWithRecords`: each agent writes 1 when it has at least one record in the window,
+ * else 0, so the sum says how many sites the figures come from (issue 12 §3: "4 included" while 3 of them had no
+ * record is one site's histogram; the coordinator refuses to publish below minAgents). It depends only on the
+ * window's records too, and not on labels (never in a refresh sub-layout). Appending it to the counters shifts
+ * every later offset by one: the version line is in the spec hash, so a stored v2 vector (a reference) is
+ * recognised as another layout (report-body.ts referenceMismatch), never read with v3 offsets.
  */
-export const LAYOUT_VERSION = 'fedmon-layout-v2'
+export const LAYOUT_VERSION = 'fedmon-layout-v3'
 
 /** Per-record counters over the records of the window (data quality, label classes, confusion at threshold). */
 export const COUNTERS = [
@@ -25,7 +33,8 @@ export const COUNTERS = [
   'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', // all records in the window
   'scoreValid', 'scoreMissing', 'scoreNotNumeric', 'scoreNotFinite', 'scoreOutOfRange',
   'tp', 'fp', 'fn', 'tn', // labeled records with a valid score, predicted positive iff score >= threshold
-  'predictedPositiveUnlabeled'
+  'predictedPositiveUnlabeled',
+  'sitesWithRecords' // 1 when this site has ≥ 1 record in the window, else 0: summed, the number of contributing sites
 ] as const
 export type CounterName = typeof COUNTERS[number]
 
@@ -115,6 +124,11 @@ export interface Layout {
   /** Sorted by name, so key order in the spec never matters. */
   features: FeatureLayout[]
   fixedPoint: { limbBits: number }
+  /**
+   * The task's own entries (shared/stats/tasks/). Binary's are the sections above; another task's layout has
+   * only recordsInWindow among the counters, no score histogram, calibration or score sums.
+   */
+  task: TaskLayout
 }
 
 /** Largest per-record log-loss term: predictions are clipped to [eps, 1 − eps], eps = 2^-52 (as scikit-learn). */
@@ -125,14 +139,41 @@ export function specHashOf (spec: MonitorSpec): string {
   return sha256Hex(`${LAYOUT_VERSION}\n${canonicalJson(spec)}`)
 }
 
-export function buildLayout (spec: MonitorSpec): Layout {
+/** Hands out consecutive entries of a layout under construction, and fixed-point sums sized for maxRecords. */
+export interface LayoutBuilder {
+  take: (n: number) => number
+  fixed: (maxTerm: number, scaleBits: number) => FixedSum
+  next: () => number
+  /** The largest value one agent may put in a raw sum entry (0 without raw sums). */
+  maxRawEntry: () => number
+}
+
+/**
+ * `raw` (privacy.dp): every sum is one raw entry (fixed-point.ts FixedSum.raw) that a record moves by its
+ * maxTerm only; otherwise limbsFor sizes each sum so that maxRecords terms fit its limbs and one agent can never
+ * overflow them.
+ */
+export function layoutBuilder (maxRecords: number, opts: { raw?: boolean } = {}): LayoutBuilder {
   let next = 0
+  let maxRawEntry = 0
   const take = (n: number): number => { const at = next; next += n; return at }
-  const maxRecords = spec.limits.maxRecordsPerAgent
   const fixed = (maxTerm: number, scaleBits: number): FixedSum => {
+    const scaled = Number(maxScaledTerm(maxTerm, scaleBits))
+    if (opts.raw === true) {
+      maxRawEntry = Math.max(maxRawEntry, maxRecords * scaled)
+      return { offset: take(1), limbs: 1, scaleBits, maxTerm: scaled, raw: true }
+    }
     const limbs = limbsFor(maxRecords, maxTerm, scaleBits)
-    return { offset: take(limbs), limbs, scaleBits, maxTerm: Number(maxScaledTerm(maxTerm, scaleBits)) }
+    return { offset: take(limbs), limbs, scaleBits, maxTerm: scaled }
   }
+  return { take, fixed, next: () => next, maxRawEntry: () => maxRawEntry }
+}
+
+export function buildLayout (spec: MonitorSpec): Layout {
+  if (spec.task !== undefined && spec.task !== 'binary') return buildTaskLayout(spec)
+  const maxRecords = spec.limits.maxRecordsPerAgent
+  const builder = layoutBuilder(maxRecords, { raw: spec.privacy?.dp !== undefined })
+  const { take, fixed } = builder
 
   // The order of the segments is the legacy layout's: a spec without the sums options keeps every offset.
   const counters = { offset: take(COUNTERS.length), names: COUNTERS }
@@ -148,6 +189,25 @@ export function buildLayout (spec: MonitorSpec): Layout {
     ? { kind: 'off' }
     : { kind: 'fixed', precisionBits: sumBits, legacy: sumsSpec === undefined, ...lossSums, calibration: Array.from({ length: calBins }, () => fixed(1, sumBits)) }
 
+  const features = featureLayouts(spec, builder)
+  return {
+    version: LAYOUT_VERSION,
+    length: builder.next(),
+    specHash: specHashOf(spec),
+    maxEntry: Math.max(maxRecords, LIMB_MAX, builder.maxRawEntry()),
+    maxRecords,
+    counters,
+    score,
+    sums,
+    calibration,
+    features,
+    fixedPoint: { limbBits: 16 },
+    task: { kind: 'binary' }
+  }
+}
+
+/** The spec's features (sorted by name), each taking its entries from `builder`: the same for every task. */
+export function featureLayouts (spec: MonitorSpec, { take, fixed }: LayoutBuilder): FeatureLayout[] {
   const features: FeatureLayout[] = []
   for (const name of Object.keys(spec.features).sort()) {
     const f = spec.features[name]
@@ -203,19 +263,7 @@ export function buildLayout (spec: MonitorSpec): Layout {
       psiBins: f.edges !== undefined ? valueBuckets : f.bins
     })
   }
-  return {
-    version: LAYOUT_VERSION,
-    length: next,
-    specHash: specHashOf(spec),
-    maxEntry: Math.max(maxRecords, LIMB_MAX),
-    maxRecords,
-    counters,
-    score,
-    sums,
-    calibration,
-    features,
-    fixedPoint: { limbBits: 16 }
-  }
+  return features
 }
 
 /** Index of counter `name` in the vector. */
@@ -256,5 +304,6 @@ export function fixedSumsOf (layout: Layout): FixedSum[] {
   const s = layout.sums
   const out = s.kind === 'fixed' ? [s.logLoss, s.brier, s.scoreSum, s.scoreSumSquares, ...s.calibration] : []
   for (const f of layout.features) if (f.type === 'numeric') out.push(...momentSumsOf(f.moments))
+  out.push(...taskFixedSumsOf(layout.task))
   return out
 }

@@ -143,10 +143,10 @@ export const LimitsSpec = z.strictObject({
 export type LimitsSpec = z.infer<typeof LimitsSpec>
 
 /**
- * Distributed differential privacy (issue 15): every agent adds Skellam noise to its count entries before
- * masking, sized so that the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per
- * round (shared/dp/plan.ts). Absent: exact sums, as before (and the same spec hash). DP covers count entries,
- * so a spec with DP has no fixed-point sums: `score.sums: false` and `moments: false` on numeric features.
+ * Distributed differential privacy (issue 15): every agent adds Skellam noise to its entries before masking,
+ * sized so that the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per round
+ * (shared/dp/plan.ts). Absent: exact sums, as before (and the same spec hash). Sums must then be clipped and
+ * coarse (specProblem): each becomes one raw entry (layout.ts) noised as a second release.
  */
 export const DpSpec = z.strictObject({
   epsilon: z.number().positive().max(20),
@@ -176,10 +176,46 @@ export function refreshAgesMs (spec: MonitorSpec): number[] {
   return (spec.labels?.refreshAfter ?? []).map(a => parseDuration(a))
 }
 
+/**
+ * What the model predicts (issue 12 §2). Absent: binary (the same spec hash as before the key existed). One
+ * module per task under shared/stats/tasks/ knows its layout, scan, metrics and rendering.
+ */
+export const TASKS = ['binary', 'multiclass', 'regression'] as const
+export const TaskName = z.enum(TASKS, { error: `task must be one of ${TASKS.join(', ')}` })
+export type TaskName = z.infer<typeof TaskName>
+
+/** A regression clip [lo, hi]: the same bounds as a moment clip. */
+const RegressionClip = z.tuple([z.number().finite(), z.number().finite()]).refine(([lo, hi]) => lo < hi && Math.abs(lo) <= MAX_CLIP && Math.abs(hi) <= MAX_CLIP,
+  `clip must be [lo, hi] with lo < hi and |lo|, |hi| at most ${MAX_CLIP}`)
+
+/** A regression model's prediction column (task: regression); clipped into the target's clip range. */
+export const PredictionSpec = z.strictObject({ column: SqlText.default('prediction') })
+export type PredictionSpec = z.infer<typeof PredictionSpec>
+
+/**
+ * A regression model's target (the true value; label-dependent). Every target and prediction is clipped into
+ * `clip` and rounded to one of 2^precisionBits + 1 levels over it (step (hi − lo)/2^precisionBits): that bounds
+ * what a sum reveals of one record, as score.sums and moments do. MAE, RMSE and bias are exact for the clipped
+ * values to within one step. `mapeCap`: one record's absolute percentage error counts at most this much
+ * (a target near zero would otherwise dominate). `alpha`: the relative accuracy of the error-quantile sketch
+ * and of the prediction/target histograms used for drift.
+ */
+export const TargetSpec = z.strictObject({
+  column: SqlText.default('target'),
+  clip: RegressionClip,
+  precisionBits: PrecisionBits.default(16),
+  mapeCap: z.number().positive().max(1e6).default(100),
+  alpha: z.number().min(0.001).max(0.2).default(0.01)
+})
+export type TargetSpec = z.infer<typeof TargetSpec>
+
 const featureName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'feature names: letters, digits, _ . - (max 64), starting with a letter or _')
 
 export const MonitorSpec = z.strictObject({
   model: z.string().min(1),
+  task: TaskName.optional(),
+  prediction: PredictionSpec.optional(),
+  target: TargetSpec.optional(),
   score: ScoreSpec.default(ScoreSpec.parse({})),
   label: LabelSpec.default(LabelSpec.parse({})),
   threshold: z.number().min(0).max(1).default(0.5),
@@ -194,13 +230,54 @@ export type MonitorSpec = z.infer<typeof MonitorSpec>
 
 /** Rules across fields that the schema's shape cannot state: the first one broken, as a field path and a message. */
 export function specProblem (spec: MonitorSpec): { field: string, message: string } | null {
+  if (spec.task === 'multiclass') return { field: 'task', message: 'multiclass is not supported yet (use binary or regression)' }
+  if (spec.task === 'regression') {
+    if (spec.target === undefined) return { field: 'target', message: 'task regression needs target: { column, clip: [lo, hi] }' }
+    if (spec.prediction === undefined) return { field: 'prediction', message: 'task regression needs prediction: { column }' }
+    if (spec.privacy?.dp !== undefined) return { field: 'privacy.dp', message: 'differential privacy is not supported yet with task regression (its metrics are fixed-point sums)' }
+  } else {
+    if (spec.target !== undefined) return { field: 'target', message: 'only with task: regression' }
+    if (spec.prediction !== undefined) return { field: 'prediction', message: 'only with task: regression' }
+  }
   if (spec.privacy?.dp !== undefined) {
-    if (spec.score.sums !== false) return { field: 'score.sums', message: 'must be false with privacy.dp (differential privacy covers count entries; fixed-point sums have no per-record noise scale yet)' }
+    // Under DP a sum's noise must cover one record's term: each term is clipped and coarse (at most 2^b levels).
+    const sums = spec.score.sums
+    if (sums === undefined || (sums !== false && sums.precisionBits > MAX_DP_SUM_PRECISION_BITS)) {
+      return { field: 'score.sums', message: `must be false or { precisionBits: 0..${MAX_DP_SUM_PRECISION_BITS} } with privacy.dp (the noise of a sum is sized for one record's largest term: finer terms drown in it${sums === undefined ? '; without score.sums the legacy sums are at 24 bits' : ''})` }
+    }
     for (const [name, f] of Object.entries(spec.features)) {
-      if (f.type === 'numeric' && f.moments !== false) return { field: `features.${name}.moments`, message: 'must be false with privacy.dp (differential privacy covers count entries)' }
+      if (f.type !== 'numeric' || f.moments === false) continue
+      if (f.moments === undefined || f.moments.precisionBits > MAX_DP_SUM_PRECISION_BITS) {
+        return { field: `features.${name}.moments`, message: `must be false or { clip: [lo, hi], precisionBits: 0..${MAX_DP_SUM_PRECISION_BITS} } with privacy.dp (a record's term must be clipped for the noise to cover it)` }
+      }
+    }
+    // Each sum is one entry under DP: the entries of the fewest agents must not wrap (layout.maxEntry).
+    const maxTerm = dpLargestSumTerm(spec)
+    if (maxTerm > 0 && spec.limits.maxRecordsPerAgent * maxTerm > MAX_DP_SUM_ENTRY) {
+      return { field: 'limits.maxRecordsPerAgent', message: `must be at most ${Math.floor(MAX_DP_SUM_ENTRY / maxTerm)} with these sums under privacy.dp (each sum is one entry holding up to maxRecordsPerAgent × ${maxTerm}; lower the records or the sums' precisionBits)` }
     }
   }
   return null
+}
+
+/** Finest sums a DP spec may take: 2^8 levels per record term (the noise is sized for the largest term). */
+export const MAX_DP_SUM_PRECISION_BITS = 8
+/**
+ * Largest value one agent may put in a DP sum entry: 2^27, so that at least 16 agents' sums (and the noise) stay
+ * in the signed 32-bit range the coordinator decodes; the coordinator refuses rounds with more agents than the
+ * layout's entries allow (layout.maxEntry), and says to lower limits.maxRecordsPerAgent or the precision.
+ */
+export const MAX_DP_SUM_ENTRY = 2 ** 27
+
+/** The largest scaled term a record adds to any sum of a DP spec (0 when it has none): log loss ≤ 36.05 nats. */
+function dpLargestSumTerm (spec: MonitorSpec): number {
+  let max = 0
+  const sums = spec.score.sums
+  if (sums !== undefined && sums !== false) max = Math.ceil(36.05 * 2 ** sums.precisionBits)
+  for (const f of Object.values(spec.features)) {
+    if (f.type === 'numeric' && f.moments !== undefined && f.moments !== false) max = Math.max(max, 4 ** f.moments.precisionBits)
+  }
+  return max
 }
 
 function checked (source: string, spec: MonitorSpec): MonitorSpec {

@@ -12,8 +12,8 @@ import assert from 'node:assert/strict'
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Federation, sampleRecords, writeJsonl, CURRENT_WINDOW, SAMPLE_SPEC, T0, DAY, type SampleRecord } from './helpers/federation.js'
-import { runCli, killAllDaemons, stopDaemon, httpJson, freePort, waitFor } from './helpers/processes.js'
-import { createServer, type Server } from 'node:http'
+import { runCli, killAllDaemons, stopDaemon, httpJson, waitFor } from './helpers/processes.js'
+import { startHookReceiver, type HookReceiver } from './helpers/webhooks.js'
 import type { Report } from '../../shared/report.js'
 
 const SITES = ['site-1', 'site-2', 'site-3']
@@ -24,8 +24,7 @@ const early: Record<string, string[]> = {}
 const late: Record<string, string[]> = {}
 let fed: Federation
 let ok = false
-let hooks: Server
-const hookBodies: Array<{ type: string, resolved?: Array<{ rule: string }>, alerts?: Array<{ rule: string }> }> = []
+let hooks: HookReceiver
 
 before(async () => {
   for (const [i, name] of SITES.entries()) {
@@ -42,19 +41,13 @@ before(async () => {
       return { ...r, id, label: null } as SampleRecord
     })
   }
-  const hookPort = await freePort()
-  hooks = createServer((req, res) => {
-    let body = ''
-    req.on('data', (d: Buffer) => { body += d.toString() })
-    req.on('end', () => { hookBodies.push(JSON.parse(body)); res.writeHead(204); res.end() })
-  })
-  await new Promise<void>(resolve => hooks.listen(hookPort, '127.0.0.1', resolve))
+  hooks = await startHookReceiver()
   fed = await Federation.create({
     sites: SITES.map(name => ({ name, records: records[name] })),
     spec: SPEC,
     privacy: { minAgents: 3 },
     // fires while most labels are missing; re-evaluated on every refresh, resolved once they are in
-    coordinatorExtra: { alerts: [{ metric: 'label_coverage', below: 0.6 }], webhooks: [`http://127.0.0.1:${hookPort}/hook`] }
+    coordinatorExtra: { alerts: [{ metric: 'label_coverage', below: 0.6 }], webhooks: [hooks.url] }
   })
   for (const site of SITES) {
     mkdirSync(join(fed.root, 'labels', site), { recursive: true })
@@ -70,7 +63,7 @@ before(async () => {
 
 after(async () => {
   await killAllDaemons()
-  await new Promise(resolve => hooks?.close(resolve))
+  await hooks?.close()
   if (ok && process.env.FEDMON_KEEP_E2E === undefined) rmSync(fed.root, { recursive: true, force: true })
   else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
@@ -141,8 +134,8 @@ test('first round with labels missing, then label refreshes: offline site refuse
   // alerts follow the latest version: the coverage alert fired on v1 (and v2), and v3 resolves it
   assert.deepEqual(v2.alerts.map(a => a.metric), ['performance.estimated.labels.coverage'])
   assert.deepEqual(v3.alerts, [])
-  await waitFor('the resolved webhook', async () => hookBodies.some(b => b.type === 'fedmon.alerts.resolved') ? true : null, { timeoutMs: 15_000 })
-  assert.equal(hookBodies.filter(b => b.type === 'fedmon.alerts.resolved').length, 1)
+  await waitFor('the resolved webhook', async () => hooks.bodies.some((b: { type: string }) => b.type === 'fedmon.alerts.resolved') ? true : null, { timeoutMs: 15_000 })
+  assert.equal(hooks.bodies.filter((b: { type: string }) => b.type === 'fedmon.alerts.resolved').length, 1)
 
   // 6. versions: listed oldest first; the latest stands in for the window
   const versions = await runCli(['report', v1.id, '--versions', '--api', fed.api])

@@ -1,10 +1,10 @@
 import '../../shared/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, type Server } from 'node:http'
 import { rmSync } from 'node:fs'
 import { Federation, sampleRecords, isoWindow, T0, DAY } from './helpers/federation.js'
-import { killAllDaemons, runCli, httpJson, waitFor, freePort } from './helpers/processes.js'
+import { killAllDaemons, runCli, httpJson, waitFor } from './helpers/processes.js'
+import { startHookReceiver, type HookReceiver } from './helpers/webhooks.js'
 import type { RoundListEntry } from '../../shared/round-list.js'
 
 /*
@@ -21,25 +21,18 @@ import type { RoundListEntry } from '../../shared/round-list.js'
 const SITES = ['site-1', 'site-2', 'site-3']
 const REFERENCE = { from: T0, to: T0 + 7 * DAY }
 let fed: Federation
-let hooks: Server
-const hookBodies: any[] = []
+let hooks: HookReceiver
 let passed = 0
 
 before(async () => {
-  const hookPort = await freePort()
-  hooks = createServer((req, res) => {
-    let body = ''
-    req.on('data', (d: Buffer) => { body += d.toString() })
-    req.on('end', () => { hookBodies.push(JSON.parse(body)); res.writeHead(204); res.end() })
-  })
-  await new Promise<void>(resolve => hooks.listen(hookPort, '127.0.0.1', resolve))
+  hooks = await startHookReceiver()
   fed = await Federation.create({
     sites: SITES.map((name, i) => ({ name, records: sampleRecords(40 + i, 300) })),
     // Windows shorter than 2 days are refused by every agent (a decline with the reason).
     agentPolicy: { minWindowMs: 2 * DAY },
     coordinatorExtra: {
       schedule: { every: '40d', delay: '0s', maxCatchUp: 1, startupGrace: '0s' },
-      webhooks: [`http://127.0.0.1:${hookPort}/hook`]
+      webhooks: [hooks.url]
     }
   })
   await fed.startCoordinator()
@@ -49,7 +42,7 @@ before(async () => {
 
 after(async () => {
   await killAllDaemons()
-  await new Promise(resolve => hooks?.close(resolve))
+  await hooks?.close()
   if (fed !== undefined && passed === 4 && process.env.FEDMON_KEEP_E2E === undefined) rmSync(fed.root, { recursive: true, force: true })
   else if (fed !== undefined) process.stderr.write(`e2e files kept in ${fed.root}\n`)
 })
@@ -128,7 +121,7 @@ test('scheduled failures are counted in fedmon_round_failures_total and sent to 
   const metrics = await fetch(`${fed.api}/metrics`).then(async r => await r.text())
   assert.match(metrics, /^fedmon_round_failures_total\{code="ERR_WINDOW_TOO_LONG"\} 1$/m)
   assert.match(metrics, /^fedmon_round_failures_total\{code="ERR_TOO_FEW_SURVIVORS"\} 1$/m)
-  const hook = await waitFor('the round_failed webhook', () => hookBodies.find(b => b.type === 'fedmon.round_failed'), { timeoutMs: 10_000 })
+  const hook = await waitFor('the round_failed webhook', () => hooks.bodies.find(b => b.type === 'fedmon.round_failed'), { timeoutMs: 10_000 })
   assert.equal(hook.kind, 'round_failed')
   assert.equal(hook.code, 'ERR_WINDOW_TOO_LONG')
   assert.equal(hook.monitor, 'e2e-model')
