@@ -110,15 +110,19 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
   const driftFeatures = new Map<string, Set<string>>()
   const views = new Map<string, Metrics>()
 
+  const labelOf = (monitor: string): { monitor?: string } => monitor === '' ? {} : { monitor }
   const know = (monitor: string): void => {
     if (monitors.has(monitor)) return
     monitors.add(monitor)
-    if (agents.online !== null) agentsOnline.set({ monitor }, agents.online)
-    if (agents.total !== null) agentsTotal.set({ monitor }, agents.total)
+    if (agents.online !== null) agentsOnline.set(labelOf(monitor), agents.online)
+    if (agents.total !== null) agentsTotal.set(labelOf(monitor), agents.total)
   }
 
   const view = (monitor: string, announce: boolean): Metrics => {
-    const m = { monitor }
+    // The root view (tests of one RoundService) writes its series without the label; the daemon writes through
+    // forMonitor only, so every series it exports names its monitor.
+    const L = <T extends Record<string, string>>(extra: T): T & { monitor?: string } => ({ ...labelOf(monitor), ...extra })
+    const m = L({})
     if (announce) know(monitor)
     return {
       registry,
@@ -132,31 +136,31 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
         know(monitor)
         for (const { gauge, path } of performance) gauge.set(m, readMetric(report, path) ?? Number.NaN)
         for (const feature of driftFeatures.get(monitor) ?? []) {
-          for (const { gauge } of drift) gauge.remove({ monitor, feature })
-          driftStatus.remove({ monitor, feature })
+          for (const { gauge } of drift) gauge.remove(L({ feature }))
+          driftStatus.remove(L({ feature }))
         }
         const entries: Array<[string, Report['drift']['features'][string]]> = Object.entries(report.drift?.features ?? {})
         if (report.drift?.score != null) entries.push([SCORE_FEATURE_LABEL, report.drift.score])
         driftFeatures.set(monitor, new Set(entries.map(([feature]) => feature)))
         for (const [feature, d] of entries) {
           for (const { gauge, key } of drift) {
-            if (key in d) gauge.set({ monitor, feature }, leaf(d[key]))
+            if (key in d) gauge.set(L({ feature }), leaf(d[key]))
           }
-          driftStatus.set({ monitor, feature }, DRIFT_STATUS_CODE[d.status] ?? -1)
+          driftStatus.set(L({ feature }), DRIFT_STATUS_CODE[d.status] ?? -1)
         }
         const s = report.samples
-        reportSamples.set({ monitor, type: 'all' }, s.count)
-        reportSamples.set({ monitor, type: 'labeled' }, s.labeled)
-        reportSamples.set({ monitor, type: 'positives' }, s.positives)
-        reportSamples.set({ monitor, type: 'unlabeled' }, s.unlabeled)
+        reportSamples.set(L({ type: 'all' }), s.count)
+        reportSamples.set(L({ type: 'labeled' }), s.labeled)
+        reportSamples.set(L({ type: 'positives' }), s.positives)
+        reportSamples.set(L({ type: 'unlabeled' }), s.unlabeled)
         samplesTotal.inc(m, s.count)
-        reportsTotal.inc({ monitor, kind: report.round.kind })
+        reportsTotal.inc(L({ kind: report.round.kind }))
         reportTimestamp.set(m, Date.parse(report.createdAt) / 1000)
         reportWindowEnd.set(m, Date.parse(report.window.to) / 1000)
-        reportAgents.set({ monitor, role: 'invited' }, report.agents.invited.length)
-        reportAgents.set({ monitor, role: 'included' }, report.agents.included.length)
-        reportAgents.set({ monitor, role: 'dropped' }, report.agents.dropped.length)
-        for (const alert of report.alerts) alertsFired.inc({ monitor, rule: alert.rule })
+        reportAgents.set(L({ role: 'invited' }), report.agents.invited.length)
+        reportAgents.set(L({ role: 'included' }), report.agents.included.length)
+        reportAgents.set(L({ role: 'dropped' }), report.agents.dropped.length)
+        for (const alert of report.alerts) alertsFired.inc(L({ rule: alert.rule }))
         alertsActive.set(m, report.alerts.length)
       },
       observeRound (outcome) {
@@ -164,26 +168,26 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
         know(monitor)
         observedRounds.add(outcome.id)
         if (observedRounds.size > 10_000) observedRounds.delete(observedRounds.values().next().value as string)
-        roundsTotal.inc({ monitor, status: outcome.status })
-        if (outcome.failure !== null) roundFailures.inc({ monitor, code: outcome.failure.code })
+        roundsTotal.inc(L({ status: outcome.status }))
+        if (outcome.failure !== null) roundFailures.inc(L({ code: outcome.failure.code }))
         dropouts.inc(m, outcome.dropped.length)
         const start = Date.parse(outcome.startedAt)
         const end = outcome.finishedAt !== null ? Date.parse(outcome.finishedAt) : Number.NaN
         if (Number.isFinite(start) && Number.isFinite(end) && end >= start) {
-          roundDuration.observe({ monitor, kind: outcome.kind, status: outcome.status }, (end - start) / 1000)
+          roundDuration.observe(L({ kind: outcome.kind, status: outcome.status }), (end - start) / 1000)
           lastRound.set(m, end / 1000)
         }
       },
-      countFailure (code) { know(monitor); roundFailures.inc({ monitor, code }) },
+      countFailure (code) { know(monitor); roundFailures.inc(L({ code })) },
       setAgentsOnline (n) {
         agents.online = n
         if (monitors.size === 0) know(monitor)
-        for (const name of monitors) agentsOnline.set({ monitor: name }, n)
+        for (const name of monitors) agentsOnline.set(labelOf(name), n)
       },
       setAgentsTotal (n) {
         agents.total = n
         if (monitors.size === 0) know(monitor)
-        for (const name of monitors) agentsTotal.set({ monitor: name }, n)
+        for (const name of monitors) agentsTotal.set(labelOf(name), n)
       },
       async render () {
         return { contentType: registry.contentType, body: await registry.metrics() }
