@@ -23,7 +23,6 @@ import {
   type ColumnExpr, type ValueKind, type EpochUnit, sqlString, sqlIdent, sqlNumber, timestampPartsSql, epochMsSql, tsMagnitudeSql, idTextSql,
   AUTO_UNIT_OF_MAGNITUDE, scoreClassSql, labelClassSql, scoreBinSql, numericFeatureSql, categoricalFeatureSql, lossTermsSql, momentTermsSql
 } from './scan-sql.js'
-import { scanTaskOf, scanTaskOfSpec, type SetCount, type RecordTotals } from './scan-tasks.js'
 
 export class ScanError extends FedmonError {
   /**
@@ -139,7 +138,6 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
   const format = dataFormatOf(source)
   if (format === null) throw new ScanError(`cannot tell the data format of ${source.path}: use .jsonl, .csv or .parquet, or set data.format`, 'ERR_SCAN_FORMAT')
   const labelFormat = source.labels !== undefined ? labelFormatOf(source.labels) : null
-  if (source.labels !== undefined && layout.task.kind !== 'binary') throw new ScanError(`data.labels: a separate label source is not supported yet with task ${layout.task.kind} (put the target in the prediction log)`, 'ERR_SCAN_LABELS')
   if (opts.labelCutoff !== undefined && !Number.isFinite(opts.labelCutoff)) throw new ScanError(`label cutoff must be a finite epoch-ms instant, got ${opts.labelCutoff}`, 'ERR_SCAN_LABEL_CUTOFF')
 
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' })
@@ -226,9 +224,7 @@ function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat)
     const mapped = cols?.features?.[name] ?? spec.features[name].column
     features.set(name, mapped !== undefined ? [mapped] : format === 'jsonl' ? ['features', name] : [name])
   }
-  // `score` and `label`: the task's output and truth columns (a regression's prediction and target)
-  const task = scanTaskOfSpec(spec).columns(spec)
-  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, task.output), label: one(cols?.label, task.truth), id: one(cols?.id, 'id'), features }
+  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, spec.score.column), label: one(cols?.label, spec.label.column), id: one(cols?.id, 'id'), features }
 }
 
 /** The columns a materialisation reads: the prediction id only when labels are joined (else it costs a column). */
@@ -580,8 +576,10 @@ async function describe (conn: DuckDBConnection, reader: string): Promise<Column
  */
 function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: Columns): string {
   const ts = timestampPartsSql(resolveColumn(columns, paths.ts))
+  const score = scoreClassSql(resolveColumn(columns, paths.score))
+  const label = labelClassSql(o.spec, resolveColumn(columns, paths.label))
   const inner: string[] = [`${ts.number} AS ts_num`, `${ts.instant} AS ts_instant`, `${ts.missing} AS ts_missing`,
-    ...scanTaskOf(o.layout).recordSql(o.spec, resolveColumn(columns, paths.score), resolveColumn(columns, paths.label))]
+    `${score.cls} AS score_class`, `${score.value} AS s_raw`, `${label} AS label_class`]
   if (o.joinLabels) inner.push(`${idTextSql(resolveColumn(columns, paths.id))} AS pred_id`)
   for (const [i, f] of o.layout.features.entries()) {
     const col = resolveColumn(columns, paths.features.get(f.name) ?? [f.name])
@@ -609,11 +607,10 @@ function windowSql (o: MaterializeOpts, reading: string): string {
   // s and fv* are NULL outside the window (records without ts), so plain sums over `w` need no filter
   const summed = o.layout.features.flatMap((f, i) => (f.type === 'numeric' && f.moments.kind !== 'off' ? [i] : []))
   const values = summed.map(i => `CASE WHEN ${HAS_TS} THEN fv${i} END AS fv${i}`)
-  const task = scanTaskOf(o.layout).windowColumns(HAS_TS)
-  const excluded = ['ts_ms', 'ts_missing', ...task.excluded, ...(o.joinLabels ? ['pred_id'] : []), ...summed.map(i => `fv${i}`)]
+  const excluded = ['ts_ms', 'ts_missing', 'score_class', 's_raw', 'label_class', ...(o.joinLabels ? ['pred_id'] : []), ...summed.map(i => `fv${i}`)]
   const inWindow = `NOT (${HAS_TS}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
   if (!o.joinLabels) {
-    return `SELECT (${HAS_TS}) AS has_ts, ${task.select},
+    return `SELECT (${HAS_TS}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${HAS_TS} THEN s_raw END AS s, label_class,
       ${[...values, `* EXCLUDE (${excluded.join(', ')})`].join(', ')}
     FROM ${reading}
     WHERE ${inWindow}`
@@ -750,50 +747,7 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
   }
   const big = (x: unknown): bigint => (x === null || x === undefined ? 0n : BigInt(x as bigint | number))
 
-  // 1. the task's counters and sums (agent/scan-tasks.ts); undated records are only counted
-  const totals = await scanTaskOf(layout).aggregateRecords(conn, spec, layout, vec, setCount)
-  signal?.throwIfAborted()
-
-  // 2. per feature, one GROUP BY bucket that also sums a numeric feature's moments (fv* is NULL for bad values;
-  //    records without ts have no bucket and no value): it reads only that feature's column, and the integer
-  //    sums of the groups add up to exactly the ungrouped sums.
-  for (const [i, f] of layout.features.entries()) {
-    signal?.throwIfAborted()
-    const moments = f.type === 'numeric' ? f.moments : null
-    let terms = ''
-    if (moments?.kind === 'exact') {
-      const m = momentTermsSql(`fv${i}`, moments.scaleBits)
-      terms = `, ${m.isNegative}, ${m.absolute}, ${m.squareSmall}, ${m.squareLarge}`
-    } else if (moments?.kind === 'clipped') {
-      // fv is the level u ∈ [0, 2^24]: u² < 2^49 is a BIGINT, the sums HUGEINTs
-      terms = `, false, sum(fv${i}), sum(fv${i} * fv${i}), NULL`
-    }
-    const r = await conn.runAndReadAll(`SELECT fb${i}, count(*)${terms} FROM w WHERE has_ts GROUP BY ALL`)
-    const buckets = new Map<number, bigint>() // a bucket spanning 0 comes in two groups (by sign)
-    let positive = 0n; let negative = 0n; let squares = 0n
-    for (const [b, n, isNegative, absolute, sqSmall, sqLarge] of r.getRows()) {
-      buckets.set(Number(b), (buckets.get(Number(b)) ?? 0n) + big(n))
-      if (terms === '') continue
-      if (isNegative === true) negative += big(absolute); else positive += big(absolute)
-      squares += big(sqSmall) + big(sqLarge)
-    }
-    for (const [b, n] of buckets) setCount(f.offset + b, n, `feature ${f.name}`)
-    if (moments?.kind === 'exact') {
-      writeLimbs(vec, moments.sumPositive, positive)
-      writeLimbs(vec, moments.sumNegative, negative)
-      writeLimbs(vec, moments.sumSquares, squares)
-    } else if (moments?.kind === 'clipped') {
-      writeLimbs(vec, moments.sum, positive)
-      writeLimbs(vec, moments.sumSquares, squares)
-    }
-  }
-  return { vector: vec, local: { recordsWithoutTimestamp: Number(totals.withoutTimestamp), recordsInWindow: Number(totals.recordsInWindow), malformedRows: 0, tsUnits: {} } }
-}
-
-/** The binary task's counters, score × label histogram, calibration bins and score/loss sums (agent/scan-tasks.ts). */
-export async function aggregateBinaryRecords (conn: DuckDBConnection, spec: MonitorSpec, layout: Layout, vec: Uint32Array, setCount: SetCount): Promise<RecordTotals> {
-  const big = (x: unknown): bigint => (x === null || x === undefined ? 0n : BigInt(x as bigint | number))
-  // counters, score × label histogram, calibration bins and the loss sums: one GROUP BY over the record
+  // 1. counters, score × label histogram, calibration bins and the loss sums: one GROUP BY over the record
   //    classes and score bins (at most ~3 × (bins + calibration bins) groups), folded here. The sums are taken at
   //    the spec's precision (layout.sums), or not at all.
   const sums = layout.sums
@@ -850,7 +804,42 @@ export async function aggregateBinaryRecords (conn: DuckDBConnection, spec: Moni
     writeLimbs(vec, sums.scoreSum, scoreSum)
     writeLimbs(vec, sums.scoreSumSquares, scoreSumSquares)
   }
-  return { withoutTimestamp, recordsInWindow: counts.get('recordsInWindow') ?? 0n }
+  signal?.throwIfAborted()
+
+  // 2. per feature, one GROUP BY bucket that also sums a numeric feature's moments (fv* is NULL for bad values;
+  //    records without ts have no bucket and no value): it reads only that feature's column, and the integer
+  //    sums of the groups add up to exactly the ungrouped sums.
+  for (const [i, f] of layout.features.entries()) {
+    signal?.throwIfAborted()
+    const moments = f.type === 'numeric' ? f.moments : null
+    let terms = ''
+    if (moments?.kind === 'exact') {
+      const m = momentTermsSql(`fv${i}`, moments.scaleBits)
+      terms = `, ${m.isNegative}, ${m.absolute}, ${m.squareSmall}, ${m.squareLarge}`
+    } else if (moments?.kind === 'clipped') {
+      // fv is the level u ∈ [0, 2^24]: u² < 2^49 is a BIGINT, the sums HUGEINTs
+      terms = `, false, sum(fv${i}), sum(fv${i} * fv${i}), NULL`
+    }
+    const r = await conn.runAndReadAll(`SELECT fb${i}, count(*)${terms} FROM w WHERE has_ts GROUP BY ALL`)
+    const buckets = new Map<number, bigint>() // a bucket spanning 0 comes in two groups (by sign)
+    let positive = 0n; let negative = 0n; let squares = 0n
+    for (const [b, n, isNegative, absolute, sqSmall, sqLarge] of r.getRows()) {
+      buckets.set(Number(b), (buckets.get(Number(b)) ?? 0n) + big(n))
+      if (terms === '') continue
+      if (isNegative === true) negative += big(absolute); else positive += big(absolute)
+      squares += big(sqSmall) + big(sqLarge)
+    }
+    for (const [b, n] of buckets) setCount(f.offset + b, n, `feature ${f.name}`)
+    if (moments?.kind === 'exact') {
+      writeLimbs(vec, moments.sumPositive, positive)
+      writeLimbs(vec, moments.sumNegative, negative)
+      writeLimbs(vec, moments.sumSquares, squares)
+    } else if (moments?.kind === 'clipped') {
+      writeLimbs(vec, moments.sum, positive)
+      writeLimbs(vec, moments.sumSquares, squares)
+    }
+  }
+  return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp), recordsInWindow: Number(counts.get('recordsInWindow') ?? 0n), malformedRows: 0, tsUnits: {} } }
 }
 
 function firstLine (err: unknown): string {

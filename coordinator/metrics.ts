@@ -83,7 +83,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
   const reportsTotal = new Counter({ name: 'fedmon_reports_total', help: 'Reports produced, by round kind', labelNames: [M, 'kind'] as const, registers })
   const reportTimestamp = new Gauge({ name: 'fedmon_report_timestamp_seconds', help: 'Creation time of the latest report (Unix seconds)', labelNames: [M] as const, registers })
   const reportWindowEnd = new Gauge({ name: 'fedmon_report_window_end_seconds', help: 'End of the latest report\'s window (Unix seconds)', labelNames: [M] as const, registers })
-  const reportAgents = new Gauge({ name: 'fedmon_report_agents', help: 'Agents in the latest report by role (invited, included, dropped)', labelNames: [M, 'role'] as const, registers })
+  const reportAgents = new Gauge({ name: 'fedmon_report_agents', help: 'Agents in the latest report by role (invited, included, dropped; contributing: included sites that had records in the window)', labelNames: [M, 'role'] as const, registers })
   const alertsFired = new Counter({ name: 'fedmon_alerts_fired_total', help: 'Alerts fired, by rule', labelNames: [M, 'rule'] as const, registers })
   const alertsActive = new Gauge({ name: 'fedmon_alerts_active', help: 'Alerts in the latest report', labelNames: [M] as const, registers })
 
@@ -160,6 +160,9 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
         reportAgents.set(L({ role: 'invited' }), report.agents.invited.length)
         reportAgents.set(L({ role: 'included' }), report.agents.included.length)
         reportAgents.set(L({ role: 'dropped' }), report.agents.dropped.length)
+        // included sites that had records in the window (reports before layout v3 have no such count)
+        if (report.agents.contributing !== undefined) reportAgents.set(L({ role: 'contributing' }), report.agents.contributing)
+        else reportAgents.remove(L({ role: 'contributing' }))
         for (const alert of report.alerts) alertsFired.inc(L({ rule: alert.rule }))
         alertsActive.set(m, report.alerts.length)
       },

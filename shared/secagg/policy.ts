@@ -209,8 +209,7 @@ export function verifySpec (document: unknown, specHash: string): VerifiedSpec {
 
 /** The columns a spec reads from the agent's records (before the agent's own column mapping). */
 export function columnsReadBy (spec: MonitorSpec): string[] {
-  // a regression reads its prediction and target columns instead of the score and label
-  const columns = new Set(spec.task === 'regression' ? [spec.prediction?.column ?? 'prediction', spec.target?.column ?? 'target'] : [spec.score.column, spec.label.column])
+  const columns = new Set([spec.score.column, spec.label.column])
   for (const [name, feature] of Object.entries(spec.features)) {
     columns.add(name)
     if (feature.column !== undefined) columns.add(feature.column)
@@ -282,7 +281,6 @@ export function scoreResolution ({ spec, layout }: VerifiedSpec): { bins: number
     for (const c of list) if (c.at > 0 && c.at <= 1) cuts.add(cutKey(c)) // valid scores are in [0, 1]
     if (cuts.size > before) sources.push(source)
   }
-  if (layout.task.kind !== 'binary') return { bins: 1, sources: [] } // no score: the task's own sums are checked by checkSumsPolicy
   const { bins, scale, logitRange } = layout.score
   const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z))
   add(`${bins} score bins`, Array.from({ length: bins - 1 }, (_, i) => ({ at: scale === 'linear' ? (i + 1) / bins : sigmoid(-logitRange + 2 * logitRange * (i + 1) / bins), inclusive: false })))
@@ -302,12 +300,6 @@ const list = (names: string[]): string => names.length <= 5 ? names.join(', ') :
  */
 export function checkSumsPolicy (policy: AgentPolicy, { spec, layout }: VerifiedSpec): void {
   const summed = layout.features.filter((f): f is NumericFeatureLayout => f.type === 'numeric' && f.moments.kind !== 'off')
-  // a regression's metrics are sums of clipped predictions and targets, at the spec's target.precisionBits
-  const regression = layout.task.kind === 'regression' ? layout.task : null
-  if (regression !== null && policy.allowSums === false) throw refuse('the spec sums record values: the regression\'s prediction and target (task: regression); this agent contributes no sums (policy.allowSums: false)')
-  if (regression !== null && policy.maxSumPrecisionBits !== undefined && regression.precisionBits > policy.maxSumPrecisionBits) {
-    throw refuse(`the regression's prediction and target sums are at ${regression.precisionBits} bits (steps of ${regression.step} over [${regression.lo}, ${regression.hi}]), this agent allows at most ${policy.maxSumPrecisionBits} bits (policy.maxSumPrecisionBits): set target.precisionBits`)
-  }
   if (policy.allowSums === false) {
     const what = [...(layout.sums.kind === 'fixed' ? ['the score and loss sums (set score.sums: false)'] : []), ...summed.map(f => `feature ${f.name}'s moments (set moments: false)`)]
     if (what.length > 0) throw refuse(`the spec sums record values: ${list(what)}; this agent contributes no sums (policy.allowSums: false)`)

@@ -1,5 +1,4 @@
 import { counterIndex, type CounterName, type Layout } from './layout.js'
-import { taskOf } from './tasks/task.js'
 
 /**
  * The label-dependent entries of a layout: what a label-refresh round (issue 11 §2) sums again, and nothing
@@ -25,11 +24,6 @@ export const LABEL_DEPENDENT_COUNTERS: readonly CounterName[] = [
 
 /** Indexes (ascending) of the layout's label-dependent entries: the refresh round's sub-layout, in this order. */
 export function labelDependentEntries (layout: Layout): Uint32Array {
-  return taskOf(layout).labelDependentEntries(layout)
-}
-
-/** The binary task's label-dependent entries (shared/stats/tasks/binary.ts), listed above. */
-export function binaryLabelDependentEntries (layout: Layout): Uint32Array {
   const picked: number[] = []
   for (const name of LABEL_DEPENDENT_COUNTERS) picked.push(counterIndex(layout, name))
   const range = (offset: number, length: number): void => { for (let i = 0; i < length; i++) picked.push(offset + i) }

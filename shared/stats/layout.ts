@@ -2,7 +2,6 @@ import type { MonitorSpec } from './spec.js'
 import { canonicalJson, sha256Hex } from './canonical.js'
 import { type FixedSum, limbsFor, maxScaledTerm, LIMB_MAX, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from './fixed-point.js'
 import { type SketchMapping, sketchMapping } from './sketch.js'
-import { type TaskLayout, buildTaskLayout, taskFixedSumsOf } from './tasks/task.js'
 
 /**
  * The layout: which entry of the u32 vector counts what. It is a pure function of the (validated) spec, so
@@ -124,11 +123,6 @@ export interface Layout {
   /** Sorted by name, so key order in the spec never matters. */
   features: FeatureLayout[]
   fixedPoint: { limbBits: number }
-  /**
-   * The task's own entries (shared/stats/tasks/). Binary's are the sections above; another task's layout has
-   * only recordsInWindow among the counters, no score histogram, calibration or score sums.
-   */
-  task: TaskLayout
 }
 
 /** Largest per-record log-loss term: predictions are clipped to [eps, 1 − eps], eps = 2^-52 (as scikit-learn). */
@@ -139,41 +133,22 @@ export function specHashOf (spec: MonitorSpec): string {
   return sha256Hex(`${LAYOUT_VERSION}\n${canonicalJson(spec)}`)
 }
 
-/** Hands out consecutive entries of a layout under construction, and fixed-point sums sized for maxRecords. */
-export interface LayoutBuilder {
-  take: (n: number) => number
-  fixed: (maxTerm: number, scaleBits: number) => FixedSum
-  next: () => number
-  /** The largest value one agent may put in a raw sum entry (0 without raw sums). */
-  maxRawEntry: () => number
-}
-
-/**
- * `raw` (privacy.dp): every sum is one raw entry (fixed-point.ts FixedSum.raw) that a record moves by its
- * maxTerm only; otherwise limbsFor sizes each sum so that maxRecords terms fit its limbs and one agent can never
- * overflow them.
- */
-export function layoutBuilder (maxRecords: number, opts: { raw?: boolean } = {}): LayoutBuilder {
+export function buildLayout (spec: MonitorSpec): Layout {
   let next = 0
-  let maxRawEntry = 0
   const take = (n: number): number => { const at = next; next += n; return at }
+  const maxRecords = spec.limits.maxRecordsPerAgent
+  // Under privacy.dp every sum is one raw entry (fixed-point.ts FixedSum.raw): a record moves it by maxTerm only.
+  const raw = spec.privacy?.dp !== undefined
+  let maxRawEntry = 0
   const fixed = (maxTerm: number, scaleBits: number): FixedSum => {
     const scaled = Number(maxScaledTerm(maxTerm, scaleBits))
-    if (opts.raw === true) {
+    if (raw) {
       maxRawEntry = Math.max(maxRawEntry, maxRecords * scaled)
       return { offset: take(1), limbs: 1, scaleBits, maxTerm: scaled, raw: true }
     }
     const limbs = limbsFor(maxRecords, maxTerm, scaleBits)
     return { offset: take(limbs), limbs, scaleBits, maxTerm: scaled }
   }
-  return { take, fixed, next: () => next, maxRawEntry: () => maxRawEntry }
-}
-
-export function buildLayout (spec: MonitorSpec): Layout {
-  if (spec.task !== undefined && spec.task !== 'binary') return buildTaskLayout(spec)
-  const maxRecords = spec.limits.maxRecordsPerAgent
-  const builder = layoutBuilder(maxRecords, { raw: spec.privacy?.dp !== undefined })
-  const { take, fixed } = builder
 
   // The order of the segments is the legacy layout's: a spec without the sums options keeps every offset.
   const counters = { offset: take(COUNTERS.length), names: COUNTERS }
@@ -189,25 +164,6 @@ export function buildLayout (spec: MonitorSpec): Layout {
     ? { kind: 'off' }
     : { kind: 'fixed', precisionBits: sumBits, legacy: sumsSpec === undefined, ...lossSums, calibration: Array.from({ length: calBins }, () => fixed(1, sumBits)) }
 
-  const features = featureLayouts(spec, builder)
-  return {
-    version: LAYOUT_VERSION,
-    length: builder.next(),
-    specHash: specHashOf(spec),
-    maxEntry: Math.max(maxRecords, LIMB_MAX, builder.maxRawEntry()),
-    maxRecords,
-    counters,
-    score,
-    sums,
-    calibration,
-    features,
-    fixedPoint: { limbBits: 16 },
-    task: { kind: 'binary' }
-  }
-}
-
-/** The spec's features (sorted by name), each taking its entries from `builder`: the same for every task. */
-export function featureLayouts (spec: MonitorSpec, { take, fixed }: LayoutBuilder): FeatureLayout[] {
   const features: FeatureLayout[] = []
   for (const name of Object.keys(spec.features).sort()) {
     const f = spec.features[name]
@@ -263,7 +219,19 @@ export function featureLayouts (spec: MonitorSpec, { take, fixed }: LayoutBuilde
       psiBins: f.edges !== undefined ? valueBuckets : f.bins
     })
   }
-  return features
+  return {
+    version: LAYOUT_VERSION,
+    length: next,
+    specHash: specHashOf(spec),
+    maxEntry: Math.max(maxRecords, LIMB_MAX, maxRawEntry),
+    maxRecords,
+    counters,
+    score,
+    sums,
+    calibration,
+    features,
+    fixedPoint: { limbBits: 16 }
+  }
 }
 
 /** Index of counter `name` in the vector. */
@@ -304,6 +272,5 @@ export function fixedSumsOf (layout: Layout): FixedSum[] {
   const s = layout.sums
   const out = s.kind === 'fixed' ? [s.logLoss, s.brier, s.scoreSum, s.scoreSumSquares, ...s.calibration] : []
   for (const f of layout.features) if (f.type === 'numeric') out.push(...momentSumsOf(f.moments))
-  out.push(...taskFixedSumsOf(layout.task))
   return out
 }

@@ -3,7 +3,6 @@
  * colour for statuses only when asked.
  */
 import type { Report, FeatureDrift, Bounded } from '../report.js'
-import { type RenderKit, taskOfReport } from './tasks/task.js'
 
 const ANSI = { red: '\x1b[31m', yellow: '\x1b[33m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' }
 
@@ -34,10 +33,14 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   const visible = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, '').length
   const statusText = (s: FeatureDrift['status']): string => paint(s, s === 'drift' ? 'red' : s === 'warn' ? 'yellow' : s === 'ok' ? 'green' : 'dim')
   const out: string[] = []
+  const p = report.performance as Record<string, unknown>
+  const auc = p.auc as Bounded
   // Under differential privacy (shared/dp/report.ts) every count carries noise: show its ± so nobody reads
   // noise as signal, and say the AUC interval is now a confidence interval.
   const dp = report.privacy.dp as { countError95?: number, epsilon?: number, delta?: number, noiseStd?: number } | undefined
   const pm = dp?.countError95 !== undefined ? ` ±${Math.ceil(dp.countError95)}` : ''
+  const noise95 = (p.noise95 ?? {}) as Record<string, number | null>
+  const withNoise = (key: string): string => num(p[key]) + (noise95[key] != null ? ` ±${num(noise95[key], 3)}` : '')
 
   out.push(paint(`fedmon report ${report.id}`, 'bold'))
   out.push(`  model      ${report.spec.model}  (spec ${report.spec.hash.slice(0, 12)}, ${int(report.spec.vectorLength)} entries)`)
@@ -60,7 +63,28 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   out.push('')
 
   out.push(paint('Performance', 'bold'))
-  out.push(...taskOfReport(report).renderPerformance(report, { paint: (t, ...codes) => paint(t, ...codes), num, int, table: rows => table(rows, visible) }))
+  const perf: string[][] = [['metric', 'value', 'bound']]
+  perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]${auc.confidence !== undefined ? ` (${Math.round(auc.confidence * 100)} % CI)` : ''}` : ''])
+  // a figure the spec's sums do not allow is said to be off, never shown as a number (nor as a bare dash)
+  const sumsOff = (p.sums as { state?: string } | undefined)?.state === 'off'
+  for (const [label, key] of [['PR-AUC (avg precision)', 'pr_auc'], ['log loss', 'log_loss'], ['Brier', 'brier'], ['ECE', 'ece'],
+    ['prevalence', 'prevalence']] as const) {
+    perf.push([label, sumsOff && key !== 'pr_auc' && key !== 'prevalence' ? 'n/a (score.sums off)' : withNoise(key), ''])
+  }
+  const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
+  for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, withNoise(key), ''])
+  // Estimated before labels (CBPE): beside the realised figures, never in their place.
+  const est = p.estimated as { auc: number | null, precision: number | null, recall: number | null, f1: number | null, accuracy: number | null, calibration: { note: string }, labels: { coverage: number | null } } | undefined
+  if (est !== undefined) {
+    const coverage = est.labels.coverage !== null ? `${(est.labels.coverage * 100).toFixed(0)} % labelled` : 'no scored records'
+    perf.push(['AUC estimated (CBPE)', num(est.auc), coverage])
+    for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([`${label}${thr} estimated`, num(est[key]), ''])
+  }
+  const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
+  if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}${pm !== '' ? ` (each${pm})` : ''}`, ''])
+  out.push(...table(perf, visible).map(l => '  ' + l))
+  if (est !== undefined) out.push(paint(`  estimated: from the score histogram alone, assuming calibrated scores (${est.calibration.note}); valid under covariate shift, not concept drift`, 'dim'))
+  if (typeof p.fixedPoint === 'string') out.push(paint(`  sums: ${p.fixedPoint}`, 'dim'))
   out.push('')
 
   out.push(paint('Drift', 'bold'))
@@ -111,38 +135,4 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   const dpText = dp !== undefined ? `, differential privacy (ε = ${dp.epsilon}, δ = ${dp.delta} per round; noise σ ${num(dp.noiseStd, 1)} per count, ±${Math.ceil(dp.countError95 ?? 0)} at 95 %)` : ''
   out.push(paint(`privacy: threshold ${pr.threshold ?? '—'}, min agents ${pr.minAgents ?? '—'}${dpText}`, 'dim'))
   return out.join('\n') + '\n'
-}
-
-/** The binary task's Performance section (shared/stats/tasks/binary.ts): AUC with its bound, the score sums' figures, CBPE. */
-export function renderBinaryPerformance (report: Report, kit: RenderKit): string[] {
-  const out: string[] = []
-  const p = report.performance as Record<string, unknown>
-  const auc = p.auc as Bounded
-  const dp = report.privacy.dp as { countError95?: number } | undefined
-  const pm = dp?.countError95 !== undefined ? ` ±${Math.ceil(dp.countError95)}` : ''
-  const noise95 = (p.noise95 ?? {}) as Record<string, number | null>
-  const withNoise = (key: string): string => num(p[key]) + (noise95[key] != null ? ` ±${num(noise95[key], 3)}` : '')
-  const perf: string[][] = [['metric', 'value', 'bound']]
-  perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]${auc.confidence !== undefined ? ` (${Math.round(auc.confidence * 100)} % CI)` : ''}` : ''])
-  // a figure the spec's sums do not allow is said to be off, never shown as a number (nor as a bare dash)
-  const sumsOff = (p.sums as { state?: string } | undefined)?.state === 'off'
-  for (const [label, key] of [['PR-AUC (avg precision)', 'pr_auc'], ['log loss', 'log_loss'], ['Brier', 'brier'], ['ECE', 'ece'],
-    ['prevalence', 'prevalence']] as const) {
-    perf.push([label, sumsOff && key !== 'pr_auc' && key !== 'prevalence' ? 'n/a (score.sums off)' : withNoise(key), ''])
-  }
-  const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
-  for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, withNoise(key), ''])
-  // Estimated before labels (CBPE): beside the realised figures, never in their place.
-  const est = p.estimated as { auc: number | null, precision: number | null, recall: number | null, f1: number | null, accuracy: number | null, calibration: { note: string }, labels: { coverage: number | null } } | undefined
-  if (est !== undefined) {
-    const coverage = est.labels.coverage !== null ? `${(est.labels.coverage * 100).toFixed(0)} % labelled` : 'no scored records'
-    perf.push(['AUC estimated (CBPE)', num(est.auc), coverage])
-    for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([`${label}${thr} estimated`, num(est[key]), ''])
-  }
-  const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
-  if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}${pm !== '' ? ` (each${pm})` : ''}`, ''])
-  out.push(...kit.table(perf).map(l => '  ' + l))
-  if (est !== undefined) out.push(kit.paint(`  estimated: from the score histogram alone, assuming calibrated scores (${est.calibration.note}); valid under covariate shift, not concept drift`, 'dim'))
-  if (typeof p.fixedPoint === 'string') out.push(kit.paint(`  sums: ${p.fixedPoint}`, 'dim'))
-  return out
 }

@@ -11,7 +11,6 @@ import { estimatePerformance } from './estimated.js'
 import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, chiSquareHomogeneity, PSI_EMPTY_BIN_PROPORTION } from './drift.js'
 import { FedmonError } from '../errors.js'
 import { reportHistograms } from './report-histograms.js'
-import { taskOf } from './tasks/task.js'
 
 /**
  * The reference window's summed vector. `specHash`: the spec hash it was summed under (stored with it); when it
@@ -71,13 +70,7 @@ export function fixedPointNote (layout: Layout): string {
   return `${parts.join('; ')}; ${LIMB_BITS}-bit limbs per u32 entry`
 }
 
-/** The report body of the layout's task (shared/stats/tasks/): the one entry point for every task. */
 export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
-  return taskOf(opts.layout).reportBody(opts)
-}
-
-/** The binary task's report body (shared/stats/tasks/binary.ts). */
-export function binaryReportBody (opts: { spec: MonitorSpec, layout: Layout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
   const { spec, layout, current, reference } = opts
   if (current.length !== layout.length) throw new FedmonError(`vector length ${current.length} does not match the layout (${layout.length})`, 'ERR_STATS_LENGTH')
   const mismatch = reference !== null ? referenceMismatch(layout, reference) : null
@@ -220,11 +213,6 @@ function statusOf (spec: MonitorSpec, d: { psi: number | null, js: number | null
 
 const rate = (part: number, total: number): number | null => (total > 0 ? part / total : null)
 
-/** A numeric distribution's drift (a feature's, or a task's own histogram such as a regression's prediction). */
-export function numericDriftOf (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
-  return numericDrift(spec, f, cur, ref)
-}
-
 function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
   const slice = (v: Uint32Array): Uint32Array => v.subarray(f.offset, f.offset + f.valueBuckets)
   const rv = slice(ref); const cv = slice(cur)
@@ -332,35 +320,6 @@ function driftOf (spec: MonitorSpec, layout: Layout, cur: Uint32Array, reference
     psiRule: `empty bins get proportion ${PSI_EMPTY_BIN_PROPORTION} before the logarithm`,
     ...(refRecords < 1000 ? { note: `reference window has only ${refRecords} records (< 1000): distances are noisy` } : {})
   } as Report['drift']
-}
-
-/**
- * The drift section for a task other than binary: no reference, a mismatched one, or the task's own
- * distributions (`taskFeatures`) followed by the spec's features; the score entry is null.
- */
-export function driftSummary (layout: Layout, reference: ReferenceInput | null, taskFeatures: (cur: Uint32Array, ref: Uint32Array) => Record<string, FeatureDrift>, current: Uint32Array, spec?: MonitorSpec): Report['drift'] {
-  if (reference === null) return { reference: null, features: {}, score: null, note: 'no reference window: drift not computed' }
-  const mismatch = referenceMismatch(layout, reference)
-  if (mismatch !== null) return { reference: { id: reference.id, window: reference.window }, features: {}, score: null, note: mismatch.note, referenceMismatch: mismatch.detail }
-  const features = taskFeatures(current, reference.vector)
-  if (spec !== undefined) {
-    for (const f of layout.features) features[f.name] = f.type === 'numeric' ? numericDrift(spec, f, current, reference.vector) : categoricalDrift(spec, f, current, reference.vector)
-  }
-  const refRecords = reference.vector[layout.counters.offset]
-  return {
-    reference: { id: reference.id, window: reference.window },
-    features,
-    score: null,
-    ...(spec !== undefined ? { thresholds: { psi: spec.drift.psi, js: spec.drift.js.drift, wasserstein: spec.drift.wasserstein.drift } } : {}),
-    psiRule: `empty bins get proportion ${PSI_EMPTY_BIN_PROPORTION} before the logarithm`,
-    ...(refRecords < 1000 ? { note: `reference window has only ${refRecords} records (< 1000): distances are noisy` } : {})
-  }
-}
-
-/** The spec's features' data-quality figures and moment precision (every task has features). */
-export function dataQualityOfFeatures (layout: Layout, v: Uint32Array): { features: Record<string, Record<string, number>>, moments: Record<string, MomentsInfo> } {
-  const q = dataQualityOf(layout, v) as { features: Record<string, Record<string, number>>, sums: { moments: Record<string, MomentsInfo> } }
-  return { features: q.features, moments: q.sums.moments }
 }
 
 function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {

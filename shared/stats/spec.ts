@@ -176,46 +176,10 @@ export function refreshAgesMs (spec: MonitorSpec): number[] {
   return (spec.labels?.refreshAfter ?? []).map(a => parseDuration(a))
 }
 
-/**
- * What the model predicts (issue 12 §2). Absent: binary (the same spec hash as before the key existed). One
- * module per task under shared/stats/tasks/ knows its layout, scan, metrics and rendering.
- */
-export const TASKS = ['binary', 'multiclass', 'regression'] as const
-export const TaskName = z.enum(TASKS, { error: `task must be one of ${TASKS.join(', ')}` })
-export type TaskName = z.infer<typeof TaskName>
-
-/** A regression clip [lo, hi]: the same bounds as a moment clip. */
-const RegressionClip = z.tuple([z.number().finite(), z.number().finite()]).refine(([lo, hi]) => lo < hi && Math.abs(lo) <= MAX_CLIP && Math.abs(hi) <= MAX_CLIP,
-  `clip must be [lo, hi] with lo < hi and |lo|, |hi| at most ${MAX_CLIP}`)
-
-/** A regression model's prediction column (task: regression); clipped into the target's clip range. */
-export const PredictionSpec = z.strictObject({ column: SqlText.default('prediction') })
-export type PredictionSpec = z.infer<typeof PredictionSpec>
-
-/**
- * A regression model's target (the true value; label-dependent). Every target and prediction is clipped into
- * `clip` and rounded to one of 2^precisionBits + 1 levels over it (step (hi − lo)/2^precisionBits): that bounds
- * what a sum reveals of one record, as score.sums and moments do. MAE, RMSE and bias are exact for the clipped
- * values to within one step. `mapeCap`: one record's absolute percentage error counts at most this much
- * (a target near zero would otherwise dominate). `alpha`: the relative accuracy of the error-quantile sketch
- * and of the prediction/target histograms used for drift.
- */
-export const TargetSpec = z.strictObject({
-  column: SqlText.default('target'),
-  clip: RegressionClip,
-  precisionBits: PrecisionBits.default(16),
-  mapeCap: z.number().positive().max(1e6).default(100),
-  alpha: z.number().min(0.001).max(0.2).default(0.01)
-})
-export type TargetSpec = z.infer<typeof TargetSpec>
-
 const featureName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'feature names: letters, digits, _ . - (max 64), starting with a letter or _')
 
 export const MonitorSpec = z.strictObject({
   model: z.string().min(1),
-  task: TaskName.optional(),
-  prediction: PredictionSpec.optional(),
-  target: TargetSpec.optional(),
   score: ScoreSpec.default(ScoreSpec.parse({})),
   label: LabelSpec.default(LabelSpec.parse({})),
   threshold: z.number().min(0).max(1).default(0.5),
@@ -230,15 +194,6 @@ export type MonitorSpec = z.infer<typeof MonitorSpec>
 
 /** Rules across fields that the schema's shape cannot state: the first one broken, as a field path and a message. */
 export function specProblem (spec: MonitorSpec): { field: string, message: string } | null {
-  if (spec.task === 'multiclass') return { field: 'task', message: 'multiclass is not supported yet (use binary or regression)' }
-  if (spec.task === 'regression') {
-    if (spec.target === undefined) return { field: 'target', message: 'task regression needs target: { column, clip: [lo, hi] }' }
-    if (spec.prediction === undefined) return { field: 'prediction', message: 'task regression needs prediction: { column }' }
-    if (spec.privacy?.dp !== undefined) return { field: 'privacy.dp', message: 'differential privacy is not supported yet with task regression (its metrics are fixed-point sums)' }
-  } else {
-    if (spec.target !== undefined) return { field: 'target', message: 'only with task: regression' }
-    if (spec.prediction !== undefined) return { field: 'prediction', message: 'only with task: regression' }
-  }
   if (spec.privacy?.dp !== undefined) {
     // Under DP a sum's noise must cover one record's term: each term is clipped and coarse (at most 2^b levels).
     const sums = spec.score.sums

@@ -79,15 +79,19 @@ test('contributingSites reads the summed indicator; a reference summed under lay
   assert.match(withOld.drift.note ?? '', /report-v2 was summed under spec hash .*fedmon-layout-v3.*drift not computed/)
 })
 
-test('tooFewContributors: exact sums are compared as they are; a noisy one only when it is below by more than its 95 % noise', () => {
+test('tooFewContributors: exact sums are compared as they are; a noisy one only when it is below by more than the noise tail bound', () => {
   assert.equal(tooFewContributors({ contributing: 3, included: 4, minAgents: 3 }), null)
   const refused = tooFewContributors({ contributing: 1, included: 4, minAgents: 3 })
   assert.equal(refused?.code, 'ERR_TOO_FEW_CONTRIBUTORS')
   assert.match(refused?.message ?? '', /only 1 of the 4 included sites had records in the window.*at least 3/)
   assert.ok(!(refused?.message ?? '').includes('\n'))
-  // DP: ±5 at 95 %: 1 is within the noise of 3 → published (the noise protects); −3 is not
+  // DP: ±5 at 95 % (σ ≈ 2.6): 1 is within the noise of 3 → published (the noise protects)
   assert.equal(tooFewContributors({ contributing: 1, included: 4, minAgents: 3, noise95: 5 }), null)
-  const noisy = tooFewContributors({ contributing: 0, included: 12, minAgents: 10, noise95: 5 })
+  // refused only beyond the noise's tail bound at failure 1e-6 (≈ 20 here), not its 95 % half-width: an honest
+  // round with exactly minAgents contributing sites is never refused at random (it would use up the window)
+  assert.equal(tooFewContributors({ contributing: 0, included: 12, minAgents: 10, noise95: 5 }), null)
+  assert.equal(tooFewContributors({ contributing: 10, included: 40, minAgents: 29, noise95: 5 }), null)
+  const noisy = tooFewContributors({ contributing: 5, included: 40, minAgents: 30, noise95: 5 })
   assert.equal(noisy?.code, 'ERR_TOO_FEW_CONTRIBUTORS')
   assert.match(noisy?.message ?? '', /noisy count.*±5/)
 })

@@ -263,19 +263,22 @@ test('4 sites included, 3 of them without a record in the window: the round fail
     assert.deepEqual(fed.store.listReports({ kind: 'any' }), [])
     const exposition = (await metrics.render()).body
     assert.match(exposition, /fedmon_round_failures_total\{code="ERR_TOO_FEW_CONTRIBUTORS"\} 1/)
+    assert.doesNotMatch(exposition, /fedmon_report_agents\{/, 'nothing of the refused sum is exposed')
   } finally {
     fed.stop()
   }
 })
 
 test('3 of 4 sites with records (minAgents 3): the report is published and says contributing 3', async () => {
-  const fed = await federation(4, { inputs: (i, length) => { const v = new Uint32Array(length); if (i < 3) { v[0] = 20; v[counterIndex(buildLayout(parseMonitorSpec({ model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 } })), 'sitesWithRecords')] = 1 } return v } })
+  const metrics = createMetrics({ defaultMetrics: false })
+  const fed = await federation(4, { metrics, inputs: (i, length) => { const v = new Uint32Array(length); if (i < 3) { v[0] = 20; v[counterIndex(buildLayout(parseMonitorSpec({ model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 } })), 'sitesWithRecords')] = 1 } return v } })
   try {
     const outcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' }).finished
     assert.equal(outcome.status, 'done', JSON.stringify(outcome.failure))
     const report = fed.store.getReport(outcome.reportId as string) as Report
     assert.equal(report.agents.contributing, 3)
     assert.equal(report.agents.included.length, 4)
+    assert.match((await metrics.render()).body, /fedmon_report_agents\{role="contributing"\} 3/)
   } finally {
     fed.stop()
   }
