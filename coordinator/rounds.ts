@@ -76,6 +76,8 @@ export interface RoundServiceOptions {
   computeUnmask?: ComputeUnmask
   /** Test-only: SIGKILL this process at this point of the first round that reaches it (FEDMON_TEST_EXIT_AT). */
   testExitAt?: CoordinatorExitPoint
+  /** The monitor this service runs rounds for (named in every Announce, signed); absent in tests of one. */
+  monitor?: string
 }
 
 interface ActiveRound {
@@ -134,6 +136,11 @@ export class RoundService {
     return this.active?.outcome.id ?? null
   }
 
+  /** Whether messages of `roundId` are this service's: its running round or the last one that ended. */
+  owns (roundId: string): boolean {
+    return this.active?.outcome.id === roundId || this.ended?.outcome.id === roundId
+  }
+
   /**
    * Starts a round now over the ready agents; returns the outcome promise. Throws ApiError 409 when a
    * round is running or too few agents are online, 503 once stopped.
@@ -188,6 +195,7 @@ export class RoundService {
         phaseTimeoutMs: this.opts.phaseTimeoutMs,
         reference: req.kind === 'reference',
         ...(refresh !== undefined ? { refresh: { ageMs: refresh.ageMs, of: refresh.first.round.id } } : {}),
+        ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {}),
         deferUnmask: true
       })
     } catch (err) {
@@ -209,12 +217,13 @@ export class RoundService {
       finishedAt: null,
       timings: {},
       scheduledWindowKey: req.scheduledWindowKey ?? null,
+      ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {}),
       ...(refresh !== undefined ? { refresh: { age: formatDuration(refresh.ageMs), ageMs: refresh.ageMs, of: refresh.first.id } } : {})
     }
     this.opts.store.saveRound(outcome)
     const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, unmasking: null, done: deferred<RoundOutcome>(), refresh }
     this.active = active
-    this.opts.logger.info({ round: roundId, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
+    this.opts.logger.info({ round: roundId, monitor: this.opts.monitor, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
     this.dispatch(active, server.start(now))
     this.settle(active)
     return { roundId, finished: active.done.promise }

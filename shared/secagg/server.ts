@@ -41,6 +41,8 @@ export interface ServerOptions {
   reference?: boolean
   /** A label-refresh round of the window's first round `of` at `ageMs` (the Announce carries it, signed). */
   refresh?: { ageMs: number, of: string }
+  /** The monitor the round is for (the Announce carries it, signed). */
+  monitor?: string
   /**
    * Do not expand the masks inside receive()/tick(): once every secret is reconstructed the server waits in
    * phase 'unmask' (no deadline; further messages rejected) with pendingUnmask() returning the work, until
@@ -198,7 +200,8 @@ export class SecAggServer {
       phaseTimeoutMs: this.opts.phaseTimeoutMs,
       issuedAt: Math.floor(now),
       reference: this.opts.reference ?? false,
-      ...(this.opts.refresh !== undefined ? { refresh: { ageMs: this.opts.refresh.ageMs, of: this.opts.refresh.of } } : {})
+      ...(this.opts.refresh !== undefined ? { refresh: { ageMs: this.opts.refresh.ageMs, of: this.opts.refresh.of } } : {}),
+      ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {})
     }
     const message: Announce = { type: 'announce', ...body, signature: this.opts.sign(transcript.announceBytes(body)) }
     this.enter('advertise', now)
