@@ -279,6 +279,10 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
       if (head > 100_000 && head * 2 > queue.length) { queue.splice(0, head); head = 0 }
       if (d.to === coordinator.id) {
         enqueue(coordinator.id, guarded('coordinator', d.message.type, () => server.receive(d.from, d.message, now)))
+        // The coordinator starts unmasking the moment its work is pending (the agents run elsewhere meanwhile):
+        // hand back to the caller now rather than first run every late agent in this thread, which would
+        // count their work (e.g. each one checking the consistency quorum) as the coordinator's unmask time.
+        if (server.pendingUnmask() !== null) return
         continue
       }
       const i = indexOf.get(d.to)
