@@ -294,11 +294,12 @@ export function combineSharesVerified (shares: readonly Share[], threshold: numb
   // Parse once into one flat array (no per-share allocation: the coordinator parses ~n·k shares per round);
   // a malformed share (wrong size, element out of the field) is wrong whatever the subset: set aside.
   const ys = new Uint32Array(shares.length * CHUNKS)
-  const good: Array<{ x: number, y: Uint32Array }> = []
+  // good[i].at: offset of its CHUNKS elements in ys (offsets, not subarrays: creating views costs more than the math).
+  const good: Array<{ x: number, at: number }> = []
   const malformed: number[] = []
   for (const s of shares) {
-    const y = ys.subarray(good.length * CHUNKS, (good.length + 1) * CHUNKS)
-    if (parseShareInto(s.share, y)) good.push({ x: s.x, y })
+    const at = good.length * CHUNKS
+    if (parseShareInto(s.share, ys, at)) good.push({ x: s.x, at })
     else malformed.push(s.x)
   }
   const m = good.length
@@ -307,7 +308,7 @@ export function combineSharesVerified (shares: readonly Share[], threshold: numb
     attempts++
     const xs = indexes.map(i => good[i].x)
     const lambdas = attempts === 1 ? lagrangeAtZero(xs) : lagrangeCoefficients(0, xs)
-    const secret = interpolateSecret(indexes.map(i => good[i].y), lambdas)
+    const secret = interpolateSecret(ys, indexes.map(i => good[i].at), lambdas)
     if (secret === null) return null
     if (accept(secret)) return secret
     secret.fill(0)
@@ -320,11 +321,11 @@ export function combineSharesVerified (shares: readonly Share[], threshold: numb
       inconsistentXs = [...malformed]
       if (options.canonical?.(secret) ?? true) {
         const used = new Set(indexes)
-        const basis = indexes.map(i => good[i].y)
+        const basis = indexes.map(i => good[i].at)
         for (let j = 0; j < m; j++) {
           if (used.has(j)) continue
-          const expected = evaluateAt(good[j].x, usedXs, basis)
-          if (!expected.every((v, c) => v === good[j].y[c])) inconsistentXs.push(good[j].x)
+          const expected = evaluateAt(good[j].x, usedXs, ys, basis)
+          if (!expected.every((v, c) => v === ys[good[j].at + c])) inconsistentXs.push(good[j].x)
         }
       } else {
         inconsistentXs = []
@@ -362,23 +363,23 @@ function nextCombination (combo: number[], limit: number): boolean {
 }
 
 /** Reads a share's little-endian field elements into `out`; false when malformed (size, element ≥ p). */
-function parseShareInto (share: Uint8Array, out: Uint32Array): boolean {
+function parseShareInto (share: Uint8Array, out: Uint32Array, at: number): boolean {
   if (!(share instanceof Uint8Array) || share.length !== SHARE_BYTES) return false
   for (let c = 0, b = 0; c < CHUNKS; c++, b += 4) {
     const v = (share[b] | (share[b + 1] << 8) | (share[b + 2] << 16) | (share[b + 3] << 24)) >>> 0
     if (v >= P) return false
-    out[c] = v
+    out[at + c] = v
   }
   return true
 }
 
 /** Σ λ_i·y_i per chunk, decoded to the 32-byte secret; null when a chunk is out of its byte range. */
-function interpolateSecret (ys: readonly Uint32Array[], lambdas: Float64Array): Uint8Array | null {
+function interpolateSecret (ys: Uint32Array, offsets: readonly number[], lambdas: Float64Array): Uint8Array | null {
   const secret = new Uint8Array(SECRET_BYTES)
   for (let c = 0; c < CHUNKS; c++) {
     let acc = 0
     // Each term is < 2^26, so up to 2^26 of them sum exactly in a double: reduce once.
-    for (let i = 0; i < ys.length; i++) acc += mulMod(lambdas[i], ys[i][c])
+    for (let i = 0; i < offsets.length; i++) acc += mulMod(lambdas[i], ys[offsets[i] + c])
     acc %= P
     const width = Math.min(SECRET_BYTES, (c + 1) * CHUNK_BYTES) - c * CHUNK_BYTES
     if (acc >= 2 ** (8 * width)) { secret.fill(0); return null }
@@ -391,12 +392,12 @@ function interpolateSecret (ys: readonly Uint32Array[], lambdas: Float64Array): 
 }
 
 /** The shared polynomials (one per chunk) through (xs, ys), evaluated at `at`. */
-function evaluateAt (at: number, xs: readonly number[], ys: readonly Uint32Array[]): Uint32Array {
+function evaluateAt (at: number, xs: readonly number[], ys: Uint32Array, offsets: readonly number[]): Uint32Array {
   const basis = lagrangeCoefficients(at, xs)
   const out = new Uint32Array(CHUNKS)
   for (let c = 0; c < CHUNKS; c++) {
     let acc = 0
-    for (let i = 0; i < ys.length; i++) acc += mulMod(basis[i], ys[i][c])
+    for (let i = 0; i < offsets.length; i++) acc += mulMod(basis[i], ys[offsets[i] + c])
     acc %= P
     out[c] = acc
   }
