@@ -1,6 +1,6 @@
 import '../shared/polyfill.js'
 import { parseArgs } from 'node:util'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { createCipheriv, randomBytes } from 'node:crypto'
 import { Packr } from 'msgpackr'
 import { simulateRound } from '../shared/secagg/simulate.js'
@@ -153,6 +153,7 @@ export async function run (argv: string[]): Promise<void> {
     }
   } else {
     const started = Date.now()
+    const loadAtStart = loadavg()[0]
     // Measured before the round, while the heap is small (a GC of the full simulation would distort it).
     const aesBytesPerMs = measureAesCtrBytesPerMs()
     const sim = await simulateRound({ agents, dim, dropout, dropPoint: 'masked-input', graph, seed: Number(values.seed), measureBytes: true, wire: false, streaming: true, phaseTimeoutMs: 60_000, unmaskWorkers: workers })
@@ -185,7 +186,10 @@ export async function run (argv: string[]): Promise<void> {
       expansion: round4(bytesUpPerAgent / (4 * dim)),
       totalSeconds: round2((Date.now() - started) / 1000),
       // Peak resident set of this process (worker threads included): the simulator, the server and n agents.
-      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024)
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      // The machine is shared: 1-minute load average at the start and end of the run (wall times scale with it).
+      loadAverage: [round2(loadAtStart), round2(loadavg()[0])],
+      cores: availableParallelism()
     }
   }
   if (values.json) {

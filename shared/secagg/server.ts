@@ -750,7 +750,9 @@ export class SecAggServer {
     const budget = Math.min(MAX_ATTEMPTS_PER_SECRET, MAX_ATTEMPTS_PER_ROUND - this.reconstructAttempts)
     if (budget <= 0) return false
     // Holders already caught with a wrong share go last: one bad holder costs a search once, not per secret.
-    const ordered = [...shares].sort((a, b) => Number(this.badHolders.has(this.holderOfX.get(a.x)!)) - Number(this.badHolders.has(this.holderOfX.get(b.x)!)) || a.x - b.x)
+    const ordered = this.badHolders.size === 0
+      ? [...shares].sort((a, b) => a.x - b.x)
+      : [...shares].sort((a, b) => Number(this.badHolders.has(this.holderOfX.get(a.x)!)) - Number(this.badHolders.has(this.holderOfX.get(b.x)!)) || a.x - b.x)
     const advert = this.adverts.get(owner)!
     const ownerId = this.layout.idOf(owner)
     const accept = kind === 'b'

@@ -19,6 +19,18 @@ import { unmaskExpansions, type PairwiseUnmask, type UnmaskWork } from './unmask
 
 /** ~6 ms of work at m = 100k: big enough that messaging is noise, small enough to balance. */
 const BATCH_EXPANSIONS = 32
+/** Words of keystream per batch (32 expansions of 100k words); fewer words per expansion → more expansions per batch. */
+const BATCH_WORDS = BATCH_EXPANSIONS * 100_000
+const MAX_BATCH_EXPANSIONS = 1024
+
+/**
+ * Expansions per batch for vectors of `vectorLength` words: about BATCH_WORDS of keystream, so that at small m
+ * (10k words: ~2 ms of key agreement + PRG per 32 expansions) the per-batch messaging (structured clone of ids and
+ * keys, a reply) stays a small share of the work, while batches stay small enough for the workers to balance.
+ */
+export function batchExpansionsFor (vectorLength: number): number {
+  return Math.max(1, Math.min(MAX_BATCH_EXPANSIONS, Math.floor(BATCH_WORDS / Math.max(1, vectorLength))))
+}
 /** Batches queued per worker beyond the running one, so a worker never waits for the main thread. */
 const PREFETCH = 1
 
@@ -119,7 +131,7 @@ export class UnmaskWorkerPool {
     if (!this.started) throw new UnmaskWorkerError('the unmask pool is not started')
     if (this.busy) throw new UnmaskWorkerError('the unmask pool is already computing')
     options.signal?.throwIfAborted()
-    const batches = splitUnmaskWork(work)
+    const batches = splitUnmaskWork(work, batchExpansionsFor(work.vectorLength))
     const total = new Uint32Array(work.vectorLength)
     if (unmaskExpansions(work) === 0) return total
     this.busy = true

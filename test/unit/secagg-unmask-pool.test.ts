@@ -105,3 +105,11 @@ test('abort rejects with ERR_ABORTED and stops the pool; a bad key fails with ER
   await assert.rejects(own.compute(bad), (err: Error & { code?: string }) => err.code === 'ERR_UNMASK_WORKER' && /low-order/.test(err.message))
   await own.stop()
 })
+
+test('batches carry about the same keystream whatever the vector length (more expansions per batch at small m)', async () => {
+  const { batchExpansionsFor } = await import('../../shared/secagg/unmask-pool.js')
+  assert.equal(batchExpansionsFor(100_000), 32)
+  assert.equal(batchExpansionsFor(10_000), 320)
+  assert.equal(batchExpansionsFor(1), 1024)
+  assert.equal(batchExpansionsFor(10_000_000), 1)
+})
