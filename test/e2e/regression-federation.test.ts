@@ -70,11 +70,12 @@ test('a regression round over 3 real agents equals scikit-learn and `fedmon eval
 
   // /metrics: the short names
   const metrics = await (await fetch(`${fed.api}/metrics`)).text()
+  // every series carries the monitor label (a single-spec config's monitor is named after its model)
   for (const name of ['fedmon_mae', 'fedmon_rmse', 'fedmon_r2', 'fedmon_bias', 'fedmon_mape']) {
-    const line = metrics.split('\n').find(l => l.startsWith(`${name} `))
-    assert.ok(line !== undefined && Number.isFinite(Number(line.split(' ')[1])), `${name}: ${line}`)
+    const line = metrics.split('\n').find(l => l.startsWith(`${name}{`))
+    assert.ok(line !== undefined && /monitor="/.test(line) && Number.isFinite(Number(line.split(' ')[1])), `${name}: ${line}`)
   }
-  assert.match(metrics, new RegExp(`^fedmon_mae ${String(p.mae.value).slice(0, 6)}`, 'm'))
+  assert.match(metrics, new RegExp(`^fedmon_mae\\{monitor="[^"]+"\\} ${String(p.mae.value).slice(0, 6)}`, 'm'))
   // the terminal report through the API
   const shown = await runCli(['report', 'latest', '--api', fed.api])
   assert.equal(shown.code, 0, shown.stderr)
