@@ -25,8 +25,10 @@ import { ConfigError, FedmonError } from '../shared/errors.js'
 import { coordinatorPeerId, loadAgentConfig, type LoadedAgentConfig } from '../shared/config/agent.js'
 import type { FederationRoster } from '../shared/config/roster.js'
 import type { Logger } from '../shared/log.js'
-import { AgentRoundService, type AnnounceInfo, type LocalInput } from './rounds.js'
-import { ContributionLedger } from './ledger.js'
+import { AgentRoundService, type AnnounceInfo, type LocalInput, type MonitorBinding } from './rounds.js'
+import { ContributionLedger, ledgerScopeOf } from './ledger.js'
+import { SecAggError } from '../shared/secagg/errors.js'
+import type { LoadedAgentMonitor } from '../shared/config/agent.js'
 import { labelDependentEntries, projectEntries } from '../shared/stats/label-entries.js'
 import { checkWindowData, scanFailureReason } from './data-check.js'
 import { FileWatcher } from '../shared/config/watch.js'
@@ -78,6 +80,8 @@ export class AgentDaemon {
   private readonly droppedLogged = new Set<string>()
   /** Spec documents by hash, kept once one hashed right (a round's client checks it again, with the policy). */
   private readonly specs = new Map<string, unknown>()
+  /** This site's monitors with their ledger scopes and guards (filled at start). */
+  private monitors: Array<LoadedAgentMonitor & { scope: string, binding: MonitorBinding }> = []
   private running = false
   private wake: (() => void) | null = null
   private loop: Promise<void> | null = null
@@ -121,8 +125,13 @@ export class AgentDaemon {
     // (Loads DuckDB, which the first round would otherwise pay for.)
     if (this.opts.benchSyntheticInput !== true) {
       const { checkDataSource } = await import('./scan.js')
-      const files = await checkDataSource(config.data)
-      logger.info({ path: config.data.path, files: files.length }, 'data source found')
+      const filesOf: string[][] = []
+      for (const m of config.monitors) {
+        const files = await checkDataSource(m.data)
+        filesOf.push(files)
+        logger.info({ monitor: m.name ?? undefined, path: m.data.path, files: files.length }, 'data source found')
+      }
+      this.checkMonitorsData(filesOf)
     }
     const identity = await loadOrCreateIdentity(config.identity)
     this.identity = identity
@@ -136,6 +145,15 @@ export class AgentDaemon {
       maxRoundsPerWindow: config.policy.maxRoundsPerWindow,
       maxEpsilonPerWindow: config.policy.maxEpsilonPerWindow,
       onLost: info => { logger.error(info, 'the contribution ledger is missing but this identity kept one (state dir lost?): a new ledger refuses windows that start before notBefore; `fedmon ledger reset` overrides after checking') }
+    })
+    this.monitors = config.monitors.map((m) => {
+      const scope = ledgerScopeOf(m.data)
+      const binding: MonitorBinding = {
+        key: m.name ?? '',
+        policy: { ...m.policy, trustCoordinatorRoster: this.trustCoordinatorRoster },
+        guard: ledger.forScope(scope, { maxRoundsPerWindow: m.policy.maxRoundsPerWindow, maxEpsilonPerWindow: m.policy.maxEpsilonPerWindow })
+      }
+      return { ...m, scope, binding }
     })
     if (ledger.notBefore !== null) logger.warn({ notBefore: new Date(ledger.notBefore).toISOString(), resets: ledger.resets.length }, 'contribution ledger: windows starting before notBefore are refused')
     const maxAge = config.policy.maxWindowAgeMs
@@ -178,6 +196,7 @@ export class AgentDaemon {
       admit: (ids) => { this.admit(ids) },
       connect: (neighbours, signal) => { this.connectNeighbours(neighbours, signal) },
       onRoundEnd: (roundId, status) => { this.writeState({ lastRound: { id: roundId, status, at: new Date().toISOString() } }) },
+      bindMonitor: named => this.bindMonitor(named),
       testExitAfter: this.opts.testExitAfter,
       testStallAfter: this.opts.testStallAfter,
       logger
@@ -245,6 +264,50 @@ export class AgentDaemon {
     const run = this.reloading.then(async () => { await this.reloadNow() })
     this.reloading = run.catch(() => {})
     await run
+  }
+
+  /**
+   * Two monitors whose data paths name different scopes but match the same file would sum its records twice
+   * under two ledger scopes (a differencing hole): refused. One data path for both shares one scope instead.
+   */
+  private checkMonitorsData (filesOf: string[][]): void {
+    const { monitors } = this.config
+    const seen = new Map<string, number>()
+    monitors.forEach((m, i) => {
+      const scope = ledgerScopeOf(m.data)
+      for (const file of filesOf[i]) {
+        const j = seen.get(file)
+        if (j !== undefined && j !== i && ledgerScopeOf(monitors[j].data) !== scope) {
+          throw new ConfigError(this.config.file, `${m.field}.data.path`, `matches ${file}, which ${monitors[j].field}.data.path (monitor ${monitors[j].name ?? ''}) reads too under another path: the same records would go into two sums; give both monitors the same data.path (they then share one contribution-ledger scope) or separate files`)
+        }
+        seen.set(file, i)
+      }
+    })
+  }
+
+  /**
+   * The monitor an Announce names → this site's binding (policy, ledger scope). A config without `monitors`
+   * serves whatever monitor the coordinator names (one round per monitor name, all in its one ledger scope).
+   */
+  private bindMonitor (named: string | undefined): MonitorBinding {
+    const only = this.monitors.length === 1 ? this.monitors[0] : null
+    if (only !== null && only.name === null) return { ...only.binding, key: named ?? '' }
+    const found = named !== undefined ? this.monitors.find(m => m.name === named) : only
+    if (found === undefined || found === null) {
+      const served = this.monitors.map(m => m.name).join(', ')
+      throw new SecAggError('ERR_POLICY', named === undefined
+        ? `the announce names no monitor and this site serves several (${served}): a coordinator from before monitors?`
+        : `this site serves no monitor named "${named}" (its config's monitors: ${served})`)
+    }
+    return found.binding
+  }
+
+  /** The monitor a round runs under (AnnounceInfo.monitor, the binding key). */
+  private monitorOf (key: string): LoadedAgentMonitor {
+    const only = this.monitors.length === 1 && this.monitors[0].name === null ? this.monitors[0] : null
+    const found = only ?? this.monitors.find(m => (m.name ?? '') === key)
+    if (found === undefined) throw new AgentError(`no monitor ${key}`, 'ERR_STATE')
+    return found
   }
 
   /** With a roster file: its edits (and the config file's, which may point at another roster or pin) are reloaded. */
@@ -478,7 +541,8 @@ export class AgentDaemon {
       return { vector: v, records: Number.MAX_SAFE_INTEGER }
     }
     const { scanWindowDetailed, columnNamesFor } = await import('./scan.js')
-    const source = this.config.data
+    const monitor = this.monitorOf(announce.monitor)
+    const source = monitor.data
     let scanned: Awaited<ReturnType<typeof scanWindowDetailed>>
     try {
       // A label refresh counts the labels that had arrived by the same instant at every site: window end + age.
@@ -500,7 +564,7 @@ export class AgentDaemon {
     if (Object.keys(local.tsUnits).length > 0) this.logger.info({ round: announce.roundId, tsUnit: source.columns?.tsUnit ?? 'auto', read: local.tsUnits }, 'scan: numeric timestamps read as epoch s/ms/us/ns (records per unit; data.columns.tsUnit)')
     const { problem, warnings } = checkWindowData({
       layout, vector, recordsWithoutTimestamp: local.recordsWithoutTimestamp, columns: columnNamesFor(spec, source),
-      maxBadFraction: this.config.policy.maxBadRecordFraction ?? 1, timestamps: local.timestamps, tsUnit: source.columns?.tsUnit
+      maxBadFraction: monitor.policy.maxBadRecordFraction ?? 1, timestamps: local.timestamps, tsUnit: source.columns?.tsUnit
     })
     if (problem !== null) this.logger.error({ round: announce.roundId, data: source.path, problem, timestamps: local.timestamps }, 'the window\'s data is unusable as mapped: declining (the ledger keeps the window open)')
     for (const warning of warnings) this.logger.warn({ round: announce.roundId, data: source.path }, warning)

@@ -7,6 +7,8 @@
  * is sent to the coordinator in a signed decline). Pure: no I/O.
  */
 import { COUNTERS, type Layout } from '../shared/stats/layout.js'
+import { taskOfLayout, type TaskLayout } from '../shared/stats/tasks/index.js'
+import { regressionWindowProblem } from '../shared/stats/tasks/regression.js'
 import type { TsUnit } from '../shared/stats/data-source.js'
 import type { TimestampProfile } from './scan.js'
 import { LOOKS_LIKE_OF_MAGNITUDE, type EpochUnit } from './scan-sql.js'
@@ -14,7 +16,7 @@ import { LOOKS_LIKE_OF_MAGNITUDE, type EpochUnit } from './scan-sql.js'
 export interface DataCheckColumns { ts: string, score: string, label: string, features: ReadonlyMap<string, string> }
 
 export interface DataCheckInput {
-  layout: Layout
+  layout: TaskLayout
   vector: Uint32Array
   /** Records of the data source with no usable timestamp (in no window; local only). */
   recordsWithoutTimestamp: number
@@ -49,7 +51,7 @@ const percent = (part: number, whole: number): string => `${Math.max(1, Math.rou
  */
 export function checkWindowData (input: DataCheckInput): { problem: string | null, warnings: string[] } {
   const { layout, vector, columns } = input
-  const records = vector[layout.counters.offset + COUNTERS.indexOf('recordsInWindow')]
+  const records = taskOfLayout(layout).recordsInWindow(layout, vector)
   const warnings = records === 0
     ? []
     : layout.features
@@ -60,7 +62,6 @@ export function checkWindowData (input: DataCheckInput): { problem: string | nul
 
 function windowProblem (input: DataCheckInput, records: number): string | null {
   const { layout, vector, columns, maxBadFraction } = input
-  const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
   if (records === 0) {
     // Nothing in the window at all is not a data problem by itself (policy.minRecords speaks then), unless the
     // files hold records whose time cannot be read: then the timestamp column is the likely cause.
@@ -72,6 +73,13 @@ function windowProblem (input: DataCheckInput, records: number): string | null {
       ? `no record falls in the window, and records of the data source have no usable timestamp in column \`${columns.ts}\` (missing, or neither an epoch number nor ISO-8601): check data.columns.ts`
       : null
   }
+  // another task's columns (regression: prediction and target, read through the score and label mappings)
+  if ('task' in layout) return regressionWindowProblem(layout, vector, { prediction: columns.score, target: columns.label }, maxBadFraction)
+  return binaryWindowProblem(layout, vector, columns, maxBadFraction, records)
+}
+
+function binaryWindowProblem (layout: Layout, vector: Uint32Array, columns: DataCheckColumns, maxBadFraction: number, records: number): string | null {
+  const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
   const tooMany = (bad: number): boolean => bad > maxBadFraction * records
   const scoreKinds: Array<[typeof COUNTERS[number], string]> = [['scoreMissing', 'missing'], ['scoreNotNumeric', 'not a number'], ['scoreNotFinite', 'not finite'], ['scoreOutOfRange', 'outside [0, 1]']]
   const badScores = records - counter('scoreValid')

@@ -27,12 +27,16 @@
  *      refresh is revealed (`recordReveal`, before any share leaves). Its vector holds only the label-dependent
  *      entries. Under privacy.dp the ε of the first round and of each revealed refresh add up per window, and
  *      `maxEpsilonPerWindow` caps the total (basic composition).
+ *   7. Scopes (issue 12 §1, many monitors): the rules above hold per data source. Monitors reading different
+ *      data (different records) may each sum the same window once; monitors reading the same data share one
+ *      scope, since their records are the same. An entry without a scope (written before monitors) protects
+ *      every scope.
  * The scheduler's windows are tumbling ([k·every, (k+1)·every)), so scheduled rounds never conflict; a manual
  * `round run --window` over an already-used window is refused by every agent that contributed to it.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, writeFileSync, writeSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { z } from 'zod'
 import { FedmonError } from '../shared/errors.js'
 import { SecAggError } from '../shared/secagg/errors.js'
@@ -60,7 +64,9 @@ export const LedgerEntry = z.strictObject({
   /** A refresh round: when this agent revealed its unmask shares (recorded just before). */
   revealedAt: z.number().int().optional(),
   /** The spec's privacy.dp ε for this round (the per-window budget). */
-  epsilon: z.number().positive().optional()
+  epsilon: z.number().positive().optional(),
+  /** The data source the round read (ledgerScopeOf); absent in entries from before monitors: then every scope. */
+  scope: z.string().min(1).max(4096).optional()
 })
 export type LedgerEntry = z.infer<typeof LedgerEntry>
 
@@ -110,6 +116,26 @@ export class LedgerError extends FedmonError {
 }
 
 const iso = (t: number): string => new Date(t).toISOString()
+
+/**
+ * The ledger scope of a data source: the records it reads, named by the canonical location of its prediction
+ * files (symlinks resolved in the part of the path before any glob character) and its format. Two monitors
+ * whose data resolves to the same scope read the same records and share the ledger's rules.
+ */
+export function ledgerScopeOf (source: { path: string, format?: string }): string {
+  const abs = resolve(source.path)
+  const glob = abs.search(/[*?[\]{}]/)
+  const fixed = glob < 0 ? abs : dirname(abs.slice(0, glob + 1))
+  let real = fixed
+  try { real = realpathSync(fixed) } catch { /* not there yet: the path as written */ }
+  const rest = abs.slice(fixed.length)
+  return `${source.format ?? 'auto'}:${real}${rest}`
+}
+
+/** An entry counts in `scope` (undefined: the whole ledger) when it has that scope or none. */
+function inScope (entry: LedgerEntry, scope: string | undefined): boolean {
+  return scope === undefined || entry.scope === undefined || entry.scope === scope
+}
 
 export class ContributionLedger implements ContributionGuard {
   readonly file: string
@@ -207,18 +233,34 @@ export class ContributionLedger implements ContributionGuard {
 
   hasRound (roundId: string): boolean { return this.byRound.has(roundId) }
 
-  /** Contributed first rounds whose window overlaps `window` (refreshes re-read a window they do not add to). */
-  overlapping (window: { from: number, to: number }): LedgerEntry[] {
-    return this.entriesList.filter(e => e.contributedAt !== null && e.refresh === undefined && windowsOverlap(e.window, window))
+  /**
+   * The guard for the rounds of one data source (ledgerScopeOf): its windows are checked against the entries of
+   * that scope and the unscoped ones, and its entries are recorded with the scope. Rule 4's cap and the DP
+   * budget may differ per monitor (its policy).
+   */
+  forScope (scope: string, opts: { maxRoundsPerWindow?: number, maxEpsilonPerWindow?: number } = {}): ContributionGuard {
+    const limits = { maxRoundsPerWindow: opts.maxRoundsPerWindow ?? this.maxRoundsPerWindow, maxEpsilonPerWindow: opts.maxEpsilonPerWindow ?? this.maxEpsilonPerWindow }
+    return {
+      admit: (round, now) => { this.admit(round, now, scope, limits) },
+      contribute: (round, now) => { this.contribute(round, now, scope, limits) },
+      recordIncluded: (round, included, now) => { this.recordIncluded(round, included, now) },
+      recordReveal: (round, now) => { this.recordReveal(round, now, scope, limits) },
+      includedSetFor: round => this.includedSetFor(round, scope)
+    }
   }
 
-  /** First rounds recorded (joined or contributed) whose window overlaps `window`. */
-  roundsCovering (window: { from: number, to: number }): LedgerEntry[] {
-    return this.entriesList.filter(e => e.refresh === undefined && windowsOverlap(e.window, window))
+  /** Contributed first rounds whose window overlaps `window` (refreshes re-read a window they do not add to), in `scope`. */
+  overlapping (window: { from: number, to: number }, scope?: string): LedgerEntry[] {
+    return this.entriesList.filter(e => e.contributedAt !== null && e.refresh === undefined && inScope(e, scope) && windowsOverlap(e.window, window))
   }
 
-  /** Throws SecAggError('ERR_POLICY') when the rules above refuse the round. */
-  check (round: RoundRecord, allowJoined = false): void {
+  /** First rounds recorded (joined or contributed) whose window overlaps `window`, in `scope`. */
+  roundsCovering (window: { from: number, to: number }, scope?: string): LedgerEntry[] {
+    return this.entriesList.filter(e => e.refresh === undefined && inScope(e, scope) && windowsOverlap(e.window, window))
+  }
+
+  /** Throws SecAggError('ERR_POLICY') when the rules above refuse the round (in `scope`: undefined = the whole ledger). */
+  check (round: RoundRecord, allowJoined = false, scope?: string, limits?: ScopeLimits): void {
     const notBefore = this.header.notBefore
     if (notBefore !== null && round.window.from < notBefore) {
       throw new SecAggError('ERR_POLICY', `window ${iso(round.window.from)}..${iso(round.window.to)} starts before ${iso(notBefore)}, when this agent's contribution ledger was started again after the previous one was lost: what went into earlier windows is unknown (an operator may allow them with \`fedmon ledger reset\`)`)
@@ -227,8 +269,8 @@ export class ContributionLedger implements ContributionGuard {
     if (known !== undefined && !(allowJoined && known.contributedAt === null && sameRound(known, round))) {
       throw new SecAggError('ERR_POLICY', `round ${round.roundId} was already ${known.contributedAt !== null ? 'contributed to' : 'joined'} at ${iso(known.contributedAt ?? known.joinedAt)} (replayed announce?)`)
     }
-    if (round.refresh !== undefined) { this.checkRefresh(round); return }
-    const clash = this.overlapping(round.window).find(e => e.roundId !== round.roundId)
+    if (round.refresh !== undefined) { this.checkRefresh(round, scope, limits); return }
+    const clash = this.overlapping(round.window, scope).find(e => e.roundId !== round.roundId)
     if (clash !== undefined) {
       throw new SecAggError('ERR_POLICY', `window ${iso(round.window.from)}..${iso(round.window.to)} overlaps ${iso(clash.window.from)}..${iso(clash.window.to)}, already contributed to in round ${clash.roundId}: the same records go into one sum only (differencing)`)
     }
@@ -238,11 +280,11 @@ export class ContributionLedger implements ContributionGuard {
    * The first round a refresh names: contributed by this agent, over exactly this window and spec, with its
    * included set recorded. Throws ERR_REFRESH_SET_MISMATCH otherwise (this agent has nothing to refresh).
    */
-  firstRoundOf (round: RoundRecord): LedgerEntry & { included: NonNullable<LedgerEntry['included']> } {
+  firstRoundOf (round: RoundRecord, scope?: string): LedgerEntry & { included: NonNullable<LedgerEntry['included']> } {
     const of = round.refresh?.of
     const first = of !== undefined ? this.byRound.get(of) : undefined
     const window = `${iso(round.window.from)}..${iso(round.window.to)}`
-    if (first === undefined || first.refresh !== undefined || first.contributedAt === null) {
+    if (first === undefined || first.refresh !== undefined || first.contributedAt === null || (first.scope !== undefined && scope !== undefined && first.scope !== scope)) {
       throw new SecAggError('ERR_REFRESH_SET_MISMATCH', `this agent did not contribute to round ${of ?? '?'} over window ${window}: nothing to refresh`)
     }
     if (first.window.from !== round.window.from || first.window.to !== round.window.to || first.specHash !== round.specHash) {
@@ -254,8 +296,8 @@ export class ContributionLedger implements ContributionGuard {
     return first as LedgerEntry & { included: NonNullable<LedgerEntry['included']> }
   }
 
-  includedSetFor (round: RoundRecord): IncludedSet {
-    const { included } = this.firstRoundOf(round)
+  includedSetFor (round: RoundRecord, scope?: string): IncludedSet {
+    const { included } = this.firstRoundOf(round, scope)
     return { count: included.count, digest: included.digest }
   }
 
@@ -264,14 +306,14 @@ export class ContributionLedger implements ContributionGuard {
     return this.entriesList.filter(e => e.refresh?.of === of && e.revealedAt !== undefined && (ageMs === undefined || e.refresh.ageMs === ageMs))
   }
 
-  private checkRefresh (round: RoundRecord): void {
-    const first = this.firstRoundOf(round)
+  private checkRefresh (round: RoundRecord, scope?: string, limits?: ScopeLimits): void {
+    const first = this.firstRoundOf(round, scope)
     const { ageMs, of } = round.refresh!
     const done = this.revealedRefreshes(of, ageMs)
     if (done.length > 0) {
       throw new SecAggError('ERR_POLICY', `window ${iso(round.window.from)}..${iso(round.window.to)} was already refreshed at ${formatDuration(ageMs)} (round ${done[0].roundId}, revealed ${iso(done[0].revealedAt!)}): one refresh per declared age`)
     }
-    const cap = this.maxEpsilonPerWindow
+    const cap = limits?.maxEpsilonPerWindow ?? this.maxEpsilonPerWindow
     if (cap !== undefined && round.epsilon !== undefined) {
       const spent = (first.epsilon ?? 0) + this.revealedRefreshes(of).reduce((sum, e) => sum + (e.epsilon ?? 0), 0)
       if (spent + round.epsilon > cap + 1e-12) {
@@ -294,36 +336,37 @@ export class ContributionLedger implements ContributionGuard {
   }
 
   /** A refresh round, right before its shares leave: first reveal at its age, recorded durably. */
-  recordReveal (round: RoundRecord, now: number): void {
+  recordReveal (round: RoundRecord, now: number, scope?: string, limits?: ScopeLimits): void {
     const entry = this.byRound.get(round.roundId)
     if (entry === undefined || entry.refresh === undefined || entry.contributedAt === null) {
       throw new SecAggError('ERR_POLICY', `round ${round.roundId} is not a refresh this agent contributed to`)
     }
     if (entry.revealedAt !== undefined) return
-    this.checkRefresh(round)
+    this.checkRefresh(round, scope, limits)
     this.write(this.entriesList.map(e => e === entry ? { ...e, revealedAt: Math.floor(now) } : e))
   }
 
-  admit (round: RoundRecord, now: number): void {
-    this.check(round)
+  admit (round: RoundRecord, now: number, scope?: string, limits?: ScopeLimits): void {
+    this.check(round, false, scope, limits)
     if (round.refresh !== undefined) {
-      this.write([...this.entriesList, { ...copy(round), joinedAt: Math.floor(now), contributedAt: null }])
+      this.write([...this.entriesList, { ...copy(round, scope), joinedAt: Math.floor(now), contributedAt: null }])
       return
     }
-    const covering = this.roundsCovering(round.window)
-    if (covering.length >= this.maxRoundsPerWindow) {
-      throw new SecAggError('ERR_POLICY', `${covering.length} rounds already covered window ${iso(round.window.from)}..${iso(round.window.to)} (e.g. ${covering.slice(-3).map(e => e.roundId).join(', ')}), this agent joins at most ${this.maxRoundsPerWindow} (policy.maxRoundsPerWindow): each round over a window is a probe of its data`)
+    const covering = this.roundsCovering(round.window, scope)
+    const maxRounds = limits?.maxRoundsPerWindow ?? this.maxRoundsPerWindow
+    if (covering.length >= maxRounds) {
+      throw new SecAggError('ERR_POLICY', `${covering.length} rounds already covered window ${iso(round.window.from)}..${iso(round.window.to)} (e.g. ${covering.slice(-3).map(e => e.roundId).join(', ')}), this agent joins at most ${maxRounds} (policy.maxRoundsPerWindow): each round over a window is a probe of its data`)
     }
-    this.write([...this.entriesList, { ...copy(round), joinedAt: Math.floor(now), contributedAt: null }])
+    this.write([...this.entriesList, { ...copy(round, scope), joinedAt: Math.floor(now), contributedAt: null }])
   }
 
-  contribute (round: RoundRecord, now: number): void {
-    this.check(round, true)
-    const cap = this.maxEpsilonPerWindow
+  contribute (round: RoundRecord, now: number, scope?: string, limits?: ScopeLimits): void {
+    this.check(round, true, scope, limits)
+    const cap = limits?.maxEpsilonPerWindow ?? this.maxEpsilonPerWindow
     if (cap !== undefined && round.refresh === undefined && round.epsilon !== undefined && round.epsilon > cap) {
       throw new SecAggError('ERR_POLICY', `the round's ε = ${round.epsilon} is above this agent's policy.maxEpsilonPerWindow ${cap}`)
     }
-    const entry: LedgerEntry = { ...copy(round), joinedAt: this.byRound.get(round.roundId)?.joinedAt ?? Math.floor(now), contributedAt: Math.floor(now) }
+    const entry: LedgerEntry = { ...copy(round, scope), joinedAt: this.byRound.get(round.roundId)?.joinedAt ?? Math.floor(now), contributedAt: Math.floor(now) }
     this.write([...this.entriesList.filter(e => e.roundId !== round.roundId), entry])
   }
 
@@ -391,8 +434,12 @@ function writeAnchor (file: string, ledger: ContributionLedger): void {
   }
 }
 
-function copy (round: RoundRecord): Omit<LedgerEntry, 'joinedAt' | 'contributedAt'> {
+/** A monitor's own limits within its scope (its policy): rule 4's cap and the per-window ε budget. */
+interface ScopeLimits { maxRoundsPerWindow?: number, maxEpsilonPerWindow?: number }
+
+function copy (round: RoundRecord, scope?: string): Omit<LedgerEntry, 'joinedAt' | 'contributedAt'> {
   return {
+    ...(scope !== undefined ? { scope } : {}),
     roundId: round.roundId, window: { from: round.window.from, to: round.window.to }, specHash: round.specHash, reference: round.reference,
     // A refresh's participants are its first round's included set (recorded there as a digest): not kept again.
     participants: round.refresh !== undefined ? [] : [...round.participants],

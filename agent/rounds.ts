@@ -1,18 +1,26 @@
 /**
- * The agent's round service: one SecAggClient (sans-IO) per announced round. It validates the coordinator's
+ * The agent's round service: one SecAggClient (sans-IO) per announced round, and one running round per monitor
+ * (rounds of different monitors run side by side; a new Announce for a monitor replaces that monitor's round). It validates the coordinator's
  * Announce against the agent's policy and contribution ledger (refusals logged with the reason), checks the
  * round's monitor spec against the policy, computes the local vector in parallel with the key exchange,
  * sends Shamir shares peer-to-peer to neighbours and everything else to the coordinator, and wipes the
  * round's secrets when it ends. No secret of a round is written to disk (the ledger holds windows and ids).
  */
 import { SecAggClient, type ClientOptions } from '../shared/secagg/client.js'
-import type { VerifiedSpec } from '../shared/secagg/policy.js'
+import type { AgentPolicy, ContributionGuard, VerifiedSpec } from '../shared/secagg/policy.js'
 import { SecAggError } from '../shared/secagg/errors.js'
 import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js'
 import type { Outgoing } from '../shared/secagg/types.js'
 import type { Logger } from '../shared/log.js'
 
-export type AnnounceInfo = SecAggClient['announce'] & { roundId: string }
+/** The announce's terms, its round id and the key of the monitor binding it runs under (MonitorBinding.key). */
+export type AnnounceInfo = SecAggClient['announce'] & { roundId: string, monitor: string }
+
+/**
+ * Which of this site's monitors a round is for: its key (one running round per key), and the policy and
+ * contribution-ledger scope it runs under.
+ */
+export interface MonitorBinding { key: string, policy?: AgentPolicy, guard?: ContributionGuard }
 
 /**
  * The agent's local vector for a round, how many of its records fall in the window, and what is wrong with them
@@ -32,6 +40,12 @@ export interface AgentRoundServiceOptions extends ClientOptions {
   /** Called once a round is accepted with the neighbours (and their addresses) shares will go to: connect early. */
   connect?: (neighbours: Array<{ id: string, addrs: string[] }>, signal: AbortSignal) => void
   onRoundEnd?: (roundId: string, status: string) => void
+  /**
+   * The monitor the Announce names (undefined: a coordinator from before monitors) → this site's binding for
+   * it; throws SecAggError (ERR_POLICY) for a monitor this site does not serve. Absent: every round runs under
+   * `policy` and `guard`, key ''.
+   */
+  bindMonitor?: (monitor: string | undefined) => MonitorBinding
   /** Test-only: SIGKILL this process right after sending a message of this type (FEDMON_TEST_EXIT_AFTER). */
   testExitAfter?: string
   /**
@@ -47,6 +61,8 @@ export interface AgentRoundServiceOptions extends ClientOptions {
 interface ActiveRound {
   client: SecAggClient
   roundId: string
+  /** The monitor binding's key: one running round per key. */
+  monitor: string
   addrs: Map<string, string[]>
   controller: AbortController
   ticker: NodeJS.Timeout
@@ -72,7 +88,8 @@ const DATA_DEPENDENT_FAILURE = 'ERR_SCAN_RECORD_CAP'
 export class AgentRoundService {
   private readonly opts: AgentRoundServiceOptions
   private readonly now: () => number
-  private active: ActiveRound | null = null
+  /** Running rounds by monitor key. */
+  private readonly active = new Map<string, ActiveRound>()
   private readonly abortedEarly = new Set<string>()
 
   constructor (opts: AgentRoundServiceOptions) {
@@ -80,8 +97,30 @@ export class AgentRoundService {
     this.now = opts.now ?? Date.now
   }
 
+  /** A running round's id (the first one's when several monitors run), or null. */
   get currentRoundId (): string | null {
-    return this.active?.roundId ?? null
+    return this.active.values().next().value?.roundId ?? null
+  }
+
+  /** The ids of the rounds running now, one per monitor. */
+  get runningRoundIds (): string[] {
+    return [...this.active.values()].map(a => a.roundId)
+  }
+
+  private isActive (active: ActiveRound): boolean {
+    return this.active.get(active.monitor) === active
+  }
+
+  private roundById (roundId: string): ActiveRound | null {
+    for (const a of this.active.values()) if (a.roundId === roundId) return a
+    return null
+  }
+
+  /** Every running round's participants (the gater admits them), or [] when none runs. */
+  private admitRunning (): void {
+    const ids = new Set<string>()
+    for (const a of this.active.values()) for (const p of a.client.announce.participants) ids.add(p.id)
+    this.opts.admit([...ids])
   }
 
   receive (from: string, message: SecAggMessage): void {
@@ -102,15 +141,15 @@ export class AgentRoundService {
       this.onAnnounce(from, message)
       return
     }
-    const active = this.active
-    if (message.type === 'abort' && (active === null || message.roundId !== active.roundId)) {
+    const active = this.roundById(message.roundId)
+    if (message.type === 'abort' && active === null) {
       // Streams are independent: an Abort can overtake its Announce. Remember it (the sender is the
       // Noise-authenticated coordinator) so the late Announce is not joined.
       this.abortedEarly.add(message.roundId)
       if (this.abortedEarly.size > 16) this.abortedEarly.delete(this.abortedEarly.values().next().value as string)
       return
     }
-    if (active === null || message.roundId !== active.roundId) {
+    if (active === null) {
       this.opts.logger.debug({ peer: from, type: message.type, round: message.roundId }, 'message for no running round: dropped')
       return
     }
@@ -118,19 +157,23 @@ export class AgentRoundService {
     this.feed(active, from, message)
   }
 
-  /** Aborts the running round (shutdown): secrets wiped, nothing more sent. */
+  /** Aborts the running rounds (shutdown): secrets wiped, nothing more sent. */
   stop (): void {
-    const active = this.active
-    if (active === null) return
-    active.client.abort()
-    this.end(active, 'aborted')
+    for (const active of [...this.active.values()]) {
+      active.client.abort()
+      this.end(active, 'aborted')
+    }
   }
 
   private onAnnounce (from: string, announce: SecAggMessage): void {
     let client: SecAggClient
+    let binding: MonitorBinding
     try {
-      const { self, coordinator, sign, verify, policy, guard, roster } = this.opts
-      client = SecAggClient.fromAnnounce({ self, coordinator, sign, verify, policy, guard, roster }, from, announce, this.now())
+      const { self, coordinator, sign, verify, roster } = this.opts
+      // The monitor is read before the signature is checked; fromAnnounce then verifies it with everything else.
+      const named = announce.type === 'announce' ? announce.monitor : undefined
+      binding = this.opts.bindMonitor?.(named) ?? { key: '', policy: this.opts.policy, guard: this.opts.guard }
+      client = SecAggClient.fromAnnounce({ self, coordinator, sign, verify, policy: binding.policy, guard: binding.guard, roster }, from, announce, this.now())
     } catch (err) {
       const e = err as Error & { code?: string }
       this.opts.logger.warn({ round: announce.roundId, code: e.code, reason: e.message }, 'round refused')
@@ -139,33 +182,35 @@ export class AgentRoundService {
       this.sendDecline(SecAggClient.declineAnnounce({ self, coordinator, sign, verify }, from, announce, err))
       return
     }
-    if (this.active !== null) {
-      this.opts.logger.warn({ round: this.active.roundId, next: client.roundId }, 'a new announce replaces the running round')
-      this.active.client.abort()
-      this.end(this.active, 'superseded')
+    const running = this.active.get(binding.key)
+    if (running !== undefined) {
+      this.opts.logger.warn({ round: running.roundId, next: client.roundId, monitor: binding.key }, 'a new announce for the monitor replaces its running round')
+      running.client.abort()
+      this.end(running, 'superseded')
     }
-    const info: AnnounceInfo = { ...client.announce, roundId: client.roundId }
+    const info: AnnounceInfo = { ...client.announce, roundId: client.roundId, monitor: binding.key }
     const active: ActiveRound = {
       client,
       roundId: client.roundId,
+      monitor: binding.key,
       addrs: new Map(client.announce.participants.map(p => [p.id, p.addrs])),
       controller: new AbortController(),
       ticker: setInterval(() => { this.tick(active) }, this.opts.tickMs ?? 200),
       early: []
     }
-    this.active = active
-    this.opts.admit(client.announce.participants.map(p => p.id))
-    this.opts.logger.info({ round: client.roundId, participants: client.announce.participants.length, vectorLength: client.announce.vectorLength, reference: client.announce.reference }, 'round accepted')
+    this.active.set(binding.key, active)
+    this.admitRunning()
+    this.opts.logger.info({ round: client.roundId, monitor: binding.key, participants: client.announce.participants.length, vectorLength: client.announce.vectorLength, reference: client.announce.reference }, 'round accepted')
     this.step(active, () => client.start(this.now()))
     // Connection setup (TCP + Noise + identify) overlaps the advertise phase instead of delaying ShareKeys.
     this.opts.connect?.(client.neighbours().map(id => ({ id, addrs: active.addrs.get(id) ?? [] })), active.controller.signal)
     const started = this.now()
     this.prepareInput(active, info).then((input) => {
-      if (this.active !== active || input === null) return
+      if (!this.isActive(active) || input === null) return
       this.opts.logger.info({ round: active.roundId, ms: this.now() - started, records: input.records }, 'local vector ready')
       this.step(active, () => client.setInput(input.vector, this.now(), { records: input.records, problem: input.problem ?? null }))
     }, (err: Error & { code?: string }) => {
-      if (this.active !== active) return
+      if (!this.isActive(active)) return
       // SecAggErrors here come from provideSpec: the spec does not match the hash or the policy.
       if (err instanceof SecAggError) {
         this.opts.logger.warn({ round: active.roundId, code: err.code, reason: err.message }, 'round refused')
@@ -192,7 +237,7 @@ export class AgentRoundService {
     let spec = client.spec
     if (spec === null) {
       const document = await this.opts.fetchSpec(info.specHash, signal)
-      if (this.active !== active) return null
+      if (!this.isActive(active)) return null
       spec = client.provideSpec(document)
     }
     return await this.opts.computeInput(info, spec, signal)
@@ -230,7 +275,7 @@ export class AgentRoundService {
   }
 
   private retryEarly (active: ActiveRound): void {
-    if (active.early.length === 0 || this.active !== active) return
+    if (active.early.length === 0 || !this.isActive(active)) return
     const pending = active.early
     active.early = []
     let progressed = false
@@ -250,12 +295,12 @@ export class AgentRoundService {
   }
 
   private tick (active: ActiveRound): void {
-    if (this.active !== active) return
+    if (!this.isActive(active)) return
     this.step(active, () => active.client.tick(this.now()))
   }
 
   private checkEnd (active: ActiveRound): void {
-    if (this.active !== active) return
+    if (!this.isActive(active)) return
     const status = active.client.status
     if (status === 'done' || status === 'failed') this.end(active, status)
   }
@@ -268,11 +313,11 @@ export class AgentRoundService {
     // message (the unmask shares) is usually still on its way.
     if (status !== 'done' && status !== 'failed') active.controller.abort()
     active.early = []
-    if (this.active === active) {
-      this.active = null
-      this.opts.admit([])
+    if (this.isActive(active)) {
+      this.active.delete(active.monitor)
+      this.admitRunning()
     }
-    this.opts.logger.info({ round: active.roundId, status }, 'round ended')
+    this.opts.logger.info({ round: active.roundId, monitor: active.monitor, status }, 'round ended')
     this.opts.onRoundEnd?.(active.roundId, status)
   }
 

@@ -159,7 +159,7 @@ export function scoreBinSql (layout: Layout, s: string): string {
 }
 
 /** Value-bucket index of a finite value `v` for a numeric feature (edges or sketch). */
-export function numericBucketSql (f: NumericFeatureLayout, v: string): string {
+export function numericBucketSql (f: Pick<NumericFeatureLayout, 'edges' | 'sketch'>, v: string): string {
   if (f.edges !== null) {
     // bucket = number of edges <= v
     const arms = f.edges.map((e, i) => `WHEN ${v} < ${sqlNumber(e)} THEN ${i}`).join(' ')

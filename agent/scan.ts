@@ -16,7 +16,9 @@ import { gunzipSync, constants as zlibConstants } from 'node:zlib'
 import { DuckDBInstance, type DuckDBConnection, type DuckDBType, DuckDBTypeId } from '@duckdb/node-api'
 import { FedmonError } from '../shared/errors.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
-import { type Layout, COUNTERS, type CounterName } from '../shared/stats/layout.js'
+import { type Layout, COUNTERS, type CounterName, type FeatureLayout } from '../shared/stats/layout.js'
+import type { TaskLayout } from '../shared/stats/tasks/index.js'
+import { taskScanOf, taskColumnsOf } from './scan-tasks.js'
 import { type DataSource, type DataFormat, type LabelSource, dataFormatOf } from '../shared/stats/data-source.js'
 import { writeLimbs } from '../shared/stats/fixed-point.js'
 import {
@@ -39,7 +41,7 @@ export class ScanError extends FedmonError {
 
 export interface ScanOptions {
   spec: MonitorSpec
-  layout: Layout
+  layout: TaskLayout
   source: DataSource
   /** [from, to) in epoch milliseconds. */
   window: { from: number, to: number }
@@ -138,6 +140,7 @@ export async function scanWindowDetailed (opts: ScanOptions): Promise<ScanResult
   const format = dataFormatOf(source)
   if (format === null) throw new ScanError(`cannot tell the data format of ${source.path}: use .jsonl, .csv or .parquet, or set data.format`, 'ERR_SCAN_FORMAT')
   const labelFormat = source.labels !== undefined ? labelFormatOf(source.labels) : null
+  if (source.labels !== undefined && taskScanOf(layout) !== null) throw new ScanError(`data.labels joins binary labels only: a ${spec.task ?? 'binary'} spec reads its truth from the logs' own column (data.columns.label)`, 'ERR_SCAN_TASK_LABELS')
   if (opts.labelCutoff !== undefined && !Number.isFinite(opts.labelCutoff)) throw new ScanError(`label cutoff must be a finite epoch-ms instant, got ${opts.labelCutoff}`, 'ERR_SCAN_LABEL_CUTOFF')
 
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' })
@@ -224,7 +227,9 @@ function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat)
     const mapped = cols?.features?.[name] ?? spec.features[name].column
     features.set(name, mapped !== undefined ? [mapped] : format === 'jsonl' ? ['features', name] : [name])
   }
-  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, spec.score.column), label: one(cols?.label, spec.label.column), id: one(cols?.id, 'id'), features }
+  // the task's two roles: the model's output (binary: score) and the truth (binary: label), mapped by the site
+  const roles = taskColumnsOf(spec)
+  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, roles.output), label: one(cols?.label, roles.truth), id: one(cols?.id, 'id'), features }
 }
 
 /** The columns a materialisation reads: the prediction id only when labels are joined (else it costs a column). */
@@ -305,7 +310,7 @@ function readTypeOf (type: DuckDBType, isTs: boolean): string {
   return type.toString()
 }
 
-interface MaterializeOpts { spec: MonitorSpec, layout: Layout, source: DataSource, format: DataFormat, files: string[], window: { from: number, to: number }, joinLabels: boolean }
+interface MaterializeOpts { spec: MonitorSpec, layout: TaskLayout, source: DataSource, format: DataFormat, files: string[], window: { from: number, to: number }, joinLabels: boolean }
 
 /**
  * Defines `w`: one row per record that is in the window or has no usable ts, with its classes, bins and clamped
@@ -576,13 +581,13 @@ async function describe (conn: DuckDBConnection, reader: string): Promise<Column
  */
 function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: Columns): string {
   const ts = timestampPartsSql(resolveColumn(columns, paths.ts))
-  const score = scoreClassSql(resolveColumn(columns, paths.score))
-  const label = labelClassSql(o.spec, resolveColumn(columns, paths.label))
-  const inner: string[] = [`${ts.number} AS ts_num`, `${ts.instant} AS ts_instant`, `${ts.missing} AS ts_missing`,
-    `${score.cls} AS score_class`, `${score.value} AS s_raw`, `${label} AS label_class`]
+  const inner: string[] = [`${ts.number} AS ts_num`, `${ts.instant} AS ts_instant`, `${ts.missing} AS ts_missing`, ...taskRecordSql(o, resolveColumn(columns, paths.score), resolveColumn(columns, paths.label))]
   if (o.joinLabels) inner.push(`${idTextSql(resolveColumn(columns, paths.id))} AS pred_id`)
-  for (const [i, f] of o.layout.features.entries()) {
-    const col = resolveColumn(columns, paths.features.get(f.name) ?? [f.name])
+  const taskValues = taskScanOf(o.layout)?.numericValues(o.layout) ?? []
+  const rolePaths = { output: paths.score, truth: paths.label }
+  for (const [i, f] of binnedLayouts(o.layout).entries()) {
+    const own = taskValues.find(v => v.layout === f)
+    const col = resolveColumn(columns, own !== undefined ? rolePaths[own.role] : paths.features.get(f.name) ?? [f.name])
     if (f.type === 'numeric') {
       const { bucket, value } = numericFeatureSql(f, col)
       inner.push(`${bucket} AS fb${i}`)
@@ -596,6 +601,19 @@ function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
     FROM (SELECT ${inner.join(',\n      ')} FROM ${reader}))`
 }
 
+/** The task's per-record classes (binary: score class and value, label class; other tasks: agent/scan-tasks.ts). */
+function taskRecordSql (o: MaterializeOpts, output: ColumnExpr, truth: ColumnExpr): string[] {
+  const taskScan = taskScanOf(o.layout)
+  if (taskScan !== null) return taskScan.recordSql(o.spec, o.layout, output, truth)
+  const score = scoreClassSql(output)
+  return [`${score.cls} AS score_class`, `${score.value} AS s_raw`, `${labelClassSql(o.spec, truth)} AS label_class`]
+}
+
+/** The segments binned per record (fb*, fv*): the features, then the task's own values binned like numeric features. */
+function binnedLayouts (layout: TaskLayout): FeatureLayout[] {
+  return [...layout.features, ...(taskScanOf(layout)?.numericValues(layout).map(v => v.layout) ?? [])]
+}
+
 const HAS_TS = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
 
 /**
@@ -605,10 +623,17 @@ const HAS_TS = 'ts_ms IS NOT NULL AND isfinite(ts_ms)'
  */
 function windowSql (o: MaterializeOpts, reading: string): string {
   // s and fv* are NULL outside the window (records without ts), so plain sums over `w` need no filter
-  const summed = o.layout.features.flatMap((f, i) => (f.type === 'numeric' && f.moments.kind !== 'off' ? [i] : []))
+  const summed = binnedLayouts(o.layout).flatMap((f, i) => (f.type === 'numeric' && f.moments.kind !== 'off' ? [i] : []))
   const values = summed.map(i => `CASE WHEN ${HAS_TS} THEN fv${i} END AS fv${i}`)
-  const excluded = ['ts_ms', 'ts_missing', 'score_class', 's_raw', 'label_class', ...(o.joinLabels ? ['pred_id'] : []), ...summed.map(i => `fv${i}`)]
   const inWindow = `NOT (${HAS_TS}) OR (ts_ms >= ${sqlNumber(o.window.from)} AND ts_ms < ${sqlNumber(o.window.to)})`
+  const taskScan = taskScanOf(o.layout)
+  if (taskScan !== null) { // another task's classes (no label join: scanWindowDetailed refuses data.labels for it)
+    const excludedColumns = ['ts_ms', 'ts_missing', ...taskScan.recordColumns, ...summed.map(i => `fv${i}`)]
+    return `SELECT (${HAS_TS}) AS has_ts, ${[...taskScan.windowSql(HAS_TS), ...values, `* EXCLUDE (${excludedColumns.join(', ')})`].join(', ')}
+    FROM ${reading}
+    WHERE ${inWindow}`
+  }
+  const excluded = ['ts_ms', 'ts_missing', 'score_class', 's_raw', 'label_class', ...(o.joinLabels ? ['pred_id'] : []), ...summed.map(i => `fv${i}`)]
   if (!o.joinLabels) {
     return `SELECT (${HAS_TS}) AS has_ts, score_class, CASE WHEN score_class = 0 AND ${HAS_TS} THEN s_raw END AS s, label_class,
       ${[...values, `* EXCLUDE (${excluded.join(', ')})`].join(', ')}
@@ -737,16 +762,11 @@ async function profileTimestamps (conn: DuckDBConnection, reading: string): Prom
 }
 
 /** Runs the GROUP BY queries over `w` and fills the vector; undated records are only counted, for the local figure. */
-async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Layout, signal?: AbortSignal): Promise<ScanResult> {
-  const vec = new Uint32Array(layout.length)
-  const maxRecords = layout.maxRecords
-  const capError = (n: bigint, what: string): ScanError => new ScanError(`${what}: ${n} records exceed limits.maxRecordsPerAgent = ${maxRecords} for one window; use a shorter window or raise the limit in the spec`, 'ERR_SCAN_RECORD_CAP')
-  const setCount = (index: number, value: bigint, what: string): void => {
-    if (value > BigInt(maxRecords)) throw capError(value, what)
-    vec[index] = Number(value)
-  }
+/**
+ * The binary task's entries: counters, score × label histogram, calibration bins and the loss sums.
+ */
+async function aggregateBinary (conn: DuckDBConnection, spec: MonitorSpec, layout: Layout, vec: Uint32Array, setCount: (index: number, value: bigint, what: string) => void): Promise<{ recordsInWindow: bigint, withoutTimestamp: bigint }> {
   const big = (x: unknown): bigint => (x === null || x === undefined ? 0n : BigInt(x as bigint | number))
-
   // 1. counters, score × label histogram, calibration bins and the loss sums: one GROUP BY over the record
   //    classes and score bins (at most ~3 × (bins + calibration bins) groups), folded here. The sums are taken at
   //    the spec's precision (layout.sums), or not at all.
@@ -792,6 +812,8 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
       add('predictedPositiveUnlabeled', count)
     }
   }
+  // the per-site indicator (layout v3): summed, how many sites the window's figures come from
+  counts.set('sitesWithRecords', (counts.get('recordsInWindow') ?? 0n) > 0n ? 1n : 0n)
   COUNTERS.forEach((name, k) => { setCount(layout.counters.offset + k, counts.get(name) ?? 0n, name) })
   scoreHist.forEach((n, i) => { setCount(layout.score.offset + i, n, 'score bin') })
   calCounts.forEach((n, i) => { setCount(cal.countsOffset + i, n, 'calibration bin') })
@@ -802,12 +824,28 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
     writeLimbs(vec, sums.scoreSum, scoreSum)
     writeLimbs(vec, sums.scoreSumSquares, scoreSumSquares)
   }
+  return { recordsInWindow: counts.get('recordsInWindow') ?? 0n, withoutTimestamp }
+}
+
+async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: TaskLayout, signal?: AbortSignal): Promise<ScanResult> {
+  const vec = new Uint32Array(layout.length)
+  const maxRecords = layout.maxRecords
+  const capError = (n: bigint, what: string): ScanError => new ScanError(`${what}: ${n} records exceed limits.maxRecordsPerAgent = ${maxRecords} for one window; use a shorter window or raise the limit in the spec`, 'ERR_SCAN_RECORD_CAP')
+  const setCount = (index: number, value: bigint, what: string): void => {
+    if (value > BigInt(maxRecords)) throw capError(value, what)
+    vec[index] = Number(value)
+  }
+  const big = (x: unknown): bigint => (x === null || x === undefined ? 0n : BigInt(x as bigint | number))
+
+  // 1. the task's own entries (binary: aggregateBinary below; other tasks: agent/scan-tasks.ts)
+  const taskScan = taskScanOf(layout)
+  const own = taskScan !== null ? await taskScan.aggregate(conn, layout, vec, setCount) : await aggregateBinary(conn, spec, layout as Layout, vec, setCount)
   signal?.throwIfAborted()
 
   // 2. per feature, one GROUP BY bucket that also sums a numeric feature's moments (fv* is NULL for bad values;
   //    records without ts have no bucket and no value): it reads only that feature's column, and the integer
   //    sums of the groups add up to exactly the ungrouped sums.
-  for (const [i, f] of layout.features.entries()) {
+  for (const [i, f] of binnedLayouts(layout).entries()) {
     signal?.throwIfAborted()
     const moments = f.type === 'numeric' ? f.moments : null
     let terms = ''
@@ -837,7 +875,7 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Lay
       writeLimbs(vec, moments.sumSquares, squares)
     }
   }
-  return { vector: vec, local: { recordsWithoutTimestamp: Number(withoutTimestamp), recordsInWindow: Number(counts.get('recordsInWindow') ?? 0n), malformedRows: 0, tsUnits: {} } }
+  return { vector: vec, local: { recordsWithoutTimestamp: Number(own.withoutTimestamp), recordsInWindow: Number(own.recordsInWindow), malformedRows: 0, tsUnits: {} } }
 }
 
 function firstLine (err: unknown): string {

@@ -175,6 +175,7 @@ export async function run (argv: string[]): Promise<void> {
     }
   } else {
     const started = Date.now()
+    const loadAtStart = loadavg()[0]
     // Measured before the round, while the heap is small (a GC of the full simulation would distort it).
     const aesBytesPerMs = measureAesCtrBytesPerMs()
     const x25519PerMs = measureX25519PerMs()
@@ -212,14 +213,15 @@ export async function run (argv: string[]): Promise<void> {
       // PRG + key agreements on one core, and what the unmasking cost in CPU over that (1.0 = nothing else).
       cryptoFloorMs: round2(prgFloorMs + x25519FloorMs),
       unmaskCpuOverCryptoFloor: round2((sim.serverUnmaskCpuMs ?? NaN) / (prgFloorMs + x25519FloorMs)),
-      // The machine's load when the round ended (1-minute average; 2 cores here): wall-clock figures depend on it.
-      loadAverage1m: round2(loadavg()[0]),
       bytesUpPerAgent,
       bytesDownPerAgent: perAgent(sim.bytesReceived),
       expansion: round4(bytesUpPerAgent / (4 * dim)),
       totalSeconds: round2((Date.now() - started) / 1000),
       // Peak resident set of this process (worker threads included): the simulator, the server and n agents.
-      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024)
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      // The machine is shared: 1-minute load average at the start and end of the run (wall times scale with it).
+      loadAverage: [round2(loadAtStart), round2(loadavg()[0])],
+      cores: availableParallelism()
     }
   }
   if (values.json) {

@@ -54,7 +54,13 @@ export const METRIC_ALIASES: Readonly<Record<string, string>> = {
   positives: 'samples.positives',
   score_psi: 'drift.score.psi',
   estimated_auc: 'performance.estimated.auc',
-  label_coverage: 'performance.estimated.labels.coverage'
+  label_coverage: 'performance.estimated.labels.coverage',
+  // regression (shared/stats/tasks/regression.ts)
+  mae: 'performance.mae.value',
+  rmse: 'performance.rmse.value',
+  r2: 'performance.r2.value',
+  bias: 'performance.bias.value',
+  mape: 'performance.mape.value'
 }
 
 /** Labelled records a realised performance metric needs before a rule on it fires (unless the rule says). */

@@ -44,11 +44,31 @@ export class ApiListenError extends FedmonError {
 
 export interface AgentView { peerId: string, online: boolean, lastSeen: string | null, lastIncludedRound: string | null }
 export interface ReferenceView { reportId: string, setAt: string }
+/** One monitor of the deployment (`GET /v1/monitors`, `fedmon status`). */
+export interface MonitorView {
+  name: string
+  model: string
+  specHash: string
+  vectorLength: number
+  schedule: { every: string, delay: string } | null
+  /** The id of its round running now, or null. */
+  running: string | null
+  lastRound: { id: string, kind: RoundKind, status: RoundOutcome['status'], window: RoundOutcome['window'], startedAt: string, finishedAt: string | null, reportId: string | null } | null
+  nextScheduledRound: string | null
+  latestReport: { id: string, window: Report['window'], createdAt: string } | null
+  reference: ReferenceView | null
+  alertRules: number
+}
+
 export interface StatusView {
   status: 'ok'
   peerId: string
   specHash: string
   model: string
+  /** The monitor the status is of (the first one unless `?monitor=` names another). */
+  monitor?: string
+  /** Every monitor of the deployment, with its last and next round. */
+  monitors?: MonitorView[]
   agents: { total: number, online: number }
   lastRound: RoundOutcome | null
   nextScheduledRound: string | null
@@ -65,20 +85,24 @@ export interface ApiBackend {
    * Starts a round now; returns its id. Throws ApiError 409 (busy, too few agents, window overlapping a
    * report), 422 (window too long or in the future) or 503 (not ready).
    */
-  startRound: (req: { window: { from: number, to: number }, reference: boolean, refreshMs?: number }) => string
+  startRound: (req: { window: { from: number, to: number }, reference: boolean, refreshMs?: number, monitor?: string }) => string
   getRound: (id: string) => RoundOutcome | null
   /** Rounds and round-less scheduled windows, newest last (see shared/round-list.ts). */
   listRounds: (opts: { limit: number, failed: boolean, monitor?: string }) => RoundListEntry[]
-  listReports: (opts: { last: number, kind: RoundKind | 'any' }) => Report[]
+  /** Newest last; one monitor's when `monitor` is set (404 ERR_UNKNOWN_MONITOR for no such monitor), else every monitor's. */
+  listReports: (opts: { last: number, kind: RoundKind | 'any', monitor?: string }) => Report[]
   getReport: (id: string) => Report | null
   /** Every version of the window of report `id` (first round, then each label refresh), oldest first; null when unknown. */
   reportVersions: (id: string) => Report[] | null
-  latestReport: () => Report | null
+  latestReport: (monitor?: string) => Report | null
   agents: () => AgentView[]
-  status: () => StatusView
-  reference: () => ReferenceView | null
-  /** Throws ApiError 404 when no reference-capable report has this id. */
-  setReference: (reportId: string) => ReferenceView
+  /** Every monitor (absent in single-monitor test backends: an empty list). */
+  monitors?: () => MonitorView[]
+  status: (monitor?: string) => StatusView
+  /** The monitor's current reference (the first monitor's when none is named). */
+  reference: (monitor?: string) => ReferenceView | null
+  /** Throws ApiError 404 when no reference-capable report of the monitor has this id. */
+  setReference: (reportId: string, monitor?: string) => ReferenceView
   metrics: () => Promise<{ contentType: string, body: string }>
 }
 
@@ -95,11 +119,13 @@ export const RoundRequestBody = z.object({
    * A label refresh of the window's report at this declared age (one of the spec's labels.refreshAfter, e.g.
    * "30d"): only the label-dependent entries are summed again, over exactly the window's first included set.
    */
-  refresh: z.string().refine(v => { try { parseDuration(v); return true } catch { return false } }, 'refresh must be a duration such as "7d" or "30d"').optional()
+  refresh: z.string().refine(v => { try { parseDuration(v); return true } catch { return false } }, 'refresh must be a duration such as "7d" or "30d"').optional(),
+  /** The monitor to run the round for; required when the deployment runs more than one. */
+  monitor: z.string().min(1).max(64).optional()
 })
 export type RoundRequestBody = z.infer<typeof RoundRequestBody>
 
-export const SetReferenceBody = z.object({ id: z.string().min(1) })
+export const SetReferenceBody = z.object({ id: z.string().min(1), monitor: z.string().min(1).max(64).optional() })
 export type SetReferenceBody = z.infer<typeof SetReferenceBody>
 
 const MAX_BODY = 64 * 1024
@@ -301,7 +327,7 @@ export class ApiServer {
     if (resource === 'rounds' && parts.length === 2) {
       if (method === 'POST') {
         const body = parseBody(RoundRequestBody, await readJson(req))
-        const roundId = b.startRound({ window: body.window, reference: body.reference ?? false, ...(body.refresh !== undefined ? { refreshMs: parseDuration(body.refresh) } : {}) })
+        const roundId = b.startRound({ window: body.window, reference: body.reference ?? false, ...(body.refresh !== undefined ? { refreshMs: parseDuration(body.refresh) } : {}), ...(body.monitor !== undefined ? { monitor: body.monitor } : {}) })
         send(res, 202, { roundId })
         return
       }
@@ -317,36 +343,38 @@ export class ApiServer {
       if (parts.length === 2) {
         const kind = url.searchParams.get('kind') ?? 'any'
         if (kind !== 'any' && kind !== 'reference' && kind !== 'current') throw new ApiError(400, 'ERR_BAD_REQUEST', 'kind must be reference, current or any')
-        const reports = b.listReports({ last: lastParam(url, 20), kind })
+        const monitor = monitorParam(url)
+        const reports = b.listReports({ last: lastParam(url, 20), kind, ...(monitor !== undefined ? { monitor } : {}) })
         send(res, 200, { reports: view(url) === 'summary' ? reports.map(reportSummary) : reports })
         return
       }
       if (parts.length === 4 && parts[3] === 'versions') {
-        const target = id === 'latest' ? b.latestReport()?.id ?? null : id
+        const target = id === 'latest' ? b.latestReport(monitorParam(url))?.id ?? null : id
         const versions = target !== null ? b.reportVersions(target) : null
         if (versions === null || versions.length === 0) throw new ApiError(404, 'ERR_NOT_FOUND', id === 'latest' ? 'no report yet' : `no report ${id}`)
         send(res, 200, { versions: view(url) === 'summary' ? versions.map(reportSummary) : versions })
         return
       }
       if (parts.length === 3) {
-        const report = id === 'latest' ? b.latestReport() : b.getReport(id)
+        const report = id === 'latest' ? b.latestReport(monitorParam(url)) : b.getReport(id)
         if (report === null) throw new ApiError(404, 'ERR_NOT_FOUND', id === 'latest' ? 'no report yet' : `no report ${id}`)
         send(res, 200, report)
         return
       }
     }
     if (resource === 'agents' && parts.length === 2 && method === 'GET') { send(res, 200, { agents: b.agents() }); return }
-    if (resource === 'status' && parts.length === 2 && method === 'GET') { send(res, 200, b.status()); return }
+    if (resource === 'status' && parts.length === 2 && method === 'GET') { send(res, 200, b.status(monitorParam(url))); return }
+    if (resource === 'monitors' && parts.length === 2 && method === 'GET') { send(res, 200, { monitors: b.monitors?.() ?? [] }); return }
     if (resource === 'reference' && parts.length === 2) {
       if (method === 'GET') {
-        const ref = b.reference()
+        const ref = b.reference(monitorParam(url))
         if (ref === null) throw new ApiError(404, 'ERR_NOT_FOUND', 'no reference set')
         send(res, 200, ref)
         return
       }
       if (method === 'PUT') {
         const body = parseBody(SetReferenceBody, await readJson(req))
-        send(res, 200, b.setReference(body.id))
+        send(res, 200, b.setReference(body.id, body.monitor))
         return
       }
     }
@@ -380,6 +408,12 @@ function view (url: URL): 'full' | 'summary' {
   const value = url.searchParams.get('view') ?? 'full'
   if (value !== 'full' && value !== 'summary') throw new ApiError(400, 'ERR_BAD_REQUEST', 'view must be full or summary')
   return value
+}
+
+/** `?monitor=NAME` (empty or absent: none). */
+function monitorParam (url: URL): string | undefined {
+  const monitor = url.searchParams.get('monitor')
+  return monitor !== null && monitor !== '' ? monitor : undefined
 }
 
 /** GET /v1/rounds: `limit` (or `last`), `failed=true`, `monitor=NAME`. */

@@ -27,6 +27,8 @@ export interface RoundOutcome {
   finishedAt: string | null
   timings: Record<string, number> // phase name → ms
   scheduledWindowKey: string | null // set when the scheduler started it; unique, so a window never runs twice
+  /** The monitor the round was for (absent in rounds stored before monitors). */
+  monitor?: string
   /** A label-refresh round: its declared age and the report (first version) of the window it refreshes. */
   refresh?: { age: string, ageMs: number, of: string }
 }

@@ -4,11 +4,15 @@
  * the latest report; counters and a histogram carry rounds. A metric the report does not have (e.g. AUC
  * without labels) is exported as NaN, which Grafana shows as a gap.
  * Drift gauges are labelled by feature; the model score's own drift uses feature="__score__".
+ * Every series carries a `monitor` label (issue 12 §1: many monitors per deployment): `forMonitor(name)` gives
+ * the view that writes that monitor's series. The roster's gauges (agents online/total) are the deployment's,
+ * repeated under each monitor so a dashboard filtered by monitor still has them.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Report } from '../shared/report.js'
 import type { RoundOutcome } from './contracts.js'
 import { readMetric } from './alerts.js'
+import { taskGauges } from '../shared/stats/tasks/index.js'
 
 export const SCORE_FEATURE_LABEL = '__score__'
 
@@ -46,6 +50,10 @@ const DRIFT_GAUGES = [
 
 export interface Metrics {
   readonly registry: Registry
+  /** The monitor this view labels its series with ('' for the root view of a single-monitor test). */
+  readonly monitor: string
+  /** The view writing `name`'s series (same registry). */
+  forMonitor (name: string): Metrics
   observeReport (report: Report): void
   observeRound (outcome: RoundOutcome): void
   /** A failure that left no stored round (a scheduled window refused before any agent was asked). */
@@ -66,84 +74,130 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
   const registry = new Registry()
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
+  const M = 'monitor' as const
 
-  const performance = PERFORMANCE_GAUGES.map(([name, help, path]) => ({ gauge: new Gauge({ name, help, registers }), path }))
-  const drift = DRIFT_GAUGES.map(([name, help, key]) => ({ gauge: new Gauge({ name, help, labelNames: ['feature'] as const, registers }), key }))
-  const driftStatus = new Gauge({ name: 'fedmon_drift_status', help: 'Drift status per feature: 0 ok, 1 warn, 2 drift, -1 unknown (no reference)', labelNames: ['feature'] as const, registers })
-  const reportSamples = new Gauge({ name: 'fedmon_report_samples', help: 'Samples in the latest report by type (all, labeled, positives, unlabeled)', labelNames: ['type'] as const, registers })
-  const samplesTotal = new Counter({ name: 'fedmon_samples_total', help: 'Samples aggregated over all reports since the coordinator started', registers })
-  const reportsTotal = new Counter({ name: 'fedmon_reports_total', help: 'Reports produced, by round kind', labelNames: ['kind'] as const, registers })
-  const reportTimestamp = new Gauge({ name: 'fedmon_report_timestamp_seconds', help: 'Creation time of the latest report (Unix seconds)', registers })
-  const reportWindowEnd = new Gauge({ name: 'fedmon_report_window_end_seconds', help: 'End of the latest report\'s window (Unix seconds)', registers })
-  const reportAgents = new Gauge({ name: 'fedmon_report_agents', help: 'Agents in the latest report by role (invited, included, dropped)', labelNames: ['role'] as const, registers })
-  const alertsFired = new Counter({ name: 'fedmon_alerts_fired_total', help: 'Alerts fired, by rule', labelNames: ['rule'] as const, registers })
-  const alertsActive = new Gauge({ name: 'fedmon_alerts_active', help: 'Alerts in the latest report', registers })
+  const performance = [...PERFORMANCE_GAUGES, ...taskGauges()].map(([name, help, path]) => ({ gauge: new Gauge({ name, help, labelNames: [M] as const, registers }), path }))
+  const drift = DRIFT_GAUGES.map(([name, help, key]) => ({ gauge: new Gauge({ name, help, labelNames: [M, 'feature'] as const, registers }), key }))
+  const driftStatus = new Gauge({ name: 'fedmon_drift_status', help: 'Drift status per feature: 0 ok, 1 warn, 2 drift, -1 unknown (no reference)', labelNames: [M, 'feature'] as const, registers })
+  const reportSamples = new Gauge({ name: 'fedmon_report_samples', help: 'Samples in the latest report by type (all, labeled, positives, unlabeled)', labelNames: [M, 'type'] as const, registers })
+  const samplesTotal = new Counter({ name: 'fedmon_samples_total', help: 'Samples aggregated over all reports since the coordinator started', labelNames: [M] as const, registers })
+  const reportsTotal = new Counter({ name: 'fedmon_reports_total', help: 'Reports produced, by round kind', labelNames: [M, 'kind'] as const, registers })
+  const reportTimestamp = new Gauge({ name: 'fedmon_report_timestamp_seconds', help: 'Creation time of the latest report (Unix seconds)', labelNames: [M] as const, registers })
+  const reportWindowEnd = new Gauge({ name: 'fedmon_report_window_end_seconds', help: 'End of the latest report\'s window (Unix seconds)', labelNames: [M] as const, registers })
+  const reportAgents = new Gauge({ name: 'fedmon_report_agents', help: 'Agents in the latest report by role (invited, included, dropped; contributing: included sites that had records in the window)', labelNames: [M, 'role'] as const, registers })
+  const alertsFired = new Counter({ name: 'fedmon_alerts_fired_total', help: 'Alerts fired, by rule', labelNames: [M, 'rule'] as const, registers })
+  const alertsActive = new Gauge({ name: 'fedmon_alerts_active', help: 'Alerts in the latest report', labelNames: [M] as const, registers })
 
   const roundDuration = new Histogram({
     name: 'fedmon_round_duration_seconds',
     help: 'Wall-clock duration of finished rounds',
-    labelNames: ['kind', 'status'] as const,
+    labelNames: [M, 'kind', 'status'] as const,
     buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
     registers
   })
-  const roundsTotal = new Counter({ name: 'fedmon_rounds_total', help: 'Rounds finished, by status (done, failed, aborted)', labelNames: ['status'] as const, registers })
-  const roundFailures = new Counter({ name: 'fedmon_round_failures_total', help: 'Rounds that failed or were aborted, and scheduled rounds that could not start, by reason code', labelNames: ['code'] as const, registers })
-  const dropouts = new Counter({ name: 'fedmon_round_dropouts_total', help: 'Agents that dropped out of a round after being invited', registers })
-  const lastRound = new Gauge({ name: 'fedmon_last_round_timestamp_seconds', help: 'Finish time of the latest round (Unix seconds)', registers })
-  const agentsOnline = new Gauge({ name: 'fedmon_agents_online', help: 'Roster agents currently connected', registers })
-  const agentsTotal = new Gauge({ name: 'fedmon_agents_total', help: 'Agents on the roster', registers })
+  const roundsTotal = new Counter({ name: 'fedmon_rounds_total', help: 'Rounds finished, by status (done, failed, aborted)', labelNames: [M, 'status'] as const, registers })
+  const roundFailures = new Counter({ name: 'fedmon_round_failures_total', help: 'Rounds that failed or were aborted, and scheduled rounds that could not start, by reason code', labelNames: [M, 'code'] as const, registers })
+  const dropouts = new Counter({ name: 'fedmon_round_dropouts_total', help: 'Agents that dropped out of a round after being invited', labelNames: [M] as const, registers })
+  const lastRound = new Gauge({ name: 'fedmon_last_round_timestamp_seconds', help: 'Finish time of the latest round (Unix seconds)', labelNames: [M] as const, registers })
+  const agentsOnline = new Gauge({ name: 'fedmon_agents_online', help: 'Roster agents currently connected', labelNames: [M] as const, registers })
+  const agentsTotal = new Gauge({ name: 'fedmon_agents_total', help: 'Agents on the roster', labelNames: [M] as const, registers })
 
   // A round may be reported more than once (running → done); count each id once.
   const observedRounds = new Set<string>()
+  // The roster's figures, repeated under every monitor that has a view.
+  const agents = { online: null as number | null, total: null as number | null }
+  const monitors = new Set<string>()
+  /** Drift series set per monitor (feature labels), removed when its next report replaces them. */
+  const driftFeatures = new Map<string, Set<string>>()
+  const views = new Map<string, Metrics>()
 
-  return {
-    registry,
-    observeReport (report) {
-      for (const { gauge, path } of performance) gauge.set(readMetric(report, path) ?? Number.NaN)
-      for (const { gauge } of drift) gauge.reset()
-      driftStatus.reset()
-      const entries: Array<[string, Report['drift']['features'][string]]> = Object.entries(report.drift?.features ?? {})
-      if (report.drift?.score != null) entries.push([SCORE_FEATURE_LABEL, report.drift.score])
-      for (const [feature, d] of entries) {
-        for (const { gauge, key } of drift) {
-          if (key in d) gauge.set({ feature }, leaf(d[key]))
+  const labelOf = (monitor: string): { monitor?: string } => monitor === '' ? {} : { monitor }
+  const know = (monitor: string): void => {
+    if (monitors.has(monitor)) return
+    monitors.add(monitor)
+    if (agents.online !== null) agentsOnline.set(labelOf(monitor), agents.online)
+    if (agents.total !== null) agentsTotal.set(labelOf(monitor), agents.total)
+  }
+
+  const view = (monitor: string, announce: boolean): Metrics => {
+    // The root view (tests of one RoundService) writes its series without the label; the daemon writes through
+    // forMonitor only, so every series it exports names its monitor.
+    const L = <T extends Record<string, string>>(extra: T): T & { monitor?: string } => ({ ...labelOf(monitor), ...extra })
+    const m = L({})
+    if (announce) know(monitor)
+    return {
+      registry,
+      monitor,
+      forMonitor: (name) => {
+        let v = views.get(name)
+        if (v === undefined) { v = view(name, true); views.set(name, v) }
+        return v
+      },
+      observeReport (report) {
+        know(monitor)
+        for (const { gauge, path } of performance) gauge.set(m, readMetric(report, path) ?? Number.NaN)
+        for (const feature of driftFeatures.get(monitor) ?? []) {
+          for (const { gauge } of drift) gauge.remove(L({ feature }))
+          driftStatus.remove(L({ feature }))
         }
-        driftStatus.set({ feature }, DRIFT_STATUS_CODE[d.status] ?? -1)
+        const entries: Array<[string, Report['drift']['features'][string]]> = Object.entries(report.drift?.features ?? {})
+        if (report.drift?.score != null) entries.push([SCORE_FEATURE_LABEL, report.drift.score])
+        driftFeatures.set(monitor, new Set(entries.map(([feature]) => feature)))
+        for (const [feature, d] of entries) {
+          for (const { gauge, key } of drift) {
+            if (key in d) gauge.set(L({ feature }), leaf(d[key]))
+          }
+          driftStatus.set(L({ feature }), DRIFT_STATUS_CODE[d.status] ?? -1)
+        }
+        const s = report.samples
+        reportSamples.set(L({ type: 'all' }), s.count)
+        reportSamples.set(L({ type: 'labeled' }), s.labeled)
+        if (s.positives !== null) reportSamples.set(L({ type: 'positives' }), s.positives) // binary only
+        else reportSamples.remove(L({ type: 'positives' }))
+        reportSamples.set(L({ type: 'unlabeled' }), s.unlabeled)
+        samplesTotal.inc(m, s.count)
+        reportsTotal.inc(L({ kind: report.round.kind }))
+        reportTimestamp.set(m, Date.parse(report.createdAt) / 1000)
+        reportWindowEnd.set(m, Date.parse(report.window.to) / 1000)
+        reportAgents.set(L({ role: 'invited' }), report.agents.invited.length)
+        reportAgents.set(L({ role: 'included' }), report.agents.included.length)
+        reportAgents.set(L({ role: 'dropped' }), report.agents.dropped.length)
+        // included sites that had records in the window (reports before layout v3 have no such count)
+        if (report.agents.contributing !== undefined) reportAgents.set(L({ role: 'contributing' }), report.agents.contributing)
+        else reportAgents.remove(L({ role: 'contributing' }))
+        for (const alert of report.alerts) alertsFired.inc(L({ rule: alert.rule }))
+        alertsActive.set(m, report.alerts.length)
+      },
+      observeRound (outcome) {
+        if (outcome.status === 'running' || observedRounds.has(outcome.id)) return
+        know(monitor)
+        observedRounds.add(outcome.id)
+        if (observedRounds.size > 10_000) observedRounds.delete(observedRounds.values().next().value as string)
+        roundsTotal.inc(L({ status: outcome.status }))
+        if (outcome.failure !== null) roundFailures.inc(L({ code: outcome.failure.code }))
+        dropouts.inc(m, outcome.dropped.length)
+        const start = Date.parse(outcome.startedAt)
+        const end = outcome.finishedAt !== null ? Date.parse(outcome.finishedAt) : Number.NaN
+        if (Number.isFinite(start) && Number.isFinite(end) && end >= start) {
+          roundDuration.observe(L({ kind: outcome.kind, status: outcome.status }), (end - start) / 1000)
+          lastRound.set(m, end / 1000)
+        }
+      },
+      countFailure (code) { know(monitor); roundFailures.inc(L({ code })) },
+      setAgentsOnline (n) {
+        agents.online = n
+        if (monitors.size === 0) know(monitor)
+        for (const name of monitors) agentsOnline.set(labelOf(name), n)
+      },
+      setAgentsTotal (n) {
+        agents.total = n
+        if (monitors.size === 0) know(monitor)
+        for (const name of monitors) agentsTotal.set(labelOf(name), n)
+      },
+      async render () {
+        return { contentType: registry.contentType, body: await registry.metrics() }
       }
-      const s = report.samples
-      reportSamples.set({ type: 'all' }, s.count)
-      reportSamples.set({ type: 'labeled' }, s.labeled)
-      reportSamples.set({ type: 'positives' }, s.positives)
-      reportSamples.set({ type: 'unlabeled' }, s.unlabeled)
-      samplesTotal.inc(s.count)
-      reportsTotal.inc({ kind: report.round.kind })
-      reportTimestamp.set(Date.parse(report.createdAt) / 1000)
-      reportWindowEnd.set(Date.parse(report.window.to) / 1000)
-      reportAgents.set({ role: 'invited' }, report.agents.invited.length)
-      reportAgents.set({ role: 'included' }, report.agents.included.length)
-      reportAgents.set({ role: 'dropped' }, report.agents.dropped.length)
-      for (const alert of report.alerts) alertsFired.inc({ rule: alert.rule })
-      alertsActive.set(report.alerts.length)
-    },
-    observeRound (outcome) {
-      if (outcome.status === 'running' || observedRounds.has(outcome.id)) return
-      observedRounds.add(outcome.id)
-      if (observedRounds.size > 10_000) observedRounds.delete(observedRounds.values().next().value as string)
-      roundsTotal.inc({ status: outcome.status })
-      if (outcome.failure !== null) roundFailures.inc({ code: outcome.failure.code })
-      dropouts.inc(outcome.dropped.length)
-      const start = Date.parse(outcome.startedAt)
-      const end = outcome.finishedAt !== null ? Date.parse(outcome.finishedAt) : Number.NaN
-      if (Number.isFinite(start) && Number.isFinite(end) && end >= start) {
-        roundDuration.observe({ kind: outcome.kind, status: outcome.status }, (end - start) / 1000)
-        lastRound.set(end / 1000)
-      }
-    },
-    countFailure (code) { roundFailures.inc({ code }) },
-    setAgentsOnline (n) { agentsOnline.set(n) },
-    setAgentsTotal (n) { agentsTotal.set(n) },
-    async render () {
-      return { contentType: registry.contentType, body: await registry.metrics() }
     }
   }
+  return view('', false)
 }

@@ -35,7 +35,8 @@ export const RoundOutcomeSchema = z.object({
   startedAt: Instant,
   finishedAt: Instant.nullable(),
   timings: z.record(z.string(), z.number()).meta({ description: 'Milliseconds per phase.' }),
-  scheduledWindowKey: z.string().nullable()
+  scheduledWindowKey: z.string().nullable(),
+  monitor: z.string().optional().meta({ description: 'The monitor the round was for (absent in rounds from before monitors).' })
 })
 
 /** GET /v1/rounds entries (shared/round-list.ts): rounds and scheduled windows no round ran for. */
@@ -86,8 +87,8 @@ export const ReportSchema = z.object({
   round: z.object({ id: z.string(), kind: z.enum(['reference', 'current', 'local']), durationMs: z.number().optional() }),
   window: WindowSchema,
   spec: z.object({ model: z.string(), hash: z.string(), vectorLength: z.number() }),
-  agents: z.object({ invited: z.array(z.string()), included: z.array(z.string()), dropped: z.array(z.string()) }),
-  samples: z.object({ count: z.number(), labeled: z.number(), positives: z.number(), unlabeled: z.number() }),
+  agents: z.object({ invited: z.array(z.string()), included: z.array(z.string()), dropped: z.array(z.string()), contributing: z.number().optional().meta({ description: 'included sites with at least one record in the window (the summed per-site indicator; noisy under privacy.dp); absent in reports made before layout v3' }) }),
+  samples: z.object({ count: z.number(), labeled: z.number(), positives: z.number().nullable(), unlabeled: z.number() }),
   performance: z.looseObject({ auc: Bounded }).meta({ description: 'auc {value, lower, upper} with certified bounds, pr_auc, log_loss, brier, ece, precision, recall, f1, ...' }),
   drift: z.looseObject({
     reference: z.object({ id: z.string().nullable(), window: WindowSchema.nullable() }).nullable(),
@@ -103,11 +104,28 @@ export const ReportSchema = z.object({
 
 export const AgentViewSchema = z.object({ peerId: z.string(), online: z.boolean(), lastSeen: Instant.nullable(), lastIncludedRound: z.string().nullable() })
 export const ReferenceViewSchema = z.object({ reportId: z.string(), setAt: Instant })
+/** GET /v1/monitors entries (coordinator/api.ts MonitorView). */
+export const MonitorViewSchema = z.object({
+  name: z.string(),
+  model: z.string(),
+  specHash: z.string(),
+  vectorLength: z.number().int(),
+  schedule: z.object({ every: z.string(), delay: z.string() }).nullable(),
+  running: z.string().nullable().meta({ description: 'The id of the monitor\'s round running now.' }),
+  lastRound: z.object({ id: z.string(), kind: z.enum(['reference', 'current']), status: z.enum(['running', 'done', 'failed', 'aborted']), window: WindowSchema, startedAt: Instant, finishedAt: Instant.nullable(), reportId: z.string().nullable() }).nullable(),
+  nextScheduledRound: Instant.nullable(),
+  latestReport: z.object({ id: z.string(), window: WindowSchema, createdAt: Instant }).nullable(),
+  reference: ReferenceViewSchema.nullable(),
+  alertRules: z.number().int()
+})
+
 export const StatusViewSchema = z.object({
   status: z.literal('ok'),
   peerId: z.string(),
   specHash: z.string(),
   model: z.string(),
+  monitor: z.string().optional().meta({ description: 'The monitor this status is of (the first unless `monitor` names another).' }),
+  monitors: z.array(MonitorViewSchema).optional().meta({ description: 'Every monitor of the deployment.' }),
   agents: z.object({ total: z.number(), online: z.number() }),
   lastRound: RoundOutcomeSchema.nullable(),
   nextScheduledRound: Instant.nullable(),
@@ -138,6 +156,7 @@ export interface ApiOperation {
 const LAST = { name: 'last', description: 'How many, newest first.', schema: z.number().int().min(1).max(10_000).default(20) }
 const error = (description: string): ApiResponseDoc => ({ description, schema: ErrorBodySchema })
 const NOT_FOUND = error('No such object (`ERR_NOT_FOUND`).')
+const MONITOR = { name: 'monitor', description: 'One monitor (by its name in the coordinator config); absent: see the summary.', schema: z.string().optional() }
 
 /** Every route the API serves (coordinator/api.ts). Request body schemas are read when the document is built. */
 export const API_OPERATIONS: readonly ApiOperation[] = [
@@ -153,7 +172,9 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     responses: {
       202: { description: 'Started; poll GET /v1/rounds/{id}.', schema: RoundStartedSchema },
       400: error('Malformed body (`ERR_BAD_REQUEST`).'),
-      409: error('Refused: a round is running, too few agents online, or the window is not allowed.'),
+      404: error('No monitor of that name (`ERR_UNKNOWN_MONITOR`).'),
+      409: error('Refused: a round of the monitor is running, too few agents online, or the window is not allowed.'),
+      422: error('Several monitors and none named (`ERR_MONITOR_REQUIRED`), or the window is too long or in the future.'),
       503: error('The coordinator is not running (`ERR_NOT_READY`).')
     }
   },
@@ -166,7 +187,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       LAST,
       { name: 'limit', description: 'Same as `last`.', schema: z.number().int().min(1).max(10_000).optional() },
       { name: 'failed', description: 'true: only failed, aborted, retrying and missed ones.', schema: z.enum(['true', 'false']).default('false') },
-      { name: 'monitor', description: 'Only this monitor (today: the spec\'s model name).', schema: z.string().optional() }
+      { name: 'monitor', description: 'Only this monitor.', schema: z.string().optional() }
     ],
     responses: { 200: { description: 'Rounds.', schema: z.object({ rounds: z.array(RoundListEntrySchema) }) }, 400: error('Bad query parameter.') }
   },
@@ -176,16 +197,17 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     path: '/v1/reports',
     summary: 'Recent reports, newest first.',
     auth: true,
-    query: [LAST, { name: 'kind', description: 'Which reports.', schema: z.enum(['reference', 'current', 'any']).default('any') },
+    query: [LAST, { name: 'kind', description: 'Which reports.', schema: z.enum(['reference', 'current', 'any']).default('any') }, MONITOR,
       { name: 'view', description: '`summary`: without histograms, the reliability curve and per-feature detail beyond distances and status (for lists and charts over many reports).', schema: z.enum(['full', 'summary']).default('full') }],
-    responses: { 200: { description: 'Reports.', schema: z.object({ reports: z.array(ReportSchema) }) }, 400: error('Bad query parameter.') }
+    responses: { 200: { description: 'Reports.', schema: z.object({ reports: z.array(ReportSchema) }) }, 400: error('Bad query parameter.'), 404: error('No monitor of that name (`ERR_UNKNOWN_MONITOR`).') }
   },
-  { method: 'get', path: '/v1/reports/latest', summary: 'The newest current report (else the newest of any kind).', auth: true, responses: { 200: { description: 'The report.', schema: ReportSchema }, 404: error('No report yet.') } },
+  { method: 'get', path: '/v1/reports/latest', summary: 'The newest current report (else the newest of any kind), of every monitor or of `monitor`.', auth: true, query: [MONITOR], responses: { 200: { description: 'The report.', schema: ReportSchema }, 404: error('No report yet.') } },
   { method: 'get', path: '/v1/reports/{id}', summary: 'One report.', auth: true, responses: { 200: { description: 'The report.', schema: ReportSchema }, 404: NOT_FOUND } },
   { method: 'get', path: '/v1/reports/{id}/versions', summary: 'Every version of the report\'s window (first round, then one per label refresh), oldest first; `latest` names the newest report. `view=summary` as for /v1/reports.', auth: true, responses: { 200: { description: 'The versions.', schema: z.object({ versions: z.array(ReportSchema) }) }, 404: NOT_FOUND } },
   { method: 'get', path: '/v1/agents', summary: 'The roster: each agent, online or not, when last seen, its last included round.', auth: true, responses: { 200: { description: 'Agents.', schema: z.object({ agents: z.array(AgentViewSchema) }) } } },
-  { method: 'get', path: '/v1/status', summary: 'Coordinator status: spec, agents online, last round, next scheduled round, reference.', auth: true, responses: { 200: { description: 'Status.', schema: StatusViewSchema } } },
-  { method: 'get', path: '/v1/reference', summary: 'The current reference report.', auth: true, responses: { 200: { description: 'The reference.', schema: ReferenceViewSchema }, 404: error('No reference set.') } },
+  { method: 'get', path: '/v1/monitors', summary: 'The deployment\'s monitors: spec, schedule, the running, last and next round, latest report, reference.', auth: true, responses: { 200: { description: 'Monitors.', schema: z.object({ monitors: z.array(MonitorViewSchema) }) } } },
+  { method: 'get', path: '/v1/status', summary: 'Coordinator status: spec, agents online, last round, next scheduled round, reference (of the first monitor, or of `monitor`), and every monitor.', auth: true, query: [MONITOR], responses: { 200: { description: 'Status.', schema: StatusViewSchema }, 404: error('No monitor of that name (`ERR_UNKNOWN_MONITOR`).') } },
+  { method: 'get', path: '/v1/reference', summary: 'The current reference report (of the first monitor, or of `monitor`).', auth: true, query: [MONITOR], responses: { 200: { description: 'The reference.', schema: ReferenceViewSchema }, 404: error('No reference set.') } },
   {
     method: 'put',
     path: '/v1/reference',

@@ -9,7 +9,7 @@
 import type { Report, ReportVersion } from '../shared/report.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { refreshAgesMs } from '../shared/stats/spec.js'
-import type { Layout } from '../shared/stats/layout.js'
+import type { TaskLayout } from '../shared/stats/tasks/index.js'
 import { labelDependentEntries, mergeEntries } from '../shared/stats/label-entries.js'
 import { formatDuration } from '../shared/config/duration.js'
 import { ApiError } from './api.js'
@@ -44,7 +44,7 @@ export function declaredAges (spec: MonitorSpec): string {
  * first version's sum is stored. Throws ApiError (422: not allowed by the spec or not due; 404: no report of W;
  * 409: done already or not refreshable).
  */
-export function planRefresh (opts: { store: SqliteReportStore, spec: MonitorSpec, layout: Layout, window: { from: number, to: number }, ageMs: number, now: number }): RefreshTarget {
+export function planRefresh (opts: { store: SqliteReportStore, spec: MonitorSpec, layout: TaskLayout, window: { from: number, to: number }, ageMs: number, now: number }): RefreshTarget {
   const { store, spec, layout, window, ageMs, now } = opts
   const ages = refreshAgesMs(spec)
   if (!ages.includes(ageMs)) throw new ApiError(422, 'ERR_REFRESH_AGE', `a label refresh at ${formatDuration(ageMs)} is not declared by the spec (labels.refreshAfter: ${declaredAges(spec)})`)

@@ -12,8 +12,10 @@ import { MESSAGE_ROUTES, type SecAggMessage } from '../shared/secagg/messages.js
 import type { Outgoing, Sign, Verify } from '../shared/secagg/types.js'
 import { computeReportBody } from '../shared/stats/report-body.js'
 import { noisyReportBody } from '../shared/dp/report.js'
+import { contributingSites, tooFewContributors } from '../shared/stats/contributing.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
-import { maxAgentsFor, type Layout } from '../shared/stats/layout.js'
+import { maxAgentsFor } from '../shared/stats/layout.js'
+import type { TaskLayout } from '../shared/stats/tasks/index.js'
 import type { Report } from '../shared/report.js'
 import type { Logger } from '../shared/log.js'
 import type { AlertEvaluator, ReportStore, RoundKind, RoundOutcome } from './contracts.js'
@@ -62,7 +64,7 @@ export interface RoundServiceOptions {
   sender: RoundSender
   store: ReportStore
   spec: MonitorSpec
-  layout: Layout
+  layout: TaskLayout
   privacy: Privacy
   phaseTimeoutMs: number
   alerts: AlertEvaluator
@@ -74,6 +76,8 @@ export interface RoundServiceOptions {
   computeUnmask?: ComputeUnmask
   /** Test-only: SIGKILL this process at this point of the first round that reaches it (FEDMON_TEST_EXIT_AT). */
   testExitAt?: CoordinatorExitPoint
+  /** The monitor this service runs rounds for (named in every Announce, signed); absent in tests of one. */
+  monitor?: string
 }
 
 interface ActiveRound {
@@ -132,6 +136,11 @@ export class RoundService {
     return this.active?.outcome.id ?? null
   }
 
+  /** Whether messages of `roundId` are this service's: its running round or the last one that ended. */
+  owns (roundId: string): boolean {
+    return this.active?.outcome.id === roundId || this.ended?.outcome.id === roundId
+  }
+
   /**
    * Starts a round now over the ready agents; returns the outcome promise. Throws ApiError 409 when a
    * round is running or too few agents are online, 503 once stopped.
@@ -186,6 +195,7 @@ export class RoundService {
         phaseTimeoutMs: this.opts.phaseTimeoutMs,
         reference: req.kind === 'reference',
         ...(refresh !== undefined ? { refresh: { ageMs: refresh.ageMs, of: refresh.first.round.id } } : {}),
+        ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {}),
         deferUnmask: true
       })
     } catch (err) {
@@ -207,12 +217,13 @@ export class RoundService {
       finishedAt: null,
       timings: {},
       scheduledWindowKey: req.scheduledWindowKey ?? null,
+      ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {}),
       ...(refresh !== undefined ? { refresh: { age: formatDuration(refresh.ageMs), ageMs: refresh.ageMs, of: refresh.first.id } } : {})
     }
     this.opts.store.saveRound(outcome)
     const active: ActiveRound = { server, outcome, startedAt: now, controller: new AbortController(), timer: null, unmasking: null, done: deferred<RoundOutcome>(), refresh }
     this.active = active
-    this.opts.logger.info({ round: roundId, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
+    this.opts.logger.info({ round: roundId, monitor: this.opts.monitor, kind: req.kind, invited: participants.length, k: server.k, t: server.t, graph: server.graph }, 'round started')
     this.dispatch(active, server.start(now))
     this.settle(active)
     return { roundId, finished: active.done.promise }
@@ -384,6 +395,15 @@ export class RoundService {
       this.finish(active, 'failed', { code: 'ERR_REPORT', message: `report computation failed: ${(err as Error).message}` })
       return
     }
+    // Fewer sites with records than minAgents: the sum is their figures, whatever the included count says.
+    // Refused here, after the sum and before anything is stored (a refresh: on the merged vector, whose
+    // indicator is the first round's). Under DP the count is noisy: refused only beyond its 95 % noise.
+    const tooFew = tooFewContributors({ contributing: report.agents.contributing ?? 0, included: result.included.length, minAgents: this.opts.privacy.minAgents, noise95: (report.privacy.dp as { countError95?: number } | undefined)?.countError95 })
+    if (tooFew !== null) {
+      Object.assign(active.outcome, { included: result.included })
+      this.finish(active, 'failed', tooFew)
+      return
+    }
     const { outcome } = active
     const finishedAt = this.now()
     const done: Partial<RoundOutcome> = {
@@ -451,7 +471,8 @@ export class RoundService {
     // A refresh's label-dependent entries carry less noise than its first round's (all n agents, each planned for
     // n): the first round's noise parameters bound both parts, so its error bars are kept (conservative).
     const firstDp = active.refresh?.first.privacy.dp as { survivors: number, minSurvivors: number } | undefined
-    const noisy = spec.privacy?.dp !== undefined
+    // privacy.dp: binary specs only (specProblem refuses it for other tasks, whose metrics rest on fixed-point sums)
+    const noisy = spec.privacy?.dp !== undefined && !('task' in layout)
       ? noisyReportBody({ spec, layout, current: result.sum, reference: reference === null ? null : { ...reference, survivors: dpReferenceSurvivors }, survivors: firstDp?.survivors ?? result.included.length, minSurvivors: firstDp?.minSurvivors ?? server.minSurvivors })
       : null
     const body = noisy?.body ?? computeReportBody({ spec, layout, current: result.sum, reference })
@@ -461,8 +482,8 @@ export class RoundService {
       id,
       round: { id: outcome.id, kind: outcome.kind, durationMs: now - active.startedAt },
       window: outcome.window,
-      spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length },
-      agents: { invited: outcome.invited, included: result.included, dropped: result.dropped },
+      spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length, ...('task' in layout ? { task: layout.task } : {}) },
+      agents: { invited: outcome.invited, included: result.included, dropped: result.dropped, contributing: noisy?.contributing ?? contributingSites(layout, result.sum) },
       ...body,
       alerts: [],
       privacy: { threshold: server.t, minAgents: this.opts.privacy.minAgents, graph: server.graph, k: server.k, ...(noisy !== null ? { dp: noisy.dp } : {}) },

@@ -109,6 +109,60 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX reports_current ON reports (superseded, kind, list_seq);
       CREATE INDEX reports_first ON reports (first_id, version);
     `)
+  },
+  {
+    version: 5,
+    description: 'monitors (issue 12): rounds, reports, scheduled windows and the current reference belong to a monitor (\'\' = from before monitors, adopted by the first monitor at start)',
+    up: (db) => db.exec(`
+      ALTER TABLE reports ADD COLUMN monitor TEXT NOT NULL DEFAULT '';
+      CREATE INDEX reports_monitor ON reports (monitor, superseded, kind, list_seq);
+      CREATE TABLE rounds_v5 (
+        id TEXT PRIMARY KEY,
+        monitor TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        scheduled_window_key TEXT,
+        body TEXT NOT NULL,
+        UNIQUE (monitor, scheduled_window_key)
+      );
+      INSERT INTO rounds_v5 (id, kind, status, started_at, scheduled_window_key, body)
+        SELECT id, kind, status, started_at, scheduled_window_key, body FROM rounds ORDER BY rowid;
+      DROP TABLE rounds;
+      ALTER TABLE rounds_v5 RENAME TO rounds;
+      CREATE INDEX rounds_started ON rounds (started_at);
+      CREATE INDEX rounds_monitor ON rounds (monitor, started_at);
+      CREATE TABLE scheduled_windows_v5 (
+        monitor TEXT NOT NULL DEFAULT '',
+        key TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        round_id TEXT,
+        note TEXT,
+        window_from INTEGER,
+        window_to INTEGER,
+        state TEXT NOT NULL DEFAULT 'started',
+        attempts INTEGER NOT NULL DEFAULT 1,
+        next_attempt_at INTEGER,
+        retry_until INTEGER,
+        code TEXT,
+        message TEXT,
+        updated_at TEXT,
+        PRIMARY KEY (monitor, key)
+      );
+      INSERT INTO scheduled_windows_v5 (key, claimed_at, round_id, note, window_from, window_to, state, attempts, next_attempt_at, retry_until, code, message, updated_at)
+        SELECT key, claimed_at, round_id, note, window_from, window_to, state, attempts, next_attempt_at, retry_until, code, message, updated_at FROM scheduled_windows ORDER BY rowid;
+      DROP TABLE scheduled_windows;
+      ALTER TABLE scheduled_windows_v5 RENAME TO scheduled_windows;
+      CREATE INDEX scheduled_windows_state ON scheduled_windows (state, window_from);
+      CREATE TABLE current_reference_v5 (
+        monitor TEXT PRIMARY KEY,
+        report_id TEXT NOT NULL,
+        set_at TEXT NOT NULL
+      );
+      INSERT INTO current_reference_v5 (monitor, report_id, set_at) SELECT '', report_id, set_at FROM current_reference;
+      DROP TABLE current_reference;
+      ALTER TABLE current_reference_v5 RENAME TO current_reference;
+    `)
   }
 ]
 
@@ -161,6 +215,14 @@ export interface SqliteReportStore extends ReportStore {
   reportsOverlapping (window: { from: number, to: number }): ReportWindow[]
   /** True when a vector is stored for this report (so it can become the reference). */
   hasReferenceVector (reportId: string): boolean
+  /** The monitor this view is scoped to; null for the root view (lists span every monitor; writes go to monitor ''). */
+  readonly monitor: string | null
+  /** The same store seen by one monitor: its rounds, reports, scheduled windows and current reference. */
+  forMonitor (name: string): SqliteReportStore
+  /** Gives rows without a monitor (stored before monitors) to `name`; returns how many rows moved. */
+  adoptUnscoped (name: string): number
+  /** Every monitor that has anything stored, sorted. */
+  monitorNames (): string[]
   schemaVersion (): number
   integrityCheck (): string
   readonly path: string
@@ -261,51 +323,54 @@ export function openStore (path: string): SqliteReportStore {
     throw new StoreError(`cannot open store ${path}: ${(err as Error).message}`, 'ERR_STORE_OPEN', { cause: err })
   }
 
+  // Every row belongs to a monitor (issue 12 §1). `@m` is the view's monitor, or NULL for the root view, whose
+  // lists span every monitor; `@mk` the monitor keyed state (scheduled windows, current reference) belongs to.
   const stmt = {
-    upsertRound: db.prepare(`INSERT INTO rounds (id, kind, status, started_at, scheduled_window_key, body)
-      VALUES (@id, @kind, @status, @startedAt, @key, @body)
+    upsertRound: db.prepare(`INSERT INTO rounds (id, monitor, kind, status, started_at, scheduled_window_key, body)
+      VALUES (@id, @mk, @kind, @status, @startedAt, @key, @body)
       ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status, started_at = excluded.started_at,
         scheduled_window_key = excluded.scheduled_window_key, body = excluded.body`),
-    getRound: db.prepare('SELECT body FROM rounds WHERE id = ?').pluck(),
-    lastRounds: db.prepare('SELECT body FROM rounds ORDER BY started_at DESC, rowid DESC LIMIT ?').pluck(),
-    lastFailedRounds: db.prepare("SELECT body FROM rounds WHERE status IN ('failed', 'aborted') ORDER BY started_at DESC, rowid DESC LIMIT ?").pluck(),
-    upsertReport: db.prepare(`INSERT INTO reports (id, round_id, kind, created_at, body, first_id, version) VALUES (@id, @roundId, @kind, @createdAt, @body, @firstId, @version)
+    getRound: db.prepare('SELECT body FROM rounds WHERE id = @id AND (@m IS NULL OR monitor = @m)').pluck(),
+    lastRounds: db.prepare('SELECT body FROM rounds WHERE (@m IS NULL OR monitor = @m) ORDER BY started_at DESC, rowid DESC LIMIT @limit').pluck(),
+    lastFailedRounds: db.prepare("SELECT body FROM rounds WHERE status IN ('failed', 'aborted') AND (@m IS NULL OR monitor = @m) ORDER BY started_at DESC, rowid DESC LIMIT @limit").pluck(),
+    upsertReport: db.prepare(`INSERT INTO reports (id, monitor, round_id, kind, created_at, body, first_id, version) VALUES (@id, @mk, @roundId, @kind, @createdAt, @body, @firstId, @version)
       ON CONFLICT (id) DO UPDATE SET round_id = excluded.round_id, kind = excluded.kind, created_at = excluded.created_at, body = excluded.body,
         first_id = excluded.first_id, version = excluded.version`),
     // A first version lists at its own position; a later version takes its first version's place in lists.
     placeReport: db.prepare(`UPDATE reports SET list_seq = coalesce((SELECT f.list_seq FROM reports f WHERE f.id = @firstId AND f.id <> @id), seq) WHERE id = @id`),
     supersede: db.prepare('UPDATE reports SET superseded = 1 WHERE first_id = @firstId AND id <> @id'),
-    getReport: db.prepare('SELECT body FROM reports WHERE id = ?').pluck(),
-    lastReportsAny: db.prepare('SELECT body FROM reports WHERE superseded = 0 ORDER BY list_seq DESC LIMIT ?').pluck(),
-    lastReportsKind: db.prepare('SELECT body FROM reports WHERE superseded = 0 AND kind = ? ORDER BY list_seq DESC LIMIT ?').pluck(),
-    versionsOf: db.prepare('SELECT body FROM reports WHERE first_id = (SELECT first_id FROM reports WHERE id = ?) ORDER BY version').pluck(),
+    getReport: db.prepare('SELECT body FROM reports WHERE id = @id AND (@m IS NULL OR monitor = @m)').pluck(),
+    lastReportsAny: db.prepare('SELECT body FROM reports WHERE superseded = 0 AND (@m IS NULL OR monitor = @m) ORDER BY list_seq DESC LIMIT @limit').pluck(),
+    lastReportsKind: db.prepare('SELECT body FROM reports WHERE superseded = 0 AND kind = @kind AND (@m IS NULL OR monitor = @m) ORDER BY list_seq DESC LIMIT @limit').pluck(),
+    versionsOf: db.prepare('SELECT body FROM reports WHERE first_id = (SELECT first_id FROM reports WHERE id = @id AND (@m IS NULL OR monitor = @m)) ORDER BY version').pluck(),
     upsertVector: db.prepare(`INSERT INTO reference_vectors (report_id, spec_hash, length, vector) VALUES (?, ?, ?, ?)
       ON CONFLICT (report_id) DO UPDATE SET spec_hash = excluded.spec_hash, length = excluded.length, vector = excluded.vector`),
     getVector: db.prepare('SELECT spec_hash, length, vector FROM reference_vectors WHERE report_id = ?'),
     hasVector: db.prepare('SELECT 1 FROM reference_vectors WHERE report_id = ?').pluck(),
-    setReference: db.prepare(`INSERT INTO current_reference (singleton, report_id, set_at) VALUES (1, ?, ?)
-      ON CONFLICT (singleton) DO UPDATE SET report_id = excluded.report_id, set_at = excluded.set_at`),
-    getReference: db.prepare('SELECT report_id, set_at FROM current_reference WHERE singleton = 1'),
-    roundHasKey: db.prepare('SELECT 1 FROM rounds WHERE scheduled_window_key = ?').pluck(),
-    windowClaimed: db.prepare("SELECT 1 FROM scheduled_windows WHERE key = ? AND state <> 'missed'").pluck(),
-    upsertWindow: db.prepare(`INSERT INTO scheduled_windows (key, claimed_at, round_id, note, window_from, window_to, state, attempts, next_attempt_at, retry_until, code, message, updated_at)
-      VALUES (@key, @now, @roundId, @state, @from, @to, @state, @attempts, @nextAttemptAt, @retryUntil, @code, @message, @now)
-      ON CONFLICT (key) DO UPDATE SET round_id = coalesce(excluded.round_id, scheduled_windows.round_id), note = excluded.note,
+    setReference: db.prepare(`INSERT INTO current_reference (monitor, report_id, set_at) VALUES (@mk, @id, @at)
+      ON CONFLICT (monitor) DO UPDATE SET report_id = excluded.report_id, set_at = excluded.set_at`),
+    getReference: db.prepare('SELECT report_id, set_at FROM current_reference WHERE monitor = @mk'),
+    roundHasKey: db.prepare('SELECT 1 FROM rounds WHERE scheduled_window_key = @key AND monitor = @mk').pluck(),
+    windowClaimed: db.prepare("SELECT 1 FROM scheduled_windows WHERE key = @key AND monitor = @mk AND state <> 'missed'").pluck(),
+    upsertWindow: db.prepare(`INSERT INTO scheduled_windows (monitor, key, claimed_at, round_id, note, window_from, window_to, state, attempts, next_attempt_at, retry_until, code, message, updated_at)
+      VALUES (@mk, @key, @now, @roundId, @state, @from, @to, @state, @attempts, @nextAttemptAt, @retryUntil, @code, @message, @now)
+      ON CONFLICT (monitor, key) DO UPDATE SET round_id = coalesce(excluded.round_id, scheduled_windows.round_id), note = excluded.note,
         window_from = excluded.window_from, window_to = excluded.window_to, state = excluded.state,
         attempts = CASE WHEN @attemptsSet THEN excluded.attempts ELSE scheduled_windows.attempts END,
         next_attempt_at = excluded.next_attempt_at,
         retry_until = coalesce(excluded.retry_until, scheduled_windows.retry_until),
         code = excluded.code, message = excluded.message, updated_at = excluded.updated_at`),
-    getWindow: db.prepare('SELECT * FROM scheduled_windows WHERE key = ?'),
-    lastWindows: db.prepare('SELECT * FROM scheduled_windows ORDER BY window_from DESC, rowid DESC LIMIT ?'),
-    latestWindowEnd: db.prepare('SELECT max(window_to) FROM scheduled_windows').pluck(),
+    getWindow: db.prepare('SELECT * FROM scheduled_windows WHERE key = @key AND monitor = @mk'),
+    lastWindows: db.prepare('SELECT * FROM scheduled_windows WHERE (@m IS NULL OR monitor = @m) ORDER BY window_from DESC, rowid DESC LIMIT @limit'),
+    latestWindowEnd: db.prepare('SELECT max(window_to) FROM scheduled_windows WHERE (@m IS NULL OR monitor = @m)').pluck(),
     reportsOverlapping: db.prepare(`SELECT id, round_id AS roundId, kind, json_extract(body, '$.window.from') AS wfrom, json_extract(body, '$.window.to') AS wto FROM reports
-      WHERE json_extract(body, '$.window.from') < @to AND json_extract(body, '$.window.to') > @from ORDER BY seq`),
+      WHERE json_extract(body, '$.window.from') < @to AND json_extract(body, '$.window.to') > @from AND (@m IS NULL OR monitor = @m) ORDER BY seq`),
     touchAgent: db.prepare(`INSERT INTO agents (peer_id, last_seen) VALUES (?, ?)
       ON CONFLICT (peer_id) DO UPDATE SET last_seen = CASE WHEN agents.last_seen IS NULL OR excluded.last_seen > agents.last_seen THEN excluded.last_seen ELSE agents.last_seen END`),
     markIncluded: db.prepare(`INSERT INTO agents (peer_id, last_included_round) VALUES (?, ?)
       ON CONFLICT (peer_id) DO UPDATE SET last_included_round = excluded.last_included_round`),
-    agents: db.prepare('SELECT peer_id, last_seen, last_included_round FROM agents ORDER BY peer_id')
+    agents: db.prepare('SELECT peer_id, last_seen, last_included_round FROM agents ORDER BY peer_id'),
+    monitorNames: db.prepare(`SELECT monitor FROM reports UNION SELECT monitor FROM rounds UNION SELECT monitor FROM scheduled_windows UNION SELECT monitor FROM current_reference ORDER BY 1`).pluck()
   }
 
   let closed = false
@@ -313,189 +378,209 @@ export function openStore (path: string): SqliteReportStore {
     if (closed) throw new StoreError('store is closed', 'ERR_STORE_CLOSED')
   }
 
-  const saveRound = (round: RoundOutcome): void => {
-    assertOpen()
-    stmt.upsertRound.run({ id: round.id, kind: round.kind, status: round.status, startedAt: round.startedAt, key: round.scheduledWindowKey ?? null, body: JSON.stringify(round) })
-  }
-
-  // One prepared statement per set of states asked for (the scheduler and the API ask for a few fixed sets).
-  const byStates = new Map<string, Database.Statement>()
-  const windowsInStates = (states: readonly ScheduledWindowState[]): Database.Statement => {
-    const known = [...new Set(states)].filter(x => SCHEDULED_WINDOW_STATES.includes(x)).sort()
-    const key = known.join(',')
-    let statement = byStates.get(key)
-    if (statement === undefined) {
-      const list = known.map(x => `'${x}'`).join(', ')
-      statement = db.prepare(`SELECT * FROM scheduled_windows WHERE state IN (${list === '' ? 'NULL' : list}) ORDER BY window_from DESC, rowid DESC LIMIT ?`)
-      byStates.set(key, statement)
-    }
-    return statement
-  }
-
-  const recordScheduledWindow = (u: ScheduledWindowUpdate): void => {
-    assertOpen()
-    stmt.upsertWindow.run({
-      key: u.key,
-      now: new Date().toISOString(),
-      roundId: u.roundId ?? null,
-      state: u.state,
-      from: u.window.from,
-      to: u.window.to,
-      attempts: u.attempts ?? 1,
-      attemptsSet: u.attempts !== undefined ? 1 : 0,
-      nextAttemptAt: u.nextAttemptAt ?? null,
-      retryUntil: u.retryUntil ?? null,
-      code: u.failure?.code ?? null,
-      message: u.failure?.message ?? null
-    })
-  }
-
-  // Report, round status, reference vector, current reference and the included agents commit together: a kill
-  // between separate commits could leave a reference report without its vector, or stored but not current.
-  const saveReportTx = db.transaction((report: Report, round: RoundOutcome, extras: ReportCommitExtras) => {
-    const kind = report.round.kind === 'local' ? round.kind : report.round.kind
-    const firstId = report.version?.first ?? report.id
-    stmt.upsertReport.run({ id: report.id, roundId: round.id, kind, createdAt: report.createdAt, body: JSON.stringify(report), firstId, version: report.version?.number ?? 1 })
-    stmt.placeReport.run({ id: report.id, firstId })
-    // The latest version stands in for its window in lists (latest, history, /metrics); the others stay readable.
-    if (firstId !== report.id) stmt.supersede.run({ id: report.id, firstId })
-    saveRound({ ...round, status: 'done', reportId: report.id, finishedAt: round.finishedAt ?? report.createdAt })
-    if (extras.sum !== undefined) {
-      const { specHash, vector } = extras.sum
-      stmt.upsertVector.run(report.id, specHash, vector.length, vectorToBlob(vector))
-    }
-    if (extras.reference !== undefined) {
-      const { specHash, vector } = extras.reference
-      stmt.upsertVector.run(report.id, specHash, vector.length, vectorToBlob(vector))
-      stmt.setReference.run(report.id, report.createdAt)
-    }
-    for (const peerId of extras.included ?? []) stmt.markIncluded.run(peerId, round.id)
+  // Rows stored before monitors (and by the root view) have monitor '': adopted by the deployment's first monitor.
+  const adoptTx = db.transaction((name: string) => {
+    let n = 0
+    for (const table of ['reports', 'rounds', 'scheduled_windows']) n += db.prepare(`UPDATE OR IGNORE ${table} SET monitor = ? WHERE monitor = ''`).run(name).changes
+    n += db.prepare("UPDATE OR IGNORE current_reference SET monitor = ? WHERE monitor = '' AND NOT EXISTS (SELECT 1 FROM current_reference WHERE monitor = ?)").run(name, name).changes
+    db.prepare("DELETE FROM current_reference WHERE monitor = ''").run()
+    return n
   })
 
-  return {
-    path,
-    saveRound,
-    getRound (id) {
+  const view = (monitor: string | null): SqliteReportStore => {
+    const m = monitor
+    const mk = monitor ?? ''
+
+    const saveRound = (round: RoundOutcome): void => {
       assertOpen()
-      const body = stmt.getRound.get(id) as string | undefined
-      return body === undefined ? null : parseJson<RoundOutcome>(body, `round ${id}`)
-    },
-    listRounds (opts = {}) {
-      assertOpen()
-      const rows = stmt.lastRounds.all(lastLimit(opts.last)) as string[]
-      return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
-    },
-    listFailedRounds (opts = {}) {
-      assertOpen()
-      const rows = stmt.lastFailedRounds.all(lastLimit(opts.last)) as string[]
-      return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
-    },
-    saveReport (report, round, extras = {}) {
-      assertOpen()
-      if (report.round.id !== round.id) throw new StoreError(`report ${report.id} belongs to round ${report.round.id}, not ${round.id}`, 'ERR_STORE_ARG')
-      if (extras.reference !== undefined && !(extras.reference.vector instanceof Uint32Array)) throw new StoreError(`reference vector of report ${report.id} must be a Uint32Array`, 'ERR_STORE_ARG')
-      saveReportTx.immediate(report, round, extras)
-    },
-    getReport (id) {
-      assertOpen()
-      const body = stmt.getReport.get(id) as string | undefined
-      return body === undefined ? null : parseJson<Report>(body, `report ${id}`)
-    },
-    latestReport (opts = {}) {
-      assertOpen()
-      const kind = kindFilter(opts.kind)
-      const body = (kind === null ? stmt.lastReportsAny.get(1) : stmt.lastReportsKind.get(kind, 1)) as string | undefined
-      return body === undefined ? null : parseJson<Report>(body, 'report')
-    },
-    listVersions (reportId) {
-      assertOpen()
-      const rows = stmt.versionsOf.all(reportId) as string[]
-      return rows.map(b => parseJson<Report>(b, 'report'))
-    },
-    listReports (opts = {}) {
-      assertOpen()
-      const kind = kindFilter(opts.kind)
-      const limit = lastLimit(opts.last)
-      const rows = (kind === null ? stmt.lastReportsAny.all(limit) : stmt.lastReportsKind.all(kind, limit)) as string[]
-      return rows.reverse().map(b => parseJson<Report>(b, 'report'))
-    },
-    getReferenceVector (reportId) {
-      assertOpen()
-      const row = stmt.getVector.get(reportId) as { spec_hash: string, length: number, vector: Buffer } | undefined
-      return row === undefined ? null : { specHash: row.spec_hash, vector: blobToVector(row.vector, row.length) }
-    },
-    hasReferenceVector (reportId) {
-      assertOpen()
-      return stmt.hasVector.get(reportId) !== undefined
-    },
-    setCurrentReference (reportId) {
-      assertOpen()
-      if (stmt.hasVector.get(reportId) === undefined) {
-        const exists = stmt.getReport.get(reportId) !== undefined
-        throw new StoreError(exists ? `report ${reportId} has no stored vector, so it cannot serve as the reference` : `no report with id ${reportId}`, 'ERR_NOT_FOUND')
+      stmt.upsertRound.run({ id: round.id, mk, kind: round.kind, status: round.status, startedAt: round.startedAt, key: round.scheduledWindowKey ?? null, body: JSON.stringify(round) })
+    }
+
+    // One prepared statement per set of states asked for (the scheduler and the API ask for a few fixed sets).
+    const byStates = new Map<string, Database.Statement>()
+    const windowsInStates = (states: readonly ScheduledWindowState[]): Database.Statement => {
+      const known = [...new Set(states)].filter(x => SCHEDULED_WINDOW_STATES.includes(x)).sort()
+      const key = known.join(',')
+      let statement = byStates.get(key)
+      if (statement === undefined) {
+        const list = known.map(x => `'${x}'`).join(', ')
+        statement = db.prepare(`SELECT * FROM scheduled_windows WHERE state IN (${list === '' ? 'NULL' : list}) AND (@m IS NULL OR monitor = @m) ORDER BY window_from DESC, rowid DESC LIMIT @limit`)
+        byStates.set(key, statement)
       }
-      stmt.setReference.run(reportId, new Date().toISOString())
-    },
-    currentReference () {
+      return statement
+    }
+
+    const recordScheduledWindow = (u: ScheduledWindowUpdate): void => {
       assertOpen()
-      const row = stmt.getReference.get() as { report_id: string, set_at: string } | undefined
-      return row === undefined ? null : { reportId: row.report_id, setAt: row.set_at }
-    },
-    hasScheduledWindow (key) {
-      assertOpen()
-      return stmt.windowClaimed.get(key) !== undefined || stmt.roundHasKey.get(key) !== undefined
-    },
-    markScheduledWindow (key, note) {
-      assertOpen()
-      const [from, to] = key.split('-').map(Number)
-      const text = note.note ?? ''
-      const state: ScheduledWindowState = text === 'done' ? 'done' : text.startsWith('failed') ? 'failed' : 'started'
-      recordScheduledWindow({ key, window: { from, to }, state, roundId: note.roundId ?? null, failure: state === 'failed' ? { code: 'ERR_ROUND_FAILED', message: text.replace(/^failed:\s*/, '') } : null })
-    },
-    recordScheduledWindow (u) {
-      recordScheduledWindow(u)
-    },
-    getScheduledWindow (key) {
-      assertOpen()
-      const row = stmt.getWindow.get(key) as WindowRow | undefined
-      return row === undefined ? null : windowRecord(row)
-    },
-    listScheduledWindows (opts = {}) {
-      assertOpen()
-      const limit = lastLimit(opts.last)
-      const rows = (opts.states === undefined ? stmt.lastWindows.all(limit) : windowsInStates(opts.states).all(limit)) as WindowRow[]
-      return rows.reverse().map(windowRecord)
-    },
-    latestScheduledWindowEnd () {
-      assertOpen()
-      const end = stmt.latestWindowEnd.get() as number | null
-      return typeof end === 'number' ? end : null
-    },
-    reportsOverlapping (window) {
-      assertOpen()
-      const rows = stmt.reportsOverlapping.all({ from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() }) as Array<{ id: string, roundId: string, kind: string, wfrom: string, wto: string }>
-      return rows.map(r => ({ reportId: r.id, roundId: r.roundId, kind: r.kind, window: { from: r.wfrom, to: r.wto } }))
-    },
-    touchAgent (peerId, at) {
-      assertOpen()
-      stmt.touchAgent.run(peerId, at)
-    },
-    agents () {
-      assertOpen()
-      const rows = stmt.agents.all() as Array<{ peer_id: string, last_seen: string | null, last_included_round: string | null }>
-      return rows.map((r): AgentSeen => ({ peerId: r.peer_id, lastSeen: r.last_seen, lastIncludedRound: r.last_included_round }))
-    },
-    schemaVersion () {
-      return db.pragma('user_version', { simple: true }) as number
-    },
-    integrityCheck () {
-      return db.pragma('integrity_check', { simple: true }) as string
-    },
-    close () {
-      if (closed) return
-      closed = true
-      try { db.pragma('wal_checkpoint(TRUNCATE)') } catch { /* another reader holds the WAL: a later open checkpoints */ }
-      db.close()
+      stmt.upsertWindow.run({
+        mk,
+        key: u.key,
+        now: new Date().toISOString(),
+        roundId: u.roundId ?? null,
+        state: u.state,
+        from: u.window.from,
+        to: u.window.to,
+        attempts: u.attempts ?? 1,
+        attemptsSet: u.attempts !== undefined ? 1 : 0,
+        nextAttemptAt: u.nextAttemptAt ?? null,
+        retryUntil: u.retryUntil ?? null,
+        code: u.failure?.code ?? null,
+        message: u.failure?.message ?? null
+      })
+    }
+
+    // Report, round status, reference vector, current reference and the included agents commit together: a kill
+    // between separate commits could leave a reference report without its vector, or stored but not current.
+    const saveReportTx = db.transaction((report: Report, round: RoundOutcome, extras: ReportCommitExtras) => {
+      const kind = report.round.kind === 'local' ? round.kind : report.round.kind
+      const firstId = report.version?.first ?? report.id
+      stmt.upsertReport.run({ id: report.id, mk, roundId: round.id, kind, createdAt: report.createdAt, body: JSON.stringify(report), firstId, version: report.version?.number ?? 1 })
+      stmt.placeReport.run({ id: report.id, firstId })
+      // The latest version stands in for its window in lists (latest, history, /metrics); the others stay readable.
+      if (firstId !== report.id) stmt.supersede.run({ id: report.id, firstId })
+      saveRound({ ...round, status: 'done', reportId: report.id, finishedAt: round.finishedAt ?? report.createdAt })
+      if (extras.sum !== undefined) {
+        const { specHash, vector } = extras.sum
+        stmt.upsertVector.run(report.id, specHash, vector.length, vectorToBlob(vector))
+      }
+      if (extras.reference !== undefined) {
+        const { specHash, vector } = extras.reference
+        stmt.upsertVector.run(report.id, specHash, vector.length, vectorToBlob(vector))
+        stmt.setReference.run({ mk, id: report.id, at: report.createdAt })
+      }
+      for (const peerId of extras.included ?? []) stmt.markIncluded.run(peerId, round.id)
+    })
+
+    return {
+      path,
+      monitor,
+      forMonitor: name => view(name),
+      adoptUnscoped: (name) => { assertOpen(); return adoptTx.immediate(name) },
+      monitorNames: () => { assertOpen(); return stmt.monitorNames.all() as string[] },
+      saveRound,
+      getRound (id) {
+        assertOpen()
+        const body = stmt.getRound.get({ id, m }) as string | undefined
+        return body === undefined ? null : parseJson<RoundOutcome>(body, `round ${id}`)
+      },
+      listRounds (opts = {}) {
+        assertOpen()
+        const rows = stmt.lastRounds.all({ m, limit: lastLimit(opts.last) }) as string[]
+        return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
+      },
+      listFailedRounds (opts = {}) {
+        assertOpen()
+        const rows = stmt.lastFailedRounds.all({ m, limit: lastLimit(opts.last) }) as string[]
+        return rows.reverse().map(b => parseJson<RoundOutcome>(b, 'round'))
+      },
+      saveReport (report, round, extras = {}) {
+        assertOpen()
+        if (report.round.id !== round.id) throw new StoreError(`report ${report.id} belongs to round ${report.round.id}, not ${round.id}`, 'ERR_STORE_ARG')
+        if (extras.reference !== undefined && !(extras.reference.vector instanceof Uint32Array)) throw new StoreError(`reference vector of report ${report.id} must be a Uint32Array`, 'ERR_STORE_ARG')
+        saveReportTx.immediate(report, round, extras)
+      },
+      getReport (id) {
+        assertOpen()
+        const body = stmt.getReport.get({ id, m }) as string | undefined
+        return body === undefined ? null : parseJson<Report>(body, `report ${id}`)
+      },
+      latestReport (opts = {}) {
+        assertOpen()
+        const kind = kindFilter(opts.kind)
+        const body = (kind === null ? stmt.lastReportsAny.get({ m, limit: 1 }) : stmt.lastReportsKind.get({ m, kind, limit: 1 })) as string | undefined
+        return body === undefined ? null : parseJson<Report>(body, 'report')
+      },
+      listVersions (reportId) {
+        assertOpen()
+        const rows = stmt.versionsOf.all({ id: reportId, m }) as string[]
+        return rows.map(b => parseJson<Report>(b, 'report'))
+      },
+      listReports (opts = {}) {
+        assertOpen()
+        const kind = kindFilter(opts.kind)
+        const limit = lastLimit(opts.last)
+        const rows = (kind === null ? stmt.lastReportsAny.all({ m, limit }) : stmt.lastReportsKind.all({ m, kind, limit })) as string[]
+        return rows.reverse().map(b => parseJson<Report>(b, 'report'))
+      },
+      getReferenceVector (reportId) {
+        assertOpen()
+        const row = stmt.getVector.get(reportId) as { spec_hash: string, length: number, vector: Buffer } | undefined
+        return row === undefined ? null : { specHash: row.spec_hash, vector: blobToVector(row.vector, row.length) }
+      },
+      hasReferenceVector (reportId) {
+        assertOpen()
+        return stmt.hasVector.get(reportId) !== undefined
+      },
+      setCurrentReference (reportId) {
+        assertOpen()
+        if (stmt.hasVector.get(reportId) === undefined || stmt.getReport.get({ id: reportId, m }) === undefined) {
+          const exists = stmt.getReport.get({ id: reportId, m }) !== undefined
+          throw new StoreError(exists ? `report ${reportId} has no stored vector, so it cannot serve as the reference` : `no report with id ${reportId}${m !== null ? ` in monitor ${m}` : ''}`, 'ERR_NOT_FOUND')
+        }
+        stmt.setReference.run({ mk, id: reportId, at: new Date().toISOString() })
+      },
+      currentReference () {
+        assertOpen()
+        const row = stmt.getReference.get({ mk }) as { report_id: string, set_at: string } | undefined
+        return row === undefined ? null : { reportId: row.report_id, setAt: row.set_at }
+      },
+      hasScheduledWindow (key) {
+        assertOpen()
+        return stmt.windowClaimed.get({ key, mk }) !== undefined || stmt.roundHasKey.get({ key, mk }) !== undefined
+      },
+      markScheduledWindow (key, note) {
+        assertOpen()
+        const [from, to] = key.split('-').map(Number)
+        const text = note.note ?? ''
+        const state: ScheduledWindowState = text === 'done' ? 'done' : text.startsWith('failed') ? 'failed' : 'started'
+        recordScheduledWindow({ key, window: { from, to }, state, roundId: note.roundId ?? null, failure: state === 'failed' ? { code: 'ERR_ROUND_FAILED', message: text.replace(/^failed:\s*/, '') } : null })
+      },
+      recordScheduledWindow (u) {
+        recordScheduledWindow(u)
+      },
+      getScheduledWindow (key) {
+        assertOpen()
+        const row = stmt.getWindow.get({ key, mk }) as WindowRow | undefined
+        return row === undefined ? null : windowRecord(row)
+      },
+      listScheduledWindows (opts = {}) {
+        assertOpen()
+        const limit = lastLimit(opts.last)
+        const rows = (opts.states === undefined ? stmt.lastWindows.all({ m, limit }) : windowsInStates(opts.states).all({ m, limit })) as WindowRow[]
+        return rows.reverse().map(windowRecord)
+      },
+      latestScheduledWindowEnd () {
+        assertOpen()
+        const end = stmt.latestWindowEnd.get({ m }) as number | null
+        return typeof end === 'number' ? end : null
+      },
+      reportsOverlapping (window) {
+        assertOpen()
+        const rows = stmt.reportsOverlapping.all({ m, from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() }) as Array<{ id: string, roundId: string, kind: string, wfrom: string, wto: string }>
+        return rows.map(r => ({ reportId: r.id, roundId: r.roundId, kind: r.kind, window: { from: r.wfrom, to: r.wto } }))
+      },
+      touchAgent (peerId, at) {
+        assertOpen()
+        stmt.touchAgent.run(peerId, at)
+      },
+      agents () {
+        assertOpen()
+        const rows = stmt.agents.all() as Array<{ peer_id: string, last_seen: string | null, last_included_round: string | null }>
+        return rows.map((r): AgentSeen => ({ peerId: r.peer_id, lastSeen: r.last_seen, lastIncludedRound: r.last_included_round }))
+      },
+      schemaVersion () {
+        return db.pragma('user_version', { simple: true }) as number
+      },
+      integrityCheck () {
+        return db.pragma('integrity_check', { simple: true }) as string
+      },
+      close () {
+        if (closed) return
+        closed = true
+        try { db.pragma('wal_checkpoint(TRUNCATE)') } catch { /* another reader holds the WAL: a later open checkpoints */ }
+        db.close()
+      }
     }
   }
+  return view(null)
 }

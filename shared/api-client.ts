@@ -67,8 +67,27 @@ export interface StatusResponse {
   nextScheduledRound?: string | null
   reference?: ReferenceInfo | null
   recentFailures?: RoundListEntry[]
+  /** The monitor this status is of, and every monitor of the deployment (coordinators with monitors). */
+  monitor?: string
+  monitors?: MonitorInfo[]
   [extra: string]: unknown
 }
+
+/** One monitor as `GET /v1/monitors` describes it (coordinator/api.ts MonitorView). */
+export interface MonitorInfo {
+  name: string
+  model: string
+  specHash: string
+  vectorLength: number
+  schedule: { every: string, delay: string } | null
+  running: string | null
+  lastRound: { id: string, kind: string, status: string, window: { from: string, to: string }, startedAt: string, finishedAt: string | null, reportId: string | null } | null
+  nextScheduledRound: string | null
+  latestReport: { id: string, window: { from: string, to: string }, createdAt: string } | null
+  reference: ReferenceInfo | null
+  alertRules: number
+}
+const MonitorInfoShape = z.object({ name: z.string(), model: z.string(), specHash: z.string() }).passthrough()
 
 export type Instant = string | number | Date
 export type ReportKindFilter = 'reference' | 'current' | 'any'
@@ -106,8 +125,14 @@ export class ApiClient {
     return this.parse(HealthResponse, await this.request('GET', '/healthz', undefined, opts), '/healthz') as HealthResponse
   }
 
-  async status (opts: RequestOptions = {}): Promise<StatusResponse> {
-    return this.parse(StatusResponse, await this.request('GET', '/v1/status', undefined, opts), '/v1/status') as unknown as StatusResponse
+  /** The deployment's monitors with their last and next round. */
+  async monitors (opts: RequestOptions = {}): Promise<MonitorInfo[]> {
+    return this.parse(z.object({ monitors: z.array(MonitorInfoShape) }), await this.request('GET', '/v1/monitors', undefined, opts), '/v1/monitors').monitors as unknown as MonitorInfo[]
+  }
+
+  async status (opts: RequestOptions & { monitor?: string } = {}): Promise<StatusResponse> {
+    const path = `/v1/status${opts.monitor !== undefined ? `?monitor=${encodeURIComponent(opts.monitor)}` : ''}`
+    return this.parse(StatusResponse, await this.request('GET', path, undefined, opts), '/v1/status') as unknown as StatusResponse
   }
 
   async agents (opts: RequestOptions = {}): Promise<AgentInfo[]> {
@@ -115,8 +140,8 @@ export class ApiClient {
   }
 
   /** Asks for a round now; resolves to its id (the round runs in the background: see waitForRound). */
-  async startRound (body: { window: { from: Instant, to: Instant }, reference?: boolean, refresh?: string }, opts: RequestOptions = {}): Promise<string> {
-    const payload = { window: { from: toIso(body.window.from), to: toIso(body.window.to) }, ...(body.reference === true ? { reference: true } : {}), ...(body.refresh !== undefined ? { refresh: body.refresh } : {}) }
+  async startRound (body: { window: { from: Instant, to: Instant }, reference?: boolean, refresh?: string, monitor?: string }, opts: RequestOptions = {}): Promise<string> {
+    const payload = { window: { from: toIso(body.window.from), to: toIso(body.window.to) }, ...(body.reference === true ? { reference: true } : {}), ...(body.refresh !== undefined ? { refresh: body.refresh } : {}), ...(body.monitor !== undefined ? { monitor: body.monitor } : {}) }
     const res = this.parse(z.object({ roundId: z.string() }).passthrough(), await this.request('POST', '/v1/rounds', payload, opts), 'POST /v1/rounds')
     return res.roundId
   }
@@ -152,21 +177,25 @@ export class ApiClient {
   }
 
   /** Reports oldest first, newest last. */
-  async listReports (opts: RequestOptions & { last?: number, kind?: ReportKindFilter } = {}): Promise<Report[]> {
+  async listReports (opts: RequestOptions & { last?: number, kind?: ReportKindFilter, monitor?: string } = {}): Promise<Report[]> {
     const params = new URLSearchParams()
     if (opts.last !== undefined) params.set('last', String(opts.last))
     if (opts.kind !== undefined) params.set('kind', opts.kind)
+    if (opts.monitor !== undefined) params.set('monitor', opts.monitor)
     const q = params.size > 0 ? `?${params.toString()}` : ''
     const res = this.parse(z.object({ reports: z.array(ReportShape) }), await this.request('GET', `/v1/reports${q}`, undefined, opts), '/v1/reports')
     return res.reports as unknown as Report[]
   }
 
-  async latestReport (opts: RequestOptions = {}): Promise<Report> {
-    const res = await this.request('GET', '/v1/reports/latest', undefined, { ...opts, notFound: 'no reports yet (run a round first: fedmon round run --reference --wait)' })
+  /** The newest report (of `monitor`, when named). */
+  async latestReport (opts: RequestOptions & { monitor?: string } = {}): Promise<Report> {
+    const q = opts.monitor !== undefined ? `?monitor=${encodeURIComponent(opts.monitor)}` : ''
+    const res = await this.request('GET', `/v1/reports/latest${q}`, undefined, { ...opts, notFound: opts.monitor !== undefined ? `no report of monitor ${opts.monitor} yet (or no such monitor: fedmon status lists them)` : 'no reports yet (run a round first: fedmon round run --reference --wait)' })
     return this.parse(ReportShape, res, '/v1/reports/latest') as unknown as Report
   }
 
-  async getReport (id: string, opts: RequestOptions = {}): Promise<Report> {
+  /** A report by id; `latest` the newest (of `monitor`, when named). */
+  async getReport (id: string, opts: RequestOptions & { monitor?: string } = {}): Promise<Report> {
     if (id === 'latest') return await this.latestReport(opts)
     const res = await this.request('GET', `/v1/reports/${encodeURIComponent(id)}`, undefined, { ...opts, notFound: `no report with id ${id}` })
     return this.parse(ReportShape, res, '/v1/reports/:id') as unknown as Report

@@ -83,9 +83,15 @@ export interface Report {
   id: string
   round: { id: string, kind: 'reference' | 'current' | 'local', durationMs?: number }
   window: Window
-  spec: { model: string, hash: string, vectorLength: number }
-  agents: { invited: string[], included: string[], dropped: string[] }
-  samples: { count: number, labeled: number, positives: number, unlabeled: number }
+  /** `task`: absent for binary (reports as before tasks), else the spec's task (shared/stats/tasks/). */
+  spec: { model: string, hash: string, vectorLength: number, task?: 'binary' | 'regression' }
+  /**
+   * `contributing`: how many of the included sites had at least one record in the window (the summed per-site
+   * indicator; noisy under privacy.dp). Absent in reports made before layout v3.
+   */
+  agents: { invited: string[], included: string[], dropped: string[], contributing?: number }
+  /** `positives`: binary only (null for other tasks, whose records have no positive class). */
+  samples: { count: number, labeled: number, positives: number | null, unlabeled: number }
   performance: Record<string, unknown> & { auc: Bounded }
   drift: { reference: { id: string | null, window: Window | null } | null, features: Record<string, FeatureDrift>, score: FeatureDrift | null, note?: string, [extra: string]: unknown }
   dataQuality: Record<string, unknown>

@@ -2,8 +2,8 @@ import type { Command } from 'commander'
 import { UsageError, FedmonError } from '../../shared/errors.js'
 import { addApiOptions, type ApiCliOptions } from '../../shared/api-client.js'
 
-interface ReportOptions extends ApiCliOptions { json: boolean, html?: string, versions: boolean }
-interface HistoryOptions extends ApiCliOptions { json: boolean, metric: string, last: string, kind: string }
+interface ReportOptions extends ApiCliOptions { json: boolean, html?: string, versions: boolean, monitor?: string }
+interface HistoryOptions extends ApiCliOptions { json: boolean, metric: string, last: string, kind: string, monitor?: string }
 
 export function register (program: Command): void {
   const report = addApiOptions(program.command('report').argument('[id]', 'report id, or "latest"', 'latest'))
@@ -11,18 +11,19 @@ export function register (program: Command): void {
     .option('--json', 'print the report object (design §5) as JSON', false)
     .option('--html <file>', 'write the report page as one self-contained HTML file (charts and data inline, no network when opened)')
     .option('--versions', 'list the versions of the report\'s window: its first round, then one per label refresh (age, labels, AUC)', false)
-    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report latest --versions\n  $ fedmon report latest --html report.html\n  $ fedmon report history --metric auc --last 30')
+    .option('--monitor <name>', 'with "latest" and history: that monitor\'s reports (a deployment with several monitors; fedmon status lists them)')
+    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report latest --versions\n  $ fedmon report latest --html report.html\n  $ fedmon report history --metric auc --last 30\n  $ fedmon report --monitor fraud\n  $ fedmon report history --monitor fraud --metric auc')
     .action(async (id: string, opts: ReportOptions) => {
       const { clientFromOptions } = await import('../../shared/api-client.js')
       const client = clientFromOptions(opts)
       if (opts.versions) {
-        const versions = await client.reportVersions(id)
+        const versions = await client.reportVersions(id === 'latest' && opts.monitor !== undefined ? (await client.latestReport({ monitor: opts.monitor })).id : id)
         if (opts.json) { process.stdout.write(`${JSON.stringify({ versions }, null, 2)}\n`); return }
         const { renderVersions } = await import('../ui/versions-view.js')
         process.stdout.write(`${renderVersions(versions)}\n`)
         return
       }
-      const r = await client.getReport(id)
+      const r = await client.getReport(id, { ...(opts.monitor !== undefined ? { monitor: opts.monitor } : {}) })
       if (opts.html !== undefined) {
         const { writeStandaloneReport } = await import('../../coordinator/dashboard.js')
         const bytes = writeStandaloneReport(r, opts.html)
@@ -43,7 +44,7 @@ export function register (program: Command): void {
     .option('--metric <name>', 'dotted path into the report, or a short name (auc, pr_auc, log_loss, brier, ece, drift.<feature>.psi)', 'performance.auc.value')
     .option('--last <n>', 'how many reports', '30')
     .option('--kind <kind>', 'current, reference or any', 'any')
-    .addHelpText('after', '\nWith --json it prints {metric, points: [...]}.\n\nExamples:\n  $ fedmon report history --metric auc --last 14\n  $ fedmon report history --metric drift.income.psi --json')
+    .addHelpText('after', '\nWith --json it prints {metric, points: [...]}.\n\nExamples:\n  $ fedmon report history --metric auc --last 14\n  $ fedmon report history --metric drift.income.psi --json\n  $ fedmon report history --monitor fraud --metric auc')
     .action(async (_local: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<HistoryOptions>()
       const last = Number(opts.last)
@@ -59,7 +60,7 @@ export function register (program: Command): void {
         throw new UsageError(`--metric: cannot read "${opts.metric}"`)
       }
       if (metric.includes('*')) throw new UsageError(`--metric names one metric; "${opts.metric}" has a wildcard (e.g. use drift.age.psi)`)
-      const reports = await clientFromOptions(opts).listReports({ last, kind: opts.kind })
+      const reports = await clientFromOptions(opts).listReports({ last, kind: opts.kind, ...(opts.monitor !== undefined ? { monitor: opts.monitor } : {}) })
       const points = historyPoints(reports, opts.metric)
       if (reports.length > 0 && points.every(x => x.value === null)) {
         throw new FedmonError(`no report has a numeric value for ${metric} (${HISTORY_METRIC_HINT})`, 'ERR_UNKNOWN_METRIC')

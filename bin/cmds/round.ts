@@ -22,7 +22,7 @@ export function declineLines (roundId: string, declined: readonly RoundDecline[]
   return declined.map(d => `fedmon: round ${roundId}: agent ${printable(d.agent)} declined: ${printable(d.code)} ${printable(d.reason)}`)
 }
 
-interface RoundRunOptions extends ApiCliOptions { window: string, reference: boolean, refresh?: string, wait: boolean, json: boolean, timeout: string }
+interface RoundRunOptions extends ApiCliOptions { window: string, reference: boolean, refresh?: string, wait: boolean, json: boolean, timeout: string, monitor?: string }
 interface RoundListOptions extends ApiCliOptions { failed: boolean, monitor?: string, json: boolean, last: string }
 
 /** How long `round run` waits for more declines once a round failed: quiet this long, at most SETTLE_MAX_MS. */
@@ -70,6 +70,7 @@ export function register (program: Command): void {
     .requiredOption('--window <FROM..TO>', 'the window, ISO-8601 or epoch ms, [FROM, TO)')
     .option('--reference', 'a reference round: its result becomes the drift baseline', false)
     .option('--refresh <age>', 'a label refresh of the window\'s report at this declared age (the spec\'s labels.refreshAfter, e.g. 30d): re-reads only the labels, over exactly the window\'s first included set')
+    .option('--monitor <name>', 'the monitor to run the round for (required when the coordinator runs several)')
     .option('--wait', 'wait until the round is done or failed; prints the report id', false)
     .option('--json', 'with --wait: print the finished report as JSON', false)
     .option('--timeout <seconds>', 'with --wait: give up after this many seconds', '600')
@@ -84,7 +85,7 @@ export function register (program: Command): void {
       }
       const { clientFromOptions } = await import('../../shared/api-client.js')
       const client = clientFromOptions(opts)
-      const roundId = await client.startRound({ window, reference: opts.reference, ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}) })
+      const roundId = await client.startRound({ window, reference: opts.reference, ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}), ...(opts.monitor !== undefined ? { monitor: opts.monitor } : {}) })
       if (!opts.wait) {
         process.stdout.write(opts.json ? `${JSON.stringify({ roundId })}\n` : `${roundId}\n`)
         return
@@ -130,7 +131,7 @@ export function register (program: Command): void {
   addApiOptions(round.command('list'))
     .description('rounds and scheduled windows, newest last: window, state, reason, agents included/dropped/declined')
     .option('--failed', 'only failed, aborted, retrying and missed ones', false)
-    .option('--monitor <name>', 'only this monitor\'s (today: the spec\'s model name)')
+    .option('--monitor <name>', 'only this monitor\'s')
     .option('--last <n>', 'how many (newest)', '20')
     .option('--json', 'print the list as JSON', false)
     .addHelpText('after', '\nExample:\n  $ fedmon round list --failed')

@@ -53,7 +53,7 @@ const MEANINGS: Readonly<Record<string, string>> = {
   limits: 'Bounds every agent checks and the vector layout is sized for.',
   'limits.maxRecordsPerAgent': 'Records one agent may contribute to one window; bounds every count entry (and so how many agents a round can sum without overflow).',
   privacy: 'Privacy of the published figures beyond secure aggregation.',
-  'privacy.dp': 'Distributed differential privacy: every agent adds Skellam noise to its count entries before masking, sized so the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per round. Absent: exact sums. Requires `score.sums: false` and `moments: false` on numeric features; counts and metrics become approximate and the report says so.',
+  'privacy.dp': 'Distributed differential privacy: every agent adds Skellam noise to its count entries before masking, sized so the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per round. Absent: exact sums. Sums must be clipped and coarse: `score.sums` false or `{precisionBits ≤ 8}`, numeric `moments` false or `{clip, precisionBits ≤ 8}`; each sum is then one entry noised as a second release (a third of the budget), and `limits.maxRecordsPerAgent` × the largest term must stay ≤ 2^27. Counts and metrics become approximate and the report says so.',
   'privacy.dp.epsilon': 'ε per record per round.',
   'privacy.dp.delta': 'δ per record per round.',
   labels: 'Late labels: when a window\'s labels are read again.',

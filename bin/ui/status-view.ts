@@ -55,6 +55,24 @@ export function renderStatus (input: { api: string, health: HealthResponse, stat
   lines.push(`${p.bold('next round')}   ${next === null ? 'manual only (no schedule configured)' : `${shortTime(next)} (${relativeTime(next, now)})`}`)
   const ref = status.reference ?? null
   lines.push(`${p.bold('reference')}    ${ref === null ? p.yellow('none — drift needs one: fedmon round run --reference --wait') : `${ref.reportId} (set ${relativeTime(ref.setAt, now)})`}`)
+  // Several monitors: the lines above are the first one's (or --monitor's); the table has every monitor.
+  const monitors = status.monitors ?? []
+  if (monitors.length > 1) {
+    lines.push(`${p.bold('monitors')}     ${monitors.length}  (lines above: ${status.monitor ?? monitors[0].name}; fedmon status --monitor NAME, fedmon report --monitor NAME)`)
+    const rows = monitors.map((m) => {
+      const last = m.lastRound
+      const lastText = last === null ? '—' : `${paintStatus(p, last.status)} ${shortTime(last.window.from)} → ${shortTime(last.window.to)} (${relativeTime(last.finishedAt ?? last.startedAt, now)})`
+      return [
+        m.name,
+        m.model,
+        m.schedule === null ? 'manual' : `every ${m.schedule.every}`,
+        m.running !== null ? p.yellow('running') : lastText,
+        m.nextScheduledRound === null ? '—' : `${shortTime(m.nextScheduledRound)} (${relativeTime(m.nextScheduledRound, now)})`,
+        m.reference === null ? p.yellow('none') : shortId(m.reference.reportId, 18)
+      ]
+    })
+    lines.push(table(['MONITOR', 'MODEL', 'SCHEDULE', 'LAST ROUND', 'NEXT ROUND', 'REFERENCE'], rows, { indent: '  ', paint: p }))
+  }
   return lines.join('\n')
 }
 

@@ -65,18 +65,56 @@ export const NetworkConfig = z.object({
   })).min(1, 'list at least one rule (public, private, loopback, link-local, a CIDR block or a DNS name)').optional()
 }).strict()
 
+/** A monitor's name as the coordinator's config spells it (shared/config/coordinator.ts MonitorName). */
+const AgentMonitorName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected the monitor\'s name as the coordinator\'s config spells it: 1-64 letters, digits, ".", "_" or "-"')
+
+/**
+ * One entry of `monitors`: which data this site reads for the coordinator's monitor `name`, and (optionally)
+ * a policy for it, applied over the top-level `policy`.
+ */
+export const AgentMonitorConfig = z.object({
+  name: AgentMonitorName,
+  data: DataSource,
+  policy: AgentPolicy.optional()
+}).strict()
+
 export const AgentConfig = z.object({
   identity: z.string().min(1),
   listen: ListenAddrs.default(['/ip4/127.0.0.1/tcp/0']),
   coordinator: CoordinatorAddr,
-  data: DataSource,
+  /** The data of the single monitor (a config without `monitors`). */
+  data: DataSource.optional(),
+  /** Many monitors: each names the coordinator's monitor and the data (and column mapping) it reads here. */
+  monitors: z.array(AgentMonitorConfig).min(1, 'list at least one monitor (or use `data` for a single one)').optional(),
   state: z.string().min(1),
   federation: FederationConfig.optional(),
   network: NetworkConfig.optional(),
   /** What this site agrees to take part in; checked against every Announce (and its spec) before any work. */
   policy: AgentPolicy.optional().transform((policy): AgentPolicy => ({ ...AGENT_POLICY_DEFAULTS, ...policy }))
-}).strict()
-export type AgentConfig = z.infer<typeof AgentConfig>
+}).strict().superRefine((config, ctx) => {
+  if (config.monitors === undefined) {
+    if (config.data === undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'required: where this site\'s prediction logs are (or `monitors: [{name, data}]` for several monitors)' })
+    return
+  }
+  if (config.data !== undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'not allowed beside `monitors`: each monitor has its own data (monitors[].data)' })
+  const seen = new Map<string, number>()
+  config.monitors.forEach((m, i) => {
+    const earlier = seen.get(m.name)
+    if (earlier !== undefined) ctx.addIssue({ code: 'custom', path: ['monitors', i, 'name'], message: `"${m.name}" is already the name of monitors[${earlier}]: monitor names must be unique` })
+    else seen.set(m.name, i)
+  })
+})
+type ParsedAgentConfig = z.infer<typeof AgentConfig>
+
+/**
+ * One monitor this site serves, as loaded: `name` null for the single monitor of a config without `monitors`
+ * (it serves the coordinator's monitor whatever its name); `policy` the top-level policy with the monitor's
+ * own over it; `field` where it sits in the file ('' top level).
+ */
+export interface LoadedAgentMonitor { name: string | null, field: string, data: DataSource, policy: AgentPolicy }
+
+/** `data` is the first monitor's (what single-monitor tools such as `fedmon check` read). */
+export type AgentConfig = Omit<ParsedAgentConfig, 'data' | 'monitors'> & { data: DataSource, monitors: LoadedAgentMonitor[] }
 
 /**
  * An agent config as loaded: paths resolved, the roster file read. `roster` is null when the config names no
@@ -93,6 +131,10 @@ export type LoadedAgentConfig = AgentConfig & { file: string, roster: Federation
  */
 export function loadAgentConfig (file: string): LoadedAgentConfig {
   const config = loadConfigFile(file, AgentConfig)
+  const resolveData = (data: DataSource): DataSource => ({ ...data, path: resolveFrom(file, data.path), ...(data.labels !== undefined ? { labels: { ...data.labels, path: resolveFrom(file, data.labels.path) } } : {}) })
+  const monitors: LoadedAgentMonitor[] = config.monitors !== undefined
+    ? config.monitors.map((m, i) => ({ name: m.name, field: `monitors[${i}]`, data: resolveData(m.data), policy: { ...config.policy, ...m.policy } }))
+    : [{ name: null, field: '', data: resolveData(config.data as DataSource), policy: config.policy }]
   const federation = config.federation !== undefined ? { ...config.federation, roster: resolveFrom(file, config.federation.roster) } : undefined
   const roster = federation !== undefined
     ? loadRosterFile(federation.roster, { sha256: federation.rosterSha256, from: { file, field: 'federation.roster' }, pinField: 'federation.rosterSha256' })
@@ -102,7 +144,8 @@ export function loadAgentConfig (file: string): LoadedAgentConfig {
     file,
     identity: resolveFrom(file, config.identity),
     state: resolveFrom(file, config.state),
-    data: { ...config.data, path: resolveFrom(file, config.data.path), ...(config.data.labels !== undefined ? { labels: { ...config.data.labels, path: resolveFrom(file, config.data.labels.path) } } : {}) },
+    data: monitors[0].data,
+    monitors,
     federation,
     roster
   }

@@ -48,6 +48,24 @@ export const PrivacyConfig = z.object({
 /** Default `round.maxWindowMs`: 31 days (coordinator/window-rails.ts applies it). */
 export const DEFAULT_MAX_WINDOW_MS = 31 * 86_400_000
 
+/** A monitor's name: in URLs, Prometheus labels and CLI flags, so a short token. */
+export const MonitorName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected a monitor name of 1-64 letters, digits, ".", "_" or "-" (starting with a letter or digit)')
+
+const ReferenceWindow = z.object({ from: Instant, to: Instant }).strict().refine(w => w.from < w.to, 'from must be before to')
+
+/** One entry of `monitors`: a model's spec with its own schedule, reference window, alert rules and webhooks. */
+export const MonitorConfig = z.object({
+  name: MonitorName,
+  spec: z.string().min(1),
+  schedule: ScheduleConfigSchema.optional(),
+  reference: ReferenceWindow.optional(),
+  alerts: z.array(AlertRuleSchema).default([]),
+  webhooks: z.array(WebhookConfigSchema).default([])
+}).strict()
+
+/** Keys that belong in each monitor once `monitors` is set (one deployment, many monitors). */
+const PER_MONITOR_KEYS = ['spec', 'schedule', 'reference', 'alerts', 'webhooks'] as const
+
 export const CoordinatorConfig = z.object({
   identity: z.string().min(1),
   listen: ListenAddrs.default(['/ip4/127.0.0.1/tcp/4001']),
@@ -55,7 +73,10 @@ export const CoordinatorConfig = z.object({
   agents: z.union([z.array(PeerIdString).min(1), z.string().min(1)], { error: 'expected a list of peer ids, or the path of a roster file' }),
   /** `announceAllow`: which of an agent's hello addresses are announced to its neighbours (and dialled). */
   network: z.object({ announceAllow: NetworkConfig.shape.dialAllow }).strict().optional(),
-  spec: z.string().min(1),
+  /** The single monitor's spec (the monitor is named after the spec's model); or `monitors`. */
+  spec: z.string().min(1).optional(),
+  /** Many monitors in one deployment (one node, one roster, one API). */
+  monitors: z.array(MonitorConfig).min(1, 'list at least one monitor (or use `spec` for a single one)').optional(),
   store: z.string().min(1),
   api: z.object({
     listen: HostPort.default('127.0.0.1:7600'),
@@ -65,17 +86,58 @@ export const CoordinatorConfig = z.object({
   }).strict().superRefine(requireTokenOffLoopback).default({ listen: '127.0.0.1:7600' }),
   privacy: PrivacyConfig.default({ minAgents: 3 }),
   schedule: ScheduleConfigSchema.optional(),
-  reference: z.object({ from: Instant, to: Instant }).strict().refine(w => w.from < w.to, 'from must be before to').optional(),
-  alerts: z.array(AlertRuleSchema).default([]),
-  webhooks: z.array(WebhookConfigSchema).default([]),
+  reference: ReferenceWindow.optional(),
+  alerts: z.array(AlertRuleSchema).optional(),
+  webhooks: z.array(WebhookConfigSchema).optional(),
   round: z.object({
     phaseTimeoutMs: z.number().int().min(100).default(30_000),
     /** The longest window a round may cover (API, configured reference and scheduled rounds alike). */
     maxWindowMs: z.number().int().min(1000).default(DEFAULT_MAX_WINDOW_MS)
   }).strict().default({ phaseTimeoutMs: 30_000, maxWindowMs: DEFAULT_MAX_WINDOW_MS })
-}).strict()
-/** A coordinator config as loaded: `agents` the roster's peer ids, `rosterFile` set when they come from a file. */
-export type CoordinatorConfig = Omit<z.infer<typeof CoordinatorConfig>, 'agents'> & { agents: string[], rosterFile?: string, file: string }
+}).strict().superRefine((config, ctx) => {
+  if (config.monitors === undefined) {
+    if (config.spec === undefined) ctx.addIssue({ code: 'custom', path: ['spec'], message: 'required: the monitor spec file (or `monitors: [{name, spec, ...}]` for several monitors)' })
+    return
+  }
+  for (const key of PER_MONITOR_KEYS) {
+    if (config[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `not allowed beside \`monitors\`: each monitor has its own ${key} (monitors[].${key})` })
+  }
+  const seen = new Map<string, number>()
+  config.monitors.forEach((m, i) => {
+    const earlier = seen.get(m.name)
+    if (earlier !== undefined) ctx.addIssue({ code: 'custom', path: ['monitors', i, 'name'], message: `"${m.name}" is already the name of monitors[${earlier}]: monitor names must be unique` })
+    else seen.set(m.name, i)
+  })
+})
+
+/**
+ * One monitor as loaded: the spec path resolved. `name` null for the single monitor of a config without
+ * `monitors` (the daemon names it after the spec's model). `field` is where it sits in the file ('' top level).
+ */
+export interface LoadedMonitorConfig {
+  name: string | null
+  field: string
+  spec: string
+  schedule?: z.infer<typeof ScheduleConfigSchema>
+  reference?: { from: number, to: number }
+  alerts: Array<z.infer<typeof AlertRuleSchema>>
+  webhooks: Array<z.infer<typeof WebhookConfigSchema>>
+}
+
+/**
+ * A coordinator config as loaded: `agents` the roster's peer ids, `rosterFile` set when they come from a file,
+ * `monitors` always set (a single-`spec` config is one monitor). The top-level spec, schedule, reference, alerts
+ * and webhooks are those of the first monitor (what single-monitor code reads).
+ */
+export type CoordinatorConfig = Omit<z.infer<typeof CoordinatorConfig>, 'agents' | 'spec' | 'monitors' | 'alerts' | 'webhooks'> & {
+  agents: string[]
+  rosterFile?: string
+  file: string
+  spec: string
+  alerts: LoadedMonitorConfig['alerts']
+  webhooks: LoadedMonitorConfig['webhooks']
+  monitors: LoadedMonitorConfig[]
+}
 
 /** The roster a coordinator config names: inline ids, or those of the roster file (read now). */
 function resolveRoster (file: string, agents: string | string[]): { agents: string[], rosterFile?: string } {
@@ -90,12 +152,21 @@ function resolveRoster (file: string, agents: string | string[]): { agents: stri
  */
 export function loadCoordinatorConfig (file: string): CoordinatorConfig {
   const config = loadConfigFile(file, CoordinatorConfig)
+  const monitors: LoadedMonitorConfig[] = config.monitors !== undefined
+    ? config.monitors.map((m, i) => ({ ...m, field: `monitors[${i}]`, spec: resolveFrom(file, m.spec) }))
+    : [{ name: null, field: '', spec: resolveFrom(file, config.spec as string), schedule: config.schedule, reference: config.reference, alerts: config.alerts ?? [], webhooks: config.webhooks ?? [] }]
+  const first = monitors[0]
   return {
     ...config,
     ...resolveRoster(file, config.agents),
     file,
+    monitors,
     identity: resolveFrom(file, config.identity),
-    spec: resolveFrom(file, config.spec),
+    spec: first.spec,
+    schedule: first.schedule,
+    reference: first.reference,
+    alerts: first.alerts,
+    webhooks: first.webhooks,
     store: resolveFrom(file, config.store),
     api: { ...config.api, tokenFile: config.api.tokenFile !== undefined ? resolveFrom(file, config.api.tokenFile) : undefined }
   }

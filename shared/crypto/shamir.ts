@@ -35,35 +35,57 @@ function mod (a: number): number {
   return r < 0 ? r + P : r
 }
 
+const INV_P = 1 / P
+
+/**
+ * a·b mod p for a, b in [0, p): the product is < 2^52, exact in a double. The quotient estimate from one
+ * floating multiplication is off by at most one, fixed by one compare — several times faster than `%` on
+ * doubles, which matters in the O(t²) Lagrange denominators the coordinator computes once per agent.
+ */
+function mulMod (a: number, b: number): number {
+  const product = a * b
+  let r = product - Math.floor(product * INV_P) * P
+  if (r < 0) r += P
+  else if (r >= P) r -= P
+  return r
+}
+
+/** a − b mod p for a, b in [0, p). */
+function subMod (a: number, b: number): number {
+  const d = a - b
+  return d < 0 ? d + P : d
+}
+
 function inverse (a: number): number {
-  let [oldR, r] = [mod(a), P]
-  let [oldS, s] = [1, 0]
+  // Extended Euclid on plain numbers (no tuple swaps: this runs once per Lagrange set, on the unmask path).
+  let oldR = mod(a)
+  let r = P
+  let oldS = 1
+  let s = 0
   while (r !== 0) {
-    const q = Math.floor(oldR / r);
-    [oldR, r] = [r, oldR - q * r];
-    [oldS, s] = [s, oldS - q * s]
+    const q = Math.floor(oldR / r)
+    const nextR = oldR - q * r
+    oldR = r
+    r = nextR
+    const nextS = oldS - q * s
+    oldS = s
+    s = nextS
   }
   if (oldR !== 1) throw new ShamirError('ERR_SHAMIR_ZERO', 'no inverse of 0')
   return mod(oldS)
 }
 
-const INV_P = 1 / P
-
-/**
- * a · b mod P for a, b in [0, P): the product is below 2^52, so it is exact in a double; the quotient is
- * estimated with one multiply (off by at most one) and corrected, which is several times cheaper than `%` on
- * doubles (a call to fmod). Interpolation is t² of these per secret, the coordinator rebuilds n secrets.
- */
-function mulMod (a: number, b: number): number {
-  const product = a * b
-  const r = product - Math.floor(product * INV_P) * P
-  return r < 0 ? r + P : r >= P ? r - P : r
-}
-
 function assertXs (xs: readonly number[]): void {
+  // Strictly increasing (the coordinator's order) proves distinct in one pass; otherwise a Set.
+  let increasing = true
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i]
+    if (!Number.isInteger(x) || x <= 0 || x >= P) throw new ShamirError('ERR_SHAMIR_X', `share x must be an integer in [1, ${P}), got ${x}`)
+    if (i > 0 && x <= xs[i - 1]) increasing = false
+  }
+  if (increasing) return
   const seen = new Set<number>()
   for (const x of xs) {
-    if (!Number.isInteger(x) || x <= 0 || x >= P) throw new ShamirError('ERR_SHAMIR_X', `share x must be an integer in [1, ${P}), got ${x}`)
     if (seen.has(x)) throw new ShamirError('ERR_SHAMIR_DUPLICATE_X', `duplicate share x ${x}`)
     seen.add(x)
   }
@@ -121,66 +143,72 @@ export function splitSecret (secret: Uint8Array, threshold: number, xs: readonly
   return shares
 }
 
-const lagrangeCache = new Map<string, Float64Array>()
+/** Cached coefficient sets by a hash of their xs (collisions are told apart by comparing the xs). */
+const lagrangeCache = new Map<number, Array<{ xs: number[], lambdas: Float64Array }>>()
 const MAX_CACHED_SETS = 4096
+let cachedSets = 0
+
+function hashXs (xs: readonly number[]): number {
+  let h = 0x811c9dc5 ^ xs.length
+  for (const x of xs) h = Math.imul(h ^ x, 0x01000193) ^ (x >>> 16)
+  return h >>> 0
+}
 
 /** Lagrange coefficients for interpolation at 0 over the given xs, cached per (ordered) x-set. */
 export function lagrangeAtZero (xs: readonly number[]): Float64Array {
-  const key = xs.join(',')
-  const cached = lagrangeCache.get(key)
-  if (cached !== undefined) return cached
+  const key = hashXs(xs)
+  const bucket = lagrangeCache.get(key)
+  if (bucket !== undefined) {
+    for (const entry of bucket) {
+      if (entry.xs.length === xs.length && entry.xs.every((x, i) => x === xs[i])) return entry.lambdas
+    }
+  }
   assertXs(xs)
-  const out = lagrangeBasis(0, xs)
-  if (lagrangeCache.size >= MAX_CACHED_SETS) lagrangeCache.clear()
-  lagrangeCache.set(key, out)
-  return out
+  const lambdas = lagrangeCoefficients(0, xs)
+  if (cachedSets >= MAX_CACHED_SETS) { lagrangeCache.clear(); cachedSets = 0 }
+  const entry = { xs: [...xs], lambdas }
+  const list = lagrangeCache.get(key)
+  if (list === undefined) lagrangeCache.set(key, [entry])
+  else list.push(entry)
+  cachedSets++
+  return lambdas
 }
 
 /**
- * Lagrange basis values L_i(at) = Π_{j≠i} (at − x_j) / (x_i − x_j) over distinct nonzero xs, uncached. `at` may
- * be any field element, one of the xs included (then L is 1 there and 0 elsewhere). O(t²) multiplications for
- * the denominators, O(t) for the numerators (prefix and suffix products) and one field inversion for all t
- * denominators (Montgomery's batch inversion) rather than t inversions and 2t² divisions.
+ * Lagrange basis values L_i(at) = Π_{j≠i} (at − x_j)/(x_i − x_j) over distinct, non-zero xs (uncached).
+ * The coordinator rebuilds one secret per agent over a holder set of its own, so this runs ~n times per
+ * round: numerators from prefix/suffix products (O(t)), denominators in O(t²) multiplications, and a single
+ * modular inversion for all of them (Montgomery's batch inversion) instead of t.
  */
-export function lagrangeBasis (at: number, xs: readonly number[]): Float64Array {
+export function lagrangeCoefficients (at: number, xs: readonly number[]): Float64Array {
   const t = xs.length
   const out = new Float64Array(t)
   if (t === 0) return out
   const a = mod(at)
-  // out[i] ← Π_{j<i} (at − x_j) (prefix), then × Π_{j>i} (at − x_j) (suffix).
-  let prefix = 1
-  for (let i = 0; i < t; i++) {
-    out[i] = prefix
-    prefix = mulMod(prefix, mod(a - xs[i]))
-  }
-  let suffix = 1
-  for (let i = t - 1; i >= 0; i--) {
-    out[i] = mulMod(out[i], suffix)
-    suffix = mulMod(suffix, mod(a - xs[i]))
-  }
-  // Denominators d_i = Π_{j≠i} (x_i − x_j), nonzero since the xs are distinct in [1, P).
-  const den = new Float64Array(t)
+  // prefix[i] = Π_{j<i} (at − x_j); the suffix product is carried in the loop below.
+  const prefix = new Float64Array(t + 1)
+  prefix[0] = 1
+  for (let j = 0; j < t; j++) prefix[j + 1] = mulMod(prefix[j], subMod(a, xs[j]))
+  const dens = new Float64Array(t)
   for (let i = 0; i < t; i++) {
     const xi = xs[i]
-    let d = 1
-    for (let j = 0; j < t; j++) {
-      if (j === i) continue
-      const diff = xi - xs[j]
-      d = mulMod(d, diff < 0 ? diff + P : diff)
-    }
-    den[i] = d
+    let den = 1
+    for (let j = 0; j < i; j++) den = mulMod(den, subMod(xi, xs[j]))
+    for (let j = i + 1; j < t; j++) den = mulMod(den, subMod(xi, xs[j]))
+    if (den === 0) throw new ShamirError('ERR_SHAMIR_DUPLICATE_X', `duplicate share x ${xi}`)
+    dens[i] = den
   }
-  // Batch inversion: running products forward, one inverse, then peel each denominator off backwards.
+  // Batch inversion: running[i] = d_0 ⋯ d_{i−1}; one inverse of the total, then peel one factor per step.
   const running = new Float64Array(t)
-  let product = 1
-  for (let i = 0; i < t; i++) {
-    running[i] = product
-    product = mulMod(product, den[i])
-  }
-  let inverseOfProduct = inverse(product)
+  let total = 1
+  for (let i = 0; i < t; i++) { running[i] = total; total = mulMod(total, dens[i]) }
+  let inv = inverse(total)
+  let suffix = 1
   for (let i = t - 1; i >= 0; i--) {
-    out[i] = mulMod(out[i], mulMod(inverseOfProduct, running[i]))
-    inverseOfProduct = mulMod(inverseOfProduct, den[i])
+    const invDen = mulMod(inv, running[i])
+    inv = mulMod(inv, dens[i])
+    out[i] = mulMod(mulMod(prefix[i], suffix), invDen)
+    suffix = mulMod(suffix, subMod(a, xs[i]))
   }
   return out
 }
@@ -199,13 +227,22 @@ export function combineShares (shares: readonly Share[], threshold: number): Uin
     if (!(s.share instanceof Uint8Array) || s.share.length !== SHARE_BYTES) throw new ShamirError('ERR_SHAMIR_SHARE', `share must be ${SHARE_BYTES} bytes`)
   }
   const lambdas = lagrangeAtZero(used.map(s => s.x))
-  const ys = used.map(s => {
-    const y = parseShare(s.share)
-    if (y === null) throw new ShamirError('ERR_SHAMIR_SHARE', 'share element out of field range')
-    return y
-  })
-  const secret = interpolateSecret(ys, lambdas)
-  if (secret === null) throw new ShamirError('ERR_SHAMIR_INCONSISTENT', 'shares are inconsistent (chunk out of range)')
+  const views = used.map(s => new DataView(s.share.buffer, s.share.byteOffset, s.share.byteLength))
+  const secret = new Uint8Array(SECRET_BYTES)
+  for (let c = 0; c < CHUNKS; c++) {
+    let acc = 0
+    for (let i = 0; i < used.length; i++) {
+      const y = views[i].getUint32(4 * c, true)
+      if (y >= P) throw new ShamirError('ERR_SHAMIR_SHARE', 'share element out of field range')
+      acc = (acc + (lambdas[i] * y) % P) % P
+    }
+    const width = Math.min(SECRET_BYTES, (c + 1) * CHUNK_BYTES) - c * CHUNK_BYTES
+    if (acc >= 2 ** (8 * width)) throw new ShamirError('ERR_SHAMIR_INCONSISTENT', 'shares are inconsistent (chunk out of range)')
+    for (let b = 0; b < width; b++) {
+      secret[c * CHUNK_BYTES + b] = acc % 256
+      acc = Math.floor(acc / 256)
+    }
+  }
   return secret
 }
 
@@ -254,21 +291,24 @@ export function combineSharesVerified (shares: readonly Share[], threshold: numb
   assertXs(shares.map(s => s.x))
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
   const t = threshold
-  // Parse once; a malformed share (wrong size, element out of the field) is wrong whatever the subset: set aside.
-  const good: Array<{ x: number, y: Uint32Array }> = []
+  // Parse once into one flat array (no per-share allocation: the coordinator parses ~n·k shares per round);
+  // a malformed share (wrong size, element out of the field) is wrong whatever the subset: set aside.
+  const ys = new Uint32Array(shares.length * CHUNKS)
+  // good[i].at: offset of its CHUNKS elements in ys (offsets, not subarrays: creating views costs more than the math).
+  const good: Array<{ x: number, at: number }> = []
   const malformed: number[] = []
   for (const s of shares) {
-    const y = parseShare(s.share)
-    if (y === null) malformed.push(s.x)
-    else good.push({ x: s.x, y })
+    const at = good.length * CHUNKS
+    if (parseShareInto(s.share, ys, at)) good.push({ x: s.x, at })
+    else malformed.push(s.x)
   }
   const m = good.length
   let attempts = 0
   const tryIndexes = (indexes: number[]): Uint8Array | null => {
     attempts++
     const xs = indexes.map(i => good[i].x)
-    const lambdas = attempts === 1 ? lagrangeAtZero(xs) : lagrangeBasis(0, xs)
-    const secret = interpolateSecret(indexes.map(i => good[i].y), lambdas)
+    const lambdas = attempts === 1 ? lagrangeAtZero(xs) : lagrangeCoefficients(0, xs)
+    const secret = interpolateSecret(ys, indexes.map(i => good[i].at), lambdas)
     if (secret === null) return null
     if (accept(secret)) return secret
     secret.fill(0)
@@ -281,11 +321,11 @@ export function combineSharesVerified (shares: readonly Share[], threshold: numb
       inconsistentXs = [...malformed]
       if (options.canonical?.(secret) ?? true) {
         const used = new Set(indexes)
-        const basis = indexes.map(i => good[i].y)
+        const basis = indexes.map(i => good[i].at)
         for (let j = 0; j < m; j++) {
           if (used.has(j)) continue
-          const expected = evaluateAt(good[j].x, usedXs, basis)
-          if (!expected.every((v, c) => v === good[j].y[c])) inconsistentXs.push(good[j].x)
+          const expected = evaluateAt(good[j].x, usedXs, ys, basis)
+          if (!expected.every((v, c) => v === ys[good[j].at + c])) inconsistentXs.push(good[j].x)
         }
       } else {
         inconsistentXs = []
@@ -322,28 +362,24 @@ function nextCombination (combo: number[], limit: number): boolean {
   return true
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
-
-/** A share's 11 field elements (a view of its bytes when aligned, else a copy), or null when malformed. */
-function parseShare (share: Uint8Array): Uint32Array | null {
-  if (!(share instanceof Uint8Array) || share.length !== SHARE_BYTES) return null
-  let y: Uint32Array
-  if (LITTLE_ENDIAN && share.byteOffset % 4 === 0) {
-    y = new Uint32Array(share.buffer, share.byteOffset, CHUNKS)
-  } else {
-    y = new Uint32Array(CHUNKS)
-    for (let c = 0; c < CHUNKS; c++) y[c] = (share[4 * c] | share[4 * c + 1] << 8 | share[4 * c + 2] << 16 | share[4 * c + 3] << 24) >>> 0
+/** Reads a share's little-endian field elements into `out`; false when malformed (size, element ≥ p). */
+function parseShareInto (share: Uint8Array, out: Uint32Array, at: number): boolean {
+  if (!(share instanceof Uint8Array) || share.length !== SHARE_BYTES) return false
+  for (let c = 0, b = 0; c < CHUNKS; c++, b += 4) {
+    const v = (share[b] | (share[b + 1] << 8) | (share[b + 2] << 16) | (share[b + 3] << 24)) >>> 0
+    if (v >= P) return false
+    out[at + c] = v
   }
-  for (let c = 0; c < CHUNKS; c++) if (y[c] >= P) return null
-  return y
+  return true
 }
 
 /** Σ λ_i·y_i per chunk, decoded to the 32-byte secret; null when a chunk is out of its byte range. */
-function interpolateSecret (ys: readonly Uint32Array[], lambdas: Float64Array): Uint8Array | null {
+function interpolateSecret (ys: Uint32Array, offsets: readonly number[], lambdas: Float64Array): Uint8Array | null {
   const secret = new Uint8Array(SECRET_BYTES)
   for (let c = 0; c < CHUNKS; c++) {
     let acc = 0
-    for (let i = 0; i < ys.length; i++) acc += mulMod(lambdas[i], ys[i][c])
+    // Each term is < 2^26, so up to 2^26 of them sum exactly in a double: reduce once.
+    for (let i = 0; i < offsets.length; i++) acc += mulMod(lambdas[i], ys[offsets[i] + c])
     acc %= P
     const width = Math.min(SECRET_BYTES, (c + 1) * CHUNK_BYTES) - c * CHUNK_BYTES
     if (acc >= 2 ** (8 * width)) { secret.fill(0); return null }
@@ -356,13 +392,14 @@ function interpolateSecret (ys: readonly Uint32Array[], lambdas: Float64Array): 
 }
 
 /** The shared polynomials (one per chunk) through (xs, ys), evaluated at `at`. */
-function evaluateAt (at: number, xs: readonly number[], ys: readonly Uint32Array[]): Uint32Array {
-  const basis = lagrangeBasis(at, xs)
+function evaluateAt (at: number, xs: readonly number[], ys: Uint32Array, offsets: readonly number[]): Uint32Array {
+  const basis = lagrangeCoefficients(at, xs)
   const out = new Uint32Array(CHUNKS)
   for (let c = 0; c < CHUNKS; c++) {
     let acc = 0
-    for (let i = 0; i < ys.length; i++) acc += mulMod(basis[i], ys[i][c])
-    out[c] = acc % P
+    for (let i = 0; i < offsets.length; i++) acc += mulMod(basis[i], ys[offsets[i] + c])
+    acc %= P
+    out[c] = acc
   }
   return out
 }

@@ -16,11 +16,12 @@ import type { FeatureDrift, Report } from '../report.js'
 import type { Layout } from '../stats/layout.js'
 import type { MonitorSpec } from '../stats/spec.js'
 import { computeReportBody, type ReferenceInput, type ReportBody } from '../stats/report-body.js'
+import { contributingSites } from '../stats/contributing.js'
 import { mulberry32 } from '../prng.js'
 import { clampedCounts, signedCounts } from './decode.js'
 import { rocAucBounds } from '../stats/performance.js'
-import { noiseStd, planDp } from './plan.js'
-import { addSkellamNoise } from './skellam.js'
+import { DP_SUMS_SHARE, noiseMuPerEntry, noiseStd, planDp } from './plan.js'
+import { addSkellamNoiseEach } from './skellam.js'
 
 /** Redraws of the noise for the error bars. */
 export const DRAWS = 100
@@ -41,11 +42,17 @@ export interface DpReportInfo {
   noiseStd: number
   /** ± this many records around any count of this report holds its true value with 95 % probability. */
   countError95: number
+  /** The raw sums' noise (log loss, Brier, score and moment sums), when the spec has sums: per agent and in the sum. */
+  sums?: { muPerAgent: number, noiseStd: number, share: number }
   confidence: 0.95
   note: string
 }
 
-export interface NoisyReport { body: ReportBody, dp: DpReportInfo }
+/**
+ * `contributing`: the summed per-site indicator (sites with records in the window), a noisy count like the
+ * others — clamped at zero, ± `dp.countError95`.
+ */
+export interface NoisyReport { body: ReportBody, dp: DpReportInfo, contributing: number }
 
 /**
  * `current` is the unmasked noisy sum of `survivors` agents (each planned for `minSurvivors`); `reference` the
@@ -68,14 +75,17 @@ export function noisyReportBody (opts: {
   const body = computeReportBody({ spec, layout, current, reference })
   body.performance.auc = signedAuc(layout, signedCounts(opts.current))
 
-  const currentMu = plan.muPerAgent * opts.survivors
-  const referenceMu = opts.reference?.survivors != null ? plan.muPerAgent * opts.reference.survivors : 0
+  // The noise in the sum, entry by entry (counts and raw sums have their own parameters), for `agents` agents.
+  const perAgent = noiseMuPerEntry(layout, plan)
+  const inSum = (agents: number): Float64Array => perAgent.map(mu => mu * agents)
+  const currentMu = inSum(opts.survivors)
+  const referenceMu = opts.reference?.survivors != null ? inSum(opts.reference.survivors) : null
   const rnd = mulberry32(0x5eed) // error bars need not be secret: a fixed seed makes a report reproducible
   const uniform = (): number => rnd()
   const draws: ReportBody[] = []
   for (let i = 0; i < DRAWS; i++) {
-    const redrawn = addSkellamNoise(Uint32Array.from(opts.current), currentMu, uniform)
-    const r = reference === null ? null : { ...reference, vector: referenceMu > 0 ? clampedCounts(addSkellamNoise(Uint32Array.from(reference.vector), referenceMu, uniform)) : reference.vector }
+    const redrawn = addSkellamNoiseEach(Uint32Array.from(opts.current), currentMu, uniform)
+    const r = reference === null ? null : { ...reference, vector: referenceMu !== null ? clampedCounts(addSkellamNoiseEach(Uint32Array.from(reference.vector), referenceMu, uniform)) : reference.vector }
     const draw = computeReportBody({ spec, layout, current: clampedCounts(redrawn), reference: r })
     draw.performance.auc = signedAuc(layout, signedCounts(redrawn))
     draws.push(draw)
@@ -84,6 +94,7 @@ export function noisyReportBody (opts: {
   const std = noiseStd(plan, opts.survivors)
   return {
     body,
+    contributing: contributingSites(layout, current),
     dp: {
       mechanism: 'skellam',
       epsilon: target.epsilon,
@@ -94,6 +105,7 @@ export function noisyReportBody (opts: {
       muPerAgent: plan.muPerAgent,
       noiseStd: std,
       countError95: Z95 * std,
+      ...(plan.sums !== null ? { sums: { muPerAgent: plan.sums.muPerAgent, noiseStd: Math.sqrt(2 * plan.sums.muPerAgent * opts.survivors), share: DP_SUMS_SHARE } } : {}),
       confidence: 0.95,
       note: `(ε = ${target.epsilon}, δ = ${target.delta})-DP per record for this round: each of the ${opts.survivors} agents added Skellam noise (σ = ${std.toFixed(1)} per count in the sum); intervals are 95 % confidence intervals over that noise`
     }
@@ -120,7 +132,7 @@ function halfWidth (values: Array<number | null | undefined>): number | null {
   return Z95 * Math.sqrt(variance)
 }
 
-const PERFORMANCE_FIGURES = ['pr_auc', 'precision', 'recall', 'f1', 'accuracy', 'specificity', 'prevalence', 'predictedPositiveRate'] as const
+const PERFORMANCE_FIGURES = ['pr_auc', 'precision', 'recall', 'f1', 'accuracy', 'specificity', 'prevalence', 'predictedPositiveRate', 'log_loss', 'brier', 'ece'] as const
 
 function attachErrors (body: ReportBody, draws: ReportBody[]): void {
   const perf = body.performance as Report['performance'] & Record<string, unknown>
@@ -141,5 +153,7 @@ function attachErrors (body: ReportBody, draws: ReportBody[]): void {
   perf.noise95 = errors
   const drifts: Array<[FeatureDrift, Array<FeatureDrift | null | undefined>]> = Object.entries(body.drift.features).map(([name, f]) => [f, draws.map(d => d.drift.features[name])])
   if (body.drift.score !== null) drifts.push([body.drift.score, draws.map(d => d.drift.score)])
-  for (const [f, others] of drifts) f.noise95 = { psi: halfWidth(others.map(o => o?.psi)), js: halfWidth(others.map(o => o?.js)) }
+  for (const [f, others] of drifts) {
+    f.noise95 = { psi: halfWidth(others.map(o => o?.psi)), js: halfWidth(others.map(o => o?.js)), meanShift: halfWidth(others.map(o => o?.meanShift)), stdRatio: halfWidth(others.map(o => o?.stdRatio)) }
+  }
 }

@@ -44,6 +44,13 @@ export function addSkellamNoise (vector: Uint32Array, mu: number, uniform: Unifo
   return vector
 }
 
+/** addSkellamNoise with a parameter per entry (counts and raw sums of a DP layout take different ones). In place. */
+export function addSkellamNoiseEach (vector: Uint32Array, mus: Float64Array, uniform: UniformSource): Uint32Array {
+  if (mus.length !== vector.length) throw new RangeError(`${mus.length} noise parameters for ${vector.length} entries`)
+  for (let i = 0; i < vector.length; i++) if (mus[i] > 0) vector[i] = (vector[i] + sampleSkellam(mus[i], uniform)) >>> 0
+  return vector
+}
+
 /**
  * A bound x with P(max over `entries` entries of |Sk(μ)| ≥ x) ≤ failure: Sk(μ) is a sum of independent
  * centred Poisson parts with variance 2μ and jumps of 1, so Bernstein gives

@@ -204,6 +204,15 @@ function alertsSection (report: Report): string {
   return `<ul class="alerts">${report.alerts.map(a => `<li class="alert"><strong>${esc(a.rule)}</strong>: ${esc(a.message)} <span class="note">(${esc(a.metric)} = ${num(a.value)}, ${esc(a.kind)} ${num(a.threshold)}, ${esc(when(a.firedAt))})</span></li>`).join('')}</ul>`
 }
 
+/** " (M with records in the window)": the included sites whose records the figures hold; noisy under DP. */
+function contributingText (report: Report): string {
+  const c = report.agents.contributing
+  if (c === undefined) return '' // a report made before layout v3
+  const dp = report.privacy.dp as { countError95?: number } | undefined
+  const pm = typeof dp?.countError95 === 'number' ? ` ±${Math.ceil(dp.countError95)}` : ''
+  return ` (<span data-metric="agents.contributing">${int(c)}</span>${esc(pm)} with records in the window)`
+}
+
 /** The report page's content (inside <main>) and the charts it places. */
 export function renderReportSection (report: Report, opts: ReportPageOptions = {}): RenderedSection {
   const p = report.performance as Record<string, unknown>
@@ -219,7 +228,7 @@ export function renderReportSection (report: Report, opts: ReportPageOptions = {
     ['model', esc(report.spec.model)],
     ['round', `<code>${esc(report.round.id)}</code> (${esc(report.round.kind)})`],
     ['window', `${esc(when(report.window.from))} – ${esc(when(report.window.to))}`],
-    ['agents', `<span data-metric="agents.included.length">${report.agents.included.length}</span> included, <span data-metric="agents.dropped.length">${report.agents.dropped.length}</span> dropped, ${report.agents.invited.length} invited`],
+    ['agents', `<span data-metric="agents.included.length">${report.agents.included.length}</span> included${contributingText(report)}, <span data-metric="agents.dropped.length">${report.agents.dropped.length}</span> dropped, ${report.agents.invited.length} invited`],
     ['samples', `<span data-metric="samples.count">${int(report.samples.count)}</span> records, <span data-metric="samples.labeled">${int(report.samples.labeled)}</span> labeled, <span data-metric="samples.positives">${int(report.samples.positives)}</span> positive, ${int(report.samples.unlabeled)} unlabeled`],
     ['spec', `<code>${esc(report.spec.hash.slice(0, 12))}</code>, ${int(report.spec.vectorLength)} entries`],
     ['created', esc(when(report.createdAt))]

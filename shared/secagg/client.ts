@@ -13,8 +13,9 @@ import * as transcript from './transcript.js'
 import type { Outgoing, Participant, Sign, Verify } from './types.js'
 import { checkAnnouncePolicy, checkRefreshTerms, checkSpecPolicy, hasSpecRules, includedSetOf, verifySpec, type AgentPolicy, type ContributionGuard, type RoundRecord, type VerifiedSpec } from './policy.js'
 import { DECLINABLE_CODES, REFRESH_SET_MISMATCH, signDecline } from './decline.js'
-import { checkDpHeadroom, DpPlanError, planDp, type DpPlan } from '../dp/plan.js'
-import { addSkellamNoise } from '../dp/skellam.js'
+import { checkDpHeadroom, DpPlanError, noiseMuPerEntry, planDp, type DpPlan } from '../dp/plan.js'
+import { addSkellamNoiseEach } from '../dp/skellam.js'
+import { labelDependentEntries } from '../stats/label-entries.js'
 import { cryptoUniform, type UniformSource } from '../dp/random.js'
 
 export type { AgentPolicy } from './policy.js'
@@ -395,7 +396,7 @@ export class SecAggClient {
       this.refuseAndThrow(`this agent's data for the window is unusable, not contributing: ${info.problem}`)
     }
     const minRecords = this.opts.policy?.minRecords
-    if (minRecords !== undefined && !(info.records !== undefined && info.records >= minRecords)) {
+    if (minRecords !== undefined && minRecords > 0 && !(info.records !== undefined && info.records >= minRecords)) {
       this.refuseAndThrow(info.records === undefined
         ? `policy.minRecords is ${minRecords} and the record count of the window is unknown: not contributing`
         // The reason leaves the site (signed decline): it says the count is short, never what it is.
@@ -612,7 +613,11 @@ export class SecAggClient {
     this.input = null
     // Noise before masks: the sum carries every survivor's noise, no party sees a less noisy figure.
     if (dp !== null) {
-      addSkellamNoise(y, dp.muPerAgent, this.opts.noiseSource ?? cryptoUniform())
+      // Counts and (raw, clipped) sums take their own parameters; a refresh noises its sub-layout's entries.
+      const layout = this.verifiedSpec!.layout
+      if ('task' in layout) throw new SecAggError('ERR_POLICY', 'differential privacy covers binary layouts only') // planNoise returned null for them
+      const mus = noiseMuPerEntry(layout, dp)
+      addSkellamNoiseEach(y, this.isRefresh ? projectNoise(mus, labelDependentEntries(layout)) : mus, this.opts.noiseSource ?? cryptoUniform())
       this.lastDpPlan = dp
     }
     addMaskInPlace(y, this.selfMaskSeed!, 1)
@@ -637,10 +642,12 @@ export class SecAggClient {
    */
   private planNoise (): DpPlan | null {
     const dp = this.verifiedSpec?.spec.privacy?.dp
-    if (dp === undefined || this.verifiedSpec === null) return null
+    // privacy.dp: binary specs only (specProblem refuses it for other tasks)
+    if (dp === undefined || this.verifiedSpec === null || 'task' in this.verifiedSpec.layout) return null
     try {
-      const plan = planDp(this.verifiedSpec.layout, dp, Math.max(this.layout.t, this.announce.minAgents, this.consistencyQuorum))
-      checkDpHeadroom(this.verifiedSpec.layout, plan, this.layout.n)
+      const layout = this.verifiedSpec.layout
+      const plan = planDp(layout, dp, Math.max(this.layout.t, this.announce.minAgents, this.consistencyQuorum))
+      checkDpHeadroom(layout, plan, this.layout.n)
       return plan
     } catch (err) {
       if (!(err instanceof DpPlanError)) throw err
@@ -810,3 +817,9 @@ export class SecAggClient {
 
 export type { KeyObject }
 
+/** The noise parameters of a refresh's sub-vector: the full layout's at the sub-layout's entries. */
+function projectNoise (mus: Float64Array, entries: Uint32Array): Float64Array {
+  const out = new Float64Array(entries.length)
+  for (let i = 0; i < entries.length; i++) out[i] = mus[entries[i]]
+  return out
+}

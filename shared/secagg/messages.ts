@@ -57,6 +57,11 @@ export const Announce = z.object({
    * reveals only when the survivors are exactly the included set it recorded in that first round. Signed.
    */
   refresh: z.object({ ageMs: z.number().int().positive(), of: roundId }).optional(),
+  /**
+   * The monitor the round is for (issue 12 §1: many monitors per deployment): the agent reads that monitor's
+   * data under its policy and ledger scope. Signed; absent in rounds of coordinators from before monitors.
+   */
+  monitor: z.string().min(1).max(64).optional(),
   signature,
   /**
    * Optional: the monitor spec as canonical JSON, so the agent can check it against its policy before

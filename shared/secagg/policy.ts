@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { buildLayout, specHashOf, type Layout, type NumericFeatureLayout } from '../stats/layout.js'
+import { specHashOf, type Layout, type NumericFeatureLayout } from '../stats/layout.js'
+import { buildTaskLayout, type TaskLayout } from '../stats/tasks/index.js'
+import { regressionPolicyProblem } from '../stats/tasks/regression.js'
 import { MonitorSpec, MAX_SUM_PRECISION_BITS, refreshAgesMs, specProblem } from '../stats/spec.js'
 import { labelDependentEntries } from '../stats/label-entries.js'
 import { formatDuration } from '../config/duration.js'
@@ -32,8 +34,12 @@ export const AgentPolicy = z.strictObject({
    * the coordinator alone then decides who is in a round, sybils included. Off by default.
    */
   trustCoordinatorRoster: z.boolean().optional(),
-  /** Never contribute a window holding fewer than this many of this agent's records (decline, ledger untouched). */
-  minRecords: z.number().int().min(1).optional(),
+  /**
+   * Never contribute a window holding fewer than this many of this agent's records (decline, ledger untouched).
+   * 0: contribute every window, even one without a record (the zero vector, indicator 0); the coordinator's
+   * contributing-sites check (privacy.minAgents) then keeps a report from being fewer sites' figures than it says.
+   */
+  minRecords: z.number().int().min(0).optional(),
   /**
    * Decline (ledger untouched) a window where more than this share of the records has an unusable score or
    * label, or whose records all lack a readable timestamp: a wrong column mapping, not data (agent/data-check.ts).
@@ -169,7 +175,9 @@ export function checkAnnouncePolicy (policy: AgentPolicy, announce: AnnounceTerm
 }
 
 /** A spec document verified against a round's spec hash, with its layout. */
-export interface VerifiedSpec { spec: MonitorSpec, layout: Layout }
+export interface VerifiedSpec { spec: MonitorSpec, layout: TaskLayout }
+/** A verified binary spec: what the score and sums rules below read. */
+export interface VerifiedBinarySpec { spec: MonitorSpec, layout: Layout }
 
 /**
  * Parses a spec received for a round (canonical JSON text, or an already decoded object) and checks that it
@@ -194,9 +202,9 @@ export function verifySpec (document: unknown, specHash: string): VerifiedSpec {
   if (problem !== null) throw new SecAggError('ERR_BAD_MESSAGE', `the round's spec is invalid: ${problem.field}: ${problem.message}`)
   const hash = specHashOf(parsed.data)
   if (hash !== specHash) throw refuse(`the spec hashes to ${hash.slice(0, 12)}…, the round announced ${specHash.slice(0, 12)}…`)
-  let layout: Layout
+  let layout: TaskLayout
   try {
-    layout = buildLayout(parsed.data)
+    layout = buildTaskLayout(parsed.data)
   } catch (err) {
     throw new SecAggError('ERR_BAD_MESSAGE', `the round's spec has no valid layout: ${(err as Error).message}`)
   }
@@ -242,7 +250,7 @@ export interface ColumnResolution {
 }
 
 /** Per column read by a feature: the union of the cut points and categories of every feature reading it. */
-export function columnResolutions ({ spec, layout }: VerifiedSpec): ColumnResolution[] {
+export function columnResolutions ({ spec, layout }: VerifiedBinarySpec): ColumnResolution[] {
   const byColumn = new Map<string, { features: string[], cuts: Set<string>, categories: Set<string>, numeric: boolean }>()
   for (const f of layout.features) {
     const column = columnOf(f.name, spec.features[f.name])
@@ -269,7 +277,7 @@ export function columnResolutions ({ spec, layout }: VerifiedSpec): ColumnResolu
  * The score's effective resolution: the bins that the union of every cut on the score makes — histogram edges,
  * calibration-bin edges, the threshold (tp/fp split at it), and the cuts of features that read the score column.
  */
-export function scoreResolution ({ spec, layout }: VerifiedSpec): { bins: number, sources: string[] } {
+export function scoreResolution ({ spec, layout }: VerifiedBinarySpec): { bins: number, sources: string[] } {
   const cuts = new Set<string>()
   const sources: string[] = []
   const add = (source: string, list: Cut[]): void => {
@@ -294,7 +302,7 @@ const list = (names: string[]): string => names.length <= 5 ? names.join(', ') :
  * The sums rules (allowSums, maxSumPrecisionBits): the spec states every sum's precision and clip (spec.ts
  * ScoreSumsSpec, MomentsSpec); this refuses a spec whose sums carry more of a record than the site allows.
  */
-export function checkSumsPolicy (policy: AgentPolicy, { spec, layout }: VerifiedSpec): void {
+export function checkSumsPolicy (policy: AgentPolicy, { spec, layout }: VerifiedBinarySpec): void {
   const summed = layout.features.filter((f): f is NumericFeatureLayout => f.type === 'numeric' && f.moments.kind !== 'off')
   if (policy.allowSums === false) {
     const what = [...(layout.sums.kind === 'fixed' ? ['the score and loss sums (set score.sums: false)'] : []), ...summed.map(f => `feature ${f.name}'s moments (set moments: false)`)]
@@ -333,6 +341,12 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
   if (expected !== announce.vectorLength) {
     throw refuse(`the spec's ${announce.refresh !== undefined ? 'label-dependent sub-layout' : 'vector'} length is ${expected}, the round announced ${announce.vectorLength}`)
   }
+  if ('task' in layout) { // a regression spec: its task's rules (shared/stats/tasks/regression.ts)
+    const problem = regressionPolicyProblem(policy, spec, layout)
+    if (problem !== null) throw refuse(problem)
+    return
+  }
+  const binary: VerifiedBinarySpec = { spec, layout }
   if (policy.allowedColumns !== undefined) {
     const allowed = new Set(policy.allowedColumns)
     const forbidden = columnsReadBy(spec).filter(c => !allowed.has(c))
@@ -342,7 +356,7 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
     if (spec.score.bins > policy.maxScoreBins) {
       throw refuse(`the spec asks for ${spec.score.bins} score bins, this agent allows at most ${policy.maxScoreBins}`)
     }
-    const score = scoreResolution(verified)
+    const score = scoreResolution(binary)
     if (score.bins > policy.maxScoreBins) {
       throw refuse(`the spec splits the score into ${score.bins} bins (${list(score.sources)} together), this agent allows at most ${policy.maxScoreBins} (policy.maxScoreBins)`)
     }
@@ -356,14 +370,14 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
   }
   const perColumn = policy.maxBucketsPerColumn ?? policy.maxBucketsPerFeature
   if (perColumn !== undefined) {
-    for (const c of columnResolutions(verified)) {
+    for (const c of columnResolutions(binary)) {
       if (c.buckets > perColumn) {
         const how = [c.cuts > 0 ? `${c.cuts} distinct cut points` : '', c.categories > 0 ? `${c.categories} distinct categories` : ''].filter(x => x !== '').join(' and ')
         throw refuse(`column ${c.column} is read by features ${list(c.features)}: together ${how}, ${c.buckets} buckets; this agent allows at most ${perColumn} per column (policy.${policy.maxBucketsPerColumn !== undefined ? 'maxBucketsPerColumn' : 'maxBucketsPerFeature, which also bounds each column'})`)
       }
     }
   }
-  checkSumsPolicy(policy, verified)
+  checkSumsPolicy(policy, binary)
   checkDpPolicy(policy, spec)
 }
 

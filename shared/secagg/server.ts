@@ -41,6 +41,8 @@ export interface ServerOptions {
   reference?: boolean
   /** A label-refresh round of the window's first round `of` at `ageMs` (the Announce carries it, signed). */
   refresh?: { ageMs: number, of: string }
+  /** The monitor the round is for (the Announce carries it, signed). */
+  monitor?: string
   /**
    * Do not expand the masks inside receive()/tick(): once every secret is reconstructed the server waits in
    * phase 'unmask' (no deadline; further messages rejected) with pendingUnmask() returning the work, until
@@ -200,7 +202,8 @@ export class SecAggServer {
       phaseTimeoutMs: this.opts.phaseTimeoutMs,
       issuedAt: Math.floor(now),
       reference: this.opts.reference ?? false,
-      ...(this.opts.refresh !== undefined ? { refresh: { ageMs: this.opts.refresh.ageMs, of: this.opts.refresh.of } } : {})
+      ...(this.opts.refresh !== undefined ? { refresh: { ageMs: this.opts.refresh.ageMs, of: this.opts.refresh.of } } : {}),
+      ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {})
     }
     const message: Announce = { type: 'announce', ...body, signature: this.opts.sign(transcript.announceBytes(body)) }
     this.enter('advertise', now)
@@ -762,8 +765,9 @@ export class SecAggServer {
     const budget = Math.min(MAX_ATTEMPTS_PER_SECRET, MAX_ATTEMPTS_PER_ROUND - this.reconstructAttempts)
     if (budget <= 0) return false
     // Holders already caught with a wrong share go last: one bad holder costs a search once, not per secret.
-    const suspect = (share: Share): number => this.badHolders.size === 0 ? 0 : Number(this.badHolders.has(this.holderOfX.get(share.x)!))
-    const ordered = [...shares].sort((a, b) => suspect(a) - suspect(b) || a.x - b.x)
+    const ordered = this.badHolders.size === 0
+      ? [...shares].sort((a, b) => a.x - b.x)
+      : [...shares].sort((a, b) => Number(this.badHolders.has(this.holderOfX.get(a.x)!)) - Number(this.badHolders.has(this.holderOfX.get(b.x)!)) || a.x - b.x)
     const advert = this.adverts.get(owner)!
     const ownerId = this.layout.idOf(owner)
     const accept = kind === 'b'

@@ -8,7 +8,7 @@ import { SecAggClient, type AgentPolicy } from './client.js'
 import { SecAggError } from './errors.js'
 import { parseSecAggMessage, type SecAggMessage } from './messages.js'
 import { SecAggServer } from './server.js'
-import { computeUnmaskInWorkers } from './unmask-pool.js'
+import { UnmaskWorkerPool } from './unmask-pool.js'
 import type { GraphKind, Outgoing, Sign, Verify } from './types.js'
 import { mulberry32 } from '../prng.js'
 
@@ -65,7 +65,10 @@ export interface SimulateOptions {
   noInput?: Set<number>
   /** Called with each client right after it is created (tests poke at it). */
   onClient?: (index: number, client: SecAggClient, now: number) => void
-  /** Unmask on this many worker threads (server `deferUnmask` + computeUnmaskInWorkers); 0 or absent: in this thread. */
+  /**
+   * Unmask on this many worker threads (server `deferUnmask` + an UnmaskWorkerPool started with the round, as a
+   * coordinator keeps one, so thread start-up is not counted as unmask time); 0 or absent: in this thread.
+   */
   unmaskWorkers?: number
 }
 
@@ -290,6 +293,10 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
         const cpuBefore = d.message.type === 'unmask-shares' ? processCpuMs() : null
         enqueue(coordinator.id, guarded('coordinator', d.message.type, () => server.receive(d.from, d.message, now)))
         if (cpuBefore !== null) unmaskCpuMs += processCpuMs() - cpuBefore
+        // The coordinator starts unmasking the moment its work is pending (the agents run elsewhere meanwhile):
+        // hand back to the caller now rather than first run every late agent in this thread, which would
+        // count their work (e.g. each one checking the consistency quorum) as the coordinator's unmask time.
+        if (server.pendingUnmask() !== null) return
         continue
       }
       const i = indexOf.get(d.to)
@@ -320,27 +327,33 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
   }
   }
 
-  enqueue(coordinator.id, server.start(now))
-  for (let steps = 0; server.status === 'running'; steps++) {
-    deliverAll()
-    if (head > 100_000) { queue.splice(0, head); head = 0 }
-    const unmaskWork = server.pendingUnmask()
-    if (unmaskWork !== null) {
-      const cpuBefore = processCpuMs()
-      const correction = await computeUnmaskInWorkers(unmaskWork, { workers: opts.unmaskWorkers })
-      enqueue(coordinator.id, server.completeUnmask(correction, now))
-      unmaskCpuMs += processCpuMs() - cpuBefore
-      continue
+  const pool = (opts.unmaskWorkers ?? 0) > 0 ? new UnmaskWorkerPool({ workers: opts.unmaskWorkers }) : null
+  await pool?.start()
+  try {
+    enqueue(coordinator.id, server.start(now))
+    for (let steps = 0; server.status === 'running'; steps++) {
+      deliverAll()
+      if (head > 100_000) { queue.splice(0, head); head = 0 }
+      const unmaskWork = server.pendingUnmask()
+      if (unmaskWork !== null && pool !== null) {
+        const cpuBefore = processCpuMs()
+        const correction = await pool.compute(unmaskWork)
+        enqueue(coordinator.id, server.completeUnmask(correction, now))
+        unmaskCpuMs += processCpuMs() - cpuBefore
+        continue
+      }
+      if (server.status !== 'running') break
+      // Nothing in flight: advance time to the next deadline.
+      const deadlines = [server.nextDeadline(), ...[...clients].filter(([id]) => !dead.has(indexOf.get(id)!)).map(([, c]) => c.nextDeadline())]
+        .filter((d): d is number => d !== null)
+      if (deadlines.length === 0) break
+      now = Math.max(now, Math.min(...deadlines))
+      for (const [id, client] of clients) if (!dead.has(indexOf.get(id)!)) onClientOutput(id, client, client.tick(now))
+      enqueue(coordinator.id, server.tick(now))
+      if (steps > 10_000) throw new Error('simulation does not converge')
     }
-    if (server.status !== 'running') break
-    // Nothing in flight: advance time to the next deadline.
-    const deadlines = [server.nextDeadline(), ...[...clients].filter(([id]) => !dead.has(indexOf.get(id)!)).map(([, c]) => c.nextDeadline())]
-      .filter((d): d is number => d !== null)
-    if (deadlines.length === 0) break
-    now = Math.max(now, Math.min(...deadlines))
-    for (const [id, client] of clients) if (!dead.has(indexOf.get(id)!)) onClientOutput(id, client, client.tick(now))
-    enqueue(coordinator.id, server.tick(now))
-    if (steps > 10_000) throw new Error('simulation does not converge')
+  } finally {
+    await pool?.stop()
   }
   // Let the agents see the final messages (e.g. the coordinator's abort).
   deliverAll()

@@ -20,7 +20,9 @@ export function announceBytes (a: Omit<Announce, 'signature' | 'type'>): Uint8Ar
     a.coordinator, hex(participantsDigest(a.roundId, a.participants)), a.participants.length, a.window.from, a.window.to, a.specHash,
     a.vectorLength, a.maxEntry, a.minAgents, a.threshold, a.degree, a.graph, a.phaseTimeoutMs, a.issuedAt, a.reference,
     // A refresh round's terms; absent, the bytes are those of every first round before refreshes existed.
-    ...(a.refresh !== undefined ? ['refresh', a.refresh.ageMs, a.refresh.of] : [])
+    ...(a.refresh !== undefined ? ['refresh', a.refresh.ageMs, a.refresh.of] : []),
+    // The round's monitor, likewise appended only when present.
+    ...(a.monitor !== undefined ? ['monitor', a.monitor] : [])
   ])
 }
 

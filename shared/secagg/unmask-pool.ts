@@ -6,7 +6,7 @@ import { unmaskExpansions, type PairwiseUnmask, type UnmaskWork } from './unmask
 
 /**
  * Unmasking on worker threads, so the coordinator's event loop keeps serving while the masks are expanded.
- * Work is cut into batches of about 25 ms of one core (unmaskBatchSize) and handed out on demand (a worker
+ * Work is cut into batches of about BATCH_WORDS of keystream (batchExpansionsFor) and handed out on demand (a worker
  * that gets less CPU simply takes fewer batches); each worker keeps one partial sum, and the partial sums
  * are added at the end. Same result, bit for bit, as computeUnmaskCorrection (addition mod 2^32 commutes).
  *
@@ -17,24 +17,22 @@ import { unmaskExpansions, type PairwiseUnmask, type UnmaskWork } from './unmask
  *   const out = server.completeUnmask(correction, now)
  */
 
+/** ~6 ms of work at m = 100k: big enough that messaging is noise, small enough to balance. */
+const BATCH_EXPANSIONS = 32
+/** Words of keystream per batch (32 expansions of 100k words); fewer words per expansion → more expansions per batch. */
+const BATCH_WORDS = BATCH_EXPANSIONS * 100_000
+const MAX_BATCH_EXPANSIONS = 1024
+
 /**
- * Batches are sized to ~25 ms of one core's work, from a cost model of one expansion measured here: ~80 µs of
- * key agreement, HKDF and cipher set-up plus ~2.5 ns per word of keystream and addition. Big enough that the
- * per-batch messages (structured clone, 'done' reply: ~7 % of the worker's time with 32-expansion batches at
- * n = 10,000, m = 10,000) are noise, small enough to balance two workers on a shared machine.
+ * Expansions per batch for vectors of `vectorLength` words: about BATCH_WORDS of keystream, so that at small m
+ * (10k words: ~2 ms of key agreement + PRG per 32 expansions) the per-batch messaging (structured clone of ids and
+ * keys, a reply) stays a small share of the work, while batches stay small enough for the workers to balance.
  */
-const BATCH_TARGET_US = 25_000
-const EXPANSION_FIXED_US = 80
-const EXPANSION_US_PER_WORD = 0.0025
-const MAX_BATCH_EXPANSIONS = 256
+export function batchExpansionsFor (vectorLength: number): number {
+  return Math.max(1, Math.min(MAX_BATCH_EXPANSIONS, Math.floor(BATCH_WORDS / Math.max(1, vectorLength))))
+}
 /** Batches queued per worker beyond the running one, so a worker never waits for the main thread (e.g. during a GC there). */
 const PREFETCH = 2
-
-/** Expansions per batch for vectors of `vectorLength` words (at least 8, at most 256). */
-export function unmaskBatchSize (vectorLength: number): number {
-  const size = Math.floor(BATCH_TARGET_US / (EXPANSION_FIXED_US + EXPANSION_US_PER_WORD * vectorLength))
-  return Math.max(8, Math.min(MAX_BATCH_EXPANSIONS, size))
-}
 
 export type PoolRequest =
   | { type: 'init', vectorLength: number, keyContext: KeyContext }
@@ -65,7 +63,7 @@ type Batch = Extract<PoolRequest, { type: 'batch' }>
  * fit in a batch of their own (its s-key is then imported once per agent, not once per piece); only an agent
  * with more than `size` surviving neighbours spans batches.
  */
-export function splitUnmaskWork (work: Pick<UnmaskWork, 'seeds' | 'pairwise'>, size = 32): Batch[] {
+export function splitUnmaskWork (work: Pick<UnmaskWork, 'seeds' | 'pairwise'>, size = BATCH_EXPANSIONS): Batch[] {
   const batches: Batch[] = []
   let current: Batch = { type: 'batch', batch: 0, seeds: [], pairwise: [] }
   let room = size
@@ -138,7 +136,7 @@ export class UnmaskWorkerPool {
     if (!this.started) throw new UnmaskWorkerError('the unmask pool is not started')
     if (this.busy) throw new UnmaskWorkerError('the unmask pool is already computing')
     options.signal?.throwIfAborted()
-    const batches = splitUnmaskWork(work, unmaskBatchSize(work.vectorLength))
+    const batches = splitUnmaskWork(work, batchExpansionsFor(work.vectorLength))
     const total = new Uint32Array(work.vectorLength)
     if (unmaskExpansions(work) === 0) return total
     this.busy = true

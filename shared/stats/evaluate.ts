@@ -5,17 +5,18 @@
 import { randomUUID } from 'node:crypto'
 import type { Report } from '../report.js'
 import { loadMonitorSpec } from './spec.js'
-import { buildLayout, type Layout } from './layout.js'
+import { buildTaskLayout, type TaskLayout } from './tasks/index.js'
 import type { DataSource } from './data-source.js'
 import type { MonitorSpec } from './spec.js'
 import { computeReportBody } from './report-body.js'
+import { contributingSites } from './contributing.js'
 
 export type WindowMs = { from: number, to: number }
 /** What a scan says about the label source joined by id (agent/scan.ts LabelFigures): local, never in a report. */
 export interface JoinedLabels { files: string[], records: number, ids: number, duplicateIds: number, unknownIds: number, joined: number, predictionsWithoutId: number, cutoffApplied: boolean }
 
 /** A scan of one window: the vector, and figures that stay with the site (agent/scan.ts scanWindowDetailed). */
-export type Scanner = (opts: { spec: MonitorSpec, layout: Layout, source: DataSource, window: WindowMs, signal?: AbortSignal, labelCutoff?: number }) =>
+export type Scanner = (opts: { spec: MonitorSpec, layout: TaskLayout, source: DataSource, window: WindowMs, signal?: AbortSignal, labelCutoff?: number }) =>
 Promise<{ vector: Uint32Array, local: { recordsWithoutTimestamp: number, recordsInWindow: number, labels?: JoinedLabels } }>
 
 /** Sums agents' vectors mod 2^32 (what secure aggregation yields); with one vector it is a copy. */
@@ -35,7 +36,7 @@ export const isoWindow = (w: WindowMs): { from: string, to: string } => ({ from:
 export async function evaluateLocal (opts: { specFile: string, source: DataSource, window: WindowMs, referenceWindow: WindowMs | null, scan: Scanner, signal?: AbortSignal, labelCutoff?: number, onLabels?: (labels: JoinedLabels, recordsInWindow: number) => void }): Promise<Report> {
   const started = Date.now()
   const spec = loadMonitorSpec(opts.specFile)
-  const layout = buildLayout(spec)
+  const layout = buildTaskLayout(spec)
   const scanned = await opts.scan({ spec, layout, source: opts.source, window: opts.window, signal: opts.signal, ...(opts.labelCutoff !== undefined ? { labelCutoff: opts.labelCutoff } : {}) })
   if (scanned.local.labels !== undefined) opts.onLabels?.(scanned.local.labels, scanned.local.recordsInWindow)
   const current = sumVectors([scanned.vector], layout.length)
@@ -52,8 +53,9 @@ export async function evaluateLocal (opts: { specFile: string, source: DataSourc
     id,
     round: { id, kind: 'local', durationMs: Date.now() - started },
     window: isoWindow(opts.window),
-    spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length },
-    agents: { invited: [], included: ['local'], dropped: [] },
+    spec: { model: spec.model, hash: layout.specHash, vectorLength: layout.length, ...(spec.task !== undefined && spec.task !== 'binary' ? { task: spec.task } : {}) },
+    // one site: 1 when it has records in the window, as its indicator says in a round
+    agents: { invited: [], included: ['local'], dropped: [], contributing: contributingSites(layout, current) },
     ...body,
     alerts: [],
     privacy: { threshold: null, minAgents: null },

@@ -25,6 +25,13 @@ export interface FixedSum {
    * it (about 2^96) and are given rounded up.
    */
   maxTerm: number
+  /**
+   * One entry holding the whole per-agent sum, no limbs (only under privacy.dp): limbs carry, so one record could
+   * move every limb by up to 2^16 − 1 and no noise scale would cover it; a raw entry moves by at most `maxTerm`.
+   * The price: the entry holds up to maxRecords · maxTerm per agent, which bounds the agents a round may sum
+   * (layout.maxEntry).
+   */
+  raw?: boolean
 }
 
 /** The largest scaled term of a sum whose unscaled terms are at most `maxTerm`. */
@@ -41,6 +48,11 @@ export function limbsFor (maxRecords: number, maxTerm: number, scaleBits: number
 /** Writes the non-negative integer `sum` into `vector` at `fs` as little-endian 16-bit limbs. */
 export function writeLimbs (vector: Uint32Array, fs: FixedSum, sum: bigint): void {
   if (sum < 0n) throw new RangeError('fixed-point sum must be non-negative')
+  if (fs.raw === true) {
+    if (sum > 0xffffffffn) throw new RangeError('fixed-point sum does not fit its entry')
+    vector[fs.offset] = Number(sum)
+    return
+  }
   let rest = sum
   for (let i = 0; i < fs.limbs; i++) {
     vector[fs.offset + i] = Number(rest & BigInt(LIMB_MAX))
@@ -51,8 +63,7 @@ export function writeLimbs (vector: Uint32Array, fs: FixedSum, sum: bigint): voi
 
 /** Reads a (summed) limb group back as the real value Σ terms (i.e. divided by 2^scaleBits). */
 export function readFixedSum (vector: Uint32Array, fs: FixedSum): number {
-  let total = 0n
-  for (let i = fs.limbs - 1; i >= 0; i--) total = (total << BigInt(LIMB_BITS)) + BigInt(vector[fs.offset + i])
+  const total = readFixedSumExact(vector, fs)
   // Split to keep precision: integer part of total / 2^scaleBits plus the remainder.
   const scale = 1n << BigInt(fs.scaleBits)
   return Number(total / scale) + Number(total % scale) / Number(scale)
@@ -60,6 +71,7 @@ export function readFixedSum (vector: Uint32Array, fs: FixedSum): number {
 
 /** The exact integer a (summed) limb group stands for: Σ limb_i · 2^(16·i). Summed limbs may exceed 16 bits. */
 export function readFixedSumExact (vector: Uint32Array, fs: FixedSum): bigint {
+  if (fs.raw === true) return BigInt(vector[fs.offset])
   let total = 0n
   for (let i = fs.limbs - 1; i >= 0; i--) total = (total << BigInt(LIMB_BITS)) + BigInt(vector[fs.offset + i])
   return total

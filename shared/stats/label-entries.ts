@@ -1,4 +1,5 @@
 import { counterIndex, type CounterName, type Layout } from './layout.js'
+import { taskOfLayout, type TaskLayout } from './tasks/index.js'
 
 /**
  * The label-dependent entries of a layout: what a label-refresh round (issue 11 §2) sums again, and nothing
@@ -12,7 +13,8 @@ import { counterIndex, type CounterName, type Layout } from './layout.js'
  * - the whole score × label histogram (all three class rows: a label moves a record from the unlabeled row);
  * - the calibration counts (labeled and positive per bin);
  * - the fixed-point sums over labeled records: log loss, Brier, Σ score per calibration bin.
- * Label-independent (never refreshed): recordsInWindow, the score validity counters, Σs and Σs² over every
+ * Label-independent (never refreshed): recordsInWindow, the per-site indicator sitesWithRecords (a refreshed
+ * version's contributing sites are its first round's), the score validity counters, Σs and Σs² over every
  * valid score, every feature's buckets and moments.
  * test/unit/label-entries.test.ts checks the split on the real scan: the same records scanned with and without
  * their labels differ only inside this set.
@@ -21,8 +23,13 @@ export const LABEL_DEPENDENT_COUNTERS: readonly CounterName[] = [
   'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', 'tp', 'fp', 'fn', 'tn', 'predictedPositiveUnlabeled'
 ]
 
-/** Indexes (ascending) of the layout's label-dependent entries: the refresh round's sub-layout, in this order. */
-export function labelDependentEntries (layout: Layout): Uint32Array {
+/** Indexes (ascending) of the layout's label-dependent entries, for any task: the refresh round's sub-layout, in this order. */
+export function labelDependentEntries (layout: TaskLayout): Uint32Array {
+  return taskOfLayout(layout).labelDependentEntries(layout)
+}
+
+/** The binary task's label-dependent entries (shared/stats/tasks/binary.ts). */
+export function binaryLabelDependentEntries (layout: Layout): Uint32Array {
   const picked: number[] = []
   for (const name of LABEL_DEPENDENT_COUNTERS) picked.push(counterIndex(layout, name))
   const range = (offset: number, length: number): void => { for (let i = 0; i < length; i++) picked.push(offset + i) }

@@ -1,4 +1,5 @@
-import type { MonitorSpec } from './spec.js'
+import type { MonitorSpec, NumericFeatureSpec } from './spec.js'
+import { FedmonError } from '../errors.js'
 import { canonicalJson, sha256Hex } from './canonical.js'
 import { type FixedSum, limbsFor, maxScaledTerm, LIMB_MAX, LOSS_SCALE_BITS, MOMENT_SCALE_BITS } from './fixed-point.js'
 import { type SketchMapping, sketchMapping } from './sketch.js'
@@ -16,8 +17,15 @@ import { type SketchMapping, sketchMapping } from './sketch.js'
  * the counters below, the score × label histogram, the loss, score and calibration sums (only records with
  * a ts in the window and a valid score), and the feature buckets and moments (the scan's per-feature query
  * reads only in-window records) — all in-window only. test/unit/scan-window-isolation.test.ts checks it.
+ *
+ * v3 adds one counter, `sitesWithRecords`: each agent writes 1 when it has at least one record in the window,
+ * else 0, so the sum says how many sites the figures come from (issue 12 §3: "4 included" while 3 of them had no
+ * record is one site's histogram; the coordinator refuses to publish below minAgents). It depends only on the
+ * window's records too, and not on labels (never in a refresh sub-layout). Appending it to the counters shifts
+ * every later offset by one: the version line is in the spec hash, so a stored v2 vector (a reference) is
+ * recognised as another layout (report-body.ts referenceMismatch), never read with v3 offsets.
  */
-export const LAYOUT_VERSION = 'fedmon-layout-v2'
+export const LAYOUT_VERSION = 'fedmon-layout-v3'
 
 /** Per-record counters over the records of the window (data quality, label classes, confusion at threshold). */
 export const COUNTERS = [
@@ -25,7 +33,8 @@ export const COUNTERS = [
   'labelNegative', 'labelPositive', 'labelUnlabeled', 'labelInvalid', // all records in the window
   'scoreValid', 'scoreMissing', 'scoreNotNumeric', 'scoreNotFinite', 'scoreOutOfRange',
   'tp', 'fp', 'fn', 'tn', // labeled records with a valid score, predicted positive iff score >= threshold
-  'predictedPositiveUnlabeled'
+  'predictedPositiveUnlabeled',
+  'sitesWithRecords' // 1 when this site has ≥ 1 record in the window, else 0: summed, the number of contributing sites
 ] as const
 export type CounterName = typeof COUNTERS[number]
 
@@ -125,14 +134,120 @@ export function specHashOf (spec: MonitorSpec): string {
   return sha256Hex(`${LAYOUT_VERSION}\n${canonicalJson(spec)}`)
 }
 
-export function buildLayout (spec: MonitorSpec): Layout {
+/**
+ * Hands out consecutive entries of the vector, in call order (the order IS the layout); `fixed` takes a limb group
+ * sized so that maxRecords terms of at most maxTerm each fit one agent's limbs (and so 2^16 agents' sum a u32).
+ */
+export interface EntryAllocator {
+  take: (n: number) => number
+  fixed: (maxTerm: number, scaleBits: number) => FixedSum
+  /** Entries taken so far: the layout's length once every segment is taken. */
+  readonly length: number
+  readonly maxRecords: number
+  /** The largest value one agent may put in a raw sum entry (0 without raw sums). */
+  readonly maxRawEntry: number
+}
+
+/**
+ * `raw` (privacy.dp): every sum is one raw entry (fixed-point.ts FixedSum.raw) that a record moves by its maxTerm
+ * only; otherwise limbsFor sizes each sum so that maxRecords terms fit its limbs (one agent never overflows them).
+ */
+export function entryAllocator (maxRecords: number, opts: { raw?: boolean } = {}): EntryAllocator {
   let next = 0
   const take = (n: number): number => { const at = next; next += n; return at }
-  const maxRecords = spec.limits.maxRecordsPerAgent
-  const fixed = (maxTerm: number, scaleBits: number): FixedSum => {
-    const limbs = limbsFor(maxRecords, maxTerm, scaleBits)
-    return { offset: take(limbs), limbs, scaleBits, maxTerm: Number(maxScaledTerm(maxTerm, scaleBits)) }
+  let maxRawEntry = 0
+  return {
+    take,
+    fixed: (maxTerm, scaleBits) => {
+      const scaled = Number(maxScaledTerm(maxTerm, scaleBits))
+      if (opts.raw === true) {
+        maxRawEntry = Math.max(maxRawEntry, maxRecords * scaled)
+        return { offset: take(1), limbs: 1, scaleBits, maxTerm: scaled, raw: true }
+      }
+      const limbs = limbsFor(maxRecords, maxTerm, scaleBits)
+      return { offset: take(limbs), limbs, scaleBits, maxTerm: scaled }
+    },
+    get length () { return next },
+    get maxRawEntry () { return maxRawEntry },
+    maxRecords
   }
+}
+
+/** The feature segments, sorted by name (key order in the spec never matters): every task's layout ends with them. */
+export function featureLayoutsOf (features: MonitorSpec['features'], alloc: EntryAllocator): FeatureLayout[] {
+  const out: FeatureLayout[] = []
+  for (const name of Object.keys(features).sort()) {
+    const f = features[name]
+    if (f.type === 'categorical') {
+      const length = f.categories.length + 2
+      out.push({ name, type: 'categorical', offset: alloc.take(length), categories: [...f.categories], otherIndex: f.categories.length, missingIndex: f.categories.length + 1, length })
+      continue
+    }
+    out.push(numericFeatureLayout(name, f, alloc))
+  }
+  return out
+}
+
+/** One numeric value's segment: its buckets (edges or sketch), missing, invalid, then its moment sums. */
+export function numericFeatureLayout (name: string, f: Pick<NumericFeatureSpec, 'edges' | 'alpha' | 'range' | 'bins' | 'moments'>, alloc: EntryAllocator): NumericFeatureLayout {
+  const { take, fixed } = alloc
+  let lower: number[], upper: number[], representative: number[]
+  let sketch: SketchMapping | null = null
+  if (f.edges !== undefined) {
+    const e = f.edges
+    lower = [-Infinity, ...e]
+    upper = [...e, Infinity]
+    representative = lower.map((lo, i) => {
+      const hi = upper[i]
+      if (!Number.isFinite(lo)) return hi
+      if (!Number.isFinite(hi)) return lo
+      return (lo + hi) / 2
+    })
+  } else {
+    sketch = sketchMapping(f.alpha, f.range[0], f.range[1])
+    ;({ lower, upper, representative } = sketch.buckets())
+  }
+  const valueBuckets = lower.length
+  const offset = take(valueBuckets + 2)
+  let moments: MomentsLayout
+  if (f.moments === undefined) {
+    const clamp = f.range[1]
+    moments = { kind: 'exact', clamp, scaleBits: MOMENT_SCALE_BITS, sumPositive: fixed(clamp, MOMENT_SCALE_BITS), sumNegative: fixed(clamp, MOMENT_SCALE_BITS), sumSquares: fixed(clamp * clamp, MOMENT_SCALE_BITS) }
+  } else if (f.moments === false) {
+    moments = { kind: 'off' }
+  } else {
+    const [lo, hi] = f.moments.clip
+    const bits = f.moments.precisionBits
+    moments = { kind: 'clipped', lo, hi, precisionBits: bits, step: (hi - lo) / 2 ** bits, sum: fixed(2 ** bits, 0), sumSquares: fixed(4 ** bits, 0) }
+  }
+  return {
+    name,
+    type: 'numeric',
+    binning: f.edges !== undefined ? 'edges' : 'sketch',
+    offset,
+    valueBuckets,
+    missingIndex: valueBuckets,
+    invalidIndex: valueBuckets + 1,
+    length: valueBuckets + 2,
+    lower,
+    upper,
+    representative,
+    edges: f.edges !== undefined ? [...f.edges] : null,
+    sketch,
+    moments,
+    psiBins: f.edges !== undefined ? valueBuckets : f.bins
+  }
+}
+
+/**
+ * The binary task's layout (shared/stats/tasks/binary.ts). A spec of another task has no binary layout: use
+ * buildTaskLayout (shared/stats/tasks/index.ts), which every task's caller goes through.
+ */
+export function buildLayout (spec: MonitorSpec): Layout {
+  if (spec.task !== undefined && spec.task !== 'binary') throw new FedmonError(`a ${spec.task} spec has no binary layout (build it with buildTaskLayout)`, 'ERR_LAYOUT_TASK')
+  const maxRecords = spec.limits.maxRecordsPerAgent
+  const alloc = entryAllocator(maxRecords, { raw: spec.privacy?.dp !== undefined })
+  const { take, fixed } = alloc
 
   // The order of the segments is the legacy layout's: a spec without the sums options keeps every offset.
   const counters = { offset: take(COUNTERS.length), names: COUNTERS }
@@ -148,66 +263,12 @@ export function buildLayout (spec: MonitorSpec): Layout {
     ? { kind: 'off' }
     : { kind: 'fixed', precisionBits: sumBits, legacy: sumsSpec === undefined, ...lossSums, calibration: Array.from({ length: calBins }, () => fixed(1, sumBits)) }
 
-  const features: FeatureLayout[] = []
-  for (const name of Object.keys(spec.features).sort()) {
-    const f = spec.features[name]
-    if (f.type === 'categorical') {
-      const length = f.categories.length + 2
-      features.push({ name, type: 'categorical', offset: take(length), categories: [...f.categories], otherIndex: f.categories.length, missingIndex: f.categories.length + 1, length })
-      continue
-    }
-    let lower: number[], upper: number[], representative: number[]
-    let sketch: SketchMapping | null = null
-    if (f.edges !== undefined) {
-      const e = f.edges
-      lower = [-Infinity, ...e]
-      upper = [...e, Infinity]
-      representative = lower.map((lo, i) => {
-        const hi = upper[i]
-        if (!Number.isFinite(lo)) return hi
-        if (!Number.isFinite(hi)) return lo
-        return (lo + hi) / 2
-      })
-    } else {
-      sketch = sketchMapping(f.alpha, f.range[0], f.range[1])
-      ;({ lower, upper, representative } = sketch.buckets())
-    }
-    const valueBuckets = lower.length
-    const offset = take(valueBuckets + 2)
-    let moments: MomentsLayout
-    if (f.moments === undefined) {
-      const clamp = f.range[1]
-      moments = { kind: 'exact', clamp, scaleBits: MOMENT_SCALE_BITS, sumPositive: fixed(clamp, MOMENT_SCALE_BITS), sumNegative: fixed(clamp, MOMENT_SCALE_BITS), sumSquares: fixed(clamp * clamp, MOMENT_SCALE_BITS) }
-    } else if (f.moments === false) {
-      moments = { kind: 'off' }
-    } else {
-      const [lo, hi] = f.moments.clip
-      const bits = f.moments.precisionBits
-      moments = { kind: 'clipped', lo, hi, precisionBits: bits, step: (hi - lo) / 2 ** bits, sum: fixed(2 ** bits, 0), sumSquares: fixed(4 ** bits, 0) }
-    }
-    features.push({
-      name,
-      type: 'numeric',
-      binning: f.edges !== undefined ? 'edges' : 'sketch',
-      offset,
-      valueBuckets,
-      missingIndex: valueBuckets,
-      invalidIndex: valueBuckets + 1,
-      length: valueBuckets + 2,
-      lower,
-      upper,
-      representative,
-      edges: f.edges !== undefined ? [...f.edges] : null,
-      sketch,
-      moments,
-      psiBins: f.edges !== undefined ? valueBuckets : f.bins
-    })
-  }
+  const features = featureLayoutsOf(spec.features, alloc)
   return {
     version: LAYOUT_VERSION,
-    length: next,
+    length: alloc.length,
     specHash: specHashOf(spec),
-    maxEntry: Math.max(maxRecords, LIMB_MAX),
+    maxEntry: Math.max(maxRecords, LIMB_MAX, alloc.maxRawEntry),
     maxRecords,
     counters,
     score,
@@ -224,7 +285,7 @@ export function counterIndex (layout: Layout, name: CounterName): number {
 }
 
 /** The largest number of agents whose vectors can be summed without wrapping an entry mod 2^32. */
-export function maxAgentsFor (layout: Layout): number {
+export function maxAgentsFor (layout: Pick<Layout, 'maxEntry'>): number {
   return Math.floor((2 ** 32 - 1) / layout.maxEntry)
 }
 

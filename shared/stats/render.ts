@@ -3,6 +3,8 @@
  * colour for statuses only when asked.
  */
 import type { Report, FeatureDrift, Bounded } from '../report.js'
+import { taskOfReport } from './tasks/index.js'
+import type { RenderTools } from './tasks/task.js'
 
 const ANSI = { red: '\x1b[31m', yellow: '\x1b[33m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' }
 
@@ -33,21 +35,19 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   const visible = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, '').length
   const statusText = (s: FeatureDrift['status']): string => paint(s, s === 'drift' ? 'red' : s === 'warn' ? 'yellow' : s === 'ok' ? 'green' : 'dim')
   const out: string[] = []
-  const p = report.performance as Record<string, unknown>
-  const auc = p.auc as Bounded
   // Under differential privacy (shared/dp/report.ts) every count carries noise: show its ± so nobody reads
   // noise as signal, and say the AUC interval is now a confidence interval.
   const dp = report.privacy.dp as { countError95?: number, epsilon?: number, delta?: number, noiseStd?: number } | undefined
   const pm = dp?.countError95 !== undefined ? ` ±${Math.ceil(dp.countError95)}` : ''
-  const noise95 = (p.noise95 ?? {}) as Record<string, number | null>
-  const withNoise = (key: string): string => num(p[key]) + (noise95[key] != null ? ` ±${num(noise95[key], 3)}` : '')
 
   out.push(paint(`fedmon report ${report.id}`, 'bold'))
-  out.push(`  model      ${report.spec.model}  (spec ${report.spec.hash.slice(0, 12)}, ${int(report.spec.vectorLength)} entries)`)
+  out.push(`  model      ${report.spec.model}${report.spec.task !== undefined ? ` (${report.spec.task})` : ''}  (spec ${report.spec.hash.slice(0, 12)}, ${int(report.spec.vectorLength)} entries)`)
   out.push(`  round      ${report.round.id} (${report.round.kind})`)
   out.push(`  window     ${report.window.from} .. ${report.window.to}`)
-  out.push(`  agents     ${report.agents.included.length} included, ${report.agents.dropped.length} dropped, ${report.agents.invited.length} invited`)
-  out.push(`  samples    ${int(report.samples.count)}${pm} records, ${int(report.samples.labeled)}${pm} labeled, ${int(report.samples.positives)}${pm} positive, ${int(report.samples.unlabeled)}${pm} unlabeled`)
+  // how many of the included sites had records in the window (absent in reports made before layout v3)
+  const contributing = report.agents.contributing !== undefined ? ` (${report.agents.contributing}${pm} with records in the window)` : ''
+  out.push(`  agents     ${report.agents.included.length} included${contributing}, ${report.agents.dropped.length} dropped, ${report.agents.invited.length} invited`)
+  out.push(`  samples    ${int(report.samples.count)}${pm} records, ${int(report.samples.labeled)}${pm} labeled, ${report.samples.positives !== null ? `${int(report.samples.positives)}${pm} positive, ` : ''}${int(report.samples.unlabeled)}${pm} unlabeled`)
   // Late labels: which version this is, and how complete the labels behind the realised metrics are.
   const v = report.version
   if (v !== undefined && (v.number > 1 || report.labels !== undefined)) {
@@ -61,28 +61,7 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   out.push('')
 
   out.push(paint('Performance', 'bold'))
-  const perf: string[][] = [['metric', 'value', 'bound']]
-  perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]${auc.confidence !== undefined ? ` (${Math.round(auc.confidence * 100)} % CI)` : ''}` : ''])
-  // a figure the spec's sums do not allow is said to be off, never shown as a number (nor as a bare dash)
-  const sumsOff = (p.sums as { state?: string } | undefined)?.state === 'off'
-  for (const [label, key] of [['PR-AUC (avg precision)', 'pr_auc'], ['log loss', 'log_loss'], ['Brier', 'brier'], ['ECE', 'ece'],
-    ['prevalence', 'prevalence']] as const) {
-    perf.push([label, sumsOff && key !== 'pr_auc' && key !== 'prevalence' ? 'n/a (score.sums off)' : withNoise(key), ''])
-  }
-  const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
-  for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, withNoise(key), ''])
-  // Estimated before labels (CBPE): beside the realised figures, never in their place.
-  const est = p.estimated as { auc: number | null, precision: number | null, recall: number | null, f1: number | null, accuracy: number | null, calibration: { note: string }, labels: { coverage: number | null } } | undefined
-  if (est !== undefined) {
-    const coverage = est.labels.coverage !== null ? `${(est.labels.coverage * 100).toFixed(0)} % labelled` : 'no scored records'
-    perf.push(['AUC estimated (CBPE)', num(est.auc), coverage])
-    for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([`${label}${thr} estimated`, num(est[key]), ''])
-  }
-  const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
-  if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}${pm !== '' ? ` (each${pm})` : ''}`, ''])
-  out.push(...table(perf, visible).map(l => '  ' + l))
-  if (est !== undefined) out.push(paint(`  estimated: from the score histogram alone, assuming calibrated scores (${est.calibration.note}); valid under covariate shift, not concept drift`, 'dim'))
-  if (typeof p.fixedPoint === 'string') out.push(paint(`  sums: ${p.fixedPoint}`, 'dim'))
+  out.push(...taskOfReport(report).renderPerformance(report, { paint, num, int, table: rows => table(rows, visible) }))
   out.push('')
 
   out.push(paint('Drift', 'bold'))
@@ -96,6 +75,8 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
     const rows: string[][] = [['feature', 'type', 'PSI', 'JS', 'KS [upper]', 'Wass/std', 'missing ref→cur', 'status']]
     const entries: Array<[string, FeatureDrift]> = Object.entries(d.features)
     if (d.score !== null) entries.push(['(score)', d.score])
+    // a task's own modelled values (regression: prediction and target), drifting like features
+    for (const key of ['prediction', 'target']) if (d[key] != null) entries.push([`(${key})`, d[key] as FeatureDrift])
     for (const [name, f] of entries) {
       const ks = f.ks !== undefined && f.ks.value !== null ? `${num(f.ks.value, 3)} [${num(f.ks.upper, 3)}]` : '—'
       const miss = `${num(f.missingRate.reference, 3)}→${num(f.missingRate.current, 3)}`
@@ -119,6 +100,10 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
     line('score not finite', q.score.notFinite); line('score outside [0, 1]', q.score.outOfRange)
   }
   if (q.label !== undefined) line('label invalid', q.label.invalid)
+  for (const key of ['prediction', 'target']) {
+    const v = q[key] as Record<string, number> | undefined
+    if (v !== undefined) for (const [kind, n] of Object.entries(v)) line(`${key} ${kind === 'notNumeric' ? 'not numeric' : kind === 'notFinite' ? 'not finite' : kind}`, n)
+  }
   for (const [name, f] of Object.entries((q.features ?? {}) as Record<string, Record<string, number>>)) {
     const parts = Object.entries(f).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${int(n)}`)
     if (parts.length > 0) out.push(`  feature ${name}: ${parts.join(', ')}${pm !== '' ? ` (each${pm})` : ''}`)
@@ -133,4 +118,39 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   const dpText = dp !== undefined ? `, differential privacy (ε = ${dp.epsilon}, δ = ${dp.delta} per round; noise σ ${num(dp.noiseStd, 1)} per count, ±${Math.ceil(dp.countError95 ?? 0)} at 95 %)` : ''
   out.push(paint(`privacy: threshold ${pr.threshold ?? '—'}, min agents ${pr.minAgents ?? '—'}${dpText}`, 'dim'))
   return out.join('\n') + '\n'
+}
+
+/** The binary task's Performance section (shared/stats/tasks/binary.ts): AUC with its bound, the threshold metrics, CBPE. */
+export function binaryPerformanceLines (report: Report, tools: RenderTools): string[] {
+  const { paint, num, int } = tools
+  const out: string[] = []
+  const p = report.performance as Record<string, unknown>
+  const auc = p.auc as Bounded
+  const dp = report.privacy.dp as { countError95?: number } | undefined
+  const pm = dp?.countError95 !== undefined ? ` ±${Math.ceil(dp.countError95)}` : ''
+  const noise95 = (p.noise95 ?? {}) as Record<string, number | null>
+  const withNoise = (key: string): string => num(p[key]) + (noise95[key] != null ? ` ±${num(noise95[key], 3)}` : '')
+  const perf: string[][] = [['metric', 'value', 'bound']]
+  perf.push(['AUC (ROC)', num(auc.value), auc.lower !== null ? `[${num(auc.lower)}, ${num(auc.upper)}]${auc.confidence !== undefined ? ` (${Math.round(auc.confidence * 100)} % CI)` : ''}` : ''])
+  // a figure the spec's sums do not allow is said to be off, never shown as a number (nor as a bare dash)
+  const sumsOff = (p.sums as { state?: string } | undefined)?.state === 'off'
+  for (const [label, key] of [['PR-AUC (avg precision)', 'pr_auc'], ['log loss', 'log_loss'], ['Brier', 'brier'], ['ECE', 'ece'],
+    ['prevalence', 'prevalence']] as const) {
+    perf.push([label, sumsOff && key !== 'pr_auc' && key !== 'prevalence' ? 'n/a (score.sums off)' : withNoise(key), ''])
+  }
+  const thr = typeof p.threshold === 'number' ? ` @ ${p.threshold}` : ''
+  for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([label + thr, withNoise(key), ''])
+  // Estimated before labels (CBPE): beside the realised figures, never in their place.
+  const est = p.estimated as { auc: number | null, precision: number | null, recall: number | null, f1: number | null, accuracy: number | null, calibration: { note: string }, labels: { coverage: number | null } } | undefined
+  if (est !== undefined) {
+    const coverage = est.labels.coverage !== null ? `${(est.labels.coverage * 100).toFixed(0)} % labelled` : 'no scored records'
+    perf.push(['AUC estimated (CBPE)', num(est.auc), coverage])
+    for (const [label, key] of [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy']] as const) perf.push([`${label}${thr} estimated`, num(est[key]), ''])
+  }
+  const c = p.confusion as { tp: number, fp: number, fn: number, tn: number } | undefined
+  if (c !== undefined) perf.push([`confusion${thr}`, `TP ${int(c.tp)}  FP ${int(c.fp)}  FN ${int(c.fn)}  TN ${int(c.tn)}${pm !== '' ? ` (each${pm})` : ''}`, ''])
+  out.push(...tools.table(perf).map(l => '  ' + l))
+  if (est !== undefined) out.push(paint(`  estimated: from the score histogram alone, assuming calibrated scores (${est.calibration.note}); valid under covariate shift, not concept drift`, 'dim'))
+  if (typeof p.fixedPoint === 'string') out.push(paint(`  sums: ${p.fixedPoint}`, 'dim'))
+  return out
 }

@@ -11,6 +11,7 @@ import { estimatePerformance } from './estimated.js'
 import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, chiSquareHomogeneity, PSI_EMPTY_BIN_PROPORTION } from './drift.js'
 import { FedmonError } from '../errors.js'
 import { reportHistograms } from './report-histograms.js'
+import { taskOfLayout, type TaskLayout } from './tasks/index.js'
 
 /**
  * The reference window's summed vector. `specHash`: the spec hash it was summed under (stored with it); when it
@@ -70,7 +71,13 @@ export function fixedPointNote (layout: Layout): string {
   return `${parts.join('; ')}; ${LIMB_BITS}-bit limbs per u32 entry`
 }
 
-export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
+/** The report body of any task's summed vector: the task's module computes it (shared/stats/tasks/). */
+export function computeReportBody (opts: { spec: MonitorSpec, layout: TaskLayout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
+  return taskOfLayout(opts.layout).reportBody(opts)
+}
+
+/** The binary task's report body (shared/stats/tasks/binary.ts). */
+export function binaryReportBody (opts: { spec: MonitorSpec, layout: Layout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
   const { spec, layout, current, reference } = opts
   if (current.length !== layout.length) throw new FedmonError(`vector length ${current.length} does not match the layout (${layout.length})`, 'ERR_STATS_LENGTH')
   const mismatch = reference !== null ? referenceMismatch(layout, reference) : null
@@ -93,7 +100,7 @@ export function computeReportBody (opts: { spec: MonitorSpec, layout: Layout, cu
 }
 
 /** Why a reference vector cannot be compared with this layout's vectors, or null when it can. */
-export function referenceMismatch (layout: Layout, reference: ReferenceInput): { note: string, detail: { specHash: string | null, vectorLength: number, expectedSpecHash: string, expectedVectorLength: number } } | null {
+export function referenceMismatch (layout: Pick<Layout, 'specHash' | 'length' | 'version'>, reference: ReferenceInput): { note: string, detail: { specHash: string | null, vectorLength: number, expectedSpecHash: string, expectedVectorLength: number } } | null {
   const hashDiffers = reference.specHash !== undefined && reference.specHash !== layout.specHash
   const lengthDiffers = reference.vector.length !== layout.length
   if (!hashDiffers && !lengthDiffers) return null
@@ -213,7 +220,7 @@ function statusOf (spec: MonitorSpec, d: { psi: number | null, js: number | null
 
 const rate = (part: number, total: number): number | null => (total > 0 ? part / total : null)
 
-function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
+export function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
   const slice = (v: Uint32Array): Uint32Array => v.subarray(f.offset, f.offset + f.valueBuckets)
   const rv = slice(ref); const cv = slice(cur)
   const missing = (v: Uint32Array): number => v[f.offset + f.missingIndex] + v[f.offset + f.invalidIndex]
@@ -244,7 +251,7 @@ function numericDrift (spec: MonitorSpec, f: NumericFeatureLayout, cur: Uint32Ar
   }
 }
 
-function categoricalDrift (spec: MonitorSpec, f: CategoricalFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
+export function categoricalDrift (spec: MonitorSpec, f: CategoricalFeatureLayout, cur: Uint32Array, ref: Uint32Array): FeatureDrift {
   const rb = Array.from(ref.subarray(f.offset, f.offset + f.length)); const cb = Array.from(cur.subarray(f.offset, f.offset + f.length))
   const total = (b: number[]): number => b.reduce((a, x) => a + x, 0)
   const d = { psi: psi(rb, cb), js: jensenShannon(rb, cb), wassersteinNorm: null, type: 'categorical' as const }

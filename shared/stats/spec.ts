@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { loadConfigFile, validateConfig } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { parseDuration } from '../config/duration.js'
+import { canonicalJson } from './canonical.js'
 
 /**
  * The monitor spec (issue 3): which columns, which bins, which thresholds. It deterministically defines the
@@ -143,10 +144,10 @@ export const LimitsSpec = z.strictObject({
 export type LimitsSpec = z.infer<typeof LimitsSpec>
 
 /**
- * Distributed differential privacy (issue 15): every agent adds Skellam noise to its count entries before
- * masking, sized so that the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per
- * round (shared/dp/plan.ts). Absent: exact sums, as before (and the same spec hash). DP covers count entries,
- * so a spec with DP has no fixed-point sums: `score.sums: false` and `moments: false` on numeric features.
+ * Distributed differential privacy (issue 15): every agent adds Skellam noise to its entries before masking,
+ * sized so that the sum over the fewest agents a round can finish with is (ε, δ)-DP per record per round
+ * (shared/dp/plan.ts). Absent: exact sums, as before (and the same spec hash). Sums must then be clipped and
+ * coarse (specProblem): each becomes one raw entry (layout.ts) noised as a second release.
  */
 export const DpSpec = z.strictObject({
   epsilon: z.number().positive().max(20),
@@ -176,6 +177,56 @@ export function refreshAgesMs (spec: MonitorSpec): number[] {
   return (spec.labels?.refreshAfter ?? []).map(a => parseDuration(a))
 }
 
+/**
+ * The model's task (issue 12 §2): what a record's prediction is and which metrics the layout sums. Absent: binary
+ * (the layout and spec hash of every spec written before tasks existed). Each task is one module under
+ * shared/stats/tasks/ (layout entries, scan, metrics, rendering).
+ */
+export const TASK_NAMES = ['binary', 'regression'] as const
+export type TaskName = typeof TASK_NAMES[number]
+export const TaskSpec = z.enum(TASK_NAMES, { error: `task must be one of ${TASK_NAMES.join(', ')}` })
+  .describe('The model\'s task: `binary` (a probability `score` and a 0/1 `label`; the default) or `regression` (a numeric `prediction` and `target`).')
+
+/** How a regression value's distribution is binned for drift: as a numeric feature's (edges, or a sketch). */
+const distributionShape = {
+  edges: NumericFeatureSpec.shape.edges.describe('Fixed bin edges for drift, strictly increasing. Without edges, a log-bucket sketch (alpha, range).'),
+  alpha: NumericFeatureSpec.shape.alpha.describe('Sketch relative accuracy (DDSketch α) of the drift histogram; only without `edges`.'),
+  range: NumericFeatureSpec.shape.range.describe('Magnitudes [min, max] the drift sketch covers; smaller non-zero magnitudes go to underflow, larger to overflow buckets.'),
+  bins: NumericFeatureSpec.shape.bins.describe('Reference-quantile bins for PSI and JS (sketch only).')
+}
+
+/** Regression: the prediction column (clipped into `target.clip` for the error sums; raw for the error sketch). */
+export const PredictionSpec = z.strictObject({
+  column: SqlText.default('prediction').describe('Column holding the model\'s numeric prediction.'),
+  ...distributionShape
+}).describe('Regression (`task: regression`): the prediction column and how its distribution is binned for drift.')
+export type PredictionSpec = z.infer<typeof PredictionSpec>
+
+/**
+ * Regression: the target column and the clip that bounds every per-record term of the error sums (MAE, RMSE,
+ * R², bias): target and prediction are clipped into [lo, hi] and summed as integer levels in [0, 2^precisionBits],
+ * so one record moves a sum by a bounded amount and no sum of n agents × maxRecordsPerAgent records can wrap
+ * (the limbs are sized at layout time).
+ */
+export const TargetSpec = z.strictObject({
+  column: SqlText.default('target').describe('Column holding the true value; absent or null while it is not known yet.'),
+  clip: z.tuple([z.number().finite(), z.number().finite()]).refine(([lo, hi]) => lo < hi && Math.abs(lo) <= MAX_CLIP && Math.abs(hi) <= MAX_CLIP,
+    `clip must be [lo, hi] with lo < hi and |lo|, |hi| at most ${MAX_CLIP}`)
+    .describe('Targets and predictions are clipped into [lo, hi] for the error and target sums (MAE, RMSE, R², bias, the target\'s mean/std); the range bounds one record\'s influence.'),
+  precisionBits: PrecisionBits.default(16).describe('Each clipped value is summed as an integer level in [0, 2^b]: MAE, RMSE and bias are exact to within (hi − lo)/2^b (the bound the report states).'),
+  ...distributionShape
+}).describe('Regression (`task: regression`, required there): the target column, the clip of the sums and how its distribution is binned for drift.')
+export type TargetSpec = z.infer<typeof TargetSpec>
+
+/** Regression: the error sketch (quantiles of prediction − target) and the MAPE terms. */
+export const ErrorSpec = z.strictObject({
+  alpha: z.number().min(0.001).max(0.2).default(0.01).describe('Relative accuracy α of the error sketch: every reported error quantile is within α·|value| of the pooled data\'s (DDSketch).'),
+  range: z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a < b && b <= MAX_CLIP, `range must be [min, max] with 0 < min < max <= ${MAX_CLIP}`)
+    .default([1e-6, 1e9]).describe('Error magnitudes [min, max] the sketch covers: below min a quantile is within ±min, above max it is reported as beyond max.'),
+  mapeCap: z.number().positive().max(1e6).default(1000).describe('Largest per-record |error|/|target| term of MAPE (a target near 0 would otherwise dominate): the report says how many records were capped.')
+}).describe('Regression: the sketch of the errors (their quantiles) and the MAPE terms.')
+export type ErrorSpec = z.infer<typeof ErrorSpec>
+
 const featureName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'feature names: letters, digits, _ . - (max 64), starting with a letter or _')
 
 export const MonitorSpec = z.strictObject({
@@ -188,17 +239,81 @@ export const MonitorSpec = z.strictObject({
   drift: DriftSpec.default(DriftSpec.parse({})),
   limits: LimitsSpec.default(LimitsSpec.parse({})),
   privacy: PrivacySpec.optional(),
-  labels: LabelsSpec.optional()
+  labels: LabelsSpec.optional(),
+  task: TaskSpec.optional(),
+  prediction: PredictionSpec.optional(),
+  target: TargetSpec.optional(),
+  error: ErrorSpec.optional()
 })
 export type MonitorSpec = z.infer<typeof MonitorSpec>
 
 /** Rules across fields that the schema's shape cannot state: the first one broken, as a field path and a message. */
 export function specProblem (spec: MonitorSpec): { field: string, message: string } | null {
+  const task = taskProblem(spec)
+  if (task !== null) return task
   if (spec.privacy?.dp !== undefined) {
-    if (spec.score.sums !== false) return { field: 'score.sums', message: 'must be false with privacy.dp (differential privacy covers count entries; fixed-point sums have no per-record noise scale yet)' }
-    for (const [name, f] of Object.entries(spec.features)) {
-      if (f.type === 'numeric' && f.moments !== false) return { field: `features.${name}.moments`, message: 'must be false with privacy.dp (differential privacy covers count entries)' }
+    // Under DP a sum's noise must cover one record's term: each term is clipped and coarse (at most 2^b levels).
+    const sums = spec.score.sums
+    if (sums === undefined || (sums !== false && sums.precisionBits > MAX_DP_SUM_PRECISION_BITS)) {
+      return { field: 'score.sums', message: `must be false or { precisionBits: 0..${MAX_DP_SUM_PRECISION_BITS} } with privacy.dp (the noise of a sum is sized for one record's largest term: finer terms drown in it${sums === undefined ? '; without score.sums the legacy sums are at 24 bits' : ''})` }
     }
+    for (const [name, f] of Object.entries(spec.features)) {
+      if (f.type !== 'numeric' || f.moments === false) continue
+      if (f.moments === undefined || f.moments.precisionBits > MAX_DP_SUM_PRECISION_BITS) {
+        return { field: `features.${name}.moments`, message: `must be false or { clip: [lo, hi], precisionBits: 0..${MAX_DP_SUM_PRECISION_BITS} } with privacy.dp (a record's term must be clipped for the noise to cover it)` }
+      }
+    }
+    // Each sum is one entry under DP: the entries of the fewest agents must not wrap (layout.maxEntry).
+    const maxTerm = dpLargestSumTerm(spec)
+    if (maxTerm > 0 && spec.limits.maxRecordsPerAgent * maxTerm > MAX_DP_SUM_ENTRY) {
+      return { field: 'limits.maxRecordsPerAgent', message: `must be at most ${Math.floor(MAX_DP_SUM_ENTRY / maxTerm)} with these sums under privacy.dp (each sum is one entry holding up to maxRecordsPerAgent × ${maxTerm}; lower the records or the sums' precisionBits)` }
+    }
+  }
+  return null
+}
+
+/** Finest sums a DP spec may take: 2^8 levels per record term (the noise is sized for the largest term). */
+export const MAX_DP_SUM_PRECISION_BITS = 8
+/**
+ * Largest value one agent may put in a DP sum entry: 2^27, so that at least 16 agents' sums (and the noise) stay
+ * in the signed 32-bit range the coordinator decodes; the coordinator refuses rounds with more agents than the
+ * layout's entries allow (layout.maxEntry), and says to lower limits.maxRecordsPerAgent or the precision.
+ */
+export const MAX_DP_SUM_ENTRY = 2 ** 27
+
+/** The largest scaled term a record adds to any sum of a DP spec (0 when it has none): log loss ≤ 36.05 nats. */
+function dpLargestSumTerm (spec: MonitorSpec): number {
+  let max = 0
+  const sums = spec.score.sums
+  if (sums !== undefined && sums !== false) max = Math.ceil(36.05 * 2 ** sums.precisionBits)
+  for (const f of Object.values(spec.features)) {
+    if (f.type === 'numeric' && f.moments !== undefined && f.moments !== false) max = Math.max(max, 4 ** f.moments.precisionBits)
+  }
+  return max
+}
+
+/** The spec's task (absent: binary). */
+export function taskOfSpec (spec: MonitorSpec): TaskName {
+  return spec.task ?? 'binary'
+}
+
+/** Keys that belong to one task only: each with the task it needs. */
+const TASK_ONLY_KEYS: ReadonlyArray<[keyof MonitorSpec, TaskName]> = [['prediction', 'regression'], ['target', 'regression'], ['error', 'regression']]
+/** Binary keys a regression spec must leave at their defaults (they would be silently ignored otherwise). */
+const BINARY_ONLY_KEYS = ['score', 'label', 'threshold', 'calibration'] as const
+
+function taskProblem (spec: MonitorSpec): { field: string, message: string } | null {
+  const task = taskOfSpec(spec)
+  for (const [key, needs] of TASK_ONLY_KEYS) {
+    if (spec[key] !== undefined && task !== needs) return { field: key, message: `only with task: ${needs} (this spec's task is ${task})` }
+  }
+  if (task === 'regression') {
+    if (spec.target === undefined) return { field: 'target', message: 'required with task: regression: the column of the true value and its clip, e.g. target: {column: price, clip: [0, 1000000]}' }
+    const defaults = MonitorSpec.parse({ model: spec.model })
+    for (const key of BINARY_ONLY_KEYS) {
+      if (canonicalJson(spec[key]) !== canonicalJson(defaults[key])) return { field: key, message: `not used by task: regression (a regression record has a \`prediction\` and a \`target\`)` }
+    }
+    if (spec.privacy?.dp !== undefined) return { field: 'privacy.dp', message: 'not available with task: regression (its metrics rest on fixed-point sums, which differential privacy does not cover yet)' }
   }
   return null
 }

@@ -45,7 +45,7 @@ test('evaluate --json prints one full report', () => {
   const rep = JSON.parse(r.stdout)
   for (const k of ['id', 'round', 'window', 'spec', 'agents', 'samples', 'performance', 'drift', 'dataQuality', 'alerts', 'privacy', 'createdAt']) assert.ok(k in rep, k)
   assert.equal(rep.round.kind, 'local')
-  assert.deepEqual(rep.agents, { invited: [], included: ['local'], dropped: [] })
+  assert.deepEqual(rep.agents, { invited: [], included: ['local'], dropped: [], contributing: 1 }) // one site, with records in the window
   assert.deepEqual(rep.privacy, { threshold: null, minAgents: null })
   assert.equal(rep.samples.count, 2000)
   assert.equal(rep.window.from, new Date(T0 + 7 * DAY).toISOString())

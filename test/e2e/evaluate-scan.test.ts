@@ -248,7 +248,11 @@ test('sum of the vectors of partitions (JSONL, CSV, Parquet) equals the vector o
       if (readFixedSumExact(pooled, fs) > 0n) nonZero++
     }
     assert.ok(nonZero >= 10, 'the fixed sums are exercised')
-    const diff = summed.findIndex((x, i) => !limbEntries.has(i) && x !== pooled[i])
+    // the site indicator is per site, not per record: each partition with records counts once
+    const site = counterIndex(layout, 'sitesWithRecords')
+    assert.equal(summed[site], vs.filter(v => v[counterIndex(layout, 'recordsInWindow')] > 0).length)
+    assert.equal(pooled[site], 1)
+    const diff = summed.findIndex((x, i) => !limbEntries.has(i) && i !== site && x !== pooled[i])
     assert.equal(diff, -1, `entry ${diff} differs`)
     assert.ok(pooled[counterIndex(layout, 'recordsInWindow')] > 0)
   }

@@ -119,8 +119,8 @@ test('round list, GET /v1/rounds and status show the failed round and the refuse
 
 test('scheduled failures are counted in fedmon_round_failures_total and sent to the webhooks', async () => {
   const metrics = await fetch(`${fed.api}/metrics`).then(async r => await r.text())
-  assert.match(metrics, /^fedmon_round_failures_total\{code="ERR_WINDOW_TOO_LONG"\} 1$/m)
-  assert.match(metrics, /^fedmon_round_failures_total\{code="ERR_TOO_FEW_SURVIVORS"\} 1$/m)
+  assert.match(metrics, /^fedmon_round_failures_total\{monitor="[^"]+",code="ERR_WINDOW_TOO_LONG"\} 1$/m)
+  assert.match(metrics, /^fedmon_round_failures_total\{monitor="[^"]+",code="ERR_TOO_FEW_SURVIVORS"\} 1$/m)
   const hook = await waitFor('the round_failed webhook', () => hooks.bodies.find(b => b.type === 'fedmon.round_failed'), { timeoutMs: 10_000 })
   assert.equal(hook.kind, 'round_failed')
   assert.equal(hook.code, 'ERR_WINDOW_TOO_LONG')

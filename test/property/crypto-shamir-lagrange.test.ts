@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { combineShares, combineSharesVerified, FIELD_PRIME, lagrangeAtZero, lagrangeBasis, splitSecret, type Share } from '../../shared/crypto/shamir.js'
+import { combineShares, combineSharesVerified, FIELD_PRIME, lagrangeAtZero, lagrangeCoefficients, splitSecret, type Share } from '../../shared/crypto/shamir.js'
 
 /**
  * The coordinator's interpolation (batched inversion, multiply-and-correct reduction) against the textbook
@@ -35,13 +35,13 @@ function referenceBasis (at: number, xs: readonly number[]): number[] {
 /** Distinct holder xs anywhere in the field (large ones stress the reduction), at most 60 of them. */
 const xsArb = fc.uniqueArray(fc.oneof(fc.integer({ min: 1, max: 20_000 }), fc.integer({ min: 1, max: FIELD_PRIME - 1 })), { minLength: 1, maxLength: 60 })
 
-test('lagrangeBasis equals the textbook formula (BigInt) at 0, at any field element and at a holder x', () => {
+test('lagrangeCoefficients equals the textbook formula (BigInt) at 0, at any field element and at a holder x', () => {
   fc.assert(fc.property(xsArb, fc.integer({ min: 0, max: FIELD_PRIME - 1 }), fc.nat(), (xs, at, pick) => {
-    assert.deepEqual([...lagrangeBasis(0, xs)], referenceBasis(0, xs))
+    assert.deepEqual([...lagrangeCoefficients(0, xs)], referenceBasis(0, xs))
     assert.deepEqual([...lagrangeAtZero(xs)], referenceBasis(0, xs))
-    if (!xs.includes(at)) assert.deepEqual([...lagrangeBasis(at, xs)], referenceBasis(at, xs))
+    if (!xs.includes(at)) assert.deepEqual([...lagrangeCoefficients(at, xs)], referenceBasis(at, xs))
     const holder = pick % xs.length
-    assert.deepEqual([...lagrangeBasis(xs[holder], xs)], xs.map((_, i) => i === holder ? 1 : 0))
+    assert.deepEqual([...lagrangeCoefficients(xs[holder], xs)], xs.map((_, i) => i === holder ? 1 : 0))
   }), { numRuns: 300 })
 })
 

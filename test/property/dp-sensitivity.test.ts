@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { scanWindow } from '../../agent/scan.js'
 import { MonitorSpec } from '../../shared/stats/spec.js'
-import { buildLayout } from '../../shared/stats/layout.js'
+import { buildLayout, counterIndex } from '../../shared/stats/layout.js'
 import { countEntries, layoutSensitivity } from '../../shared/dp/sensitivity.js'
 
 const T0 = Date.UTC(2025, 11, 1)
@@ -67,7 +67,9 @@ function countDiff (a: Uint32Array, b: Uint32Array): { l1: number, maxAbs: numbe
 }
 
 test('one record changes the count entries by at most the stated L1, each by at most 1 (real scan)', async () => {
-  assert.equal(sensitivity.counts.l1, 4 + 1 + 2 + 3)
+  // counters: recordsInWindow, a label class, a score class, tp/fp/fn/tn or predictedPositiveUnlabeled, and the
+  // site's indicator sitesWithRecords (flipped 0 ↔ 1 by a window's first record)
+  assert.equal(sensitivity.counts.l1, 5 + 1 + 2 + 3)
   await fc.assert(fc.asyncProperty(fc.array(record, { minLength: 0, maxLength: 30 }), record, async (base, extra) => {
     const without = await scan(base)
     const withIt = await scan([...base, extra])
@@ -77,10 +79,18 @@ test('one record changes the count entries by at most the stated L1, each by at 
   }), { numRuns: 25 })
 })
 
-test('the bound is reached by a labeled positive record with every feature present', async () => {
-  const base = [{ ts: T0 + 1, score: 0.2, label: 0, x: 0.5, c: 'a', y: 3 }]
+test('the bound is reached by a labeled positive record with every feature present, the first of the window', async () => {
+  const outside = [{ ts: T0 - 5, score: 0.2, label: 0, x: 0.5, c: 'a', y: 3 }]
   const extra = { ts: T0 + 2, score: 0.9, label: 1, x: -2, c: 'b', y: -4 }
-  assert.equal(countDiff(await scan(base), await scan([...base, extra])).l1, sensitivity.counts.l1)
+  assert.equal(countDiff(await scan(outside), await scan([...outside, extra])).l1, sensitivity.counts.l1)
+})
+
+test('the per-site indicator: the window\'s first record flips it 0 → 1, any further record leaves it at 1', async () => {
+  const at = counterIndex(layout, 'sitesWithRecords')
+  const one = { ts: T0 + 1, score: 0.2, label: 1, x: 0.5, c: 'a', y: 3 }
+  const [none, first, second] = [await scan([]), await scan([one]), await scan([one, { ...one, ts: T0 + 2 }])]
+  assert.deepEqual([none[at], first[at], second[at]], [0, 1, 1])
+  assert.equal(countDiff(first, second).l1, sensitivity.counts.l1 - 1, 'a second record touches every group but the indicator')
 })
 
 test('the fixed-point limb groups are set apart (their carries have no per-entry bound)', () => {

@@ -138,6 +138,7 @@ function expectedOf (recs: Rec[], badLines: number): Expected {
       else if (predicted) inc('predictedPositiveUnlabeled')
     }
   }
+  if (inWindow > 0) inc('sitesWithRecords') // the site indicator: 1 when the window holds any record
   return { counters, withoutTimestamp, x, c, inWindow }
 }
 

@@ -35,6 +35,7 @@ function exactVector (n: number, shift: number, seed: number): Uint32Array {
     v[layout.score.offset + (positive ? B : 0) + bin]++
     v[counterIndex(layout, 'recordsInWindow')]++
     v[counterIndex(layout, positive ? 'labelPositive' : 'labelNegative')]++
+    v[counterIndex(layout, s >= 0.5 ? (positive ? 'tp' : 'fp') : (positive ? 'fn' : 'tn'))]++
     const f = layout.features[0]
     v[f.offset + Math.min(4, Math.floor(rnd() * 5 + shift))]++
   }

@@ -82,9 +82,9 @@ test('without privacy.dp nothing changes: the sum is exact', () => {
   assert.equal(res.clients.get(identities[0].id)!.dpPlan, null)
 })
 
-test('a DP spec with fixed-point sums is refused at load, naming the field', () => {
+test('a DP spec with unclipped (legacy) sums is refused at load, naming the field', () => {
   assert.throws(() => parseMonitorSpec({ model: 'm', privacy: { dp: { epsilon: 1, delta: 1e-6 } } }, 'spec.yaml'),
-    (err: unknown) => err instanceof ConfigError && err.field === 'score.sums' && /must be false with privacy\.dp/.test(err.message))
+    (err: unknown) => err instanceof ConfigError && err.field === 'score.sums' && /must be false or \{ precisionBits: 0\.\.8 \} with privacy\.dp/.test(err.message))
   assert.throws(() => parseMonitorSpec({ model: 'm', score: { sums: false }, features: { x: { type: 'numeric' } }, privacy: { dp: { epsilon: 1, delta: 1e-6 } } }, 'spec.yaml'),
     (err: unknown) => err instanceof ConfigError && err.field === 'features.x.moments')
 })

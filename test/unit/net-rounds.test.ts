@@ -12,7 +12,10 @@ import { AgentRoundService } from '../../agent/rounds.js'
 import { openStore } from '../../coordinator/store.js'
 import { createAlertEvaluator } from '../../coordinator/alerts.js'
 import { parseMonitorSpec } from '../../shared/stats/spec.js'
-import { buildLayout } from '../../shared/stats/layout.js'
+import { buildLayout, counterIndex, type Layout } from '../../shared/stats/layout.js'
+import { labelDependentEntries } from '../../shared/stats/label-entries.js'
+import { createMetrics, type Metrics } from '../../coordinator/metrics.js'
+import type { Report } from '../../shared/report.js'
 import type { SecAggMessage } from '../../shared/secagg/messages.js'
 import type { AgentPolicy } from '../../shared/secagg/client.js'
 import type { ContributionGuard } from '../../shared/secagg/policy.js'
@@ -34,6 +37,7 @@ interface FederationOptions {
   inputs: (i: number, length: number) => Uint32Array
   computeUnmask?: ComputeUnmask
   specDoc?: Record<string, unknown>
+  metrics?: Metrics
 }
 
 async function federation (n: number, opts: FederationOptions) {
@@ -62,7 +66,8 @@ async function federation (n: number, opts: FederationOptions) {
     phaseTimeoutMs: 400,
     alerts: createAlertEvaluator([]),
     logger,
-    computeUnmask: opts.computeUnmask
+    computeUnmask: opts.computeUnmask,
+    metrics: opts.metrics
   })
   agents.forEach((a, i) => {
     services.set(a.peerId, new AgentRoundService({
@@ -228,5 +233,80 @@ test('more agents online than the spec allows: 409 with the reason, nothing sent
     assert.deepEqual(fed.store.listRounds(), [])
   } finally {
     fed.stop()
+  }
+})
+
+/** One site's vector: `records` in the window (all in score bin 0, negative), and the indicator set when it has any. */
+function siteVector (layout: Layout, records: number): Uint32Array {
+  const v = new Uint32Array(layout.length)
+  v[counterIndex(layout, 'recordsInWindow')] = records
+  v[counterIndex(layout, 'labelNegative')] = records
+  v[counterIndex(layout, 'scoreValid')] = records
+  v[layout.score.offset] = records
+  v[counterIndex(layout, 'sitesWithRecords')] = records > 0 ? 1 : 0
+  return v
+}
+
+test('4 sites included, 3 of them without a record in the window: the round fails with ERR_TOO_FEW_CONTRIBUTORS and no report is stored', async () => {
+  const metrics = createMetrics({ defaultMetrics: false })
+  const fed = await federation(4, { metrics, inputs: (i, length) => { const v = siteVector(buildLayout(parseMonitorSpec({ model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 } })), i === 0 ? 50 : 0); assert.equal(v.length, length); return v } })
+  try {
+    const outcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' }).finished
+    assert.equal(outcome.status, 'failed')
+    assert.equal(outcome.failure?.code, 'ERR_TOO_FEW_CONTRIBUTORS')
+    assert.match(outcome.failure?.message ?? '', /only 1 of the 4 included sites had records in the window.*at least 3/)
+    assert.equal(outcome.included.length, 4, 'every site was summed: the refusal is the coordinator\'s, after the sum')
+    assert.equal(outcome.reportId, null)
+    assert.equal(fed.store.getRound(outcome.id)?.status, 'failed')
+    assert.equal(fed.store.getRound(outcome.id)?.failure?.code, 'ERR_TOO_FEW_CONTRIBUTORS')
+    assert.equal(fed.store.latestReport({ kind: 'any' }), null)
+    assert.deepEqual(fed.store.listReports({ kind: 'any' }), [])
+    const exposition = (await metrics.render()).body
+    assert.match(exposition, /fedmon_round_failures_total\{code="ERR_TOO_FEW_CONTRIBUTORS"\} 1/)
+    assert.doesNotMatch(exposition, /fedmon_report_agents\{/, 'nothing of the refused sum is exposed')
+  } finally {
+    fed.stop()
+  }
+})
+
+test('3 of 4 sites with records (minAgents 3): the report is published and says contributing 3', async () => {
+  const metrics = createMetrics({ defaultMetrics: false })
+  const fed = await federation(4, { metrics, inputs: (i, length) => { const v = new Uint32Array(length); if (i < 3) { v[0] = 20; v[counterIndex(buildLayout(parseMonitorSpec({ model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 } })), 'sitesWithRecords')] = 1 } return v } })
+  try {
+    const outcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' }).finished
+    assert.equal(outcome.status, 'done', JSON.stringify(outcome.failure))
+    const report = fed.store.getReport(outcome.reportId as string) as Report
+    assert.equal(report.agents.contributing, 3)
+    assert.equal(report.agents.included.length, 4)
+    assert.match((await metrics.render()).body, /fedmon_report_agents\{role="contributing"\} 3/)
+  } finally {
+    fed.stop()
+  }
+})
+
+test('a label refresh is checked on the merged vector: its indicator is the first round\'s sum', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedmon-refresh-contrib-'))
+  const ledgers = Array.from({ length: 3 }, (_, i) => ContributionLedger.open(join(dir, `agent-${i}`)))
+  const specDoc = { model: 'unit', score: { bins: 16 }, limits: { maxRecordsPerAgent: 1000 }, labels: { refreshAfter: ['7d'] } }
+  const fed = await federation(3, { guards: ledgers, specDoc, inputs: (_i, length) => new Uint32Array(length).fill(1) })
+  try {
+    const layout = fed.layout
+    const entries = labelDependentEntries(layout)
+    assert.ok(!new Set(entries).has(counterIndex(layout, 'sitesWithRecords')))
+    const firstOutcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current' }).finished
+    assert.equal(firstOutcome.status, 'done', JSON.stringify(firstOutcome.failure))
+    const first = fed.store.getReport(firstOutcome.reportId as string) as Report
+    assert.equal(first.agents.contributing, 3)
+    // the first round's stored sum as if only one site had had records (e.g. published under a lower minAgents)
+    const firstSum = Uint32Array.from(fed.store.getReferenceVector(first.id)?.vector ?? [])
+    firstSum[counterIndex(layout, 'sitesWithRecords')] = 1
+    const participants = [...first.agents.included].sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+    const outcome = await fed.rounds.start({ window: { from: 0, to: 1000 }, kind: 'current', refresh: { window: { from: 0, to: 1000 }, ageMs: 7 * 86_400_000, first, latest: first, firstSum, participants, entries } }).finished
+    assert.equal(outcome.status, 'failed', 'the refresh sum (1 in every label-dependent entry) does not bring back contributors')
+    assert.equal(outcome.failure?.code, 'ERR_TOO_FEW_CONTRIBUTORS', JSON.stringify(outcome.failure))
+    assert.deepEqual(fed.store.listReports({ kind: 'any' }).map(r => r.id), [first.id], 'no new version stored')
+  } finally {
+    fed.stop()
+    rmSync(dir, { recursive: true, force: true })
   }
 })

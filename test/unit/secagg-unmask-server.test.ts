@@ -101,3 +101,15 @@ test('deferred unmask: abort while pending fails the round and wipes the pending
   assert.ok(work.seeds.every(s => s.seed.every(b => b === 0)))
   assert.throws(() => server.completeUnmask(wrong, 1), (err: SecAggError) => err.code === 'ERR_WRONG_PHASE')
 })
+
+test('simulator: the coordinator unmasks as soon as its work is pending, before the late agents are served', async () => {
+  // A real coordinator starts its worker pool the moment the last needed share arrives, while the agents keep
+  // running elsewhere; the in-process simulator must not first run every late agent (their signature checks
+  // would count as unmask time). Late unmask shares then find the round already done.
+  const run = await simulateRound({ agents: 24, dim: 64, identities, seed: 7, graph: 'sparse', degree: 10, threshold: 4, unmaskWorkers: 1 })
+  assert.equal(run.status, 'done', run.failure?.message)
+  assert.ok(run.correct)
+  const late = run.rejected.filter(r => r.at === 'coordinator' && r.type === 'unmask-shares')
+  assert.ok(late.length > 0, 'some agents answer after the secrets are rebuilt')
+  assert.deepEqual(late.filter(r => !/round is done/.test(r.message)), [], JSON.stringify(late.slice(0, 3)))
+})

@@ -23,8 +23,10 @@ const base = {
   drift: { psi: { warn: 0.1, alert: 0.25 } }
 }
 
-// Pinned: the same spec must give this hash on every machine and in every release of layout v2.
-const PINNED_HASH = '3968584eefb4dcef10ff11b353993b731db513a205be7fe519889302c9707c62'
+// Pinned: the same spec must give this hash on every machine and in every release of layout v3.
+const PINNED_HASH = 'dd8f006f10b92e02e4692e6ad7037cd165e139aa4265258dc51d93b4110714fa'
+// The same spec's hash under layout v2 (before the per-site indicator sitesWithRecords): v3 must never reuse it.
+const V2_HASH = '3968584eefb4dcef10ff11b353993b731db513a205be7fe519889302c9707c62'
 // The same spec's hash under layout v1 (which summed the undated-record count): v2 must never reuse it.
 const V1_HASH = '46e6302ead0511f403eb29077f3c7ca3ba94f62425c60988b33488c7c6899d08'
 
@@ -40,11 +42,13 @@ test('layout: same spec gives the same layout and a pinned hash', () => {
 
 test('layout: a spec without the sums options keeps the layout it had before them (pinned offsets)', () => {
   // Pinned from the layout before issue 10.3 (commit b27b1dd): stored references and rounds in flight depend on it.
+  // Layout v3 appended one counter (sitesWithRecords): every offset after the counters moved by one, and the
+  // version line in the hash keeps a v2 vector from ever being read with these offsets.
   const layout = buildLayout(MonitorSpec.parse(base))
-  assert.equal(layout.length, 7973)
-  assert.equal(layout.calibration.countsOffset, 3028)
-  assert.deepEqual(fixedSumsOf(layout).map(f => [f.offset, f.limbs]), [[3015, 4], [3019, 3], [3022, 3], [3025, 3], [3048, 3], [3051, 3], [3054, 3], [3057, 3], [3060, 3], [3063, 3], [3066, 3], [3069, 3], [3072, 3], [3075, 3], [7923, 5], [7928, 5], [7933, 8], [7948, 5], [7953, 5], [7958, 8]])
-  assert.deepEqual(layout.features.map(f => f.offset), [3078, 7941, 7966])
+  assert.equal(layout.length, 7974)
+  assert.equal(layout.calibration.countsOffset, 3029)
+  assert.deepEqual(fixedSumsOf(layout).map(f => [f.offset, f.limbs]), [[3016, 4], [3020, 3], [3023, 3], [3026, 3], [3049, 3], [3052, 3], [3055, 3], [3058, 3], [3061, 3], [3064, 3], [3067, 3], [3070, 3], [3073, 3], [3076, 3], [7924, 5], [7929, 5], [7934, 8], [7949, 5], [7954, 5], [7959, 8]])
+  assert.deepEqual(layout.features.map(f => f.offset), [3079, 7942, 7967])
   // the options change the hash and drop or shrink the sums they govern, nothing else
   const withOptions = structuredClone(base) as any
   withOptions.score.sums = { precisionBits: 8 }
@@ -61,13 +65,15 @@ test('layout: a spec without the sums options keeps the layout it had before the
   assert.equal(changed.features.find(f => f.name === 'age')?.type === 'numeric' && (changed.features.find(f => f.name === 'age') as any).moments.kind, 'off')
 })
 
-test('layout version: bound into the spec hash, so a v1 vector or reference never passes for a v2 one', () => {
+test('layout version: bound into the spec hash, so a v1 or v2 vector or reference never passes for a v3 one', () => {
   const spec = MonitorSpec.parse(base)
   const canonical = canonicalJson(spec)
-  assert.equal(LAYOUT_VERSION, 'fedmon-layout-v2')
+  assert.equal(LAYOUT_VERSION, 'fedmon-layout-v3')
   assert.equal(sha256Hex(`fedmon-layout-v1\n${canonical}`), V1_HASH, 'v1 hashed the version line and the canonical spec')
-  assert.equal(specHashOf(spec), sha256Hex(`${LAYOUT_VERSION}\n${canonical}`), 'v2 hashes the same way: only the version line changed')
+  assert.equal(sha256Hex(`fedmon-layout-v2\n${canonical}`), V2_HASH, 'so did v2')
+  assert.equal(specHashOf(spec), sha256Hex(`${LAYOUT_VERSION}\n${canonical}`), 'v3 hashes the same way: only the version line changed')
   assert.notEqual(specHashOf(spec), V1_HASH)
+  assert.notEqual(specHashOf(spec), V2_HASH)
   assert.equal(buildLayout(spec).version, LAYOUT_VERSION)
 })
 

@@ -21,7 +21,7 @@ test('a reference summed under another spec hash: no drift, a note naming both h
   assert.deepEqual(body.drift.features, {})
   assert.equal(body.drift.score, null)
   assert.deepEqual(body.drift.reference, { id: 'report-old', window }, 'which reference was skipped')
-  assert.match(body.drift.note ?? '', /reference report-old was summed under spec hash abababababab…, this round under [0-9a-f]{12}….*fedmon-layout-v2.*drift not computed/)
+  assert.match(body.drift.note ?? '', /reference report-old was summed under spec hash abababababab…, this round under [0-9a-f]{12}….*fedmon-layout-v3.*drift not computed/)
   assert.deepEqual(body.drift.referenceMismatch, { specHash: v1Hash, vectorLength: layout.length, expectedSpecHash: layout.specHash, expectedVectorLength: layout.length })
   assert.equal(JSON.parse(JSON.stringify(body)).drift.note, body.drift.note, 'plain JSON: stored as is')
 })

@@ -103,6 +103,11 @@ export interface FederationOptions {
   coordinatorExtra?: Record<string, unknown>
   /** Protect the API with this bearer token (written to api.token, config `api.tokenFile`). */
   apiToken?: string
+  /**
+   * More agent config keys per site, over the generated ones (a key set to undefined is dropped): e.g.
+   * `monitors` in place of `data`. Paths are relative to the agent config (the federation's root).
+   */
+  agentExtra?: (site: string) => Record<string, unknown>
   root?: string
 }
 
@@ -173,7 +178,8 @@ export class Federation {
         data: { path: `data/${site.name}/*.jsonl` },
         state: `state/${site.name}`,
         federation: { roster: 'roster.yaml' },
-        ...(this.opts.agentPolicy !== undefined ? { policy: this.opts.agentPolicy } : {})
+        ...(this.opts.agentPolicy !== undefined ? { policy: this.opts.agentPolicy } : {}),
+        ...this.opts.agentExtra?.(site.name)
       }, null, 1))
     }
   }
@@ -227,8 +233,8 @@ export class Federation {
   }
 
   /** POST /v1/rounds; throws unless the coordinator started it (202). Returns the round id. */
-  async startRound (window: { from: number, to: number }, opts: { reference?: boolean } = {}): Promise<string> {
-    const res = await httpJson(`${this.api}/v1/rounds`, { method: 'POST', body: { window, ...(opts.reference === true ? { reference: true } : {}) }, token: this.opts.apiToken })
+  async startRound (window: { from: number, to: number }, opts: { reference?: boolean, monitor?: string } = {}): Promise<string> {
+    const res = await httpJson(`${this.api}/v1/rounds`, { method: 'POST', body: { window, ...(opts.reference === true ? { reference: true } : {}), ...(opts.monitor !== undefined ? { monitor: opts.monitor } : {}) }, token: this.opts.apiToken })
     if (res.status !== 202) throw new Error(`round refused: ${res.status} ${JSON.stringify(res.body)}`)
     return res.body.roundId as string
   }

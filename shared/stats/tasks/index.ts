@@ -1,0 +1,41 @@
+/**
+ * Picks the task module of a spec, a layout or a report. Functions (not a table built at load time), so the
+ * modules' import cycle through report-body.ts and render.ts is safe.
+ */
+import type { MonitorSpec, TaskName } from '../spec.js'
+import type { Report } from '../../report.js'
+import type { Task, TaskLayout } from './task.js'
+import { binaryTask } from './binary.js'
+import { regressionTask } from './regression-task.js'
+
+export type { Task, TaskLayout } from './task.js'
+
+export function taskNamed (name: TaskName): Task<any> {
+  switch (name) {
+    case 'binary': return binaryTask
+    case 'regression': return regressionTask
+  }
+}
+
+export function taskOfSpec (spec: MonitorSpec): Task<any> {
+  return taskNamed(spec.task ?? 'binary')
+}
+
+export function taskOfLayout (layout: TaskLayout): Task<any> {
+  return 'task' in layout ? taskNamed(layout.task) : binaryTask
+}
+
+/** A report says its task in `spec.task` when it is not binary (binary reports are as before tasks). */
+export function taskOfReport (report: Pick<Report, 'spec'>): Task<any> {
+  return taskNamed(report.spec.task ?? 'binary')
+}
+
+/** Every task's own Prometheus gauges (coordinator/metrics.ts adds them to the binary ones). */
+export function taskGauges (): ReadonlyArray<readonly [string, string, string]> {
+  return [binaryTask, regressionTask].flatMap(t => t.gauges)
+}
+
+/** The layout of any spec: every caller that may meet a non-binary spec builds its layout here. */
+export function buildTaskLayout (spec: MonitorSpec): TaskLayout {
+  return taskOfSpec(spec).buildLayout(spec)
+}

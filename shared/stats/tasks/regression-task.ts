@@ -1,0 +1,40 @@
+/** The regression task (regression.ts) behind the Task interface. */
+import type { Task, TaskLayout } from './task.js'
+import {
+  type RegressionLayout, buildRegressionLayout, regressionLabelDependentEntries, regressionFixedSums, regressionCounterIndex,
+  regressionReportBody, regressionPerformanceRows
+} from './regression.js'
+
+export const regressionTask: Task<RegressionLayout> = {
+  name: 'regression',
+  owns: (layout: TaskLayout): layout is RegressionLayout => 'task' in layout && layout.task === 'regression',
+  buildLayout: buildRegressionLayout,
+  labelDependentEntries: regressionLabelDependentEntries,
+  fixedSums: regressionFixedSums,
+  recordsInWindow: (layout, vector) => vector[regressionCounterIndex(layout, 'recordsInWindow')],
+  reportBody: regressionReportBody,
+  renderPerformance: (report, { table, paint }) => {
+    const p = report.performance as { precision?: { note?: string } }
+    return [
+      ...table([['metric', 'value', 'bound'], ...regressionPerformanceRows(report, (x, d) => numText(x, d))]).map(l => '  ' + l),
+      ...(p.precision?.note !== undefined ? [paint(`  precision: ${p.precision.note}`, 'dim')] : [])
+    ]
+  },
+  // metric short names (README): the same names as the report's performance keys
+  gauges: [
+    ['fedmon_mae', 'Mean absolute error of the latest report (regression)', 'performance.mae.value'],
+    ['fedmon_rmse', 'Root mean squared error of the latest report (regression)', 'performance.rmse.value'],
+    ['fedmon_r2', 'Coefficient of determination R² of the latest report (regression)', 'performance.r2.value'],
+    ['fedmon_bias', 'Mean error (prediction − target) of the latest report (regression)', 'performance.bias.value'],
+    ['fedmon_mape', 'Mean absolute percentage error over non-zero targets (regression)', 'performance.mape.value'],
+    ['fedmon_abs_error_p90', '90th percentile of |prediction − target| (regression, DDSketch)', 'performance.abs_error_quantiles.p90.value']
+  ]
+}
+
+function numText (x: unknown, digits = 4): string {
+  if (typeof x !== 'number' || Number.isNaN(x)) return '—'
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '-∞'
+  if (x !== 0 && Math.abs(x) < 10 ** -digits) return x.toExponential(1)
+  if (Math.abs(x) >= 1e6) return x.toExponential(4)
+  return x.toFixed(digits)
+}

@@ -1,0 +1,46 @@
+/**
+ * One interface per task (design §8 "Tasks behind one interface"): what a task knows, so that layout, scan,
+ * report and render call the interface instead of branching on the task. One module per task implements it
+ * (binary.ts, regression.ts); index.ts picks the module for a spec, a layout or a report. The scan's DuckDB
+ * part of a task lives in the agent (agent/scan-tasks.ts), since shared/ does no I/O.
+ */
+import type { MonitorSpec, TaskName } from '../spec.js'
+import type { Layout } from '../layout.js'
+import type { FixedSum } from '../fixed-point.js'
+import type { Report } from '../../report.js'
+import type { ReportBody, ReferenceInput } from '../report-body.js'
+import type { RegressionLayout } from './regression.js'
+
+/** Every task's layout: the binary layout (the type predating tasks, without a `task` field) or another task's. */
+export type TaskLayout = Layout | RegressionLayout
+
+/** The tools a task's terminal rendering gets from the one renderer (shared/stats/render.ts). */
+export interface RenderTools {
+  paint: (s: string, ...codes: Array<'red' | 'yellow' | 'green' | 'dim' | 'bold'>) => string
+  num: (x: unknown, digits?: number) => string
+  int: (x: unknown) => string
+  table: (rows: string[][]) => string[]
+}
+
+export interface Task<L extends TaskLayout = TaskLayout> {
+  readonly name: TaskName
+  /** Whether `layout` is this task's. */
+  owns: (layout: TaskLayout) => layout is L
+  /** The vector layout: a pure function of the validated spec (the spec hash binds it). */
+  buildLayout: (spec: MonitorSpec) => L
+  /**
+   * The entries whose value can change when a record's label (binary) or target (regression) arrives: what a
+   * label-refresh round sums again. Ascending indexes.
+   */
+  labelDependentEntries: (layout: L) => Uint32Array
+  /** The fixed-point limb groups (every other entry is a count). */
+  fixedSums: (layout: L) => FixedSum[]
+  /** Records of the window the vector counts (policy.minRecords, contributing-site checks). */
+  recordsInWindow: (layout: L, vector: Uint32Array) => number
+  /** samples, performance, drift, data quality (and histograms) from a summed vector. */
+  reportBody: (opts: { spec: MonitorSpec, layout: L, current: Uint32Array, reference: ReferenceInput | null }) => ReportBody
+  /** The terminal report's Performance section (lines, indented by the renderer's convention). */
+  renderPerformance: (report: Report, tools: RenderTools) => string[]
+  /** Prometheus gauges of the report's performance: [metric name, help, path in the report], by short name. */
+  readonly gauges: ReadonlyArray<readonly [string, string, string]>
+}
