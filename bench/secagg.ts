@@ -5,7 +5,7 @@ import { createCipheriv, randomBytes } from 'node:crypto'
 import { Packr } from 'msgpackr'
 import { simulateRound } from '../shared/secagg/simulate.js'
 import { chooseGraphParams } from '../shared/secagg/params.js'
-import { PROTOCOL_VERSION, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../shared/secagg/messages.js'
+import { PAIR_SEED_BYTES, PROTOCOL_VERSION, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES, type SecAggMessage } from '../shared/secagg/messages.js'
 import { generateX25519KeyPair, x25519PrivateKeyObject, x25519PublicKeyObject, x25519SharedSecret } from '../shared/crypto/x25519.js'
 import { computeUnmaskCorrection, unmaskExpansions, type UnmaskWork } from '../shared/secagg/unmask.js'
 import { computeUnmaskInWorkers } from '../shared/secagg/unmask-pool.js'
@@ -17,8 +17,8 @@ import { computeUnmaskInWorkers } from '../shared/secagg/unmask-pool.js'
  * round ÷ 4·m, from exact msgpackr encodings (the wire codec). With --expansion-only the round is not run:
  * every message one agent sends at (N, M) is built at its real size and encoded.
  * With --unmask-only only the coordinator's final unmasking is timed, on synthetic work of the size a round
- * of (N, M, D) produces (survivors' self masks + dropped × surviving neighbours pairwise masks, real X25519 +
- * HKDF + PRG), in this thread and on --workers W threads (default: cores), checking both give the same sum.
+ * of (N, M, D) produces (survivors' self masks + dropped × surviving neighbours pairwise masks, from the pair
+ * seeds the survivors send; with --key-agreement from rebuilt s-keys instead: real X25519 + HKDF + PRG), in this thread and on --workers W threads (default: cores), checking both give the same sum.
  * The full simulation unmasks on --workers W threads (server `deferUnmask` + computeUnmaskInWorkers, the
  * way a coordinator should run it; default: one per core), or in the calling thread with --workers 0.
  */
@@ -31,8 +31,17 @@ const median = (xs: number[]): number => {
 const round2 = (x: number): number => Math.round(x * 100) / 100
 const round4 = (x: number): number => Math.round(x * 10_000) / 10_000
 
-/** Synthetic unmask work with the shape of a real round: every survivor's self mask, every dropped agent × its surviving neighbours. */
-export function syntheticUnmaskWork (n: number, m: number, k: number, dropout: number): UnmaskWork {
+/**
+ * Synthetic unmask work with the shape of a real round: every survivor's self mask, every dropped agent × its
+ * surviving neighbours. With `pairSeeds` (what the server does when the survivors send their pair seeds) the
+ * pairwise masks are plain seeds; without, each needs the dropped agent's s-key and one X25519 (the fallback).
+ */
+export function syntheticUnmaskWork (n: number, m: number, k: number, dropout: number, pairSeeds = true): UnmaskWork {
+  if (pairSeeds) {
+    const work = syntheticUnmaskWork(n, m, k, dropout, false)
+    const pairs = work.pairwise.flatMap(job => job.peers.map(p => ({ seed: new Uint8Array(randomBytes(32)), sign: p.sign })))
+    return { ...work, seeds: [...work.seeds, ...pairs], pairwise: [] }
+  }
   const dropped = Math.floor(dropout * n)
   const survivors = n - dropped
   const survivorKeys = Array.from({ length: survivors }, (_, i) => ({ id: `agent-${i}`, publicKey: generateX25519KeyPair().publicKey }))
@@ -111,7 +120,7 @@ export function agentBytesPerRound (n: number, m: number, k: number, t: number, 
     { type: 'share-receipt', roundId, holds: neighbours, signature: sig },
     { type: 'masked-input', roundId, vector: new Uint32Array(m).fill(0xdeadbeef) },
     { type: 'consistency-signature', roundId, signature: sig },
-    { type: 'unmask-shares', roundId, bOwners: liveNeighbours, bShares: new Uint8Array(liveNeighbours.length * SHARE_BYTES), sOwners: deadNeighbours, sShares: new Uint8Array(deadNeighbours.length * SHARE_BYTES) }
+    { type: 'unmask-shares', roundId, bOwners: liveNeighbours, bShares: new Uint8Array(liveNeighbours.length * SHARE_BYTES), sOwners: deadNeighbours, sShares: new Uint8Array(deadNeighbours.length * SHARE_BYTES), pairOwners: deadNeighbours, pairSeeds: new Uint8Array(deadNeighbours.length * PAIR_SEED_BYTES) }
   ]
   void t
   return sent.reduce((total, message) => total + packr.pack(message).length, 0)
@@ -129,6 +138,7 @@ export async function run (argv: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       'expansion-only': { type: 'boolean', default: false },
       'unmask-only': { type: 'boolean', default: false },
+      'key-agreement': { type: 'boolean', default: false },
       workers: { type: 'string' }
     }
   })
@@ -139,7 +149,7 @@ export async function run (argv: string[]): Promise<void> {
   const workers = values.workers === undefined ? availableParallelism() : Number(values.workers)
   if (!Number.isInteger(agents) || agents < 2 || !Number.isInteger(dim) || dim < 1 || !(dropout >= 0 && dropout < 1) || !['full', 'sparse', 'auto'].includes(graph) ||
     !(Number.isInteger(workers) && workers >= 0)) {
-    process.stderr.write('usage: npm run -s bench -- secagg --agents N --dim M --dropout D --graph full|sparse|auto [--workers W] [--json] [--expansion-only | --unmask-only]\n')
+    process.stderr.write('usage: npm run -s bench -- secagg --agents N --dim M --dropout D --graph full|sparse|auto [--workers W] [--json] [--expansion-only | --unmask-only [--key-agreement]]\n')
     process.exitCode = 2
     return
   }
@@ -150,7 +160,7 @@ export async function run (argv: string[]): Promise<void> {
     figures = { agents, dim, dropout, graph: kind, k, t, bytesUpPerAgent: bytes, expansion: round4(bytes / (4 * dim)), mode: 'encoded-sizes' }
   } else if (values['unmask-only']) {
     const { k, t, graph: kind } = chooseGraphParams({ n: agents, dropoutRate: 0.33, corruptFraction: 0.05, graph })
-    const work = syntheticUnmaskWork(agents, dim, k, dropout)
+    const work = syntheticUnmaskWork(agents, dim, k, dropout, !values['key-agreement'])
     let cpu = cpuMs()
     let wall = performance.now()
     let faults = process.resourceUsage().minorPageFault
@@ -190,8 +200,8 @@ export async function run (argv: string[]): Promise<void> {
     // The PRG floor of the coordinator's unmasking: every expansion of m words (survivors' self masks, dropped
     // agents × their surviving neighbours) as pure AES-CTR keystream on one core, at the CPU-time speed measured before the round.
     const prgFloorMs = sim.unmaskExpansions === null ? NaN : sim.unmaskExpansions * dim * 4 / aesBytesPerMs
-    // The key-agreement floor: one X25519 per pairwise expansion (every expansion but the survivors' self masks).
-    const agreements = sim.unmaskExpansions === null ? NaN : sim.unmaskExpansions - (sim.result?.included.length ?? 0)
+    // The key-agreement floor: one X25519 per pair whose seed its survivor did not send (0 when all did).
+    const agreements = sim.unmaskKeyAgreements ?? NaN
     const x25519FloorMs = agreements / x25519PerMs
     figures = {
       agents, dim, dropout, graph: sim.graph, k: sim.k, t: sim.t,
@@ -205,6 +215,7 @@ export async function run (argv: string[]): Promise<void> {
       serverReconstructMs: round2(sim.phaseTimings.unmaskReconstructMs ?? NaN),
       unmaskWorkers: workers,
       unmaskExpansions: sim.unmaskExpansions,
+      unmaskKeyAgreements: sim.unmaskKeyAgreements,
       aesCtrMBps: round2(aesBytesPerMs / 1000),
       prgFloorMs: round2(prgFloorMs),
       unmaskOverFloor: round2((sim.serverUnmaskMs ?? NaN) / prgFloorMs),

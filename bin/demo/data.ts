@@ -162,22 +162,8 @@ export async function writeSiteData (dir: string, site: number, rows: number, wi
   const records = timed.map(({ record }) => late && record.ts >= windows.current.from ? { ...record, label: null } : record)
   if (late) writeLabels(dir, site, 'early', timed.filter(t => t.record.ts >= windows.current.from && t.labelAt !== null && t.labelAt < windows.current.to))
   const siteDir = join(dir, 'data', DEMO_SITES[site])
-  mkdirSync(siteDir, { recursive: true })
-  const byDay = new Map<string, string[]>()
-  for (const r of records) {
-    const day = new Date(r.ts).toISOString().slice(0, 10)
-    let lines = byDay.get(day)
-    if (lines === undefined) { lines = []; byDay.set(day, lines) }
-    lines.push(JSON.stringify(r))
-  }
-  for (const [day, lines] of byDay) {
-    const stream = createWriteStream(join(siteDir, `predictions-${day}.jsonl`))
-    await new Promise<void>((resolve, reject) => {
-      stream.on('error', reject)
-      stream.end(`${lines.join('\n')}\n`, resolve)
-    })
-  }
-  return { dir: siteDir, files: byDay.size, records: records.length }
+  const files = await writeDaily(siteDir, 'predictions', records)
+  return { dir: siteDir, files, records: records.length }
 }
 
 /** Label records as they arrive (`{id, label, ts}`: ts is when the label became known) into labels/SITE/NAME.jsonl. */
@@ -193,4 +179,71 @@ export function writeLateLabels (dir: string, site: number, rows: number, window
   const late = timedRecords(site, rows, windows, seed).filter(t => t.record.ts >= windows.current.from && t.labelAt !== null && t.labelAt >= windows.current.to)
   writeLabels(dir, site, 'late', late)
   return late.length
+}
+
+/**
+ * The demo's second monitor (issue 12: many monitors in one federation): a regression model at the same 5 sites
+ * forecasting each card account's balance next month, from income and tenure. In week 2 incomes fall and
+ * customers carry larger balances than the model learnt, so it under-forecasts: a negative bias, a higher MAE.
+ */
+export const DEMO_REGRESSION_SPEC = {
+  model: 'card-balance-v1',
+  task: 'regression',
+  prediction: { column: 'predicted_balance', edges: [500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000] },
+  target: { column: 'balance', clip: [0, 20000], precisionBits: 16, edges: [500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000] },
+  features: { income: DEMO_SPEC.features.income, tenure: DEMO_SPEC.features.tenure }
+}
+
+/** One balance-forecast record (JSONL): what the regression monitor's agents read. */
+export interface BalanceRecord { id: string, ts: number, predicted_balance: number, balance: number | null, features: { income: number | null, tenure: number | null } }
+
+export function siteBalances (site: number, rows: number, windows: DemoWindows, seed = 20260202): BalanceRecord[] {
+  const rand = mulberry32(seed + site * 104729)
+  const profile = PROFILES[site % PROFILES.length]
+  const out: BalanceRecord[] = []
+  for (let i = 0; i < rows; i++) {
+    const week2 = i >= rows / 2
+    const w = week2 ? windows.current : windows.reference
+    const ts = w.from + Math.floor(rand() * (w.to - w.from))
+    const income = profile.incomeMedian * (week2 ? 0.75 : 1) * Math.exp(0.45 * normal(rand))
+    const tenure = Math.min(240, -profile.tenureMean * Math.log(1 - rand()))
+    const learnt = 400 + 0.045 * income + 12 * tenure
+    // Week 2: lower incomes, yet larger balances than the model's week-1 relationship predicts.
+    const truth = (week2 ? 1.3 * learnt + 600 * (50000 / income) : learnt) * Math.exp(0.25 * normal(rand))
+    out.push({
+      id: `${DEMO_SITES[site]}-b${i}`,
+      ts,
+      predicted_balance: Math.round(learnt * Math.exp(0.08 * normal(rand))),
+      // the balance is known once the month closes: the last days of a week have none yet
+      balance: rand() < ((w.to - ts) / DAY_MS < 1 ? 0.6 : 0.02) ? null : Math.round(truth),
+      features: { income: rand() < 0.02 ? null : Math.round(income), tenure: Math.round(tenure) }
+    })
+  }
+  return out.sort((a, b) => a.ts - b.ts)
+}
+
+/** Writes `DIR/balances/SITE/balances-YYYY-MM-DD.jsonl`, one file per day. */
+export async function writeSiteBalances (dir: string, site: number, rows: number, windows: DemoWindows, seed?: number): Promise<number> {
+  const records = siteBalances(site, rows, windows, seed)
+  await writeDaily(join(dir, 'balances', DEMO_SITES[site]), 'balances', records)
+  return records.length
+}
+
+async function writeDaily (into: string, prefix: string, records: Array<{ ts: number }>): Promise<number> {
+  mkdirSync(into, { recursive: true })
+  const byDay = new Map<string, string[]>()
+  for (const r of records) {
+    const day = new Date(r.ts).toISOString().slice(0, 10)
+    let lines = byDay.get(day)
+    if (lines === undefined) { lines = []; byDay.set(day, lines) }
+    lines.push(JSON.stringify(r))
+  }
+  for (const [day, lines] of byDay) {
+    const stream = createWriteStream(join(into, `${prefix}-${day}.jsonl`))
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject)
+      stream.end(`${lines.join('\n')}\n`, resolve)
+    })
+  }
+  return byDay.size
 }

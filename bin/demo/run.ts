@@ -16,7 +16,7 @@ import { FedmonError, UsageError } from '../../shared/errors.js'
 import { ApiClient } from '../../shared/api-client.js'
 import type { Report } from '../../shared/report.js'
 import type { RoundOutcome } from '../../coordinator/contracts.js'
-import { DEMO_SITES, DEMO_SPEC, demoDpSpec, demoWindows, writeLateLabels, writeSiteData, type DemoWindows } from './data.js'
+import { DEMO_REGRESSION_SPEC, DEMO_SITES, DEMO_SPEC, demoDpSpec, demoWindows, writeLateLabels, writeSiteBalances, writeSiteData, type DemoWindows } from './data.js'
 import { progress, useColor, paint } from '../ui/format.js'
 import { freePort } from '../../shared/net/free-port.js'
 
@@ -163,14 +163,25 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   spin.update('writing site data')
   let records = 0
   for (let i = 0; i < DEMO_SITES.length; i++) records += (await writeSiteData(dir, i, opts.rows, windows, undefined, { lateLabels: true })).records
+  // A second monitor (a regression model) at the same sites, except under --dp (its sums have no DP yet).
+  const second = opts.dpEpsilon === undefined
+  let balances = 0
+  if (second) for (let i = 0; i < DEMO_SITES.length; i++) balances += await writeSiteBalances(dir, i, opts.rows, windows)
   spin.done()
   step(`${records.toLocaleString('en-US')} prediction records over two weeks at ${DEMO_SITES.length} sites (JSONL, one file per day; the current week's labels arrive late, in label files joined by prediction id)`)
+  if (second) step(`${balances.toLocaleString('en-US')} balance forecasts of a second model, ${DEMO_REGRESSION_SPEC.model} (regression), at the same sites`)
 
   // 3. Spec and configs.
   const [p2pPort, apiPort] = [await freePort(), await freePort()]
   const api = `http://127.0.0.1:${apiPort}`
   const spec = opts.dpEpsilon !== undefined ? demoDpSpec(opts.dpEpsilon) : DEMO_SPEC
   writeFileSync(join(dir, 'spec.yaml'), toYaml(spec))
+  if (second) writeFileSync(join(dir, 'balance-spec.yaml'), toYaml(DEMO_REGRESSION_SPEC))
+  const creditAlerts = [
+    { metric: 'performance.auc.value', below: 0.75 },
+    { metric: 'performance.auc.value', dropFromReference: 0.05 },
+    { metric: 'drift.*.psi', above: 0.25 }
+  ]
   // The federation's roster: one file that the coordinator and every site read (shared out of band in a
   // real deployment), so no site joins a round with peers the coordinator alone vouches for.
   writeFileSync(join(dir, 'roster.yaml'), toYaml({ agents: DEMO_SITES.map(s => ({ id: ids[s], name: s })) }))
@@ -178,17 +189,19 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
     identity: 'keys/coordinator.key',
     listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`],
     agents: 'roster.yaml',
-    spec: 'spec.yaml',
+    ...(second
+      ? {
+          monitors: [
+            { name: 'credit', spec: 'spec.yaml', alerts: creditAlerts },
+            { name: 'balance', spec: 'balance-spec.yaml', alerts: [{ metric: 'performance.bias.value', below: -250 }, { metric: 'performance.mae.value', above: 1000 }] }
+          ]
+        }
+      : { spec: 'spec.yaml', alerts: creditAlerts }),
     store: 'coordinator.db',
     api: { listen: `127.0.0.1:${apiPort}` },
     privacy: { minAgents: 3 },
     // A stuck phase fails the round in 15 s rather than the default 30 s: the demo promises to finish within a minute.
-    round: { phaseTimeoutMs: 15_000 },
-    alerts: [
-      { metric: 'performance.auc.value', below: 0.75 },
-      { metric: 'performance.auc.value', dropFromReference: 0.05 },
-      { metric: 'drift.*.psi', above: 0.25 }
-    ]
+    round: { phaseTimeoutMs: 15_000 }
   }))
   const coordinatorAddr = `/ip4/127.0.0.1/tcp/${p2pPort}/p2p/${ids.coordinator}`
   for (const site of DEMO_SITES) {
@@ -196,12 +209,19 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
       identity: `keys/${site}.key`,
       listen: ['/ip4/127.0.0.1/tcp/0'],
       coordinator: coordinatorAddr,
-      data: { path: `data/${site}/*.jsonl`, format: 'jsonl', labels: { path: `labels/${site}/*.jsonl` } },
+      ...(second
+        ? {
+            monitors: [
+              { name: 'credit', data: { path: `data/${site}/*.jsonl`, format: 'jsonl', labels: { path: `labels/${site}/*.jsonl` } } },
+              { name: 'balance', data: { path: `balances/${site}/*.jsonl`, format: 'jsonl' } }
+            ]
+          }
+        : { data: { path: `data/${site}/*.jsonl`, format: 'jsonl', labels: { path: `labels/${site}/*.jsonl` } } }),
       state: `state/${site}`,
       federation: { roster: 'roster.yaml' }
     }))
   }
-  step('monitor spec, roster, coordinator and agent configs (spec.yaml, roster.yaml, coordinator.yaml, site-*.yaml)')
+  step(`${second ? 'two monitors (credit: spec.yaml, balance: balance-spec.yaml)' : 'monitor spec'}, roster, coordinator and agent configs (roster.yaml, coordinator.yaml, site-*.yaml)`)
 
   // 4. Daemons.
   const daemons: Managed[] = []
@@ -228,22 +248,31 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
     step(`coordinator and ${DEMO_SITES.length} agents running on loopback (API ${api}, dashboard ${api}/, logs in ${shown(join(dir, 'logs'))})`)
 
     // 5. Rounds: the reference week, then the current week.
-    const reference = await runRound(client, windows.reference, true, 'reference round', err, opts.signal, daemons)
+    const credit = second ? 'credit' : undefined
+    const reference = await runRound(client, windows.reference, true, 'reference round', err, opts.signal, daemons, undefined, credit)
     step(`reference round: ${reference.samples.count.toLocaleString('en-US')} records from ${reference.agents.included.length} sites, AUC ${fmt(reference.performance.auc.value)}`)
-    const first = await runRound(client, windows.current, false, 'current round', err, opts.signal, daemons)
+    const first = await runRound(client, windows.current, false, 'current round', err, opts.signal, daemons, undefined, credit)
     const estimated = (first.performance.estimated as { auc?: number | null } | undefined)?.auc ?? null
     step(`current round: ${first.samples.count.toLocaleString('en-US')} records, ${pct(first.labels?.coverage)} labelled so far: AUC estimated ${fmt(estimated)} (CBPE), realised ${fmt(first.performance.auc.value)} on the labelled part`)
 
     // 6. Late labels: they arrive in the day after the week closed; a label-refresh round re-reads only them.
     let late = 0
     for (let i = 0; i < DEMO_SITES.length; i++) late += writeLateLabels(dir, i, opts.rows, windows)
-    const current = await runRound(client, windows.current, false, 'label refresh at 1d', err, opts.signal, daemons, '1d')
+    const current = await runRound(client, windows.current, false, 'label refresh at 1d', err, opts.signal, daemons, '1d', credit)
     const realised = current.performance.auc.value
     // CBPE assumes the score still means what it meant in the reference week (covariate shift only): say whether it held.
     const verdict = typeof realised === 'number' && typeof estimated === 'number'
       ? Math.abs(realised - estimated) <= 0.02 ? 'the estimate held' : `the estimate (${fmt(estimated)}) missed this week's concept drift, which only labels show`
       : 'no estimate to compare'
     step(`${late.toLocaleString('en-US')} late labels arrived; label refresh at 1d: ${pct(current.labels?.coverage)} labelled, realised AUC ${fmt(realised)}; ${verdict}; ${current.alerts.length} alert${current.alerts.length === 1 ? '' : 's'} (${((Date.now() - started) / 1000).toFixed(1)} s so far)`)
+    if (second) {
+      // The second monitor: its own reference and current rounds over its own data, at the same agents.
+      const balanceReference = await runRound(client, windows.reference, true, 'balance: reference round', err, opts.signal, daemons, undefined, 'balance')
+      const balance = await runRound(client, windows.current, false, 'balance: current round', err, opts.signal, daemons, undefined, 'balance')
+      const perf = (r: Report, key: string): number | null => ((r.performance as Record<string, { value?: number | null } | undefined>)[key]?.value ?? null)
+      const money = (x: number | null): string => typeof x === 'number' ? x.toFixed(0) : '—'
+      step(`monitor balance (${DEMO_REGRESSION_SPEC.model}, regression): ${balance.samples.count.toLocaleString('en-US')} records, MAE ${money(perf(balance, 'mae'))} (reference week ${money(perf(balanceReference, 'mae'))}), bias ${money(perf(balance, 'bias'))}, R² ${fmt(perf(balance, 'r2'))}; ${balance.alerts.length} alert${balance.alerts.length === 1 ? '' : 's'}`)
+    }
     err.write('\n')
 
     // 7. The report (its latest version), exactly as `fedmon report` prints it.
@@ -263,11 +292,12 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
         p.bold('The federation keeps running. Open the dashboard:'),
         `  ${api}/`,
         p.bold('or, from another shell:'),
-        `  ${cli} report --api ${api}`,
-        `  ${cli} report history --metric auc --api ${api}`,
+        `  ${cli} report${second ? ' --monitor credit' : ''} --api ${api}`,
+        `  ${cli} report history --metric auc${second ? ' --monitor credit' : ''} --api ${api}`,
+        ...(second ? [`  ${cli} report --monitor balance --api ${api}`] : []),
         `  ${cli} status --api ${api}`,
-        `  ${cli} report latest --versions --api ${api}`,
-        `  ${cli} round run --window ${new Date(windows.current.from).toISOString()}..${new Date(windows.current.to).toISOString()} --refresh 7d --wait --api ${api}   (refused: not due yet)`,
+        `  ${cli} report latest --versions${second ? ' --monitor credit' : ''} --api ${api}`,
+        `  ${cli} round run${second ? ' --monitor credit' : ''} --window ${new Date(windows.current.from).toISOString()}..${new Date(windows.current.to).toISOString()} --refresh 7d --wait --api ${api}   (refused: not due yet)`,
         `  curl -s ${api}/metrics | grep ^fedmon_`,
         `Stop it with: kill $(cat ${pidsFile})`,
         ''
@@ -339,11 +369,11 @@ function pct (x: number | null | undefined): string {
   return typeof x === 'number' ? `${Math.round(x * 100)} %` : '—'
 }
 
-async function runRound (client: ApiClient, window: { from: number, to: number }, reference: boolean, label: string, err: NodeJS.WriteStream, signal: AbortSignal | undefined, daemons: Managed[], refresh?: string): Promise<Report> {
+async function runRound (client: ApiClient, window: { from: number, to: number }, reference: boolean, label: string, err: NodeJS.WriteStream, signal: AbortSignal | undefined, daemons: Managed[], refresh?: string, monitor?: string): Promise<Report> {
   const spin = progress(err)
   spin.update(`${label}: starting`)
   try {
-    const roundId = await client.startRound({ window, reference, ...(refresh !== undefined ? { refresh } : {}) }, { signal })
+    const roundId = await client.startRound({ window, reference, ...(refresh !== undefined ? { refresh } : {}), ...(monitor !== undefined ? { monitor } : {}) }, { signal })
     const round: RoundOutcome = await client.waitForRound(roundId, {
       signal,
       intervalMs: 150,

@@ -9,6 +9,7 @@ import { consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumS
 import { SecAggError } from './errors.js'
 import { assertIndexSet, IndexBitmap, participantsInCanonicalOrder, RoundLayout } from './layout.js'
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
+import { PAIR_SEED_BYTES } from './messages.js'
 import * as transcript from './transcript.js'
 import type { Outgoing, Participant, Sign, Verify } from './types.js'
 import { checkAnnouncePolicy, checkRefreshTerms, checkSpecPolicy, hasSpecRules, includedSetOf, verifySpec, type AgentPolicy, type ContributionGuard, type RoundRecord, type VerifiedSpec } from './policy.js'
@@ -84,6 +85,8 @@ export class SecAggClient {
   private input: Uint32Array | null = null
   /** Shares this agent holds for its neighbours: owner index → b-share, s-share. */
   private readonly held = new Map<number, { b: Uint8Array, s: Uint8Array }>()
+  /** Pairwise mask seeds of the masking-set neighbours, kept from masking to the unmask request (then wiped). */
+  private readonly maskSeeds = new Map<number, Uint8Array>()
   private readonly pendingShares = new Map<number, Uint8Array>()
 
   private peerKeys = new Map<number, PeerKeys>()
@@ -625,9 +628,11 @@ export class SecAggClient {
       if (members.has(v)) addMaskInPlace(y, keys.maskSeed, this.selfIndex < v ? 1 : -1)
     }
     this.lastMaskMs = performance.now() - started
-    // The share keys (receipt sent: no more shares are taken) and mask seeds are spent: wipe them now rather
-    // than at the end of the round (shorter-lived secrets; O(k) fewer buffers per agent while it waits).
+    // The share keys (receipt sent: no more shares are taken) are spent: wipe them now rather than at the end of
+    // the round (shorter-lived secrets; O(k) fewer buffers per agent while it waits). The masking set's seeds
+    // stay until the unmask request: a dropped neighbour's seed is revealed then (onUnmaskRequest).
     for (const [v, keys] of this.peerKeys) {
+      if (members.has(v)) this.maskSeeds.set(v, keys.maskSeed.slice())
       keys.sendKey.fill(0); keys.receiveKey.fill(0); keys.maskSeed.fill(0)
       this.peerKeys.set(v, SPENT_KEYS)
     }
@@ -758,8 +763,20 @@ export class SecAggClient {
     const sShares = new Uint8Array(sOwners.length * SHARE_BYTES)
     bOwners.forEach((o, i) => bShares.set(this.held.get(o)!.b, i * SHARE_BYTES))
     sOwners.forEach((o, i) => sShares.set(this.held.get(o)!.s, i * SHARE_BYTES))
+    // The pairwise seed this agent shares with each dropped neighbour it masked with: the coordinator removes that
+    // mask from this agent's input with it. Same rule and no more than the s-share of that neighbour reveals
+    // (its s-key gives every seed of it), and far cheaper for the coordinator than rebuilding the key and
+    // running one X25519 per surviving neighbour.
+    const pairOwners = message.dropped.filter(v => this.maskSeeds.has(v)).sort((a, b) => a - b)
+    for (const v of pairOwners) {
+      const before = this.revealed.get(v)
+      if (before !== undefined && before !== 's') throw new SecAggError('ERR_NEVER_BOTH', `already revealed the ${before}-share of participant ${v}`)
+    }
+    const pairSeeds = new Uint8Array(pairOwners.length * PAIR_SEED_BYTES)
+    pairOwners.forEach((v, i) => pairSeeds.set(this.maskSeeds.get(v)!, i * PAIR_SEED_BYTES))
     for (const [owner, kind] of reveal) this.revealed.set(owner, kind)
-    const out = [this.toCoordinator({ type: 'unmask-shares', roundId: this.roundId, bOwners, bShares, sOwners, sShares })]
+    for (const v of pairOwners) this.revealed.set(v, 's')
+    const out = [this.toCoordinator({ type: 'unmask-shares', roundId: this.roundId, bOwners, bShares, sOwners, sShares, pairOwners, pairSeeds })]
     this.phase = 'done'
     this.wipe()
     return out
@@ -806,6 +823,8 @@ export class SecAggClient {
     this.input?.fill(0)
     for (const { b, s } of this.held.values()) { b.fill(0); s.fill(0) }
     for (const keys of this.peerKeys.values()) { keys.sendKey.fill(0); keys.receiveKey.fill(0); keys.maskSeed.fill(0) }
+    for (const seed of this.maskSeeds.values()) seed.fill(0)
+    this.maskSeeds.clear()
     this.cKey = null
     this.sKey = null
     this.selfMaskSeed = null

@@ -12,6 +12,8 @@ export const PROTOCOL_VERSION = 'fedmon-secagg/1'
 export const MAX_PARTICIPANTS = 10_000
 /** One Shamir share of a 32-byte secret: 11 field elements as little-endian u32 (see shared/crypto/shamir.ts). */
 export const SHARE_BYTES = 44
+/** A pairwise mask seed (HKDF output; shared/crypto/hkdf.ts deriveKey). */
+export const PAIR_SEED_BYTES = 32
 /** AES-256-GCM of the b-share ‖ s-share with a 16-byte tag (nonce fixed: each key encrypts one message). */
 export const SHARE_CIPHERTEXT_BYTES = 2 * SHARE_BYTES + 16
 /** Largest spec document an Announce may carry (the spec request answer has the same 1 MiB bound). */
@@ -158,9 +160,20 @@ export const UnmaskShares = z.object({
   bOwners: indexSet,
   bShares: u8,
   sOwners: indexSet,
-  sShares: u8
+  sShares: u8,
+  /**
+   * The pairwise mask seeds this agent shares with its dropped neighbours (the ones it masked with), 32 bytes
+   * each: what the coordinator would otherwise get from rebuilding each dropped agent's s-key and one X25519
+   * agreement per surviving neighbour (the bulk of the unmasking CPU at n = 10,000). Revealed under the same
+   * rule as s-shares (dropped in the signed survivor set, consistency quorum checked), and no more than an
+   * s-key reveals. Absent from agents predating it: the coordinator then rebuilds the s-key.
+   */
+  pairOwners: indexSet.optional(),
+  pairSeeds: u8.optional()
 }).refine(m => m.bShares.length === m.bOwners.length * SHARE_BYTES && m.sShares.length === m.sOwners.length * SHARE_BYTES,
   { message: `share bytes must be ${SHARE_BYTES} per owner` })
+  .refine(m => (m.pairSeeds?.length ?? 0) === (m.pairOwners?.length ?? 0) * PAIR_SEED_BYTES,
+    { message: `pair seeds must be ${PAIR_SEED_BYTES} bytes per owner` })
 export type UnmaskShares = z.infer<typeof UnmaskShares>
 
 export const Abort = z.object({

@@ -4,11 +4,11 @@ import { isClampedX25519PrivateKey, isLowOrderX25519PublicKey, x25519PublicKey }
 import { SecAggError } from './errors.js'
 import { assertIndexSet, participantsInCanonicalOrder, RoundLayout } from './layout.js'
 import { chooseGraphParams, consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
-import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
+import { PAIR_SEED_BYTES, PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import { declineBytes, truncateReason } from './decline.js'
 import * as transcript from './transcript.js'
 import type { GraphKind, Outgoing, Participant, Sign, Verify } from './types.js'
-import { computeUnmaskCorrection, unmaskExpansions, wipeUnmaskWork, type UnmaskWork } from './unmask.js'
+import { computeUnmaskCorrection, unmaskExpansions, wipeUnmaskWork, type PairwiseUnmask, type UnmaskWork } from './unmask.js'
 
 export interface ServerOptions {
   roundId: string
@@ -60,6 +60,8 @@ const MAX_ATTEMPTS_PER_SECRET = 512
 const MAX_ATTEMPTS_PER_ROUND = 50_000
 
 type SecretKind = 'b' | 's'
+/** Longest wait for missing pair seeds once the round is recoverable without them (see pairSeedGraceUntil). */
+const PAIR_SEED_GRACE_MS = 1000
 
 export type PhaseEnding = 'answered' | 'deadline' | 'unreachable'
 
@@ -117,7 +119,24 @@ export class SecAggServer {
   /** Phase scan position: members before it have answered or declined (both final within the phase). */
   private settledUpTo = 0
   /** Secrets (survivors' b, dropped agents' s) that have at least t shares: canReconstruct() in O(1). */
-  private secretsWithT = 0
+  /** Survivors whose self-mask seed has t shares. */
+  private bWithT = 0
+  /**
+   * Dropped agents whose pairwise masks can be removed: every surviving neighbour sent its pair seed, or t
+   * holders sent s-shares of the agent's s-key (rebuilt, then one X25519 per neighbour whose seed is missing).
+   */
+  private readonly droppedReady = new Set<number>()
+  /** Dropped agent → surviving neighbour → their pairwise mask seed (views into shareBuffers). */
+  private readonly pairSeeds = new Map<number, Map<number, Uint8Array>>()
+  /** Dropped agent → how many surviving neighbours it has (the pair seeds that can come). */
+  private readonly pairSeedsNeeded = new Map<number, number>()
+  /** Dropped agents with every pair seed in. */
+  private seedsComplete = 0
+  /**
+   * Once every secret is recoverable but some pair seeds are still missing, the coordinator waits this long
+   * for them (a seed saves an s-key rebuild and an X25519 agreement) before falling back on the s-keys.
+   */
+  private pairSeedGraceUntil: number | null = null
   private readonly unmaskFrom = new Set<number>()
   private readonly bShares = new Map<number, Share[]>()
   private readonly sShares = new Map<number, Share[]>()
@@ -139,6 +158,7 @@ export class SecAggServer {
   private readonly endings: Record<string, PhaseEnding> = {}
   private reconstructAttempts = 0
   private expansions: number | null = null
+  private keyAgreements: number | null = null
   private reconstructMs = 0
 
   constructor (opts: ServerOptions) {
@@ -232,6 +252,9 @@ export class SecAggServer {
 
   tick (now: number): Outgoing[] {
     if (this.status !== 'running' || this.deadline === null || now < this.deadline) return []
+    if (this.state === 'unmask' && this.pairSeedGraceUntil !== null && now >= this.pairSeedGraceUntil && this.canReconstruct()) {
+      return this.endPhase(now, 'answered') // the wait for pair seeds is over: the s-keys stand in for the missing ones
+    }
     return this.endPhase(now, 'deadline')
   }
 
@@ -313,6 +336,8 @@ export class SecAggServer {
 
   /** Mask expansions of m words the unmasking needed (survivors' self masks + dropped × surviving neighbours), once known. */
   get unmaskExpansionCount (): number | null { return this.expansions }
+  /** X25519 agreements in the server's unmasking: pairs whose seed its surviving end did not send. */
+  get unmaskKeyAgreementCount (): number | null { return this.keyAgreements }
 
   /** Protocol time per phase (ms, from `now`), plus `unmaskComputeMs`: wall-clock time of the final unmasking. */
   phaseTimings (): Record<string, number> { return { ...this.timings } }
@@ -438,7 +463,16 @@ export class SecAggServer {
           if (this.unmaskFrom.has(h) || this.offline.has(h)) continue
           for (const owner of this.receipts.get(h) ?? []) mayCome.set(owner, (mayCome.get(owner) ?? 0) + 1)
         }
-        const short = [...this.u3.map(v => ({ kind: 'b' as const, owner: v })), ...this.dropped.map(v => ({ kind: 's' as const, owner: v }))]
+        // A dropped agent whose every surviving neighbour sent (or may still send) its pair seed needs no s-key.
+        const seedsMayComplete = (v: number): boolean => {
+          const got = this.pairSeeds.get(v)
+          for (const w of this.layout.graph.neighbours(v)) {
+            if (!this.inU3.has(w) || got?.has(w) === true) continue
+            if (!this.inU4.has(w) || this.unmaskFrom.has(w) || this.offline.has(w)) return false
+          }
+          return true
+        }
+        const short = [...this.u3.map(v => ({ kind: 'b' as const, owner: v })), ...this.dropped.filter(v => !seedsMayComplete(v)).map(v => ({ kind: 's' as const, owner: v }))]
           .map(({ kind, owner }) => ({ owner, count: ((kind === 'b' ? this.bShares : this.sShares).get(owner)?.length ?? 0) + (mayCome.get(owner) ?? 0) }))
           .filter(x => x.count < this.t)
         if (short.length === 0) return null
@@ -488,34 +522,54 @@ export class SecAggServer {
     if (this.unmaskFrom.has(index)) throw new SecAggError('ERR_DUPLICATE', `second unmask-shares from participant ${index}`)
     assertIndexSet(message.bOwners, this.layout.n, 'bOwners', this.inU3)
     assertIndexSet(message.sOwners, this.layout.n, 'sOwners', this.droppedSet)
-    for (const owner of [...message.bOwners, ...message.sOwners]) {
+    const pairOwners = message.pairOwners ?? []
+    const pairBytes = message.pairSeeds ?? new Uint8Array(0)
+    assertIndexSet(pairOwners, this.layout.n, 'pairOwners', this.droppedSet)
+    for (const owner of [...message.bOwners, ...message.sOwners, ...pairOwners]) {
       if (!this.layout.graph.areNeighbours(index, owner)) throw new SecAggError('ERR_CONSISTENCY', `participant ${index} cannot hold shares of ${owner}`)
     }
     // (The wire schema checks this too; the sans-IO server can be handed objects that never went through it.)
-    if (!(message.bShares instanceof Uint8Array) || !(message.sShares instanceof Uint8Array) ||
-      message.bShares.length !== message.bOwners.length * SHARE_BYTES || message.sShares.length !== message.sOwners.length * SHARE_BYTES) {
-      throw new SecAggError('ERR_BAD_LENGTH', `unmask-shares of participant ${index}: share bytes do not match ${SHARE_BYTES} per listed owner`)
+    if (!(message.bShares instanceof Uint8Array) || !(message.sShares instanceof Uint8Array) || !(pairBytes instanceof Uint8Array) ||
+      message.bShares.length !== message.bOwners.length * SHARE_BYTES || message.sShares.length !== message.sOwners.length * SHARE_BYTES ||
+      pairBytes.length !== pairOwners.length * PAIR_SEED_BYTES) {
+      throw new SecAggError('ERR_BAD_LENGTH', `unmask-shares of participant ${index}: share bytes do not match ${SHARE_BYTES} (pair seeds: ${PAIR_SEED_BYTES}) per listed owner`)
     }
     const x = this.layout.shareX(index)
     this.holderOfX.set(x, index)
     // One private copy per message (wiped with the round), each share a view of it: O(1) allocations per
     // message rather than one per share (~k per message, n·k in the phase).
     const bBytes = message.bOwners.length * SHARE_BYTES
-    const copy = new Uint8Array(bBytes + message.sOwners.length * SHARE_BYTES)
+    const sBytes = message.sOwners.length * SHARE_BYTES
+    const copy = new Uint8Array(bBytes + sBytes + pairBytes.length)
     copy.set(message.bShares.subarray(0, bBytes), 0)
-    copy.set(message.sShares.subarray(0, copy.length - bBytes), bBytes)
+    copy.set(message.sShares.subarray(0, sBytes), bBytes)
+    copy.set(pairBytes, bBytes + sBytes)
     this.shareBuffers.push(copy)
-    const add = (into: Map<number, Share[]>, owners: number[], from: number): void => {
+    const add = (into: Map<number, Share[]>, owners: number[], from: number, kind: SecretKind): void => {
       for (let i = 0; i < owners.length; i++) {
         const owner = owners[i]
         let list = into.get(owner)
         if (list === undefined) into.set(owner, list = [])
         list.push({ x, share: copy.subarray(from + i * SHARE_BYTES, from + (i + 1) * SHARE_BYTES) })
-        if (list.length === this.t) this.secretsWithT++
+        if (list.length === this.t) {
+          if (kind === 'b') this.bWithT++
+          else this.droppedReady.add(owner)
+        }
       }
     }
-    add(this.bShares, message.bOwners, 0)
-    add(this.sShares, message.sOwners, bBytes)
+    add(this.bShares, message.bOwners, 0, 'b')
+    add(this.sShares, message.sOwners, bBytes, 's')
+    for (let i = 0; i < pairOwners.length; i++) {
+      const owner = pairOwners[i]
+      let seeds = this.pairSeeds.get(owner)
+      if (seeds === undefined) this.pairSeeds.set(owner, seeds = new Map())
+      const from = bBytes + sBytes + i * PAIR_SEED_BYTES
+      seeds.set(index, copy.subarray(from, from + PAIR_SEED_BYTES))
+      if (seeds.size === this.pairSeedsNeeded.get(owner)) {
+        this.seedsComplete++
+        this.droppedReady.add(owner)
+      }
+    }
     this.unmaskFrom.add(index)
   }
 
@@ -545,6 +599,14 @@ export class SecAggServer {
       case 'unmask': {
         if (all(this.u4, i => this.unmaskFrom.has(i), offline)) return this.endPhase(now, 'answered')
         if (!this.canReconstruct()) return []
+        if (this.seedsComplete < this.dropped.length) {
+          // Recoverable already, but cheaper with the pair seeds still on their way: wait a little for them.
+          this.pairSeedGraceUntil ??= now + Math.min(PAIR_SEED_GRACE_MS, this.opts.phaseTimeoutMs / 10)
+          if (now < this.pairSeedGraceUntil) {
+            this.deadline = Math.min(this.deadline ?? Infinity, this.pairSeedGraceUntil)
+            return []
+          }
+        }
         const unverified = this.reconstructAll()
         return unverified.length === 0 || unverified.every(u => !this.moreSharesMayCome(u.owner)) ? this.endPhase(now, 'answered') : []
       }
@@ -651,6 +713,12 @@ export class SecAggServer {
     }
     this.dropped = this.u2.filter(u => !survivors.has(u))
     this.droppedSet = new Set(this.dropped)
+    for (const v of this.dropped) {
+      let needed = 0
+      for (const w of this.layout.graph.neighbours(v)) if (survivors.has(w)) needed++
+      this.pairSeedsNeeded.set(v, needed)
+      if (needed === 0) { this.seedsComplete++; this.droppedReady.add(v) } // no mask of v is in the sum
+    }
     this.consistencySigned = transcript.consistencyBytes(this.opts.roundId, this.u3)
     const signature = this.opts.sign(transcript.survivorsBytes(this.opts.roundId, this.u3))
     const message: SecAggMessage = { type: 'survivors', roundId: this.opts.roundId, members: this.u3, signature }
@@ -672,12 +740,17 @@ export class SecAggServer {
   }
 
   private canReconstruct (): boolean {
-    return this.secretsWithT === this.u3.length + this.dropped.length
+    return this.bWithT === this.u3.length && this.droppedReady.size === this.dropped.length
+  }
+
+  /** Whether every surviving neighbour of dropped agent `v` sent its pair seed (no s-key needed for v). */
+  private seedsCompleteFor (v: number): boolean {
+    return (this.pairSeeds.get(v)?.size ?? 0) === this.pairSeedsNeeded.get(v)
   }
 
   private endUnmask (now: number): Outgoing[] {
     if (!this.canReconstruct()) {
-      const missing = [...this.u3.filter(v => (this.bShares.get(v)?.length ?? 0) < this.t), ...this.dropped.filter(v => (this.sShares.get(v)?.length ?? 0) < this.t)]
+      const missing = [...this.u3.filter(v => (this.bShares.get(v)?.length ?? 0) < this.t), ...this.dropped.filter(v => !this.droppedReady.has(v))]
       return this.tooFew(`unmask: too few shares for ${missing.length} agents (e.g. ${this.layout.idOf(missing[0])})`, this.unmaskFrom.size, now)
     }
     const unverified = this.reconstructAll()
@@ -730,17 +803,23 @@ export class SecAggServer {
     for (const v of this.u3) work.seeds.push({ seed: this.verifiedB.get(v)!, sign: -1 })
     const survivors = this.inU3
     for (const v of this.dropped) {
-      const peers = this.layout.graph.neighbours(v).filter(w => survivors.has(w)).map(w => ({
-        id: this.layout.idOf(w),
-        publicKey: this.adverts.get(w)!.sPk,
+      const seeds = this.pairSeeds.get(v)
+      const peers: PairwiseUnmask['peers'] = []
+      for (const w of this.layout.graph.neighbours(v)) {
+        if (!survivors.has(w)) continue
         // y_w carries +PRG(s_wv) when w < v and −PRG(s_wv) otherwise; remove it.
-        sign: w < v ? -1 as const : 1 as const
-      }))
-      work.pairwise.push({ id: this.layout.idOf(v), secretKey: this.verifiedS.get(v)!, peers })
+        const sign = w < v ? -1 as const : 1 as const
+        const seed = seeds?.get(w)
+        // A copy: the work is wiped by its consumer, the views by this round's wipe().
+        if (seed !== undefined) work.seeds.push({ seed: seed.slice(), sign })
+        else peers.push({ id: this.layout.idOf(w), publicKey: this.adverts.get(w)!.sPk, sign })
+      }
+      if (peers.length > 0) work.pairwise.push({ id: this.layout.idOf(v), secretKey: this.verifiedS.get(v)!, peers })
     }
     this.verifiedB.clear()
     this.verifiedS.clear()
     this.expansions = unmaskExpansions(work)
+    this.keyAgreements = work.pairwise.reduce((n, job) => n + job.peers.length, 0)
     return work
   }
 
@@ -753,7 +832,7 @@ export class SecAggServer {
     const started = performance.now()
     const unverified: Array<{ kind: SecretKind, owner: number }> = []
     for (const v of this.u3) if (!this.verifiedB.has(v) && !this.reconstruct('b', v)) unverified.push({ kind: 'b', owner: v })
-    for (const v of this.dropped) if (!this.verifiedS.has(v) && !this.reconstruct('s', v)) unverified.push({ kind: 's', owner: v })
+    for (const v of this.dropped) if (!this.verifiedS.has(v) && !this.seedsCompleteFor(v) && !this.reconstruct('s', v)) unverified.push({ kind: 's', owner: v })
     this.reconstructMs += performance.now() - started
     return unverified
   }
@@ -836,6 +915,7 @@ export class SecAggServer {
     this.shareBuffers = []
     this.bShares.clear()
     this.sShares.clear()
+    this.pairSeeds.clear()
     for (const secret of [...this.verifiedB.values(), ...this.verifiedS.values()]) secret.fill(0)
     this.verifiedB.clear()
     this.verifiedS.clear()

@@ -95,6 +95,8 @@ export interface SimulationResult {
   serverUnmaskCpuMs: number | null
   /** Mask expansions (of dim words) in the server's unmasking. */
   unmaskExpansions: number | null
+  /** Of those, X25519 agreements (pairs whose seed the survivor did not send, server.unmaskKeyAgreementCount). */
+  unmaskKeyAgreements: number | null
   bytesSent: Map<string, number>
   /** Encoded bytes each participant received (with measureBytes). */
   bytesReceived: Map<string, number>
@@ -389,6 +391,7 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
     serverUnmaskMs: server.phaseTimings().unmaskComputeMs ?? null,
     serverUnmaskCpuMs: server.phaseTimings().unmaskComputeMs === undefined ? null : unmaskCpuMs,
     unmaskExpansions: server.unmaskExpansionCount,
+    unmaskKeyAgreements: server.unmaskKeyAgreementCount,
     bytesSent,
     bytesReceived,
     rejected,
