@@ -3,6 +3,8 @@
  * `drift`, `samples` and `dataQuality` parts are produced by shared/stats from a summed vector, the rest
  * (id, round, window, agents, privacy, createdAt) by whoever ran the aggregation (coordinator or `evaluate`).
  */
+import type { SegmentReport } from './stats/segments.js'
+
 export interface Window { from: string, to: string } // ISO-8601 instants, [from, to)
 
 export interface Bounded {
@@ -96,6 +98,8 @@ export interface Report {
   drift: { reference: { id: string | null, window: Window | null } | null, features: Record<string, FeatureDrift>, score: FeatureDrift | null, note?: string, [extra: string]: unknown }
   dataQuality: Record<string, unknown>
   histograms?: ReportHistograms
+  /** Per segment cell (spec.segments; shared/stats/segments.ts): the task's figures, or `suppressed` without any. */
+  segments?: SegmentReport[]
   alerts: Alert[]
   privacy: { threshold: number | null, minAgents: number | null, graph?: string, k?: number, dp?: unknown }
   /**
