@@ -41,6 +41,8 @@ export interface Alert {
   kind: 'below' | 'above' | 'dropFromReference'
   message: string
   firedAt: string
+  /** The segment cell the alert is about (a rule with `segment` or `segments: "*"`); absent: the overall figures. */
+  segment?: Record<string, string>
 }
 
 /**
