@@ -14,7 +14,7 @@ import { ConfigError } from '../shared/errors.js'
 import type { Logger } from '../shared/log.js'
 import type { Alert, Report } from '../shared/report.js'
 import type { AlertEvaluator, AlertRule } from './contracts.js'
-import { cellLabel, type PublishedSegment } from '../shared/stats/segments.js'
+import { cellLabel, cellReport, type PublishedSegment } from '../shared/stats/segments.js'
 
 export const AlertRuleSchema = z.object({
   metric: z.string().min(1).regex(/^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$/, 'expected a dotted metric path like "performance.auc.value" or "drift.*.psi"'),
@@ -204,11 +204,6 @@ function publishedCells (report: Report, rule: AlertRule): PublishedSegment[] {
   if (rule.segments === '*') return published
   const want = cellLabel(rule.segment ?? {})
   return published.filter(s => cellLabel(s.cell) === want)
-}
-
-/** A published cell as a report (its samples, performance and drift), for metric paths and sample floors. */
-function cellReport (report: Report, cell: PublishedSegment): Report {
-  return { ...report, samples: cell.samples, performance: cell.performance, drift: cell.drift ?? { reference: null, features: {}, score: null }, segments: undefined }
 }
 
 /** The same cell of another report (the reference), as a report; null when it was not published there. */

@@ -171,3 +171,70 @@ export function segmentReports (opts: {
     return { cell, suppressed: false, sites, samples: body.samples, performance: body.performance, ...(c.drift ? { drift: body.drift } : {}) }
   })
 }
+
+/** Parses `region=north` (the CLI's --segment) into a cell; null when it is not `column=value`. */
+export function parseCellLabel (text: string): SegmentCell | null {
+  const at = text.indexOf('=')
+  if (at <= 0 || at === text.length - 1) return null
+  return { [text.slice(0, at)]: text.slice(at + 1) }
+}
+
+/** The report's entry for `cell` (published or suppressed), or undefined when its spec has no such cell. */
+export function findSegment (report: Pick<Report, 'segments'>, cell: SegmentCell): SegmentReport | undefined {
+  const want = cellLabel(cell)
+  return (report.segments ?? []).find(s => cellLabel(s.cell) === want)
+}
+
+/**
+ * A published cell as a report of its own (its samples, performance and drift; the rest is the round's), so
+ * every reader of reports (metric paths, alert floors, the renderer) reads a cell the same way.
+ */
+export function cellReport (report: Report, cell: PublishedSegment): Report {
+  return {
+    ...report,
+    samples: cell.samples,
+    performance: cell.performance,
+    drift: cell.drift ?? { reference: null, features: {}, score: null, note: 'performance only in this segment (the spec\'s segment column has no drift: true)' },
+    dataQuality: {},
+    histograms: undefined,
+    segments: undefined,
+    alerts: report.alerts.filter(a => a.segment !== undefined && cellLabel(a.segment) === cellLabel(cell.cell))
+  }
+}
+
+/** The figure a task's segment table sorts by: the task's main metric, and whether higher is better. */
+export function mainSegmentMetric (report: Pick<Report, 'spec'>): { label: string, key: string, higherIsBetter: boolean } {
+  switch (report.spec.task ?? 'binary') {
+    case 'binary': return { label: 'AUC', key: 'auc', higherIsBetter: true }
+    case 'regression': return { label: 'MAE', key: 'mae', higherIsBetter: false }
+    default: return { label: 'AUC', key: 'auc', higherIsBetter: true }
+  }
+}
+
+/** A numeric performance figure (a number, or a bounded figure's value); null when absent. */
+export function figureOf (performance: Record<string, unknown>, key: string): number | null {
+  const v = performance[key]
+  if (typeof v === 'number' && Number.isFinite(v)) return v
+  if (v !== null && typeof v === 'object' && typeof (v as { value?: unknown }).value === 'number') return (v as { value: number }).value
+  return null
+}
+
+/** The largest PSI of a cell's drift (features and the task's own values); null without drift figures. */
+export function largestDrift (drift: Report['drift'] | undefined): number | null {
+  if (drift === undefined) return null
+  const all = [...Object.values(drift.features ?? {}), drift.score, drift.prediction, drift.target]
+  const psis = all.map(f => (f !== null && typeof f === 'object' ? (f as { psi?: unknown }).psi : null)).filter((x): x is number => typeof x === 'number' && Number.isFinite(x))
+  return psis.length > 0 ? Math.max(...psis) : null
+}
+
+/** Published cells worst first (by the task's main metric, then the largest drift), then the suppressed ones. */
+export function segmentsWorstFirst (report: Pick<Report, 'spec' | 'segments'>): SegmentReport[] {
+  const { key, higherIsBetter } = mainSegmentMetric(report)
+  const badness = (s: PublishedSegment): number => {
+    const v = figureOf(s.performance, key)
+    return v === null ? Number.NEGATIVE_INFINITY : higherIsBetter ? -v : v
+  }
+  const published = (report.segments ?? []).filter((s): s is PublishedSegment => !s.suppressed)
+  published.sort((a, b) => badness(b) - badness(a) || (largestDrift(b.drift) ?? -1) - (largestDrift(a.drift) ?? -1))
+  return [...published, ...(report.segments ?? []).filter(s => s.suppressed)]
+}
