@@ -16,41 +16,8 @@ import { buildTaskLayout } from '../../shared/stats/tasks/index.js'
 import { computeReportBody } from '../../shared/stats/report-body.js'
 import { simulateRound } from '../../shared/secagg/simulate.js'
 import type { SegmentReport } from '../../shared/stats/segments.js'
-import { mulberry32 } from '../../shared/prng.js'
-import { oracleMissing, python } from '../fixtures/stats/oracle.js'
-
-const T0 = Date.UTC(2026, 3, 6)
-const HOUR = 3_600_000
-const WINDOW = { from: T0, to: T0 + 6 * HOUR }
-export const SEGMENTED_SPEC = {
-  model: 'seg-report',
-  score: { bins: 64 },
-  calibration: { bins: 5 },
-  features: { x: { type: 'numeric', edges: [0, 0.5, 1] } },
-  segments: [{ column: 'region', values: ['north', 'south', 'lonely', 'tiny'] }, { column: 'channel', values: ['web', 'app'], drift: true }],
-  privacy: { minCellRecords: 30, minCellSites: 2 }
-}
-
-interface Rec { ts: number, score: number, label: number | null, region: string, channel: string, features: { x: number } }
-
-/**
- * One site's records: north and south everywhere (south scored worse), `lonely` only at site 0, `tiny` with a
- * handful of records per site (fewer than minCellRecords in all), channel web/app/other.
- */
-export function siteRecords (site: number, rows: number): Rec[] {
-  const rand = mulberry32(100 + site)
-  const out: Rec[] = []
-  for (let i = 0; i < rows; i++) {
-    const r = rand()
-    const region = i < 3 ? 'tiny' : (site === 0 && r < 0.2) ? 'lonely' : r < 0.6 ? 'north' : r < 0.9 ? 'south' : 'elsewhere'
-    const label = rand() < 0.4 ? 1 : 0
-    const noise = region === 'south' ? 0.9 : 0.4
-    const score = Math.min(1, Math.max(0, (label === 1 ? 0.62 : 0.38) + (rand() - 0.5) * noise))
-    const c = rand()
-    out.push({ ts: T0 + Math.floor(rand() * 6 * HOUR), score, label: rand() < 0.05 ? null : label, region, channel: c < 0.5 ? 'web' : c < 0.8 ? 'app' : 'phone', features: { x: rand() } })
-  }
-  return out
-}
+import { oracleMissing } from '../fixtures/stats/oracle.js'
+import { SEGMENTED_SPEC, WINDOW, siteRecords, sklearnCellAuc, inCell, type SegmentRecord as Rec } from '../fixtures/segments.js'
 
 let dir: string
 const sites = [0, 1, 2].map(s => siteRecords(s, 700))
@@ -60,17 +27,6 @@ before(() => {
   writeFileSync(join(dir, 'spec.json'), JSON.stringify(SEGMENTED_SPEC))
 })
 after(() => { rmSync(dir, { recursive: true, force: true }) })
-
-const DECLARED: Record<string, string[]> = { region: SEGMENTED_SPEC.segments[0].values, channel: SEGMENTED_SPEC.segments[1].values }
-const inCell = (r: Rec, column: 'region' | 'channel', value: string): boolean => value === 'other' ? !DECLARED[column].includes(r[column]) : r[column] === value
-
-/** scikit-learn's AUC over the labelled records of each cell (pooled over `records`). */
-export function sklearnCellAuc (records: Rec[], cells: Array<{ column: 'region' | 'channel', value: string }>): number[] {
-  const data = cells.map(c => records.filter(r => inCell(r, c.column, c.value) && r.label !== null).map(r => [r.score, r.label]))
-  return python(`
-from sklearn.metrics import roc_auc_score
-print(json.dumps([roc_auc_score([p[1] for p in cell], [p[0] for p in cell]) for cell in data]))`, data)
-}
 
 function checkCells (segments: SegmentReport[] | undefined, records: Rec[], expectSuppressed: Record<string, RegExp>): void {
   assert.ok(segments !== undefined)
