@@ -134,8 +134,15 @@ export function reportSummary (report: Report): Report {
   const features: Record<string, FeatureDrift> = {}
   for (const [name, f] of Object.entries(report.drift.features)) features[name] = brief(f)
   const { records } = report.dataQuality as { records?: unknown }
+  // segment cells: their figures without the per-cell reliability curve and sums detail, as the overall's
+  const segments = report.segments?.map(s => {
+    if (s.suppressed) return s
+    const { reliability: _cr, fixedPoint: _cf, sums: _cs, ...cellPerformance } = s.performance as Record<string, unknown>
+    return { ...s, performance: cellPerformance as Report['performance'] }
+  })
   return {
     ...rest,
+    ...(segments !== undefined ? { segments } : {}),
     performance: performance as Report['performance'],
     drift: { ...report.drift, features, score: report.drift.score !== null ? brief(report.drift.score) : null },
     dataQuality: records !== undefined ? { records } : {}
