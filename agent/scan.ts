@@ -19,6 +19,7 @@ import type { MonitorSpec } from '../shared/stats/spec.js'
 import { type Layout, COUNTERS, type CounterName, type FeatureLayout } from '../shared/stats/layout.js'
 import type { TaskLayout } from '../shared/stats/tasks/index.js'
 import { taskScanOf, taskColumnsOf } from './scan-tasks.js'
+import { segmentsOf, cellSpecOf, type SegmentsLayout } from '../shared/stats/segments.js'
 import { type DataSource, type DataFormat, type LabelSource, dataFormatOf } from '../shared/stats/data-source.js'
 import { writeLimbs } from '../shared/stats/fixed-point.js'
 import {
@@ -217,7 +218,7 @@ async function listFiles (conn: DuckDBConnection, pattern: string): Promise<stri
 /** A column path: the whole string when the file has that column, else its dot-separated parts. */
 type ColumnPath = string[]
 
-interface Paths { ts: ColumnPath, score: ColumnPath, label: ColumnPath, id: ColumnPath, features: Map<string, ColumnPath> }
+interface Paths { ts: ColumnPath, score: ColumnPath, label: ColumnPath, id: ColumnPath, features: Map<string, ColumnPath>, segments: ColumnPath[] }
 
 function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat): Paths {
   const cols = source.columns
@@ -229,12 +230,14 @@ function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat)
   }
   // the task's two roles: the model's output (binary: score) and the truth (binary: label), mapped by the site
   const roles = taskColumnsOf(spec)
-  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, roles.output), label: one(cols?.label, roles.truth), id: one(cols?.id, 'id'), features }
+  // segment columns (spec.segments) are read by their name, as the site's records have them
+  const segments = (spec.segments ?? []).map(s => [s.column])
+  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, roles.output), label: one(cols?.label, roles.truth), id: one(cols?.id, 'id'), features, segments }
 }
 
 /** The columns a materialisation reads: the prediction id only when labels are joined (else it costs a column). */
 function readColumnPaths (paths: Paths, joinLabels: boolean): ColumnPath[] {
-  return [paths.ts, paths.score, paths.label, ...(joinLabels ? [paths.id] : []), ...paths.features.values()]
+  return [paths.ts, paths.score, paths.label, ...(joinLabels ? [paths.id] : []), ...paths.features.values(), ...paths.segments]
 }
 
 /** The columns a scan reads for `spec` from `source`, as the site names them (dotted = nested), for messages. */
@@ -369,7 +372,8 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       if (reader.complete && readColumnPaths(paths, o.joinLabels).some(p => resolveColumn(columns, p).kind === 'absent')) continue
       const reading = readingSql(o, paths, reader.sql, columns)
       // with a join, a view would redo it in every aggregate query: a table joins once
-      await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
+      // segmented: a table, read once per cell (shared/stats/segments.ts)
+      await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels && segmentsOf(o.layout) === null ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
       return { sql: reading, malformedRows: 0, idsSql: o.joinLabels ? idsSql(reader.sql, columns, paths) : null }
     } catch (err) {
       lastErr = err
@@ -595,6 +599,12 @@ function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
     } else {
       inner.push(`${categoricalFeatureSql(f, col)} AS fb${i}`)
     }
+  }
+  // per segment column, the record's cell: the declared value's index, or values.length (`other`, missing too)
+  for (const [k, c] of (segmentsOf(o.layout)?.columns ?? []).entries()) {
+    const n = c.values.length
+    const cell = categoricalFeatureSql({ name: c.column, type: 'categorical', offset: 0, categories: c.values, otherIndex: n, missingIndex: n, length: n + 1 }, resolveColumn(columns, paths.segments[k]))
+    inner.push(`CAST(${cell} AS USMALLINT) AS ${SEGMENT_COLUMN_PREFIX}${k}`)
   }
   const unit = o.source.columns?.tsUnit ?? 'auto'
   return `(SELECT COALESCE(${epochMsSql('ts_num', unit)}, ts_instant) AS ts_ms, ${tsMagnitudeSql('ts_num')} AS ts_mag, * EXCLUDE (ts_num, ts_instant)
@@ -827,7 +837,58 @@ async function aggregateBinary (conn: DuckDBConnection, spec: MonitorSpec, layou
   return { recordsInWindow: counts.get('recordsInWindow') ?? 0n, withoutTimestamp }
 }
 
+/** The cell columns of `w` (readingSql): fedmon_seg0, fedmon_seg1, … one per segment column. */
+const SEGMENT_COLUMN_PREFIX = 'fedmon_seg'
+
+/**
+ * A segmented layout's vector: the overall entries from `w` as without segments, then per cell the task's own
+ * aggregation over a table `w` of that cell's records alone — the same queries as a scan of only those records,
+ * so a cell's slice is exactly that scan's vector — and the cell's site indicator. The files are read once
+ * (into `w`); each cell copies its rows out of it, so a column's cells together read the window once more.
+ */
 async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: TaskLayout, signal?: AbortSignal): Promise<ScanResult> {
+  const segments = segmentsOf(layout)
+  if (segments === null) return await aggregateOne(conn, spec, layout, signal)
+  const overall = await aggregateOne(conn, spec, { ...layout, length: segments.offset }, signal)
+  const vec = new Uint32Array(layout.length)
+  vec.set(overall.vector)
+  await conn.run('ALTER TABLE w RENAME TO fedmon_window')
+  try {
+    const windowColumns = (await describe(conn, 'fedmon_window')).names
+    for (const cell of segments.cells) {
+      signal?.throwIfAborted()
+      const k = segments.columns.findIndex(c => c.column === cell.column)
+      await conn.run(`CREATE OR REPLACE TEMP TABLE w AS SELECT ${cellProjection(windowColumns, layout, cell.layout, segments).join(', ')}
+        FROM fedmon_window WHERE ${SEGMENT_COLUMN_PREFIX}${k} = ${cell.valueIndex}`)
+      const own = await aggregateOne(conn, cellSpecOf(spec, cell.drift), cell.layout, signal)
+      vec.set(own.vector, cell.offset)
+      vec[cell.sitesIndex] = own.local.recordsInWindow > 0 ? 1 : 0
+    }
+  } finally {
+    await conn.run('DROP TABLE IF EXISTS w')
+    await conn.run('ALTER TABLE fedmon_window RENAME TO w')
+  }
+  return { vector: vec, local: overall.local }
+}
+
+/**
+ * The columns of a cell's `w`: the window's, with the binned columns (fb*, fv*) renumbered from the overall
+ * layout's order to the cell layout's (a performance-only cell has no features: its task values come first).
+ */
+function cellProjection (columns: string[], layout: TaskLayout, cellLayout: TaskLayout, segments: SegmentsLayout): string[] {
+  const overallNames = binnedLayouts({ ...layout, length: segments.offset }).map(f => f.name)
+  const cellIndex = new Map(binnedLayouts(cellLayout).map((f, j) => [overallNames.indexOf(f.name), j]))
+  const out: string[] = []
+  for (const name of columns) {
+    const m = /^f([bv])(\d+)$/.exec(name)
+    if (m === null) { if (!name.startsWith(SEGMENT_COLUMN_PREFIX)) out.push(sqlIdent(name)); continue }
+    const j = cellIndex.get(Number(m[2]))
+    if (j !== undefined) out.push(`${sqlIdent(name)} AS f${m[1]}${j}`)
+  }
+  return out
+}
+
+async function aggregateOne (conn: DuckDBConnection, spec: MonitorSpec, layout: TaskLayout, signal?: AbortSignal): Promise<ScanResult> {
   const vec = new Uint32Array(layout.length)
   const maxRecords = layout.maxRecords
   const capError = (n: bigint, what: string): ScanError => new ScanError(`${what}: ${n} records exceed limits.maxRecordsPerAgent = ${maxRecords} for one window; use a shorter window or raise the limit in the spec`, 'ERR_SCAN_RECORD_CAP')

@@ -4,6 +4,8 @@
  * Targets (design §6): >= 2M records/s from Parquet, >= 0.5M records/s from JSONL.
  * `--labels`: the records carry an id and a separate label source (same format) holds labels for 70 % of them,
  * a tenth of those twice, plus labels for ids no record has; the scan joins them by id (data.labels).
+ * `--segments`: a realistic segmented spec (issue 12 §3): 20 features and 3 segment columns × 10 declared values
+ * (33 cells: 30 + 3 `other`; the data has 12 values per column, so `other` is never empty), performance only.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir, loadavg, cpus } from 'node:os'
@@ -12,17 +14,19 @@ import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { scanWindow } from '../agent/scan.js'
 import { MonitorSpec } from '../shared/stats/spec.js'
-import { buildLayout } from '../shared/stats/layout.js'
+import { buildTaskLayout } from '../shared/stats/tasks/index.js'
+import { segmentsOf } from '../shared/stats/segments.js'
 
 const T0 = Date.UTC(2025, 11, 1)
 
 export async function run (argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { rows: { type: 'string', default: '1000000' }, format: { type: 'string', default: 'parquet' }, repeat: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, labels: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ args: argv, options: { rows: { type: 'string', default: '1000000' }, format: { type: 'string', default: 'parquet' }, repeat: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, labels: { type: 'boolean', default: false }, segments: { type: 'boolean', default: false } } })
   const rows = Number(values.rows); const repeat = Number(values.repeat)
   const format = values.format as 'parquet' | 'jsonl' | 'csv'
   const withLabels = values.labels === true
+  const segmented = values.segments === true
   if (!Number.isInteger(rows) || rows < 1 || !['parquet', 'jsonl', 'csv'].includes(format) || !(repeat >= 1)) {
-    process.stderr.write('usage: npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--labels] [--repeat K] [--json]\n')
+    process.stderr.write('usage: npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--labels] [--segments] [--repeat K] [--json]\n')
     process.exitCode = 2
     return
   }
@@ -30,15 +34,17 @@ export async function run (argv: string[]): Promise<void> {
   try {
     const file = join(dir, `preds.${format}`)
     const genStart = performance.now()
-    await generate(file, format, rows, withLabels)
+    await generate(file, format, rows, withLabels, segmented)
     const labelFile = join(dir, `labels.${format}`)
     if (withLabels) await generateLabels(labelFile, format, rows)
     const generateSeconds = (performance.now() - genStart) / 1000
+    const features: Record<string, unknown> = { age: { type: 'numeric' }, income: { type: 'numeric', edges: [20000, 40000, 80000] }, region: { type: 'categorical', categories: ['north', 'south', 'east', 'west'] } }
+    if (segmented) for (const f of EXTRA_FEATURES) features[f] = { type: 'numeric', edges: [2, 4, 6, 8] }
     const spec = MonitorSpec.parse({
-      model: 'bench', score: { bins: 4096 }, threshold: 0.5,
-      features: { age: { type: 'numeric' }, income: { type: 'numeric', edges: [20000, 40000, 80000] }, region: { type: 'categorical', categories: ['north', 'south', 'east', 'west'] } }
+      model: 'bench', score: { bins: 4096 }, threshold: 0.5, features,
+      ...(segmented ? { segments: SEGMENT_COLUMNS.map(column => ({ column, values: Array.from({ length: 10 }, (_, v) => `${column}-${v}`) })) } : {})
     })
-    const layout = buildLayout(spec)
+    const layout = buildTaskLayout(spec)
     const times: number[] = []
     let records = 0
     for (let i = 0; i < repeat; i++) {
@@ -52,13 +58,13 @@ export async function run (argv: string[]): Promise<void> {
     const result = {
       bench: 'scan', rows, format, labels: withLabels ? Math.floor(rows * 0.77) + 1000 : null, seconds: round(seconds), medianSeconds: round([...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]),
       recordsPerSec: Math.round(rows / seconds), target: format === 'parquet' ? 2_000_000 : format === 'jsonl' ? 500_000 : null,
-      fileBytes: statSync(file).size, vectorLength: layout.length, features: 3, repeat, generateSeconds: round(generateSeconds),
+      fileBytes: statSync(file).size, vectorLength: layout.length, features: Object.keys(spec.features).length, segmentCells: segmentsOf(layout)?.cells.length ?? 0, repeat, generateSeconds: round(generateSeconds),
       cores: cpus().length, loadAverage1m: round(loadavg()[0]) // the machine is shared: read figures against the load
     }
     if (values.json === true) process.stdout.write(JSON.stringify(result) + '\n')
     else {
       process.stdout.write(`scan ${format}${withLabels ? ` + labels joined by id (${(result.labels ?? 0).toLocaleString('en-US')} label records)` : ''}: ${rows.toLocaleString('en-US')} records in ${result.seconds} s (best of ${repeat}) = ${result.recordsPerSec.toLocaleString('en-US')} records/s` +
-        (result.target !== null ? ` (target ${result.target.toLocaleString('en-US')})` : '') + `; file ${(result.fileBytes / 2 ** 20).toFixed(1)} MiB, vector ${layout.length} entries\n`)
+        (result.target !== null ? ` (target ${result.target.toLocaleString('en-US')})` : '') + `; file ${(result.fileBytes / 2 ** 20).toFixed(1)} MiB, vector ${layout.length.toLocaleString('en-US')} entries, ${result.features} features${result.segmentCells > 0 ? `, ${result.segmentCells} segment cells` : ''}\n`)
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -86,16 +92,21 @@ async function generateLabels (file: string, format: 'parquet' | 'jsonl' | 'csv'
 }
 
 /** Writes `rows` synthetic prediction records (design §5 shape; flattened for CSV/Parquet) with DuckDB COPY. */
-async function generate (file: string, format: 'parquet' | 'jsonl' | 'csv', rows: number, withIds: boolean): Promise<void> {
+const EXTRA_FEATURES = Array.from({ length: 17 }, (_, i) => `f${i + 4}`)
+const SEGMENT_COLUMNS = ['country', 'channel', 'product']
+
+async function generate (file: string, format: 'parquet' | 'jsonl' | 'csv', rows: number, withIds: boolean, segmented: boolean): Promise<void> {
   const db = await DuckDBInstance.create(':memory:')
   const conn = await db.connect()
   try {
     const base = `SELECT ${withIds ? "'pred-' || i AS id, " : ''}${T0} + i * 10 AS ts, random() AS score, CAST(random() < 0.3 AS INTEGER) AS label,
       random() * 80 AS age, round(random() * 100000) AS income, ['north', 'south', 'east', 'west'][1 + CAST(i % 4 AS INTEGER)] AS region
+      ${segmented ? `, ${EXTRA_FEATURES.map(f => `random() * 10 AS ${f}`).join(', ')}, ${SEGMENT_COLUMNS.map(c => `'${c}-' || CAST(floor(random() * 12) AS INTEGER) AS ${c}`).join(', ')}` : ''}
       FROM range(${rows}) r(i)`
     const path = file.replace(/'/g, "''")
     if (format === 'jsonl') {
-      await conn.run(`COPY (SELECT ${withIds ? 'id, ' : ''}ts, score, label, {'age': age, 'income': income, 'region': region} AS features FROM (${base})) TO '${path}' (FORMAT json)`)
+      const extra = segmented ? EXTRA_FEATURES.map(f => `, '${f}': ${f}`).join('') : ''
+      await conn.run(`COPY (SELECT ${withIds ? 'id, ' : ''}ts, score, label, {'age': age, 'income': income, 'region': region${extra}} AS features${segmented ? `, ${SEGMENT_COLUMNS.join(', ')}` : ''} FROM (${base})) TO '${path}' (FORMAT json)`)
     } else {
       await conn.run(`COPY (${base}) TO '${path}' (FORMAT ${format === 'csv' ? 'csv, HEADER true' : 'parquet'})`)
     }

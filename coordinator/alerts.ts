@@ -14,6 +14,7 @@ import { ConfigError } from '../shared/errors.js'
 import type { Logger } from '../shared/log.js'
 import type { Alert, Report } from '../shared/report.js'
 import type { AlertEvaluator, AlertRule } from './contracts.js'
+import { cellLabel, cellReport, type PublishedSegment } from '../shared/stats/segments.js'
 
 export const AlertRuleSchema = z.object({
   metric: z.string().min(1).regex(/^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$/, 'expected a dotted metric path like "performance.auc.value" or "drift.*.psi"'),
@@ -26,10 +27,14 @@ export const AlertRuleSchema = z.object({
    * metrics (an AUC over 37 labels pages nobody), 0 for the rest.
    */
   minSamples: z.number().int().nonnegative().optional(),
-  name: z.string().min(1).optional()
+  name: z.string().min(1).optional(),
+  /** One segment cell, `{region: north}`: the rule reads that cell's figures (spec.segments), not the overall ones. */
+  segment: z.record(z.string().min(1), z.string().min(1)).refine(s => Object.keys(s).length === 1, 'a segment cell is one column and its value, e.g. {region: north}').optional(),
+  /** `"*"`: the rule reads every published segment cell, firing per cell. */
+  segments: z.literal('*', { error: 'segments: "*" (every cell); for one cell use segment: {column: value}' }).optional()
 }).strict().refine(r => [r.below, r.above, r.dropFromReference].filter(v => v !== undefined).length === 1, {
   message: 'give exactly one of below, above, dropFromReference'
-})
+}).refine(r => r.segment === undefined || r.segments === undefined, { message: 'give at most one of segment, segments' })
 export type AlertRuleSchema = z.infer<typeof AlertRuleSchema>
 
 export const AlertsConfigSchema = z.array(AlertRuleSchema).default([])
@@ -151,25 +156,37 @@ export function createAlertEvaluator (rules: AlertRule[], opts: { now?: () => nu
       const firedAt = new Date(now()).toISOString()
       const alerts: Alert[] = []
       for (const { rule, label, patterns } of compiled) {
-        for (const pattern of patterns) {
-          for (const { path, value } of matchMetric(report, pattern)) {
-            if (samplesBehind(report, path, rule).have < samplesBehind(report, path, rule).need) continue
-            if (rule.below !== undefined && value < rule.below) {
-              alerts.push({ rule: label, metric: path, value, threshold: rule.below, kind: 'below', message: `${path} = ${fmt(value)} is below ${fmt(rule.below)}`, firedAt })
-            } else if (rule.above !== undefined && value > rule.above) {
-              alerts.push({ rule: label, metric: path, value, threshold: rule.above, kind: 'above', message: `${path} = ${fmt(value)} is above ${fmt(rule.above)}`, firedAt })
-            } else if (rule.dropFromReference !== undefined && reference !== null) {
-              const base = matchMetric(reference, path.split('.'))[0]
-              if (base !== undefined && base.value - value > rule.dropFromReference) {
-                alerts.push({
-                  rule: label,
-                  metric: path,
-                  value,
-                  threshold: rule.dropFromReference,
-                  kind: 'dropFromReference',
-                  message: `${path} dropped by ${fmt(base.value - value)} from the reference (${fmt(base.value)} → ${fmt(value)}), more than ${fmt(rule.dropFromReference)}`,
-                  firedAt
-                })
+        // what the rule reads: the overall figures, or (segment rules) each targeted published cell's, as a report
+        // of its own; a suppressed cell has no figure, so it never fires
+        const targets: Array<{ view: Report, base: Report | null, segment?: Record<string, string> }> = []
+        if (rule.segment === undefined && rule.segments === undefined) targets.push({ view: report, base: reference })
+        for (const cell of publishedCells(report, rule)) {
+          targets.push({ view: cellReport(report, cell), base: reference !== null ? cellOf(reference, cell.cell) : null, segment: cell.cell })
+        }
+        for (const { view, base: baseReport, segment } of targets) {
+          const where = segment !== undefined ? `segment ${cellLabel(segment)}: ` : ''
+          const extra = segment !== undefined ? { segment } : {}
+          for (const pattern of patterns) {
+            for (const { path, value } of matchMetric(view, pattern)) {
+              if (samplesBehind(view, path, rule).have < samplesBehind(view, path, rule).need) continue
+              if (rule.below !== undefined && value < rule.below) {
+                alerts.push({ rule: label, metric: path, value, threshold: rule.below, kind: 'below', message: `${where}${path} = ${fmt(value)} is below ${fmt(rule.below)}`, firedAt, ...extra })
+              } else if (rule.above !== undefined && value > rule.above) {
+                alerts.push({ rule: label, metric: path, value, threshold: rule.above, kind: 'above', message: `${where}${path} = ${fmt(value)} is above ${fmt(rule.above)}`, firedAt, ...extra })
+              } else if (rule.dropFromReference !== undefined && baseReport !== null) {
+                const base = matchMetric(baseReport, path.split('.'))[0]
+                if (base !== undefined && base.value - value > rule.dropFromReference) {
+                  alerts.push({
+                    rule: label,
+                    metric: path,
+                    value,
+                    threshold: rule.dropFromReference,
+                    kind: 'dropFromReference',
+                    message: `${where}${path} dropped by ${fmt(base.value - value)} from the reference (${fmt(base.value)} → ${fmt(value)}), more than ${fmt(rule.dropFromReference)}`,
+                    firedAt,
+                    ...extra
+                  })
+                }
               }
             }
           }
@@ -178,6 +195,21 @@ export function createAlertEvaluator (rules: AlertRule[], opts: { now?: () => nu
       return alerts
     }
   }
+}
+
+/** The published cells a segment rule reads: the one it names, or every one (`segments: "*"`). */
+function publishedCells (report: Report, rule: AlertRule): PublishedSegment[] {
+  if (rule.segment === undefined && rule.segments === undefined) return []
+  const published = (report.segments ?? []).filter((s): s is PublishedSegment => !s.suppressed)
+  if (rule.segments === '*') return published
+  const want = cellLabel(rule.segment ?? {})
+  return published.filter(s => cellLabel(s.cell) === want)
+}
+
+/** The same cell of another report (the reference), as a report; null when it was not published there. */
+function cellOf (report: Report, cell: Record<string, string>): Report | null {
+  const found = (report.segments ?? []).find((s): s is PublishedSegment => !s.suppressed && cellLabel(s.cell) === cellLabel(cell))
+  return found !== undefined ? cellReport(report, found) : null
 }
 
 type NotifierLogger = Pick<Logger, 'info' | 'warn' | 'error'>
@@ -263,7 +295,7 @@ export interface AlertWebhookPayload extends WebhookPayload {
 }
 
 /** An alert that fired on an earlier report and no longer does: its value now (null when absent) and when it last fired. */
-export interface ResolvedAlert { rule: string, metric: string, value: number | null, firedAt: string }
+export interface ResolvedAlert { rule: string, metric: string, value: number | null, firedAt: string, segment?: Record<string, string> }
 
 /** The JSON body POSTed when alerts stop firing. */
 export interface ResolvedWebhookPayload extends WebhookPayload {
@@ -300,7 +332,7 @@ export function resolvedPayload (report: Report, resolved: ResolvedAlert[]): Res
 class RetryableError extends Error {}
 
 /** An alert's identity across reports: the rule that fired on which concrete metric. */
-const alertKey = (a: { rule: string, metric: string }): string => `${a.rule}\u0000${a.metric}`
+const alertKey = (a: { rule: string, metric: string, segment?: Record<string, string> }): string => `${a.rule}\u0000${a.metric}${a.segment !== undefined ? `\u0000${cellLabel(a.segment)}` : ''}`
 
 /**
  * POSTs notifications to webhooks in the background, retrying with exponential backoff; `notify` and `send`
@@ -392,6 +424,11 @@ export class WebhookNotifier {
     const resolved: ResolvedAlert[] = []
     for (const [key, a] of before) {
       if (now.has(key)) continue
+      if (a.segment !== undefined) {
+        const cell = cellOf(report, a.segment) // null: the cell is suppressed now (no figure)
+        resolved.push({ rule: a.rule, metric: a.metric, value: cell !== null ? readMetric(cell, a.metric) : null, firedAt: a.firedAt, segment: a.segment })
+        continue
+      }
       resolved.push({ rule: a.rule, metric: a.metric, value: readMetric(report, a.metric), firedAt: a.firedAt })
     }
     return resolved

@@ -76,6 +76,9 @@ export interface AlertRule {
   above?: number
   dropFromReference?: number
   minSamples?: number
+  /** Evaluate on one segment cell (`{region: north}`) or on every published cell (`"*"`) instead of the overall figures. */
+  segment?: Record<string, string>
+  segments?: '*'
 }
 
 /** coordinator/alerts.ts: pure evaluation; webhooks are delivered in the background (retried, never blocking). */

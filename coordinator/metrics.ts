@@ -13,6 +13,7 @@ import type { Report } from '../shared/report.js'
 import type { RoundOutcome } from './contracts.js'
 import { readMetric } from './alerts.js'
 import { taskGauges } from '../shared/stats/tasks/index.js'
+import { cellLabel } from '../shared/stats/segments.js'
 
 export const SCORE_FEATURE_LABEL = '__score__'
 
@@ -86,6 +87,18 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
   const reportWindowEnd = new Gauge({ name: 'fedmon_report_window_end_seconds', help: 'End of the latest report\'s window (Unix seconds)', labelNames: [M] as const, registers })
   const reportAgents = new Gauge({ name: 'fedmon_report_agents', help: 'Agents in the latest report by role (invited, included, dropped; contributing: included sites that had records in the window)', labelNames: [M, 'role'] as const, registers })
   const alertsFired = new Counter({ name: 'fedmon_alerts_fired_total', help: 'Alerts fired, by rule', labelNames: [M, 'rule'] as const, registers })
+  // Segments (spec.segments): per published cell, the same performance and drift figures under a `segment`
+  // label (`region=north`), as families of their own (fedmon_segment_*) so that the overall series keep their
+  // label sets. A suppressed cell has no series at all.
+  const SEG = 'segment' as const
+  const segmentPerformance = [...PERFORMANCE_GAUGES, ...taskGauges()].map(([name, help, path]) => ({
+    gauge: new Gauge({ name: name.replace(/^fedmon_/, 'fedmon_segment_'), help: `${help}, per segment cell`, labelNames: [M, SEG] as const, registers }), path
+  }))
+  const segmentSamples = new Gauge({ name: 'fedmon_segment_samples', help: 'Samples of a published segment cell of the latest report by type (all, labeled)', labelNames: [M, SEG, 'type'] as const, registers })
+  const segmentSites = new Gauge({ name: 'fedmon_segment_sites', help: 'Sites with records in a published segment cell of the latest report', labelNames: [M, SEG] as const, registers })
+  const segmentDrift = DRIFT_GAUGES.map(([name, help, key]) => ({ gauge: new Gauge({ name: name.replace(/^fedmon_/, 'fedmon_segment_'), help: `${help}, per segment cell (drift: true columns)`, labelNames: [M, SEG, 'feature'] as const, registers }), key }))
+  /** Segment series set per monitor, removed when its next report replaces them. */
+  const segmentSeries = new Map<string, Array<() => void>>()
   const alertsActive = new Gauge({ name: 'fedmon_alerts_active', help: 'Alerts in the latest report', labelNames: [M] as const, registers })
 
   const roundDuration = new Histogram({
@@ -165,6 +178,35 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
         // included sites that had records in the window (reports before layout v3 have no such count)
         if (report.agents.contributing !== undefined) reportAgents.set(L({ role: 'contributing' }), report.agents.contributing)
         else reportAgents.remove(L({ role: 'contributing' }))
+        for (const remove of segmentSeries.get(monitor) ?? []) remove()
+        const removals: Array<() => void> = []
+        for (const s of report.segments ?? []) {
+          if (s.suppressed) continue // never a series for a suppressed cell
+          const segment = cellLabel(s.cell)
+          const cellView = { performance: s.performance, samples: s.samples, drift: s.drift }
+          for (const { gauge, path } of segmentPerformance) {
+            const value = readMetric(cellView, path)
+            if (value === null) continue
+            gauge.set(L({ segment }), value)
+            removals.push(() => gauge.remove(L({ segment })))
+          }
+          for (const type of ['all', 'labeled'] as const) {
+            segmentSamples.set(L({ segment, type }), type === 'all' ? s.samples.count : s.samples.labeled)
+            removals.push(() => segmentSamples.remove(L({ segment, type })))
+          }
+          segmentSites.set(L({ segment }), s.sites)
+          removals.push(() => segmentSites.remove(L({ segment })))
+          const cellDrift: Array<[string, Report['drift']['features'][string]]> = Object.entries(s.drift?.features ?? {})
+          if (s.drift?.score != null) cellDrift.push([SCORE_FEATURE_LABEL, s.drift.score])
+          for (const [feature, d] of cellDrift) {
+            for (const { gauge, key } of segmentDrift) {
+              if (!(key in d)) continue
+              gauge.set(L({ segment, feature }), leaf(d[key]))
+              removals.push(() => gauge.remove(L({ segment, feature })))
+            }
+          }
+        }
+        segmentSeries.set(monitor, removals)
         for (const alert of report.alerts) alertsFired.inc(L({ rule: alert.rule }))
         alertsActive.set(m, report.alerts.length)
       },

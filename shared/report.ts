@@ -3,6 +3,8 @@
  * `drift`, `samples` and `dataQuality` parts are produced by shared/stats from a summed vector, the rest
  * (id, round, window, agents, privacy, createdAt) by whoever ran the aggregation (coordinator or `evaluate`).
  */
+import type { SegmentReport } from './stats/segments.js'
+
 export interface Window { from: string, to: string } // ISO-8601 instants, [from, to)
 
 export interface Bounded {
@@ -39,6 +41,8 @@ export interface Alert {
   kind: 'below' | 'above' | 'dropFromReference'
   message: string
   firedAt: string
+  /** The segment cell the alert is about (a rule with `segment` or `segments: "*"`); absent: the overall figures. */
+  segment?: Record<string, string>
 }
 
 /**
@@ -96,6 +100,8 @@ export interface Report {
   drift: { reference: { id: string | null, window: Window | null } | null, features: Record<string, FeatureDrift>, score: FeatureDrift | null, note?: string, [extra: string]: unknown }
   dataQuality: Record<string, unknown>
   histograms?: ReportHistograms
+  /** Per segment cell (spec.segments; shared/stats/segments.ts): the task's figures, or `suppressed` without any. */
+  segments?: SegmentReport[]
   alerts: Alert[]
   privacy: { threshold: number | null, minAgents: number | null, graph?: string, k?: number, dp?: unknown }
   /**
@@ -128,8 +134,15 @@ export function reportSummary (report: Report): Report {
   const features: Record<string, FeatureDrift> = {}
   for (const [name, f] of Object.entries(report.drift.features)) features[name] = brief(f)
   const { records } = report.dataQuality as { records?: unknown }
+  // segment cells: their figures without the per-cell reliability curve and sums detail, as the overall's
+  const segments = report.segments?.map(s => {
+    if (s.suppressed) return s
+    const { reliability: _cr, fixedPoint: _cf, sums: _cs, ...cellPerformance } = s.performance as Record<string, unknown>
+    return { ...s, performance: cellPerformance as Report['performance'] }
+  })
   return {
     ...rest,
+    ...(segments !== undefined ? { segments } : {}),
     performance: performance as Report['performance'],
     drift: { ...report.drift, features, score: report.drift.score !== null ? brief(report.drift.score) : null },
     dataQuality: records !== undefined ? { records } : {}

@@ -1,9 +1,11 @@
 import type { Command } from 'commander'
 import { UsageError, FedmonError } from '../../shared/errors.js'
 import { addApiOptions, type ApiCliOptions } from '../../shared/api-client.js'
+import type { Report } from '../../shared/report.js'
+import type { SegmentReport } from '../../shared/stats/segments.js'
 
-interface ReportOptions extends ApiCliOptions { json: boolean, html?: string, versions: boolean, monitor?: string }
-interface HistoryOptions extends ApiCliOptions { json: boolean, metric: string, last: string, kind: string, monitor?: string }
+interface ReportOptions extends ApiCliOptions { json: boolean, html?: string, versions: boolean, monitor?: string, segment?: string }
+interface HistoryOptions extends ApiCliOptions { json: boolean, metric: string, last: string, kind: string, monitor?: string, segment?: string }
 
 export function register (program: Command): void {
   const report = addApiOptions(program.command('report').argument('[id]', 'report id, or "latest"', 'latest'))
@@ -12,7 +14,8 @@ export function register (program: Command): void {
     .option('--html <file>', 'write the report page as one self-contained HTML file (charts and data inline, no network when opened)')
     .option('--versions', 'list the versions of the report\'s window: its first round, then one per label refresh (age, labels, AUC)', false)
     .option('--monitor <name>', 'with "latest" and history: that monitor\'s reports (a deployment with several monitors; fedmon status lists them)')
-    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report latest --versions\n  $ fedmon report latest --html report.html\n  $ fedmon report history --metric auc --last 30\n  $ fedmon report --monitor fraud\n  $ fedmon report history --monitor fraud --metric auc')
+    .option('--segment <column=value>', 'one segment cell of the report (spec.segments), e.g. region=north: its full performance section (with history: that cell\'s metric)')
+    .addHelpText('after', '\nExamples:\n  $ fedmon report\n  $ fedmon report latest --segment region=north\n  $ fedmon report 7f3c2a… --json\n  $ fedmon report latest --versions\n  $ fedmon report latest --html report.html\n  $ fedmon report history --metric auc --last 30\n  $ fedmon report --monitor fraud\n  $ fedmon report history --monitor fraud --metric auc')
     .action(async (id: string, opts: ReportOptions) => {
       const { clientFromOptions } = await import('../../shared/api-client.js')
       const client = clientFromOptions(opts)
@@ -24,6 +27,16 @@ export function register (program: Command): void {
         return
       }
       const r = await client.getReport(id, { ...(opts.monitor !== undefined ? { monitor: opts.monitor } : {}) })
+      if (opts.segment !== undefined) {
+        const { cellReport } = await import('../../shared/stats/segments.js')
+        const cell = await segmentOf(r, opts.segment)
+        if (opts.json) { process.stdout.write(`${JSON.stringify(cell, null, 2)}\n`); return }
+        if (cell.suppressed) { process.stdout.write(`segment ${opts.segment} of report ${r.id} is suppressed: ${cell.reason}\n`); return }
+        const { renderReport } = await import('../../shared/stats/render.js')
+        const { useColor } = await import('../ui/format.js')
+        process.stdout.write(`segment ${opts.segment} (${cell.sites} sites with records in it)\n${renderReport(cellReport(r, cell), { color: useColor() }).replace(/\n+$/, '')}\n`)
+        return
+      }
       if (opts.html !== undefined) {
         const { writeStandaloneReport } = await import('../../coordinator/dashboard.js')
         const bytes = writeStandaloneReport(r, opts.html)
@@ -61,11 +74,34 @@ export function register (program: Command): void {
       }
       if (metric.includes('*')) throw new UsageError(`--metric names one metric; "${opts.metric}" has a wildcard (e.g. use drift.age.psi)`)
       const reports = await clientFromOptions(opts).listReports({ last, kind: opts.kind, ...(opts.monitor !== undefined ? { monitor: opts.monitor } : {}) })
-      const points = historyPoints(reports, opts.metric)
-      if (reports.length > 0 && points.every(x => x.value === null)) {
-        throw new FedmonError(`no report has a numeric value for ${metric} (${HISTORY_METRIC_HINT})`, 'ERR_UNKNOWN_METRIC')
+      let views = reports
+      if (opts.segment !== undefined) {
+        // the cell's figures per report; a report where the cell is suppressed (or absent) is a point without a value
+        const { cellReport, findSegment, parseCellLabel } = await import('../../shared/stats/segments.js')
+        const wanted = parseCellLabel(opts.segment)
+        if (wanted === null) throw new UsageError(`--segment must be column=value (e.g. region=north), got "${opts.segment}"`)
+        views = reports.map(r => {
+          const s = findSegment(r, wanted)
+          return s !== undefined && !s.suppressed ? cellReport(r, s) : { ...r, performance: {} as typeof r.performance, drift: { reference: null, features: {}, score: null }, segments: undefined }
+        })
       }
-      if (opts.json) { process.stdout.write(`${JSON.stringify({ metric, points }, null, 2)}\n`); return }
+      const points = historyPoints(views, opts.metric)
+      if (reports.length > 0 && points.every(x => x.value === null)) {
+        const where = opts.segment !== undefined ? ` in segment ${opts.segment} (a suppressed cell has no figures)` : ''
+        throw new FedmonError(`no report has a numeric value for ${metric}${where} (${HISTORY_METRIC_HINT})`, 'ERR_UNKNOWN_METRIC')
+      }
+      if (opts.json) { process.stdout.write(`${JSON.stringify({ metric, ...(opts.segment !== undefined ? { segment: opts.segment } : {}), points }, null, 2)}\n`); return }
       process.stdout.write(`${renderHistory(points, opts.metric, { color: useColor() })}\n`)
     })
+}
+
+/** The report's cell named by --segment (column=value), or a UsageError listing its cells. */
+async function segmentOf (report: Report, text: string): Promise<SegmentReport> {
+  const { cellLabel, findSegment, parseCellLabel } = await import('../../shared/stats/segments.js')
+  const wanted = parseCellLabel(text)
+  if (wanted === null) throw new UsageError(`--segment must be column=value (e.g. region=north), got "${text}"`)
+  if (report.segments === undefined) throw new UsageError(`report ${report.id} has no segments (its spec has no segments)`)
+  const found = findSegment(report, wanted)
+  if (found === undefined) throw new UsageError(`report ${report.id} has no segment ${text}; its cells: ${report.segments.map(s => cellLabel(s.cell)).join(', ')}`)
+  return found
 }

@@ -5,6 +5,7 @@ import { buildTaskLayout, type TaskLayout } from '../stats/tasks/index.js'
 import { regressionPolicyProblem } from '../stats/tasks/regression.js'
 import { MonitorSpec, MAX_SUM_PRECISION_BITS, refreshAgesMs, specProblem } from '../stats/spec.js'
 import { labelDependentEntries } from '../stats/label-entries.js'
+import { segmentCellCount } from '../stats/segments.js'
 import { formatDuration } from '../config/duration.js'
 import { SecAggError } from './errors.js'
 import type { Announce } from './messages.js'
@@ -48,6 +49,13 @@ export const AgentPolicy = z.strictObject({
   /** Join at most this many rounds whose windows overlap one window (failed rounds count): bounds probing. */
   maxRoundsPerWindow: z.number().int().min(1).optional(),
   maxVectorLength: z.number().int().positive().optional(),
+  /**
+   * Segments (spec.segments): the most cells (Σ over segment columns of declared values + 1) this agent
+   * contributes to. Each cell is one more slice of its records in the sum. 0: no segments at all.
+   */
+  maxSegmentCells: z.number().int().min(0).optional(),
+  /** Segments: the only columns a spec may segment this agent's records by (absent: any column). */
+  allowedSegmentColumns: z.array(z.string().min(1)).optional(),
   allowedSpecHashes: z.array(hex64).optional(),
   /** Refuse Announces issued more than this long ago (ms, by the agent's clock): stale or replayed. */
   maxAnnounceAgeMs: ms.optional(),
@@ -122,7 +130,7 @@ export type AgentPolicy = z.infer<typeof AgentPolicy>
 export function hasSpecRules (policy: AgentPolicy): boolean {
   return policy.allowedColumns !== undefined || policy.maxBucketsPerFeature !== undefined || policy.maxScoreBins !== undefined ||
     policy.maxBucketsPerColumn !== undefined || policy.allowSums === false || policy.maxSumPrecisionBits !== undefined ||
-    policy.dp !== undefined
+    policy.dp !== undefined || policy.maxSegmentCells !== undefined || policy.allowedSegmentColumns !== undefined
 }
 
 const refuse = (message: string): SecAggError => new SecAggError('ERR_POLICY', message)
@@ -218,6 +226,7 @@ export function columnsReadBy (spec: MonitorSpec): string[] {
     columns.add(name)
     if (feature.column !== undefined) columns.add(feature.column)
   }
+  for (const s of spec.segments ?? []) columns.add(s.column)
   return [...columns]
 }
 
@@ -341,6 +350,7 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
   if (expected !== announce.vectorLength) {
     throw refuse(`the spec's ${announce.refresh !== undefined ? 'label-dependent sub-layout' : 'vector'} length is ${expected}, the round announced ${announce.vectorLength}`)
   }
+  checkSegmentsPolicy(policy, spec)
   if ('task' in layout) { // a regression spec: its task's rules (shared/stats/tasks/regression.ts)
     const problem = regressionPolicyProblem(policy, spec, layout)
     if (problem !== null) throw refuse(problem)
@@ -395,6 +405,21 @@ export function checkRefreshTerms (spec: MonitorSpec, announce: Pick<Announce, '
   }
   const due = announce.window.to + refresh.ageMs
   if (now < due) throw refuse(`the label refresh at ${formatDuration(refresh.ageMs)} is due at ${iso(due)}, not yet reached (agent clock ${iso(now)})`)
+}
+
+/** The segments rules (maxSegmentCells, allowedSegmentColumns): names the field, the column and the count, never a value. */
+export function checkSegmentsPolicy (policy: AgentPolicy, spec: MonitorSpec): void {
+  const segments = spec.segments
+  if (segments === undefined) return
+  const cells = segmentCellCount(segments)
+  if (policy.maxSegmentCells !== undefined && cells > policy.maxSegmentCells) {
+    throw refuse(`the spec's segments make ${cells} cells (${segments.map(s => `${s.column}: ${s.values.length} values + other`).join(', ')}), this agent allows at most ${policy.maxSegmentCells} (policy.maxSegmentCells)`)
+  }
+  if (policy.allowedSegmentColumns !== undefined) {
+    const allowed = new Set(policy.allowedSegmentColumns)
+    const forbidden = segments.map(s => s.column).filter(c => !allowed.has(c))
+    if (forbidden.length > 0) throw refuse(`the spec segments this agent's records by column(s) ${list(forbidden)}, not in policy.allowedSegmentColumns`)
+  }
 }
 
 /** The agent's DP rules against the spec's `privacy.dp`: required or not, and never less noise than allowed. */

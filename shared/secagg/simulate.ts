@@ -61,6 +61,8 @@ export interface SimulateOptions {
   streaming?: boolean
   /** Adversary / observer hook: return the deliveries to make instead of this one (e.g. [] to drop it). */
   intercept?: (delivery: Delivery) => Delivery[]
+  /** Each agent's input (e.g. a real scan's vector); default: simulatedInput's pseudo-random vector. */
+  inputs?: (index: number) => Uint32Array
   /** Agents (by index) that never call setInput (their data scan "hangs"). */
   noInput?: Set<number>
   /** Called with each client right after it is created (tests poke at it). */
@@ -280,7 +282,7 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
       return []
     }
   }
-  const inputFor = (i: number): Uint32Array => simulatedInput(seed, i, dim, maxEntry)
+  const inputFor = (i: number): Uint32Array => opts.inputs?.(i) ?? simulatedInput(seed, i, dim, maxEntry)
   const onClientOutput = (id: string, client: SecAggClient, out: Outgoing[]): void => {
     enqueue(id, out)
     if (client.maskMs !== null && out.some(o => o.message.type === 'masked-input')) clientMaskMs.push(client.maskMs)

@@ -43,7 +43,8 @@ export async function evaluateLocal (opts: { specFile: string, source: DataSourc
   const reference = opts.referenceWindow !== null
     ? { vector: sumVectors([(await opts.scan({ spec, layout, source: opts.source, window: opts.referenceWindow, signal: opts.signal })).vector], layout.length), id: null, window: isoWindow(opts.referenceWindow) }
     : null
-  const body = computeReportBody({ spec, layout, current, reference })
+  // one site's own view: a segment cell's site count is 1 by construction (minCellSites is the federation's rule)
+  const body = computeReportBody({ spec, layout, current, reference, cellSites: 'ignore' })
   // One site, local: its own count of undated records may be shown (it is the same for every window, which is
   // why the federation never sums it). Placed right after `records`, where the report's readers look.
   const { records, ...quality } = body.dataQuality

@@ -1,5 +1,6 @@
 import { counterIndex, type CounterName, type Layout } from './layout.js'
 import { taskOfLayout, type TaskLayout } from './tasks/index.js'
+import { cellLabelDependentEntries } from './segments.js'
 
 /**
  * The label-dependent entries of a layout: what a label-refresh round (issue 11 §2) sums again, and nothing
@@ -25,7 +26,15 @@ export const LABEL_DEPENDENT_COUNTERS: readonly CounterName[] = [
 
 /** Indexes (ascending) of the layout's label-dependent entries, for any task: the refresh round's sub-layout, in this order. */
 export function labelDependentEntries (layout: TaskLayout): Uint32Array {
-  return taskOfLayout(layout).labelDependentEntries(layout)
+  const overall = taskOfLayout(layout).labelDependentEntries(layout)
+  // segments (shared/stats/segments.ts): each cell's own label-dependent entries, at the cell's offset (after the
+  // overall ones, so the order stays ascending); the cells' site indicators are label-independent
+  const cells = cellLabelDependentEntries(layout, cell => taskOfLayout(cell).labelDependentEntries(cell))
+  if (cells.length === 0) return overall
+  const out = new Uint32Array(overall.length + cells.length)
+  out.set(overall)
+  out.set(cells, overall.length)
+  return out
 }
 
 /** The binary task's label-dependent entries (shared/stats/tasks/binary.ts). */

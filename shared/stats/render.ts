@@ -5,6 +5,7 @@
 import type { Report, FeatureDrift, Bounded } from '../report.js'
 import { taskOfReport } from './tasks/index.js'
 import type { RenderTools } from './tasks/task.js'
+import { cellLabel, segmentsWorstFirst, mainSegmentMetric, largestDrift } from './segments.js'
 
 const ANSI = { red: '\x1b[31m', yellow: '\x1b[33m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' }
 
@@ -64,6 +65,11 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   out.push(...taskOfReport(report).renderPerformance(report, { paint, num, int, table: rows => table(rows, visible) }))
   out.push('')
 
+  if (report.segments !== undefined) {
+    out.push(...segmentLines(report, { paint, num, int, table: rows => table(rows, visible) }))
+    out.push('')
+  }
+
   out.push(paint('Drift', 'bold'))
   const d = report.drift
   if (d.reference === null) {
@@ -118,6 +124,29 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   const dpText = dp !== undefined ? `, differential privacy (ε = ${dp.epsilon}, δ = ${dp.delta} per round; noise σ ${num(dp.noiseStd, 1)} per count, ±${Math.ceil(dp.countError95 ?? 0)} at 95 %)` : ''
   out.push(paint(`privacy: threshold ${pr.threshold ?? '—'}, min agents ${pr.minAgents ?? '—'}${dpText}`, 'dim'))
   return out.join('\n') + '\n'
+}
+
+/**
+ * The Segments section: one row per cell, worst first by the task's main metric (then the largest drift);
+ * suppressed cells last, with their reason and no figure. `fedmon report --segment col=value` shows one cell whole.
+ */
+function segmentLines (report: Report, tools: RenderTools): string[] {
+  const { paint, num, int } = tools
+  const main = mainSegmentMetric(report)
+  const rows: string[][] = [['segment', 'sites', 'records', 'labeled', main.label, 'bound', 'max PSI']]
+  const suppressed: string[] = []
+  for (const s of segmentsWorstFirst(report)) {
+    if (s.suppressed) { suppressed.push(`${cellLabel(s.cell)} (${s.reason})`); continue }
+    const m = s.performance[main.key] as { value?: number | null, lower?: number | null, upper?: number | null } | number | undefined
+    const value = typeof m === 'number' ? m : m?.value ?? null
+    const bound = typeof m === 'object' && m !== null && m.lower != null ? `[${num(m.lower)}, ${num(m.upper)}]` : ''
+    rows.push([cellLabel(s.cell), int(s.sites), int(s.samples.count), int(s.samples.labeled), num(value), bound, num(largestDrift(s.drift), 3)])
+  }
+  const published = rows.length - 1
+  const out = [paint(`Segments (${published} published${suppressed.length > 0 ? `, ${suppressed.length} suppressed` : ''}; worst ${main.label} first)`, 'bold')]
+  if (published > 0) out.push(...tools.table(rows).map(l => '  ' + l))
+  for (const line of suppressed) out.push(paint(`  suppressed: ${line}`, 'dim'))
+  return out
 }
 
 /** The binary task's Performance section (shared/stats/tasks/binary.ts): AUC with its bound, the threshold metrics, CBPE. */

@@ -12,6 +12,7 @@ import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups,
 import { FedmonError } from '../errors.js'
 import { reportHistograms } from './report-histograms.js'
 import { taskOfLayout, type TaskLayout } from './tasks/index.js'
+import { segmentReports, segmentsOf } from './segments.js'
 
 /**
  * The reference window's summed vector. `specHash`: the spec hash it was summed under (stored with it); when it
@@ -20,7 +21,7 @@ import { taskOfLayout, type TaskLayout } from './tasks/index.js'
  */
 export interface ReferenceInput { vector: Uint32Array, id: string | null, window: Window | null, specHash?: string }
 
-export type ReportBody = Pick<Report, 'samples' | 'performance' | 'drift' | 'dataQuality' | 'histograms'>
+export type ReportBody = Pick<Report, 'samples' | 'performance' | 'drift' | 'dataQuality' | 'histograms' | 'segments'>
 
 /** What the report says of the score and loss sums: their precision, or that they are off and what that costs. */
 export type ScoreSumsInfo =
@@ -72,8 +73,24 @@ export function fixedPointNote (layout: Layout): string {
 }
 
 /** The report body of any task's summed vector: the task's module computes it (shared/stats/tasks/). */
-export function computeReportBody (opts: { spec: MonitorSpec, layout: TaskLayout, current: Uint32Array, reference: ReferenceInput | null }): ReportBody {
-  return taskOfLayout(opts.layout).reportBody(opts)
+export function computeReportBody (opts: { spec: MonitorSpec, layout: TaskLayout, current: Uint32Array, reference: ReferenceInput | null, cellSites?: 'count' | 'ignore' }): ReportBody {
+  const task = taskOfLayout(opts.layout)
+  const segments = segmentsOf(opts.layout)
+  if (segments === null) return task.reportBody(opts)
+  // segmented (shared/stats/segments.ts): the task's body over the overall part of the vector, then each cell's
+  const overall = { ...opts.layout, length: segments.offset }
+  const current = opts.current.subarray(0, segments.offset)
+  if (opts.current.length !== opts.layout.length) throw new FedmonError(`vector length ${opts.current.length} does not match the layout (${opts.layout.length})`, 'ERR_STATS_LENGTH')
+  const reference = opts.reference === null
+    ? null
+    : opts.reference.vector.length === opts.layout.length ? { ...opts.reference, vector: opts.reference.vector.subarray(0, segments.offset) } : opts.reference
+  const body = task.reportBody({ spec: opts.spec, layout: overall, current, reference })
+  body.segments = segmentReports({
+    spec: opts.spec, layout: opts.layout, current: opts.current, reference: opts.reference, sites: opts.cellSites,
+    body: cell => taskOfLayout(cell.layout).reportBody(cell),
+    recordsInWindow: (cellLayout, v) => taskOfLayout(cellLayout).recordsInWindow(cellLayout, v)
+  })
+  return body
 }
 
 /** The binary task's report body (shared/stats/tasks/binary.ts). */

@@ -7,6 +7,7 @@ import type { Report } from '../../report.js'
 import type { Task, TaskLayout } from './task.js'
 import { binaryTask } from './binary.js'
 import { regressionTask } from './regression-task.js'
+import { withSegments } from '../segments.js'
 
 export type { Task, TaskLayout } from './task.js'
 
@@ -35,7 +36,11 @@ export function taskGauges (): ReadonlyArray<readonly [string, string, string]> 
   return [binaryTask, regressionTask].flatMap(t => t.gauges)
 }
 
-/** The layout of any spec: every caller that may meet a non-binary spec builds its layout here. */
+/**
+ * The layout of any spec: every caller that may meet a non-binary (or segmented) spec builds its layout here.
+ * With `segments`, the task's layout is followed by its per-cell layouts (shared/stats/segments.ts).
+ */
 export function buildTaskLayout (spec: MonitorSpec): TaskLayout {
-  return taskOfSpec(spec).buildLayout(spec)
+  const task = taskOfSpec(spec)
+  return withSegments(spec, task.buildLayout(spec), cellSpec => task.buildLayout(cellSpec))
 }
