@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { specHashOf, type Layout, type NumericFeatureLayout } from '../stats/layout.js'
 import { buildTaskLayout, type TaskLayout } from '../stats/tasks/index.js'
 import { regressionPolicyProblem } from '../stats/tasks/regression.js'
+import { multiclassPolicyProblem } from '../stats/tasks/multiclass.js'
 import { MonitorSpec, MAX_SUM_PRECISION_BITS, refreshAgesMs, specProblem } from '../stats/spec.js'
 import { labelDependentEntries } from '../stats/label-entries.js'
 import { formatDuration } from '../config/duration.js'
@@ -341,8 +342,8 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
   if (expected !== announce.vectorLength) {
     throw refuse(`the spec's ${announce.refresh !== undefined ? 'label-dependent sub-layout' : 'vector'} length is ${expected}, the round announced ${announce.vectorLength}`)
   }
-  if ('task' in layout) { // a regression spec: its task's rules (shared/stats/tasks/regression.ts)
-    const problem = regressionPolicyProblem(policy, spec, layout)
+  if ('task' in layout) { // another task's spec: its task's rules (shared/stats/tasks/regression.ts, multiclass.ts)
+    const problem = layout.task === 'multiclass' ? multiclassPolicyProblem(policy, spec, layout) : regressionPolicyProblem(policy, spec, layout)
     if (problem !== null) throw refuse(problem)
     return
   }

@@ -12,6 +12,7 @@ export const regressionTask: Task<RegressionLayout> = {
   labelDependentEntries: regressionLabelDependentEntries,
   fixedSums: regressionFixedSums,
   recordsInWindow: (layout, vector) => vector[regressionCounterIndex(layout, 'recordsInWindow')],
+  sitesWithRecords: (layout, vector) => vector[regressionCounterIndex(layout, 'sitesWithRecords')],
   reportBody: regressionReportBody,
   renderPerformance: (report, { table, paint }) => {
     const p = report.performance as { precision?: { note?: string } }
