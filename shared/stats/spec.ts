@@ -238,7 +238,7 @@ export const ClassesSpec = z.array(z.union([Category, z.number().finite().transf
 /** Multiclass: where a record's per-class probabilities are. */
 export const ScoresSpec = z.strictObject({
   column: SqlText.optional().describe('One column holding an object {CLASS: probability} per record (JSON object, Parquet struct or map, or JSON text in CSV). Default `scores` (a site maps it with data.columns.score).'),
-  columns: z.record(z.string(), SqlText).optional().describe('Instead of `column`: one column per class, {CLASS: column}, naming every class of `classes`.')
+  columns: z.record(z.string(), SqlText.describe('The column holding that class\'s probability.')).optional().describe('Instead of `column`: one column per class, {CLASS: column}, naming every class of `classes`.')
 }).refine(s => s.column === undefined || s.columns === undefined, 'give either column or columns, not both')
   .describe('Multiclass: the per-class probabilities, either one object column (`column`, default `scores`) or one column per class (`columns`). Their histograms are binned by `score.bins` and `score.scale`.')
 export type ScoresSpec = z.infer<typeof ScoresSpec>
