@@ -31,6 +31,8 @@ export interface TaskScan<L extends TaskLayout = TaskLayout> {
    */
   recordSql: (spec: MonitorSpec, layout: L, output: ColumnExpr, truth: ColumnExpr, outputs?: ColumnExpr[]) => string[]
   readonly recordColumns: readonly string[]
+  /** Materialise `w` as a table even from Parquet (its queries would otherwise each reread and reclassify every record). */
+  readonly readOnce?: boolean
   /** SELECT items of `w` replacing recordColumns; `hasTs` is the usable-ts condition (values NULL without one). */
   windowSql: (hasTs: string) => string[]
   /** The task's own values binned as numeric features (drift), each reading the column of its role. */
@@ -160,6 +162,7 @@ const multiclassScan: TaskScan<MulticlassLayout> = {
     return [`${cls} AS mc_sc`, `[${values.map(n => n.value).join(', ')}] AS mc_p_raw`, `${multiclassLabelSql(layout.classes, truth)} AS mc_y`]
   },
   recordColumns: ['mc_sc', 'mc_p_raw', 'mc_y'],
+  readOnce: true, // the K probabilities' classification and list are computed once, not in each of the aggregate queries
   windowSql: hasTs => ['mc_sc', 'mc_y', `CASE WHEN mc_sc = 0 AND ${hasTs} THEN mc_p_raw END AS p`],
   numericValues: () => [],
   aggregate: async (conn, layout, vec, setCount) => {

@@ -383,7 +383,8 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       if (reader.complete && readColumnPaths(paths, o.joinLabels).some(p => resolveColumn(columns, p).kind === 'absent')) continue
       const reading = readingSql(o, paths, reader.sql, columns)
       // with a join, a view would redo it in every aggregate query: a table joins once
-      await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
+      // (a task whose queries each reread many columns, multiclass's K probabilities, reads them once into a table)
+      await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels && taskScanOf(o.layout)?.readOnce !== true ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
       return { sql: reading, malformedRows: 0, idsSql: o.joinLabels ? idsSql(reader.sql, columns, paths) : null }
     } catch (err) {
       lastErr = err
