@@ -23,6 +23,7 @@ import { contributingSites } from '../../shared/stats/contributing.js'
 import { checkSpecPolicy } from '../../shared/secagg/policy.js'
 import { renderReport } from '../../shared/stats/render.js'
 import { METRIC_ALIASES, readMetric } from '../../coordinator/alerts.js'
+import { createMetrics } from '../../coordinator/metrics.js'
 import type { Bounded } from '../../shared/report.js'
 import { oracleMissing } from '../fixtures/stats/oracle.js'
 import { CLASSES, multiclassRecords, sklearnMulticlass, scoredLabelled, type MulticlassRecord } from '../fixtures/stats/multiclass.js'
@@ -112,6 +113,14 @@ test('multiclass metrics of `fedmon evaluate` equal scikit-learn on the pooled d
   const gauges = new Set(taskGauges().map(([name]) => name))
   for (const name of ['fedmon_macro_auc', 'fedmon_weighted_auc', 'fedmon_accuracy', 'fedmon_macro_f1']) assert.ok(gauges.has(name), name)
   assert.ok([...gauges].every(name => !name.endsWith('_total')))
+  // /metrics: the performance gauges, and drift series of the predicted class and of each class's probability
+  const metrics = createMetrics({ defaultMetrics: false })
+  metrics.observeReport(report)
+  const exposition = (await metrics.render()).body
+  assert.match(exposition, new RegExp(`^fedmon_macro_auc ${String(p.macro_auc.value).slice(0, 8)}`, 'm'))
+  assert.match(exposition, /^fedmon_accuracy 0\.\d+/m)
+  assert.match(exposition, /^fedmon_drift_status\{feature="__predicted_class__"\} 2$/m)
+  assert.match(exposition, /^fedmon_drift_psi\{feature="__score_bird__"\} \d/m)
 })
 
 /** Writes the records in every form the probabilities may take; returns the file per form and its spec. */
