@@ -345,6 +345,8 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
   if ('task' in layout) { // another task's spec: its task's rules (shared/stats/tasks/regression.ts, multiclass.ts)
     const problem = layout.task === 'multiclass' ? multiclassPolicyProblem(policy, spec, layout) : regressionPolicyProblem(policy, spec, layout)
     if (problem !== null) throw refuse(problem)
+    // multiclass's loss sums have binary's shape (kind, precisionBits, legacy): the same sums rules, feature moments too
+    if (layout.task === 'multiclass') checkSumsPolicy(policy, { spec, layout: layout as unknown as VerifiedBinarySpec['layout'] })
     return
   }
   const binary: VerifiedBinarySpec = { spec, layout }

@@ -227,6 +227,10 @@ test('a site policy checks the multiclass columns, bins and sums', () => {
   assert.throws(() => checkSpecPolicy({ allowedColumns: ['label', 'x'] } as any, { spec, layout } as any, announce), /scores/)
   assert.throws(() => checkSpecPolicy({ maxScoreBins: 256 } as any, { spec, layout } as any, announce), /1024 bins/)
   assert.throws(() => checkSpecPolicy({ maxSumPrecisionBits: 12 } as any, { spec, layout } as any, announce), /precisionBits: 12/)
+  // the features' moment sums follow binary's rules: legacy (unclipped) moments are refused under maxSumPrecisionBits
+  const clipped = parseMonitorSpec({ ...SPEC, score: { bins: 1024, sums: { precisionBits: 8 } } })
+  assert.throws(() => checkSpecPolicy({ maxSumPrecisionBits: 8 } as any, { spec: clipped, layout: buildTaskLayout(clipped) } as any, { vectorLength: buildTaskLayout(clipped).length }), /feature x: moments are unclipped/)
+  assert.throws(() => checkSpecPolicy({ allowSums: false } as any, { spec, layout } as any, announce), /allowSums: false/)
 })
 
 test('spec mistakes are ConfigErrors naming the field', () => {
