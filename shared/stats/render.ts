@@ -105,7 +105,7 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
   if (q.scores !== undefined) { // multiclass: the per-class probabilities
     line('probabilities missing', q.scores.missing); line('probabilities not numeric', q.scores.notNumeric)
     line('probabilities not finite', q.scores.notFinite); line('probabilities outside [0, 1]', q.scores.outOfRange)
-    line('probabilities not summing to 1', q.scores.notSummingToOne)
+    line('probabilities sum ≠ 1', q.scores.notSummingToOne)
   }
   if (q.label?.invalid !== undefined) line('label invalid', q.label.invalid)
   if (q.label?.notAClass !== undefined) line('label not a class', q.label.notAClass)
