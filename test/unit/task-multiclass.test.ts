@@ -20,6 +20,7 @@ import { maxAgentsFor } from '../../shared/stats/layout.js'
 import { buildTaskLayout, taskOfLayout, taskGauges } from '../../shared/stats/tasks/index.js'
 import { type MulticlassLayout, multiclassCounterIndex } from '../../shared/stats/tasks/multiclass.js'
 import { contributingSites } from '../../shared/stats/contributing.js'
+import { mergeEntries, projectEntries } from '../../shared/stats/label-entries.js'
 import { checkSpecPolicy } from '../../shared/secagg/policy.js'
 import { renderReport } from '../../shared/stats/render.js'
 import { METRIC_ALIASES, readMetric } from '../../coordinator/alerts.js'
@@ -179,6 +180,9 @@ test('labels change only the label-dependent entries (what a label refresh sums 
     if (a[i] !== b[i]) { differing++; assert.ok(sub.has(i), `entry ${i} changed with the labels but is not label-dependent`) }
   }
   assert.ok(differing > 100, String(differing))
+  // a refresh's sub-vector merged into the unlabelled scan rebuilds the labelled scan exactly
+  const entries = taskOfLayout(layout).labelDependentEntries(layout)
+  assert.deepEqual(mergeEntries(b, entries, projectEntries(a, entries)), a)
   for (const c of ['recordsInWindow', 'scoresValid', 'scoresNotSummingToOne', 'sitesWithRecords'] as const) assert.ok(!sub.has(multiclassCounterIndex(layout, c)), c)
   for (let i = 0; i < layout.predicted.length; i++) assert.ok(!sub.has(layout.predicted.offset + i), 'the predicted class is label-independent')
   for (const c of ['labelClass', 'labeledScored'] as const) assert.ok(sub.has(multiclassCounterIndex(layout, c)), c)
