@@ -9,6 +9,7 @@
 import { COUNTERS, type Layout } from '../shared/stats/layout.js'
 import { taskOfLayout, type TaskLayout } from '../shared/stats/tasks/index.js'
 import { regressionWindowProblem } from '../shared/stats/tasks/regression.js'
+import { multiclassWindowProblem, multiclassWindowWarnings } from '../shared/stats/tasks/multiclass.js'
 import type { TsUnit } from '../shared/stats/data-source.js'
 import type { TimestampProfile } from './scan.js'
 import { LOOKS_LIKE_OF_MAGNITUDE, type EpochUnit } from './scan-sql.js'
@@ -57,6 +58,7 @@ export function checkWindowData (input: DataCheckInput): { problem: string | nul
     : layout.features
       .filter(f => vector[f.offset + f.missingIndex] === records)
       .map(f => `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window (is data.columns.features mapped?)`)
+  if ('task' in layout && layout.task === 'multiclass') warnings.push(...multiclassWindowWarnings(layout, vector, { scores: columns.score }))
   return { problem: windowProblem(input, records), warnings }
 }
 
@@ -74,6 +76,7 @@ function windowProblem (input: DataCheckInput, records: number): string | null {
       : null
   }
   // another task's columns (regression: prediction and target, read through the score and label mappings)
+  if ('task' in layout && layout.task === 'multiclass') return multiclassWindowProblem(layout, vector, { scores: columns.score, label: columns.label }, maxBadFraction)
   if ('task' in layout) return regressionWindowProblem(layout, vector, { prediction: columns.score, target: columns.label }, maxBadFraction)
   return binaryWindowProblem(layout, vector, columns, maxBadFraction, records)
 }

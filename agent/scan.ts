@@ -18,7 +18,7 @@ import { FedmonError } from '../shared/errors.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { type Layout, COUNTERS, type CounterName, type FeatureLayout } from '../shared/stats/layout.js'
 import type { TaskLayout } from '../shared/stats/tasks/index.js'
-import { taskScanOf, taskColumnsOf } from './scan-tasks.js'
+import { taskScanOf, taskScanOfSpec, taskColumnsOf } from './scan-tasks.js'
 import { segmentsOf, cellSpecOf, type SegmentsLayout } from '../shared/stats/segments.js'
 import { type DataSource, type DataFormat, type LabelSource, dataFormatOf } from '../shared/stats/data-source.js'
 import { writeLimbs } from '../shared/stats/fixed-point.js'
@@ -218,7 +218,8 @@ async function listFiles (conn: DuckDBConnection, pattern: string): Promise<stri
 /** A column path: the whole string when the file has that column, else its dot-separated parts. */
 type ColumnPath = string[]
 
-interface Paths { ts: ColumnPath, score: ColumnPath, label: ColumnPath, id: ColumnPath, features: Map<string, ColumnPath>, segments: ColumnPath[] }
+/** `outputs`: the task's output columns when it has several (multiclass: one per class), read instead of `score`. */
+interface Paths { ts: ColumnPath, score: ColumnPath, outputs: ColumnPath[] | null, label: ColumnPath, id: ColumnPath, features: Map<string, ColumnPath>, segments: ColumnPath[] }
 
 function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat): Paths {
   const cols = source.columns
@@ -230,20 +231,24 @@ function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat)
   }
   // the task's two roles: the model's output (binary: score) and the truth (binary: label), mapped by the site
   const roles = taskColumnsOf(spec)
+  const score = one(cols?.score, roles.output)
+  const outputs = taskScanOfSpec(spec)?.outputPaths?.(spec, score[0]) ?? null
   // segment columns (spec.segments) are read by their name, as the site's records have them
   const segments = (spec.segments ?? []).map(s => [s.column])
-  return { ts: one(cols?.ts, 'ts'), score: one(cols?.score, roles.output), label: one(cols?.label, roles.truth), id: one(cols?.id, 'id'), features, segments }
+  return { ts: one(cols?.ts, 'ts'), score, outputs, label: one(cols?.label, roles.truth), id: one(cols?.id, 'id'), features, segments }
 }
 
 /** The columns a materialisation reads: the prediction id only when labels are joined (else it costs a column). */
 function readColumnPaths (paths: Paths, joinLabels: boolean): ColumnPath[] {
-  return [paths.ts, paths.score, paths.label, ...(joinLabels ? [paths.id] : []), ...paths.features.values(), ...paths.segments]
+  return [paths.ts, ...(paths.outputs ?? [paths.score]), paths.label, ...(joinLabels ? [paths.id] : []), ...paths.features.values(), ...paths.segments]
 }
 
 /** The columns a scan reads for `spec` from `source`, as the site names them (dotted = nested), for messages. */
 export function columnNamesFor (spec: MonitorSpec, source: DataSource): { ts: string, score: string, label: string, id: string, features: Map<string, string> } {
   const paths = columnPaths(spec, source, dataFormatOf(source) ?? 'jsonl')
-  return { ts: paths.ts.join('.'), score: paths.score.join('.'), label: paths.label.join('.'), id: paths.id.join('.'), features: new Map([...paths.features].map(([k, v]) => [k, v.join('.')])) }
+  // several output columns (multiclass per-class columns): named together
+  const score = paths.outputs !== null && paths.outputs.some(p => p.length === 1) ? paths.outputs.map(p => p.join('.')).join(', ') : paths.score.join('.')
+  return { ts: paths.ts.join('.'), score, label: paths.label.join('.'), id: paths.id.join('.'), features: new Map([...paths.features].map(([k, v]) => [k, v.join('.')])) }
 }
 
 interface Columns { names: string[], types: DuckDBType[] }
@@ -251,7 +256,9 @@ interface Columns { names: string[], types: DuckDBType[] }
 /** Resolves a path against the reader's columns into an SQL expression and the kind of values it yields. */
 function resolveColumn (columns: Columns, path: ColumnPath): ColumnExpr {
   const whole = path.length === 1 ? path[0] : path.join('.')
-  const parts = columns.names.includes(whole) ? [whole] : whole.split('.')
+  // a path of several parts keeps its parts (a key may hold dots: a class name inside a scores object); only its
+  // first part is a column name that may be dotted (nested)
+  const parts = columns.names.includes(whole) ? [whole] : path.length > 1 ? (columns.names.includes(path[0]) ? path : [...path[0].split('.'), ...path.slice(1)]) : whole.split('.')
   let idx = columns.names.indexOf(parts[0])
   if (idx < 0) return { sql: 'NULL', kind: 'absent' }
   let type = columns.types[idx]
@@ -262,9 +269,16 @@ function resolveColumn (columns: Columns, path: ColumnPath): ColumnExpr {
       if (idx < 0) return { sql: 'NULL', kind: 'absent' }
       sql = `struct_extract(${sql}, ${sqlString(parts[i])})`
       type = type.entryTypes[idx]
+    } else if (type.typeId === DuckDBTypeId.MAP) {
+      // a Parquet map (e.g. {class: probability}): the key's value, NULL when the record has no such key
+      sql = `map_extract_value(${sql}, ${sqlString(parts[i])})`
+      type = type.valueType
     } else if (type.typeId === DuckDBTypeId.VARCHAR && type.alias === 'JSON') {
       // the rest of the path addresses inside the JSON value; ->> yields its text (NULL when absent)
       return { sql: `json_extract_string(${sql}, ${sqlString(jsonPathOf(parts.slice(i)))})`, kind: 'text' }
+    } else if (type.typeId === DuckDBTypeId.VARCHAR) {
+      // text holding a JSON object (a CSV cell): inside it when it is JSON, else NULL (missing)
+      return { sql: `json_extract_string(TRY_CAST(${sql} AS JSON), ${sqlString(jsonPathOf(parts.slice(i)))})`, kind: 'text' }
     } else {
       return { sql: 'NULL', kind: 'absent' }
     }
@@ -372,8 +386,9 @@ async function materialize (conn: DuckDBConnection, o: MaterializeOpts): Promise
       if (reader.complete && readColumnPaths(paths, o.joinLabels).some(p => resolveColumn(columns, p).kind === 'absent')) continue
       const reading = readingSql(o, paths, reader.sql, columns)
       // with a join, a view would redo it in every aggregate query: a table joins once
-      // segmented: a table, read once per cell (shared/stats/segments.ts)
-      await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels && segmentsOf(o.layout) === null ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
+      // (a task whose queries each reread many columns, multiclass's K probabilities, reads them once into a table;
+      // so does a segmented layout, read once per cell: shared/stats/segments.ts)
+      await conn.run(`CREATE TEMP ${o.format === 'parquet' && !o.joinLabels && taskScanOf(o.layout)?.readOnce !== true && segmentsOf(o.layout) === null ? 'VIEW' : 'TABLE'} w AS ${windowSql(o, reading)}`)
       return { sql: reading, malformedRows: 0, idsSql: o.joinLabels ? idsSql(reader.sql, columns, paths) : null }
     } catch (err) {
       lastErr = err
@@ -585,7 +600,8 @@ async function describe (conn: DuckDBConnection, reader: string): Promise<Column
  */
 function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: Columns): string {
   const ts = timestampPartsSql(resolveColumn(columns, paths.ts))
-  const inner: string[] = [`${ts.number} AS ts_num`, `${ts.instant} AS ts_instant`, `${ts.missing} AS ts_missing`, ...taskRecordSql(o, resolveColumn(columns, paths.score), resolveColumn(columns, paths.label))]
+  const outputs = paths.outputs?.map(p => resolveColumn(columns, p))
+  const inner: string[] = [`${ts.number} AS ts_num`, `${ts.instant} AS ts_instant`, `${ts.missing} AS ts_missing`, ...taskRecordSql(o, resolveColumn(columns, paths.score), resolveColumn(columns, paths.label), outputs)]
   if (o.joinLabels) inner.push(`${idTextSql(resolveColumn(columns, paths.id))} AS pred_id`)
   const taskValues = taskScanOf(o.layout)?.numericValues(o.layout) ?? []
   const rolePaths = { output: paths.score, truth: paths.label }
@@ -612,9 +628,9 @@ function readingSql (o: MaterializeOpts, paths: Paths, reader: string, columns: 
 }
 
 /** The task's per-record classes (binary: score class and value, label class; other tasks: agent/scan-tasks.ts). */
-function taskRecordSql (o: MaterializeOpts, output: ColumnExpr, truth: ColumnExpr): string[] {
+function taskRecordSql (o: MaterializeOpts, output: ColumnExpr, truth: ColumnExpr, outputs?: ColumnExpr[]): string[] {
   const taskScan = taskScanOf(o.layout)
-  if (taskScan !== null) return taskScan.recordSql(o.spec, o.layout, output, truth)
+  if (taskScan !== null) return taskScan.recordSql(o.spec, o.layout, output, truth, outputs)
   const score = scoreClassSql(output)
   return [`${score.cls} AS score_class`, `${score.value} AS s_raw`, `${labelClassSql(o.spec, truth)} AS label_class`]
 }

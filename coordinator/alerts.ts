@@ -65,7 +65,14 @@ export const METRIC_ALIASES: Readonly<Record<string, string>> = {
   rmse: 'performance.rmse.value',
   r2: 'performance.r2.value',
   bias: 'performance.bias.value',
-  mape: 'performance.mape.value'
+  mape: 'performance.mape.value',
+  // multiclass (shared/stats/tasks/multiclass.ts); accuracy, log_loss, brier and ece are the same paths as binary's
+  macro_auc: 'performance.macro_auc.value',
+  weighted_auc: 'performance.weighted_auc.value',
+  macro_f1: 'performance.macro_f1',
+  weighted_f1: 'performance.weighted_f1',
+  macro_precision: 'performance.macro_precision',
+  macro_recall: 'performance.macro_recall'
 }
 
 /** Labelled records a realised performance metric needs before a rule on it fires (unless the rule says). */

@@ -16,6 +16,9 @@ import { taskGauges } from '../shared/stats/tasks/index.js'
 import { cellLabel } from '../shared/stats/segments.js'
 
 export const SCORE_FEATURE_LABEL = '__score__'
+/** Multiclass drift series: the predicted class, and each class's probability (`__score_CLASS__`). */
+export const PREDICTED_CLASS_FEATURE_LABEL = '__predicted_class__'
+export const classScoreFeatureLabel = (name: string): string => `__score_${name}__`
 
 /** Drift status as a number: 0 ok, 1 warn, 2 drift, -1 unknown (no reference). */
 export const DRIFT_STATUS_CODE: Readonly<Record<string, number>> = { ok: 0, warn: 1, drift: 2, unknown: -1 }
@@ -155,6 +158,9 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}): Metrics
         }
         const entries: Array<[string, Report['drift']['features'][string]]> = Object.entries(report.drift?.features ?? {})
         if (report.drift?.score != null) entries.push([SCORE_FEATURE_LABEL, report.drift.score])
+        // multiclass: the predicted class's distribution and each class's probability
+        if (report.drift?.predicted != null) entries.push([PREDICTED_CLASS_FEATURE_LABEL, report.drift.predicted as Report['drift']['features'][string]])
+        for (const [name, d] of Object.entries((report.drift?.classScores ?? {}) as Report['drift']['features'])) entries.push([classScoreFeatureLabel(name), d])
         driftFeatures.set(monitor, new Set(entries.map(([feature]) => feature)))
         for (const [feature, d] of entries) {
           for (const { gauge, key } of drift) {

@@ -88,7 +88,7 @@ export interface Report {
   round: { id: string, kind: 'reference' | 'current' | 'local', durationMs?: number }
   window: Window
   /** `task`: absent for binary (reports as before tasks), else the spec's task (shared/stats/tasks/). */
-  spec: { model: string, hash: string, vectorLength: number, task?: 'binary' | 'regression' }
+  spec: { model: string, hash: string, vectorLength: number, task?: 'binary' | 'regression' | 'multiclass' }
   /**
    * `contributing`: how many of the included sites had at least one record in the window (the summed per-site
    * indicator; noisy under privacy.dp). Absent in reports made before layout v3.

@@ -96,7 +96,7 @@ function describeType (s: JsonSchema): string {
   if (s.prefixItems !== undefined) return `[${s.prefixItems.map(describeType).join(', ')}]`
   let base = s.type ?? 'any'
   if (base === 'array' && s.items !== undefined) base = (s.items.anyOf ?? s.items.oneOf) !== undefined ? `array of (${describeType(s.items)})` : `array of ${describeType(s.items)}`
-  if (base === 'object' && s.properties === undefined && typeof s.additionalProperties === 'object') base = 'map of name to object'
+  if (base === 'object' && s.properties === undefined && typeof s.additionalProperties === 'object') base = `map of name to ${entryType(s.additionalProperties)}`
   const bounds: string[] = []
   const lo = s.minimum !== undefined ? `≥ ${s.minimum}` : s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : null
   const hi = s.maximum !== undefined ? `≤ ${s.maximum}` : s.exclusiveMaximum !== undefined ? `< ${s.exclusiveMaximum}` : null
@@ -107,6 +107,11 @@ function describeType (s: JsonSchema): string {
     bounds.push(s.maxItems === undefined ? `at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}` : `${s.minItems ?? 0} to ${s.maxItems} items`)
   }
   return bounds.length > 0 ? `${base} (${bounds.join(', ')})` : base
+}
+
+/** A map's entry: its own type when it is a plain value (a column name), else `object`. */
+function entryType (entry: JsonSchema): string {
+  return entry.type !== undefined && entry.type !== 'object' ? describeType(entry) : 'object'
 }
 
 /** The object case of `a or { ... }` (score.sums, moments): its keys are documented under the same path. */
@@ -136,7 +141,7 @@ export function specReferenceRows (): SpecReferenceRow[] {
       if (entry !== undefined) {
         const entryKey = `${key}.<name>`
         const tagged = entry.oneOf ?? entry.anyOf
-        out.push({ key: entryKey, type: 'object', default: '—', meaning: entry.description ?? MEANINGS[entryKey] ?? '' })
+        out.push({ key: entryKey, type: entryType(entry), default: '—', meaning: entry.description ?? MEANINGS[entryKey] ?? '' })
         if (tagged !== undefined) {
           for (const option of tagged) {
             const tag = Object.values(option.properties ?? {}).find(p => typeof p.const === 'string')?.const as string | undefined

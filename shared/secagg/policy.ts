@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { specHashOf, type Layout, type NumericFeatureLayout } from '../stats/layout.js'
 import { buildTaskLayout, type TaskLayout } from '../stats/tasks/index.js'
 import { regressionPolicyProblem } from '../stats/tasks/regression.js'
+import { multiclassPolicyProblem } from '../stats/tasks/multiclass.js'
 import { MonitorSpec, MAX_SUM_PRECISION_BITS, refreshAgesMs, specProblem } from '../stats/spec.js'
 import { labelDependentEntries } from '../stats/label-entries.js'
 import { segmentCellCount } from '../stats/segments.js'
@@ -351,9 +352,11 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
     throw refuse(`the spec's ${announce.refresh !== undefined ? 'label-dependent sub-layout' : 'vector'} length is ${expected}, the round announced ${announce.vectorLength}`)
   }
   checkSegmentsPolicy(policy, spec)
-  if ('task' in layout) { // a regression spec: its task's rules (shared/stats/tasks/regression.ts)
-    const problem = regressionPolicyProblem(policy, spec, layout)
+  if ('task' in layout) { // another task's spec: its task's rules (shared/stats/tasks/regression.ts, multiclass.ts)
+    const problem = layout.task === 'multiclass' ? multiclassPolicyProblem(policy, spec, layout) : regressionPolicyProblem(policy, spec, layout)
     if (problem !== null) throw refuse(problem)
+    // multiclass's loss sums have binary's shape (kind, precisionBits, legacy): the same sums rules, feature moments too
+    if (layout.task === 'multiclass') checkSumsPolicy(policy, { spec, layout: layout as unknown as VerifiedBinarySpec['layout'] })
     return
   }
   const binary: VerifiedBinarySpec = { spec, layout }

@@ -4,14 +4,12 @@
  * never which. A report whose figures come from fewer sites than the round's minAgents is not published by the
  * honest coordinator: "4 included" must not be one site's histogram.
  */
-import { counterIndex } from './layout.js'
-import type { TaskLayout } from './tasks/task.js'
-import { regressionCounterIndex } from './tasks/regression.js'
+import { taskOfLayout, type TaskLayout } from './tasks/index.js'
 import { skellamTailBound } from '../dp/skellam.js'
 
 /** The summed per-site indicator of `vector` (one local vector: 1 or 0). Every task's layout has one. */
 export function contributingSites (layout: TaskLayout, vector: Uint32Array): number {
-  return vector['task' in layout ? regressionCounterIndex(layout, 'sitesWithRecords') : counterIndex(layout, 'sitesWithRecords')]
+  return taskOfLayout(layout).sitesWithRecords(layout, vector)
 }
 
 export const ERR_TOO_FEW_CONTRIBUTORS = 'ERR_TOO_FEW_CONTRIBUTORS'

@@ -83,6 +83,9 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
     if (d.score !== null) entries.push(['(score)', d.score])
     // a task's own modelled values (regression: prediction and target), drifting like features
     for (const key of ['prediction', 'target']) if (d[key] != null) entries.push([`(${key})`, d[key] as FeatureDrift])
+    // multiclass: the predicted class's distribution and each class's probability
+    if (d.predicted != null) entries.push(['(predicted class)', d.predicted as FeatureDrift])
+    for (const [name, f] of Object.entries((d.classScores ?? {}) as Record<string, FeatureDrift>)) entries.push([`(score ${name})`, f])
     for (const [name, f] of entries) {
       const ks = f.ks !== undefined && f.ks.value !== null ? `${num(f.ks.value, 3)} [${num(f.ks.upper, 3)}]` : '—'
       const miss = `${num(f.missingRate.reference, 3)}→${num(f.missingRate.current, 3)}`
@@ -105,7 +108,13 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
     line('score missing', q.score.missing); line('score not numeric', q.score.notNumeric)
     line('score not finite', q.score.notFinite); line('score outside [0, 1]', q.score.outOfRange)
   }
-  if (q.label !== undefined) line('label invalid', q.label.invalid)
+  if (q.scores !== undefined) { // multiclass: the per-class probabilities
+    line('probabilities missing', q.scores.missing); line('probabilities not numeric', q.scores.notNumeric)
+    line('probabilities not finite', q.scores.notFinite); line('probabilities outside [0, 1]', q.scores.outOfRange)
+    line('probabilities sum ≠ 1', q.scores.notSummingToOne)
+  }
+  if (q.label?.invalid !== undefined) line('label invalid', q.label.invalid)
+  if (q.label?.notAClass !== undefined) line('label not a class', q.label.notAClass)
   for (const key of ['prediction', 'target']) {
     const v = q[key] as Record<string, number> | undefined
     if (v !== undefined) for (const [kind, n] of Object.entries(v)) line(`${key} ${kind === 'notNumeric' ? 'not numeric' : kind === 'notFinite' ? 'not finite' : kind}`, n)

@@ -196,10 +196,10 @@ export function refreshAgesMs (spec: MonitorSpec): number[] {
  * (the layout and spec hash of every spec written before tasks existed). Each task is one module under
  * shared/stats/tasks/ (layout entries, scan, metrics, rendering).
  */
-export const TASK_NAMES = ['binary', 'regression'] as const
+export const TASK_NAMES = ['binary', 'regression', 'multiclass'] as const
 export type TaskName = typeof TASK_NAMES[number]
 export const TaskSpec = z.enum(TASK_NAMES, { error: `task must be one of ${TASK_NAMES.join(', ')}` })
-  .describe('The model\'s task: `binary` (a probability `score` and a 0/1 `label`; the default) or `regression` (a numeric `prediction` and `target`).')
+  .describe('The model\'s task: `binary` (a probability `score` and a 0/1 `label`; the default), `regression` (a numeric `prediction` and `target`) or `multiclass` (a probability per class of `classes`, and the true class name as `label`).')
 
 /** How a regression value's distribution is binned for drift: as a numeric feature's (edges, or a sketch). */
 const distributionShape = {
@@ -264,6 +264,22 @@ export const SegmentsSpec = z.array(SegmentColumnSpec).min(1).max(MAX_SEGMENT_CO
   .refine(a => new Set(a.map(s => s.column)).size === a.length, 'segment columns must be distinct')
   .describe('Segments: per segment column, one cell per declared value plus `other`, each with the task\'s figures.')
 
+/** Multiclass: the most classes a spec may name (each adds 3 × score.bins histogram entries and a row of the confusion matrix). */
+export const MAX_CLASSES = 32
+
+/** Multiclass: the class names, in the order of the confusion matrix (and of arg-max ties: the first wins). */
+export const ClassesSpec = z.array(z.union([Category, z.number().finite().transform(n => String(n))]))
+  .min(2).max(MAX_CLASSES).refine(a => new Set(a).size === a.length, 'classes must be distinct')
+  .describe(`Multiclass (\`task: multiclass\`, required there): the class names (2..${MAX_CLASSES}, distinct; numbers are read as their text). A record's \`label\` is one of them; the order is the confusion matrix's, and an arg-max tie goes to the class listed first.`)
+
+/** Multiclass: where a record's per-class probabilities are. */
+export const ScoresSpec = z.strictObject({
+  column: SqlText.optional().describe('One column holding an object {CLASS: probability} per record (JSON object, Parquet struct or map, or JSON text in CSV). Default `scores` (a site maps it with data.columns.score).'),
+  columns: z.record(z.string(), SqlText.describe('The column holding that class\'s probability.')).optional().describe('Instead of `column`: one column per class, {CLASS: column}, naming every class of `classes`.')
+}).refine(s => s.column === undefined || s.columns === undefined, 'give either column or columns, not both')
+  .describe('Multiclass: the per-class probabilities, either one object column (`column`, default `scores`) or one column per class (`columns`). Their histograms are binned by `score.bins` and `score.scale`.')
+export type ScoresSpec = z.infer<typeof ScoresSpec>
+
 const featureName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'feature names: letters, digits, _ . - (max 64), starting with a letter or _')
 
 export const MonitorSpec = z.strictObject({
@@ -281,7 +297,9 @@ export const MonitorSpec = z.strictObject({
   prediction: PredictionSpec.optional(),
   target: TargetSpec.optional(),
   error: ErrorSpec.optional(),
-  segments: SegmentsSpec.optional()
+  segments: SegmentsSpec.optional(),
+  classes: ClassesSpec.optional(),
+  scores: ScoresSpec.optional()
 })
 export type MonitorSpec = z.infer<typeof MonitorSpec>
 
@@ -341,7 +359,7 @@ export function taskOfSpec (spec: MonitorSpec): TaskName {
 }
 
 /** Keys that belong to one task only: each with the task it needs. */
-const TASK_ONLY_KEYS: ReadonlyArray<[keyof MonitorSpec, TaskName]> = [['prediction', 'regression'], ['target', 'regression'], ['error', 'regression']]
+const TASK_ONLY_KEYS: ReadonlyArray<[keyof MonitorSpec, TaskName]> = [['prediction', 'regression'], ['target', 'regression'], ['error', 'regression'], ['classes', 'multiclass'], ['scores', 'multiclass']]
 /** Binary keys a regression spec must leave at their defaults (they would be silently ignored otherwise). */
 const BINARY_ONLY_KEYS = ['score', 'label', 'threshold', 'calibration'] as const
 
@@ -358,6 +376,28 @@ function taskProblem (spec: MonitorSpec): { field: string, message: string } | n
     }
     if (spec.privacy?.dp !== undefined) return { field: 'privacy.dp', message: 'not available with task: regression (its metrics rest on fixed-point sums, which differential privacy does not cover yet)' }
   }
+  if (task === 'multiclass') return multiclassProblem(spec)
+  return null
+}
+
+/** A multiclass spec's own rules: classes, the probability columns, and the binary keys it does not use. */
+function multiclassProblem (spec: MonitorSpec): { field: string, message: string } | null {
+  const classes = spec.classes
+  if (classes === undefined) return { field: 'classes', message: 'required with task: multiclass: the class names, e.g. classes: [cat, dog, bird]' }
+  const perClass = spec.scores?.columns
+  if (perClass !== undefined) {
+    const missing = classes.filter(c => perClass[c] === undefined)
+    if (missing.length > 0) return { field: 'scores.columns', message: `names no column for class(es) ${missing.slice(0, 5).join(', ')}: give one column per class of \`classes\`` }
+    const extra = Object.keys(perClass).filter(c => !classes.includes(c))
+    if (extra.length > 0) return { field: 'scores.columns', message: `names ${extra.slice(0, 5).join(', ')}, not in \`classes\`` }
+  }
+  const defaults = MonitorSpec.parse({ model: spec.model })
+  if (spec.score.column !== defaults.score.column) return { field: 'score.column', message: 'not used by task: multiclass (its probabilities are `scores.column` or `scores.columns`; `score` only bins them: bins, scale, logitRange, sums)' }
+  if (canonicalJson(spec.label.positive) !== canonicalJson(defaults.label.positive) || spec.label.negative !== undefined) {
+    return { field: 'label', message: 'a multiclass label is one of `classes`: label.positive and label.negative are not used (only label.column)' }
+  }
+  if (spec.threshold !== defaults.threshold) return { field: 'threshold', message: 'not used by task: multiclass (the predicted class is the arg-max of the probabilities)' }
+  if (spec.privacy?.dp !== undefined) return { field: 'privacy.dp', message: 'not available with task: multiclass yet (its per-class histograms and loss sums are not noised by the DP plan)' }
   return null
 }
 

@@ -15,7 +15,9 @@ export const binaryTask: Task<Layout> = {
   labelDependentEntries: binaryLabelDependentEntries,
   fixedSums: fixedSumsOf,
   recordsInWindow: (layout, vector) => vector[counterIndex(layout, 'recordsInWindow')],
+  sitesWithRecords: (layout, vector) => vector[counterIndex(layout, 'sitesWithRecords')],
   reportBody: binaryReportBody,
   renderPerformance: binaryPerformanceLines,
+  mainMetric: { label: 'AUC', key: 'auc', higherIsBetter: true },
   gauges: [] // the binary gauges are coordinator/metrics.ts's own list (they predate tasks)
 }

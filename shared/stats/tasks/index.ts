@@ -8,6 +8,7 @@ import type { Task, TaskLayout } from './task.js'
 import { binaryTask } from './binary.js'
 import { regressionTask } from './regression-task.js'
 import { withSegments } from '../segments.js'
+import { multiclassTask } from './multiclass-task.js'
 
 export type { Task, TaskLayout } from './task.js'
 
@@ -15,6 +16,7 @@ export function taskNamed (name: TaskName): Task<any> {
   switch (name) {
     case 'binary': return binaryTask
     case 'regression': return regressionTask
+    case 'multiclass': return multiclassTask
   }
 }
 
@@ -33,7 +35,7 @@ export function taskOfReport (report: Pick<Report, 'spec'>): Task<any> {
 
 /** Every task's own Prometheus gauges (coordinator/metrics.ts adds them to the binary ones). */
 export function taskGauges (): ReadonlyArray<readonly [string, string, string]> {
-  return [binaryTask, regressionTask].flatMap(t => t.gauges)
+  return [binaryTask, regressionTask, multiclassTask].flatMap(t => t.gauges)
 }
 
 /**

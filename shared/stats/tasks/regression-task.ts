@@ -12,6 +12,7 @@ export const regressionTask: Task<RegressionLayout> = {
   labelDependentEntries: regressionLabelDependentEntries,
   fixedSums: regressionFixedSums,
   recordsInWindow: (layout, vector) => vector[regressionCounterIndex(layout, 'recordsInWindow')],
+  sitesWithRecords: (layout, vector) => vector[regressionCounterIndex(layout, 'sitesWithRecords')],
   reportBody: regressionReportBody,
   renderPerformance: (report, { table, paint }) => {
     const p = report.performance as { precision?: { note?: string } }
@@ -21,6 +22,7 @@ export const regressionTask: Task<RegressionLayout> = {
     ]
   },
   // metric short names (README): the same names as the report's performance keys
+  mainMetric: { label: 'MAE', key: 'mae', higherIsBetter: false },
   gauges: [
     ['fedmon_mae', 'Mean absolute error of the latest report (regression)', 'performance.mae.value'],
     ['fedmon_rmse', 'Root mean squared error of the latest report (regression)', 'performance.rmse.value'],

@@ -10,9 +10,10 @@ import type { FixedSum } from '../fixed-point.js'
 import type { Report } from '../../report.js'
 import type { ReportBody, ReferenceInput } from '../report-body.js'
 import type { RegressionLayout } from './regression.js'
+import type { MulticlassLayout } from './multiclass.js'
 
 /** Every task's layout: the binary layout (the type predating tasks, without a `task` field) or another task's. */
-export type TaskLayout = Layout | RegressionLayout
+export type TaskLayout = Layout | RegressionLayout | MulticlassLayout
 
 /** The tools a task's terminal rendering gets from the one renderer (shared/stats/render.ts). */
 export interface RenderTools {
@@ -37,10 +38,14 @@ export interface Task<L extends TaskLayout = TaskLayout> {
   fixedSums: (layout: L) => FixedSum[]
   /** Records of the window the vector counts (policy.minRecords, contributing-site checks). */
   recordsInWindow: (layout: L, vector: Uint32Array) => number
+  /** The summed per-site indicator `sitesWithRecords` (shared/stats/contributing.ts). */
+  sitesWithRecords: (layout: L, vector: Uint32Array) => number
   /** samples, performance, drift, data quality (and histograms) from a summed vector. */
   reportBody: (opts: { spec: MonitorSpec, layout: L, current: Uint32Array, reference: ReferenceInput | null }) => ReportBody
   /** The terminal report's Performance section (lines, indented by the renderer's convention). */
   renderPerformance: (report: Report, tools: RenderTools) => string[]
   /** Prometheus gauges of the report's performance: [metric name, help, path in the report], by short name. */
   readonly gauges: ReadonlyArray<readonly [string, string, string]>
+  /** The figure a segment table is sorted by (worst first): its label, its key under `performance`, and its sense. */
+  readonly mainMetric: { label: string, key: string, higherIsBetter: boolean }
 }
