@@ -3,7 +3,22 @@
  * `drift`, `samples` and `dataQuality` parts are produced by shared/stats from a summed vector, the rest
  * (id, round, window, agents, privacy, createdAt) by whoever ran the aggregation (coordinator or `evaluate`).
  */
-import type { SegmentReport } from './stats/segments.js'
+/** A segment cell's key: {column: value} (shared/stats/segments.ts). */
+export type SegmentCell = Record<string, string>
+/** A published segment cell: the task's figures over its records. */
+export interface PublishedSegment {
+  cell: SegmentCell
+  suppressed: false
+  /** How many sites had records in the cell (its summed indicator). */
+  sites: number
+  samples: Report['samples']
+  performance: Report['performance']
+  /** Only for the cells of a `drift: true` column. */
+  drift?: Report['drift']
+}
+/** A cell below a threshold: its key and why, never a figure. */
+export interface SuppressedSegment { cell: SegmentCell, suppressed: true, reason: string }
+export type SegmentReport = PublishedSegment | SuppressedSegment
 
 export interface Window { from: string, to: string } // ISO-8601 instants, [from, to)
 

@@ -22,7 +22,8 @@ import type { Report } from '../report.js'
 import { taskOfReport } from './tasks/index.js'
 
 /** A cell's key in reports: `{region: "north"}` (the implicit cell: `{region: "other"}`). */
-export type SegmentCell = Record<string, string>
+export type { SegmentCell } from '../report.js'
+import type { SegmentCell } from '../report.js'
 
 export interface SegmentCellLayout {
   column: string
@@ -119,20 +120,9 @@ export function cellThresholds (spec: MonitorSpec): { minCellRecords: number, mi
   return { minCellRecords: spec.privacy?.minCellRecords ?? DEFAULT_MIN_CELL_RECORDS, minCellSites: spec.privacy?.minCellSites ?? DEFAULT_MIN_CELL_SITES }
 }
 
-/** A published cell: the task's figures over its records. */
-export interface PublishedSegment {
-  cell: SegmentCell
-  suppressed: false
-  /** How many sites had records in the cell (its summed indicator). */
-  sites: number
-  samples: Report['samples']
-  performance: Report['performance']
-  /** Only for the cells of a `drift: true` column. */
-  drift?: Report['drift']
-}
-/** A cell below a threshold: its key and why, never a figure. */
-export interface SuppressedSegment { cell: SegmentCell, suppressed: true, reason: string }
-export type SegmentReport = PublishedSegment | SuppressedSegment
+// The report's segment shapes live in shared/report.ts (which the browser dashboard type-checks without Node).
+export type { PublishedSegment, SuppressedSegment, SegmentReport } from '../report.js'
+import type { PublishedSegment, SegmentReport } from '../report.js'
 
 /**
  * The report's `segments`: per cell, the task's report body over the cell's slice, or the suppression.
