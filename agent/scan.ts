@@ -233,8 +233,9 @@ function columnPaths (spec: MonitorSpec, source: DataSource, format: DataFormat)
   const roles = taskColumnsOf(spec)
   const score = one(cols?.score, roles.output)
   const outputs = taskScanOfSpec(spec)?.outputPaths?.(spec, score[0]) ?? null
-  // segment columns (spec.segments) are read by their name, as the site's records have them
-  const segments = (spec.segments ?? []).map(s => [s.column])
+  // a segment column that is one of the spec's features is read as that feature (the site's mapping applies);
+  // any other by its name, as the site's records have it
+  const segments = (spec.segments ?? []).map(s => features.get(s.column) ?? [s.column])
   return { ts: one(cols?.ts, 'ts'), score, outputs, label: one(cols?.label, roles.truth), id: one(cols?.id, 'id'), features, segments }
 }
 

@@ -252,7 +252,7 @@ export const MAX_SEGMENT_VALUES = 1024
 /** The name of the implicit cell of a segment column's undeclared and missing values. */
 export const OTHER_SEGMENT_VALUE = 'other'
 export const SegmentColumnSpec = z.strictObject({
-  column: SqlText.describe('The column whose value picks the record\'s cell.'),
+  column: SqlText.describe('The column whose value picks the record\'s cell; a feature\'s name reads that feature (with the site\'s column mapping).'),
   values: z.array(Category).min(1).max(MAX_SEGMENT_VALUES)
     .refine(a => new Set(a).size === a.length, 'values must be distinct')
     .refine(a => !a.includes(OTHER_SEGMENT_VALUE), `values must not include "${OTHER_SEGMENT_VALUE}" (the implicit cell of every undeclared or missing value)`)

@@ -175,3 +175,24 @@ test('regression: a cell\'s slice equals the regression scan of that cell\'s rec
     assert.equal(whole.vector[c.sitesIndex], 1)
   }
 })
+
+test('a segment column named after a feature reads that feature\'s column, with the site\'s mapping', async () => {
+  const spec = MonitorSpec.parse({ ...BINARY, segments: [{ column: 'color', values: ['red', 'blue'] }] })
+  const layout = buildTaskLayout(spec)
+  const segments = segmentsOf(layout)!
+  // JSONL: the feature is nested (features.color); a CSV site maps it to its own column name
+  const records = binaryRecords(11, 300).filter(r => typeof r.score === 'number')
+  const nested = await scanWindowDetailed({ spec, layout, source: { path: write(records) }, window: WINDOW })
+  const csv = join(dir, `mapped-${n++}.csv`)
+  writeFileSync(csv, 'ts,score,label,x,colour\n' + records.map(r => {
+    const f = r.features as { x: number, color: string }
+    return `${r.ts as number},${r.score as number},${r.label === null ? '' : r.label as number},${f.x},${f.color}`
+  }).join('\n') + '\n')
+  const mapped = await scanWindowDetailed({ spec, layout, source: { path: csv, columns: { features: { color: 'colour' } } }, window: WINDOW })
+  const inWindow = records.filter(r => (r.ts as number) >= WINDOW.from && (r.ts as number) < WINDOW.to)
+  for (const c of segments.cells) {
+    const count = inWindow.filter(r => ((r.features as { color: string }).color === c.value) || (c.value === 'other' && !['red', 'blue'].includes((r.features as { color: string }).color))).length
+    assert.equal(cellSlice(c, nested.vector)[c.layout.counters.offset], count, `nested ${c.value}`)
+    assert.deepEqual([...cellSlice(c, mapped.vector)], [...cellSlice(c, nested.vector)], `mapped ${c.value}`)
+  }
+})
