@@ -31,7 +31,9 @@ export const DEMO_SPEC = {
     tenure: { type: 'numeric', edges: [0, 3, 6, 12, 24, 36, 48, 60, 84, 120] }
   },
   // Labels arrive late: each window is refreshed a day, a week and a month after it closes (issue 11).
-  labels: { refreshAfter: ['1d', '7d', '30d'] }
+  labels: { refreshAfter: ['1d', '7d', '30d'] },
+  // Every performance figure per region too (issue 12 §3): the region feature's column picks the cell.
+  segments: [{ column: 'region', values: [...REGIONS] }]
 }
 
 /**
@@ -40,8 +42,9 @@ export const DEMO_SPEC = {
  * ε = 1 per round moves it by about 0.002 at 50,000 records per site (npm run -s bench -- dp).
  */
 export function demoDpSpec (epsilon: number, delta = 1e-6): Record<string, unknown> {
+  const { segments: _segments, ...spec } = DEMO_SPEC // segments have no DP yet (their counts are not noised per cell)
   return {
-    ...DEMO_SPEC,
+    ...spec,
     score: { ...DEMO_SPEC.score, bins: 100, sums: false },
     features: Object.fromEntries(Object.entries(DEMO_SPEC.features).map(([name, f]) => [name, f.type === 'numeric' ? { ...f, moments: false } : f])),
     privacy: { dp: { epsilon, delta } }
@@ -209,7 +212,7 @@ export function siteBalances (site: number, rows: number, windows: DemoWindows, 
     const tenure = Math.min(240, -profile.tenureMean * Math.log(1 - rand()))
     const learnt = 400 + 0.045 * income + 12 * tenure
     // Week 2: lower incomes, yet larger balances than the model's week-1 relationship predicts.
-    const truth = (week2 ? 1.3 * learnt + 600 * (50000 / income) : learnt) * Math.exp(0.25 * normal(rand))
+    const truth = (week2 ? 1.12 * learnt + 250 * (50000 / income) : learnt) * Math.exp(0.25 * normal(rand))
     out.push({
       id: `${DEMO_SITES[site]}-b${i}`,
       ts,

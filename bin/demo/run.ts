@@ -180,7 +180,8 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   const creditAlerts = [
     { metric: 'performance.auc.value', below: 0.75 },
     { metric: 'performance.auc.value', dropFromReference: 0.05 },
-    { metric: 'drift.*.psi', above: 0.25 }
+    { metric: 'drift.*.psi', above: 0.25 },
+    { metric: 'performance.auc.value', below: 0.7, segments: '*' }
   ]
   // The federation's roster: one file that the coordinator and every site read (shared out of band in a
   // real deployment), so no site joins a round with peers the coordinator alone vouches for.
