@@ -877,7 +877,7 @@ async function aggregate (conn: DuckDBConnection, spec: MonitorSpec, layout: Tas
       const k = segments.columns.findIndex(c => c.column === cell.column)
       await conn.run(`CREATE OR REPLACE TEMP TABLE w AS SELECT ${cellProjection(windowColumns, layout, cell.layout, segments).join(', ')}
         FROM fedmon_window WHERE ${SEGMENT_COLUMN_PREFIX}${k} = ${cell.valueIndex}`)
-      const own = await aggregateOne(conn, cellSpecOf(spec, cell.drift), cell.layout, signal)
+      const own = await aggregateOne(conn, cellSpecOf(spec, cell), cell.layout, signal)
       vec.set(own.vector, cell.offset)
       vec[cell.sitesIndex] = own.local.recordsInWindow > 0 ? 1 : 0
     }

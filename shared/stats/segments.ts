@@ -33,6 +33,8 @@ export interface SegmentCellLayout {
   valueIndex: number
   /** Whether this cell's layout has the features (drift per cell). */
   drift: boolean
+  /** The cell's score bins when its column sets `scoreBins` (else the spec's). */
+  scoreBins?: number
   /** First entry of the cell's task layout in the whole vector. */
   offset: number
   /** The cell's task layout (offsets relative to `offset`). */
@@ -44,7 +46,7 @@ export interface SegmentCellLayout {
 export interface SegmentsLayout {
   /** First entry of the cells: the overall layout's length. */
   offset: number
-  columns: Array<{ column: string, values: string[], drift: boolean }>
+  columns: Array<{ column: string, values: string[], drift: boolean, scoreBins?: number }>
   cells: SegmentCellLayout[]
 }
 
@@ -53,10 +55,14 @@ export function segmentsOf (layout: TaskLayout): SegmentsLayout | null {
   return (layout as { segments?: SegmentsLayout }).segments ?? null
 }
 
-/** The spec a cell's task layout is built from: the spec without segments, and without features unless `drift`. */
-export function cellSpecOf (spec: MonitorSpec, drift: boolean): MonitorSpec {
+/**
+ * The spec a cell's task layout is built from: the spec without segments, without features unless `drift`, and
+ * with its column's `scoreBins` when set.
+ */
+export function cellSpecOf (spec: MonitorSpec, cell: { drift: boolean, scoreBins?: number }): MonitorSpec {
   const { segments: _segments, ...rest } = spec
-  return drift ? rest : { ...rest, features: {} }
+  const binned = cell.scoreBins !== undefined ? { ...rest, score: { ...rest.score, bins: cell.scoreBins } } : rest
+  return cell.drift ? binned : { ...binned, features: {} }
 }
 
 /**
@@ -65,21 +71,22 @@ export function cellSpecOf (spec: MonitorSpec, drift: boolean): MonitorSpec {
  */
 export function withSegments<L extends TaskLayout> (spec: MonitorSpec, base: L, buildCell: (spec: MonitorSpec) => TaskLayout): L {
   if (spec.segments === undefined) return base
-  const byDrift = new Map<boolean, TaskLayout>()
-  const cellLayout = (drift: boolean): TaskLayout => {
-    let l = byDrift.get(drift)
-    if (l === undefined) { l = buildCell(cellSpecOf(spec, drift)); byDrift.set(drift, l) }
+  const built = new Map<string, TaskLayout>()
+  const cellLayout = (c: { drift: boolean, scoreBins?: number }): TaskLayout => {
+    const key = `${c.drift}|${c.scoreBins ?? ''}`
+    let l = built.get(key)
+    if (l === undefined) { l = buildCell(cellSpecOf(spec, c)); built.set(key, l) }
     return l
   }
   let next = base.length
   let maxEntry = base.maxEntry
   const cells: SegmentCellLayout[] = []
-  const columns = spec.segments.map(s => ({ column: s.column, values: [...s.values], drift: s.drift === true }))
+  const columns = spec.segments.map(s => ({ column: s.column, values: [...s.values], drift: s.drift === true, ...(s.scoreBins !== undefined ? { scoreBins: s.scoreBins } : {}) }))
   for (const c of columns) {
-    const layout = cellLayout(c.drift)
+    const layout = cellLayout(c)
     maxEntry = Math.max(maxEntry, layout.maxEntry)
     for (const [valueIndex, value] of [...c.values, OTHER_SEGMENT_VALUE].entries()) {
-      cells.push({ column: c.column, value, valueIndex, drift: c.drift, offset: next, layout, sitesIndex: next + layout.length })
+      cells.push({ column: c.column, value, valueIndex, drift: c.drift, ...(c.scoreBins !== undefined ? { scoreBins: c.scoreBins } : {}), offset: next, layout, sitesIndex: next + layout.length })
       next += layout.length + 1
     }
   }
@@ -158,7 +165,7 @@ export function segmentReports (opts: {
         ? { ...opts.reference, vector: cellSlice(c, opts.reference.vector), specHash: c.layout.specHash }
         : opts.reference
     }
-    const body = opts.body({ spec: cellSpecOf(opts.spec, c.drift), layout: c.layout, current: new Uint32Array(current), reference })
+    const body = opts.body({ spec: cellSpecOf(opts.spec, c), layout: c.layout, current: new Uint32Array(current), reference })
     return { cell, suppressed: false, sites, samples: body.samples, performance: body.performance, ...(c.drift ? { drift: body.drift } : {}) }
   })
 }

@@ -257,7 +257,9 @@ export const SegmentColumnSpec = z.strictObject({
     .refine(a => new Set(a).size === a.length, 'values must be distinct')
     .refine(a => !a.includes(OTHER_SEGMENT_VALUE), `values must not include "${OTHER_SEGMENT_VALUE}" (the implicit cell of every undeclared or missing value)`)
     .describe('The declared values, one cell each; any other value, or none, goes to the cell `other`.'),
-  drift: z.boolean().optional().describe('Also sum the features per cell, for drift per cell (default: performance only).')
+  drift: z.boolean().optional().describe('Also sum the features per cell, for drift per cell (default: performance only).'),
+  scoreBins: z.number().int().min(2).max(1 << 16).optional()
+    .describe('Score histogram bins of this column\'s cells (binary and multiclass; default `score.bins`). Most of a cell is its score histogram: fewer bins keep a segmented vector small, at the price of a wider certified AUC interval per cell.')
 }).describe('One segment column: its declared values (plus the implicit `other`).')
 export type SegmentColumnSpec = z.infer<typeof SegmentColumnSpec>
 export const SegmentsSpec = z.array(SegmentColumnSpec).min(1).max(MAX_SEGMENT_COLUMNS)
@@ -307,6 +309,8 @@ export type MonitorSpec = z.infer<typeof MonitorSpec>
 export function specProblem (spec: MonitorSpec): { field: string, message: string } | null {
   const task = taskProblem(spec)
   if (task !== null) return task
+  const regressionScoreBins = spec.task === 'regression' ? (spec.segments ?? []).findIndex(s => s.scoreBins !== undefined) : -1
+  if (regressionScoreBins >= 0) return { field: `segments.${regressionScoreBins}.scoreBins`, message: 'not used by task: regression (its cells have no score histogram)' }
   if (spec.segments !== undefined && spec.privacy?.dp !== undefined) {
     // a record counts in the overall figures and in one cell per segment column: the noise would have to cover
     // that many releases of it (not sized yet), so the two are not combined

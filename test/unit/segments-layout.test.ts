@@ -83,8 +83,8 @@ test('without segments: the same layout and spec hash; with them: overall unchan
   assert.equal(segments.offset, base.length)
   assert.equal(segments.cells.length, segmentCellCount(spec.segments))
   assert.equal(segments.cells.length, 4 + 3)
-  const perf = buildLayout(cellSpecOf(spec, false)).length
-  const withDrift = buildLayout(cellSpecOf(spec, true)).length
+  const perf = buildLayout(cellSpecOf(spec, { drift: false })).length
+  const withDrift = buildLayout(cellSpecOf(spec, { drift: true })).length
   assert.ok(perf < withDrift && withDrift === base.length)
   assert.equal(layout.length, base.length + 4 * (perf + 1) + 3 * (withDrift + 1))
   assert.deepEqual(segments.cells.map(c => `${c.column}=${c.value}`), ['region=north', 'region=south', 'region=west', 'region=other', 'channel=web', 'channel=app', 'channel=other'])
@@ -130,7 +130,7 @@ test('binary: each cell\'s slice of the scan equals the scan of the cell\'s reco
   for (const c of segments.cells) {
     const values = spec.segments!.find(s => s.column === c.column)!.values
     const mine = records.filter(r => inCell(r, c.column, values, c.value))
-    const cellSpec = cellSpecOf(spec, c.drift)
+    const cellSpec = cellSpecOf(spec, c)
     const alone = await scanWindowDetailed({ spec: cellSpec, layout: buildTaskLayout(cellSpec), source: { path: write(mine) }, window: WINDOW })
     assert.deepEqual([...cellSlice(c, whole.vector)], [...alone.vector], `cell ${c.column}=${c.value}`)
     assert.equal(whole.vector[c.sitesIndex], alone.local.recordsInWindow > 0 ? 1 : 0)
@@ -169,7 +169,7 @@ test('regression: a cell\'s slice equals the regression scan of that cell\'s rec
   const whole = await scanWindowDetailed({ spec, layout, source: { path }, window: WINDOW })
   for (const c of segments.cells) {
     const values = spec.segments!.find(s => s.column === c.column)!.values
-    const cellSpec = cellSpecOf(spec, c.drift)
+    const cellSpec = cellSpecOf(spec, c)
     const alone = await scanWindowDetailed({ spec: cellSpec, layout: buildTaskLayout(cellSpec), source: { path: write(records.filter(r => inCell(r, c.column, values, c.value))) }, window: WINDOW })
     assert.deepEqual([...cellSlice(c, whole.vector)], [...alone.vector], `cell ${c.column}=${c.value}`)
     assert.equal(whole.vector[c.sitesIndex], 1)
@@ -195,4 +195,24 @@ test('a segment column named after a feature reads that feature\'s column, with 
     assert.equal(cellSlice(c, nested.vector)[c.layout.counters.offset], count, `nested ${c.value}`)
     assert.deepEqual([...cellSlice(c, mapped.vector)], [...cellSlice(c, nested.vector)], `mapped ${c.value}`)
   }
+})
+
+test('scoreBins: a column\'s cells take their own score bins; each cell equals the scan of its records at those bins', async () => {
+  const spec = MonitorSpec.parse({ ...BINARY, segments: [{ column: 'region', values: REGIONS, scoreBins: 4 }, { column: 'channel', values: ['web', 'app'] }] })
+  const layout = buildTaskLayout(spec)
+  const segments = segmentsOf(layout)!
+  const coarse = segments.cells.find(c => c.column === 'region')!
+  const fine = segments.cells.find(c => c.column === 'channel')!
+  assert.ok(coarse.layout.length < fine.layout.length)
+  assert.notEqual(specHashOf(spec), specHashOf(MonitorSpec.parse({ ...BINARY, segments: [{ column: 'region', values: REGIONS }, { column: 'channel', values: ['web', 'app'] }] })))
+  const records = binaryRecords(21, 800)
+  const path = write(records)
+  const whole = await scanWindowDetailed({ spec, layout, source: { path }, window: WINDOW })
+  for (const c of segments.cells.filter(c => c.column === 'region')) {
+    const cellSpec = cellSpecOf(spec, c)
+    assert.equal((cellSpec.score as { bins: number }).bins, 4)
+    const alone = await scanWindowDetailed({ spec: cellSpec, layout: buildTaskLayout(cellSpec), source: { path: write(records.filter(r => inCell(r, 'region', REGIONS, c.value))) }, window: WINDOW })
+    assert.deepEqual([...cellSlice(c, whole.vector)], [...alone.vector], `cell region=${c.value}`)
+  }
+  assert.throws(() => parseMonitorSpec({ model: 'p', task: 'regression', target: { clip: [0, 1] }, segments: [{ column: 'region', values: ['a'], scoreBins: 8 }] }), /segments\.0\.scoreBins/)
 })
