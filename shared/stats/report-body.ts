@@ -4,7 +4,7 @@
  */
 import type { Report, Window, FeatureDrift, Bounded } from '../report.js'
 import type { MonitorSpec } from './spec.js'
-import { type Layout, type CounterName, type NumericFeatureLayout, type CategoricalFeatureLayout, type MomentsLayout, type ScoreSumsLayout, counterIndex, COUNTERS } from './layout.js'
+import { type Layout, type CounterName, type FeatureLayout, type NumericFeatureLayout, type CategoricalFeatureLayout, type MomentsLayout, type ScoreSumsLayout, counterIndex, COUNTERS } from './layout.js'
 import { readFixedSum, LIMB_BITS } from './fixed-point.js'
 import { rocAucBounds, averagePrecision, expectedCalibrationError, thresholdMetrics, type CalibrationBin } from './performance.js'
 import { estimatePerformance } from './estimated.js'
@@ -335,24 +335,27 @@ function driftOf (spec: MonitorSpec, layout: Layout, cur: Uint32Array, reference
   for (const f of layout.features) {
     features[f.name] = f.type === 'numeric' ? numericDrift(spec, f, cur, ref) : categoricalDrift(spec, f, cur, ref)
   }
-  const refRecords = ref[counterIndex(layout, 'recordsInWindow')]
   return {
-    reference: { id: reference.id, window: reference.window },
+    ...driftFrame(spec, reference, ref[counterIndex(layout, 'recordsInWindow')]),
     features,
-    score: scoreDrift(spec, layout, cur, ref),
-    thresholds: { psi: spec.drift.psi, js: spec.drift.js.drift, wasserstein: spec.drift.wasserstein.drift },
-    psiRule: `empty bins get proportion ${PSI_EMPTY_BIN_PROPORTION} before the logarithm`,
-    ...(refRecords < 1000 ? { note: `reference window has only ${refRecords} records (< 1000): distances are noisy` } : {})
+    score: scoreDrift(spec, layout, cur, ref)
   } as Report['drift']
 }
 
-function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {
-  const counters: Record<string, number> = {}
-  for (const name of COUNTERS) counters[name] = v[counterIndex(layout, name)]
+/** What every task's drift section carries besides its figures: the reference, the thresholds and rules, a note on a small reference. */
+export function driftFrame (spec: MonitorSpec, reference: ReferenceInput, refRecords: number): Pick<Report['drift'], 'reference' | 'thresholds' | 'psiRule' | 'note'> {
+  return {
+    reference: { id: reference.id, window: reference.window },
+    thresholds: { psi: spec.drift.psi, js: spec.drift.js.drift, wasserstein: spec.drift.wasserstein.drift },
+    psiRule: `empty bins get proportion ${PSI_EMPTY_BIN_PROPORTION} before the logarithm`,
+    ...(refRecords < 1000 ? { note: `reference window has only ${refRecords} records (< 1000): distances are noisy` } : {})
+  }
+}
+
+/** Every task's per-feature data-quality counts: missing, invalid and out-of-range (numeric), missing and unseen (categorical). */
+export function featureQuality (layoutFeatures: readonly FeatureLayout[], v: Uint32Array): Record<string, Record<string, number>> {
   const features: Record<string, Record<string, number>> = {}
-  const moments: Record<string, MomentsInfo> = {}
-  for (const f of layout.features) {
-    if (f.type === 'numeric') moments[f.name] = momentsInfo(f.moments)
+  for (const f of layoutFeatures) {
     if (f.type === 'numeric') {
       const fv = v.subarray(f.offset, f.offset + f.length)
       const entry: Record<string, number> = { missing: fv[f.missingIndex], invalid: fv[f.invalidIndex] }
@@ -363,6 +366,15 @@ function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {
       features[f.name] = { missing: v[f.offset + f.missingIndex], unseenCategory: v[f.offset + f.otherIndex] }
     }
   }
+  return features
+}
+
+function dataQualityOf (layout: Layout, v: Uint32Array): Report['dataQuality'] {
+  const counters: Record<string, number> = {}
+  for (const name of COUNTERS) counters[name] = v[counterIndex(layout, name)]
+  const features = featureQuality(layout.features, v)
+  const moments: Record<string, MomentsInfo> = {}
+  for (const f of layout.features) if (f.type === 'numeric') moments[f.name] = momentsInfo(f.moments)
   // No count of undated records here: it is not in the vector (layout v2, see the window rule in layout.ts);
   // `fedmon evaluate` adds the site's own figure from its scan.
   return {

@@ -27,8 +27,8 @@ import {
 } from '../layout.js'
 import { type FixedSum, readFixedSum, LIMB_MAX, LIMB_BITS, LOSS_SCALE_BITS } from '../fixed-point.js'
 import { rocAucBounds, expectedCalibrationError, type CalibrationBin } from '../performance.js'
-import { type ReportBody, type ReferenceInput, referenceMismatch, numericDrift, categoricalDrift, momentsInfo, scoreBinCenters } from '../report-body.js'
-import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup, PSI_EMPTY_BIN_PROPORTION } from '../drift.js'
+import { type ReportBody, type ReferenceInput, referenceMismatch, numericDrift, categoricalDrift, momentsInfo, scoreBinCenters, driftFrame, featureQuality } from '../report-body.js'
+import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup } from '../drift.js'
 import { FedmonError } from '../../errors.js'
 
 /** Per-record counters of the multiclass layout, in vector order. */
@@ -322,33 +322,18 @@ function multiclassDrift (spec: MonitorSpec, layout: MulticlassLayout, cur: Uint
   for (const f of layout.features) features[f.name] = f.type === 'numeric' ? numericDrift(spec, f, cur, ref) : categoricalDrift(spec, f, cur, ref)
   const classScores: Record<string, FeatureDrift> = {}
   layout.classes.forEach((name, k) => { classScores[name] = classScoreDrift(spec, layout, k, cur, ref) })
-  const refRecords = ref[multiclassCounterIndex(layout, 'recordsInWindow')]
   return {
-    reference: { id: reference.id, window: reference.window },
+    ...driftFrame(spec, reference, ref[multiclassCounterIndex(layout, 'recordsInWindow')]),
     features,
     score: null,
     predicted: categoricalDrift(spec, layout.predicted, cur, ref),
     classScores,
-    thresholds: { psi: spec.drift.psi, js: spec.drift.js.drift, wasserstein: spec.drift.wasserstein.drift },
-    psiRule: `empty bins get proportion ${PSI_EMPTY_BIN_PROPORTION} before the logarithm`,
-    ...(refRecords < 1000 ? { note: `reference window has only ${refRecords} records (< 1000): distances are noisy` } : {})
   }
 }
 
 function multiclassDataQuality (layout: MulticlassLayout, v: Uint32Array): Report['dataQuality'] {
   const c = (name: MulticlassCounter): number => v[multiclassCounterIndex(layout, name)]
-  const features: Record<string, Record<string, number>> = {}
-  for (const f of layout.features) {
-    if (f.type === 'numeric') {
-      const fv = v.subarray(f.offset, f.offset + f.length)
-      const entry: Record<string, number> = { missing: fv[f.missingIndex], invalid: fv[f.invalidIndex] }
-      if (f.binning === 'sketch') entry.outOfRange = fv[0] + fv[f.valueBuckets - 1]
-      else { entry.belowFirstEdge = fv[0]; entry.aboveLastEdge = fv[f.valueBuckets - 1] }
-      features[f.name] = entry
-    } else {
-      features[f.name] = { missing: v[f.offset + f.missingIndex], unseenCategory: v[f.offset + f.otherIndex] }
-    }
-  }
+  const features = featureQuality(layout.features, v)
   const notSumming = c('scoresNotSummingToOne')
   return {
     records: c('recordsInWindow'),

@@ -24,8 +24,7 @@ import {
 } from '../layout.js'
 import { type FixedSum, readFixedSumExact, LIMB_MAX, LIMB_BITS } from '../fixed-point.js'
 import { type SketchMapping, sketchMapping } from '../sketch.js'
-import { type ReportBody, type ReferenceInput, referenceMismatch, numericDrift, categoricalDrift, momentsInfo } from '../report-body.js'
-import { PSI_EMPTY_BIN_PROPORTION } from '../drift.js'
+import { type ReportBody, type ReferenceInput, referenceMismatch, numericDrift, categoricalDrift, momentsInfo, driftFrame, featureQuality } from '../report-body.js'
 import { FedmonError } from '../../errors.js'
 
 /** Per-record counters of the regression layout, in vector order. */
@@ -300,33 +299,18 @@ function regressionDrift (spec: MonitorSpec, layout: RegressionLayout, cur: Uint
   const ref = reference.vector
   const features: Record<string, FeatureDrift> = {}
   for (const f of layout.features) features[f.name] = f.type === 'numeric' ? numericDrift(spec, f, cur, ref) : categoricalDrift(spec, f, cur, ref)
-  const refRecords = ref[regressionCounterIndex(layout, 'recordsInWindow')]
   return {
-    reference: { id: reference.id, window: reference.window },
+    ...driftFrame(spec, reference, ref[regressionCounterIndex(layout, 'recordsInWindow')]),
     features,
     score: null,
     prediction: { ...numericDrift(spec, layout.prediction, cur, ref), type: 'prediction' },
     target: { ...numericDrift(spec, layout.target, cur, ref), type: 'target' },
-    thresholds: { psi: spec.drift.psi, js: spec.drift.js.drift, wasserstein: spec.drift.wasserstein.drift },
-    psiRule: `empty bins get proportion ${PSI_EMPTY_BIN_PROPORTION} before the logarithm`,
-    ...(refRecords < 1000 ? { note: `reference window has only ${refRecords} records (< 1000): distances are noisy` } : {})
   }
 }
 
 function regressionDataQuality (layout: RegressionLayout, v: Uint32Array): Report['dataQuality'] {
   const c = (name: RegressionCounter): number => v[regressionCounterIndex(layout, name)]
-  const features: Record<string, Record<string, number>> = {}
-  for (const f of layout.features) {
-    if (f.type === 'numeric') {
-      const fv = v.subarray(f.offset, f.offset + f.length)
-      const entry: Record<string, number> = { missing: fv[f.missingIndex], invalid: fv[f.invalidIndex] }
-      if (f.binning === 'sketch') entry.outOfRange = fv[0] + fv[f.valueBuckets - 1]
-      else { entry.belowFirstEdge = fv[0]; entry.aboveLastEdge = fv[f.valueBuckets - 1] }
-      features[f.name] = entry
-    } else {
-      features[f.name] = { missing: v[f.offset + f.missingIndex], unseenCategory: v[f.offset + f.otherIndex] }
-    }
-  }
+  const features = featureQuality(layout.features, v)
   return {
     records: c('recordsInWindow'),
     prediction: { missing: c('predictionMissing'), notNumeric: c('predictionNotNumeric'), notFinite: c('predictionNotFinite'), clipped: c('predictionClipped') },
