@@ -191,6 +191,10 @@ export function cellReport (report: Report, cell: PublishedSegment): Report {
   return {
     ...report,
     samples: cell.samples,
+    // the cell's own label coverage (the report's is over every record)
+    ...(report.labels !== undefined
+      ? { labels: { ...report.labels, coverage: cell.samples.count > 0 ? cell.samples.labeled / cell.samples.count : null, labeled: cell.samples.labeled, unlabeled: cell.samples.unlabeled } }
+      : {}),
     performance: cell.performance,
     drift: cell.drift ?? { reference: null, features: {}, score: null, note: 'performance only in this segment (the spec\'s segment column has no drift: true)' },
     dataQuality: {},

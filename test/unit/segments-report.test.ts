@@ -76,3 +76,12 @@ test('a SecAgg round over three sites\' scans: per-cell AUC as scikit-learn on t
   const north = body.segments!.find(s => s.cell.region === 'north')
   assert.ok(north !== undefined && !north.suppressed && north.sites === 3)
 })
+
+test('a cell\'s view of a report carries the cell\'s own label coverage, not the report\'s', async () => {
+  const { cellReport } = await import('../../shared/stats/segments.js')
+  const report = { samples: { count: 1000, labeled: 900, positives: 300, unlabeled: 100 }, labels: { coverage: 0.9, labeled: 900, unlabeled: 100, maturedAt: '2026-01-01T00:00:00.000Z' }, alerts: [], performance: {}, drift: {}, dataQuality: {} } as unknown as import('../../shared/report.js').Report
+  const cell = { cell: { region: 'north' }, suppressed: false as const, sites: 3, samples: { count: 200, labeled: 50, positives: 10, unlabeled: 150 }, performance: { auc: { value: 0.7, lower: 0.69, upper: 0.71 } } }
+  const view = cellReport(report, cell)
+  assert.deepEqual(view.labels, { coverage: 0.25, labeled: 50, unlabeled: 150, maturedAt: '2026-01-01T00:00:00.000Z' })
+  assert.equal(view.samples.count, 200)
+})
