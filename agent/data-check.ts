@@ -59,6 +59,11 @@ export function checkWindowData (input: DataCheckInput): { problem: string | nul
       .filter(f => vector[f.offset + f.missingIndex] === records)
       .map(f => `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window (is data.columns.features mapped?)`)
   if ('task' in layout && layout.task === 'multiclass') warnings.push(...multiclassWindowWarnings(layout, vector, { scores: columns.score }))
+  // No truth at all in the window is no problem while it has not arrived, but it is how a wrong column name looks.
+  const { truth } = taskOfLayout(layout).columnCounts(layout, vector)
+  if (records > 0 && truth.missing === records) {
+    warnings.push(`${truth.role}: column \`${columns.label}\` is empty or absent in every record of the window (fine while ${truth.role}s have not arrived; else check data.columns.label)`)
+  }
   return { problem: windowProblem(input, records), warnings }
 }
 

@@ -3,7 +3,7 @@
  * run by the site's operator on its own files, with the figures behind them: files, records, per-column parse
  * results, the window's coverage and what the vector would contain. Local only: values may be shown.
  */
-import { COUNTERS, buildLayout, type Layout } from '../shared/stats/layout.js'
+import { buildTaskLayout, taskOfLayout, type TaskLayout } from '../shared/stats/tasks/index.js'
 import type { MonitorSpec } from '../shared/stats/spec.js'
 import { dataFormatOf, type DataSource } from '../shared/stats/data-source.js'
 import { checkDataSource, columnNamesFor, scanWindowDetailed, type LabelFigures, type TimestampProfile } from './scan.js'
@@ -39,7 +39,7 @@ export interface LocalCheck {
    * window's predictions that got a label by id, as a share of them (null when the window is empty).
    */
   labels: (LabelFigures & { path: string, format: string | null, idColumn: string, joinedShare: number | null }) | null
-  vector: { length: number, specHash: string, scoreBins: number, calibrationBins: number, features: Array<{ name: string, type: string, buckets: number }> }
+  vector: { length: number, specHash: string, scoreBins: number | null, calibrationBins: number | null, features: Array<{ name: string, type: string, buckets: number }> }
   /** Why an agent would decline this window (one line), or null. */
   problem: string | null
   warnings: string[]
@@ -61,7 +61,7 @@ export interface LocalCheckOptions {
  */
 export async function checkLocalData (opts: LocalCheckOptions): Promise<LocalCheck> {
   const { source, spec } = opts
-  const layout = buildLayout(spec)
+  const layout = buildTaskLayout(spec)
   const files = await checkDataSource(source)
   const { vector, local } = await scanWindowDetailed({ spec, layout, source, window: opts.window ?? ALL_TIME, profile: 'always' })
   const names = columnNamesFor(spec, source)
@@ -91,8 +91,9 @@ export async function checkLocalData (opts: LocalCheckOptions): Promise<LocalChe
     vector: {
       length: layout.length,
       specHash: layout.specHash,
-      scoreBins: layout.score.bins,
-      calibrationBins: layout.calibration.bins,
+      // per task: binary and multiclass have score and calibration bins, regression neither
+      scoreBins: 'score' in layout ? layout.score.bins : null,
+      calibrationBins: 'calibration' in layout ? layout.calibration.bins : null,
       features: layout.features.map(f => ({ name: f.name, type: f.type, buckets: f.length }))
     },
     problem,
@@ -100,16 +101,15 @@ export async function checkLocalData (opts: LocalCheckOptions): Promise<LocalChe
   }
 }
 
-function columnChecks (layout: Layout, vector: Uint32Array, t: TimestampProfile | null, names: ReturnType<typeof columnNamesFor>): ColumnCheck[] {
-  const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
-  const records = counter('recordsInWindow')
+function columnChecks (layout: TaskLayout, vector: Uint32Array, t: TimestampProfile | null, names: ReturnType<typeof columnNamesFor>): ColumnCheck[] {
+  const task = taskOfLayout(layout)
+  const records = task.recordsInWindow(layout, vector)
+  const { output, truth } = task.columnCounts(layout, vector)
   const out: ColumnCheck[] = []
   if (t !== null) out.push({ role: 'ts', column: names.ts, over: 'source', usable: t.usable, missing: t.missing, bad: t.bad })
-  out.push({
-    role: 'score', column: names.score, over: 'window', usable: counter('scoreValid'), missing: counter('scoreMissing'),
-    bad: counter('scoreNotNumeric') + counter('scoreNotFinite') + counter('scoreOutOfRange')
-  })
-  out.push({ role: 'label', column: names.label, over: 'window', usable: counter('labelPositive') + counter('labelNegative'), missing: counter('labelUnlabeled'), bad: counter('labelInvalid') })
+  // the task's two roles read through the score and label mappings (regression: prediction and target)
+  out.push({ ...output, column: names.score, over: 'window' })
+  out.push({ ...truth, column: names.label, over: 'window' })
   for (const f of layout.features) {
     const missing = vector[f.offset + f.missingIndex]
     const bad = f.type === 'numeric' ? vector[f.offset + f.invalidIndex] : 0

@@ -29,7 +29,7 @@ export function renderCheck (c: LocalCheck, opts: { specGiven: boolean }): strin
     { align: ['left', 'left', 'left', 'right', 'right', 'right'] }).trimEnd())
   out.push('')
   const features = c.vector.features.map(f => `${f.name} (${f.type}, ${f.buckets} buckets)`).join(', ')
-  out.push(`vector     ${c.vector.length} entries, spec ${c.vector.specHash.slice(0, 12)}${opts.specGiven ? '' : ' (spec defaults: pass --spec for the federation\'s)'}: ${c.vector.scoreBins} score bins, ${c.vector.calibrationBins} calibration bins, features: ${features !== '' ? features : 'none'}`)
+  out.push(`vector     ${c.vector.length} entries, spec ${c.vector.specHash.slice(0, 12)}${opts.specGiven ? '' : ' (spec defaults: pass --spec for the federation\'s)'}: ${c.vector.scoreBins !== null ? `${c.vector.scoreBins} score bins, ` : ''}${c.vector.calibrationBins !== null ? `${c.vector.calibrationBins} calibration bins, ` : ''}features: ${features !== '' ? features : 'none'}`)
   for (const w of c.warnings) out.push(`warning    ${w}`)
   out.push(c.problem === null ? 'ok         an agent would contribute this window' : `PROBLEM    ${c.problem}`)
   return out.join('\n') + '\n'

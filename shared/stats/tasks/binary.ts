@@ -18,6 +18,13 @@ export const binaryTask: Task<Layout> = {
   sitesWithRecords: (layout, vector) => vector[counterIndex(layout, 'sitesWithRecords')],
   reportBody: binaryReportBody,
   renderPerformance: binaryPerformanceLines,
+  columnCounts: (layout, v) => {
+    const c = (name: Parameters<typeof counterIndex>[1]): number => v[counterIndex(layout, name)]
+    return {
+      output: { role: 'score', usable: c('scoreValid'), missing: c('scoreMissing'), bad: c('scoreNotNumeric') + c('scoreNotFinite') + c('scoreOutOfRange') },
+      truth: { role: 'label', usable: c('labelPositive') + c('labelNegative'), missing: c('labelUnlabeled'), bad: c('labelInvalid') }
+    }
+  },
   mainMetric: { label: 'AUC', key: 'auc', higherIsBetter: true },
   gauges: [] // the binary gauges are coordinator/metrics.ts's own list (they predate tasks)
 }

@@ -1,7 +1,7 @@
 /** The multiclass task (multiclass.ts) behind the Task interface. */
 import type { Task, TaskLayout } from './task.js'
 import {
-  type MulticlassLayout, buildMulticlassLayout, multiclassLabelDependentEntries, multiclassFixedSums, multiclassCounterIndex,
+  type MulticlassLayout, type MulticlassCounter, buildMulticlassLayout, multiclassLabelDependentEntries, multiclassFixedSums, multiclassCounterIndex,
   multiclassReportBody, multiclassPerformanceLines
 } from './multiclass.js'
 
@@ -18,6 +18,13 @@ export const multiclassTask: Task<MulticlassLayout> = {
   // metric short names (README): the report's performance keys. log_loss, brier and ece share binary's gauges
   // (fedmon_log_loss, fedmon_brier, fedmon_ece: the same report paths), and fedmon_auc reads performance.auc,
   // which a multiclass report sets to its macro AUC.
+  columnCounts: (layout, v) => {
+    const c = (name: MulticlassCounter): number => v[multiclassCounterIndex(layout, name)]
+    return {
+      output: { role: 'scores', usable: c('scoresValid'), missing: c('scoresMissing'), bad: c('scoresNotNumeric') + c('scoresNotFinite') + c('scoresOutOfRange') },
+      truth: { role: 'label', usable: c('labelClass'), missing: c('labelUnlabeled'), bad: c('labelNotAClass') }
+    }
+  },
   mainMetric: { label: 'macro AUC', key: 'macro_auc', higherIsBetter: true },
   gauges: [
     ['fedmon_macro_auc', 'Macro-averaged one-vs-rest ROC AUC of the latest report (multiclass, midpoint)', 'performance.macro_auc.value'],

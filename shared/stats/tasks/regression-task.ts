@@ -1,7 +1,7 @@
 /** The regression task (regression.ts) behind the Task interface. */
 import type { Task, TaskLayout } from './task.js'
 import {
-  type RegressionLayout, buildRegressionLayout, regressionLabelDependentEntries, regressionFixedSums, regressionCounterIndex,
+  type RegressionLayout, type RegressionCounter, buildRegressionLayout, regressionLabelDependentEntries, regressionFixedSums, regressionCounterIndex,
   regressionReportBody, regressionPerformanceRows
 } from './regression.js'
 
@@ -22,6 +22,13 @@ export const regressionTask: Task<RegressionLayout> = {
     ]
   },
   // metric short names (README): the same names as the report's performance keys
+  columnCounts: (layout, v) => {
+    const c = (name: RegressionCounter): number => v[regressionCounterIndex(layout, name)]
+    return {
+      output: { role: 'prediction', usable: c('predictionValid'), missing: c('predictionMissing'), bad: c('predictionNotNumeric') + c('predictionNotFinite') },
+      truth: { role: 'target', usable: c('targetValid'), missing: c('targetMissing'), bad: c('targetNotNumeric') + c('targetNotFinite') }
+    }
+  },
   mainMetric: { label: 'MAE', key: 'mae', higherIsBetter: false },
   gauges: [
     ['fedmon_mae', 'Mean absolute error of the latest report (regression)', 'performance.mae.value'],

@@ -23,6 +23,9 @@ export interface RenderTools {
   table: (rows: string[][]) => string[]
 }
 
+/** One column's records in the window: usable, missing and bad (`fedmon check`). */
+export interface RoleCounts { role: string, usable: number, missing: number, bad: number }
+
 export interface Task<L extends TaskLayout = TaskLayout> {
   readonly name: TaskName
   /** Whether `layout` is this task's. */
@@ -46,6 +49,11 @@ export interface Task<L extends TaskLayout = TaskLayout> {
   renderPerformance: (report: Report, tools: RenderTools) => string[]
   /** Prometheus gauges of the report's performance: [metric name, help, path in the report], by short name. */
   readonly gauges: ReadonlyArray<readonly [string, string, string]>
+  /**
+   * What `fedmon check` shows for the task's two columns over the window: records whose output (binary: score) and
+   * truth (binary: label) are usable, missing and bad, each under the role name a user reads.
+   */
+  columnCounts: (layout: L, vector: Uint32Array) => { output: RoleCounts, truth: RoleCounts }
   /** The figure a segment table is sorted by (worst first): its label, its key under `performance`, and its sense. */
   readonly mainMetric: { label: string, key: string, higherIsBetter: boolean }
 }
