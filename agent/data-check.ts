@@ -6,10 +6,7 @@
  * column and the kind of problem, as a share of the window's records: never a value, never a count (the reason
  * is sent to the coordinator in a signed decline). Pure: no I/O.
  */
-import { COUNTERS, type Layout } from '../shared/stats/layout.js'
 import { taskOfLayout, type TaskLayout } from '../shared/stats/tasks/index.js'
-import { regressionWindowProblem } from '../shared/stats/tasks/regression.js'
-import { multiclassWindowProblem, multiclassWindowWarnings } from '../shared/stats/tasks/multiclass.js'
 import type { TsUnit } from '../shared/stats/data-source.js'
 import type { TimestampProfile } from './scan.js'
 import { LOOKS_LIKE_OF_MAGNITUDE, type EpochUnit } from './scan-sql.js'
@@ -43,7 +40,6 @@ export function scanFailureReason (err: unknown, source: { path: string }): stri
   return `cannot scan the data: the scan of ${source.path} failed (${typeof code === 'string' ? code : 'unexpected error'}; details in the agent's log)`
 }
 
-const percent = (part: number, whole: number): string => `${Math.max(1, Math.round(100 * part / whole))} %`
 
 /**
  * What is wrong with the window's data. `problem` (one line, or null when it may be contributed): only the
@@ -58,9 +54,10 @@ export function checkWindowData (input: DataCheckInput): { problem: string | nul
     : layout.features
       .filter(f => vector[f.offset + f.missingIndex] === records)
       .map(f => `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window (is data.columns.features mapped?)`)
-  if ('task' in layout && layout.task === 'multiclass') warnings.push(...multiclassWindowWarnings(layout, vector, { scores: columns.score }))
+  const task = taskOfLayout(layout)
+  if (records > 0) warnings.push(...task.windowWarnings(layout, vector, { output: columns.score, truth: columns.label }))
   // No truth at all in the window is no problem while it has not arrived, but it is how a wrong column name looks.
-  const { truth } = taskOfLayout(layout).columnCounts(layout, vector)
+  const { truth } = task.columnCounts(layout, vector)
   if (records > 0 && truth.missing === records) {
     warnings.push(`${truth.role}: column \`${columns.label}\` is empty or absent in every record of the window (fine while ${truth.role}s have not arrived; else check data.columns.label)`)
   }
@@ -80,27 +77,10 @@ function windowProblem (input: DataCheckInput, records: number): string | null {
       ? `no record falls in the window, and records of the data source have no usable timestamp in column \`${columns.ts}\` (missing, or neither an epoch number nor ISO-8601): check data.columns.ts`
       : null
   }
-  // another task's columns (regression: prediction and target, read through the score and label mappings)
-  if ('task' in layout && layout.task === 'multiclass') return multiclassWindowProblem(layout, vector, { scores: columns.score, label: columns.label }, maxBadFraction)
-  if ('task' in layout) return regressionWindowProblem(layout, vector, { prediction: columns.score, target: columns.label }, maxBadFraction)
-  return binaryWindowProblem(layout, vector, columns, maxBadFraction, records)
+  // the task's two columns, as the site maps them (regression: prediction and target; multiclass: scores and label)
+  return taskOfLayout(layout).windowProblem(layout, vector, { output: columns.score, truth: columns.label }, maxBadFraction)
 }
 
-function binaryWindowProblem (layout: Layout, vector: Uint32Array, columns: DataCheckColumns, maxBadFraction: number, records: number): string | null {
-  const counter = (name: typeof COUNTERS[number]): number => vector[layout.counters.offset + COUNTERS.indexOf(name)]
-  const tooMany = (bad: number): boolean => bad > maxBadFraction * records
-  const scoreKinds: Array<[typeof COUNTERS[number], string]> = [['scoreMissing', 'missing'], ['scoreNotNumeric', 'not a number'], ['scoreNotFinite', 'not finite'], ['scoreOutOfRange', 'outside [0, 1]']]
-  const badScores = records - counter('scoreValid')
-  if (tooMany(badScores)) {
-    const kinds = scoreKinds.filter(([name]) => counter(name) > 0).map(([, what]) => what)
-    return `column \`${columns.score}\`: ${percent(badScores, records)} of the window's records have no usable score (${kinds.join(', ')}), more than policy.maxBadRecordFraction ${maxBadFraction}: check data.columns.score`
-  }
-  const badLabels = counter('labelInvalid')
-  if (tooMany(badLabels)) {
-    return `column \`${columns.label}\`: ${percent(badLabels, records)} of the window's records have a label that is not 0, 1, true, false or empty, more than policy.maxBadRecordFraction ${maxBadFraction}: check data.columns.label and label.positive`
-  }
-  return null
-}
 
 
 /**

@@ -2,7 +2,7 @@
 import type { Task, TaskLayout } from './task.js'
 import {
   type MulticlassLayout, type MulticlassCounter, buildMulticlassLayout, multiclassLabelDependentEntries, multiclassFixedSums, multiclassCounterIndex,
-  multiclassReportBody, multiclassPerformanceLines
+  multiclassReportBody, multiclassPerformanceLines, multiclassWindowProblem, multiclassWindowWarnings
 } from './multiclass.js'
 
 export const multiclassTask: Task<MulticlassLayout> = {
@@ -25,6 +25,8 @@ export const multiclassTask: Task<MulticlassLayout> = {
       truth: { role: 'label', usable: c('labelClass'), missing: c('labelUnlabeled'), bad: c('labelNotAClass') }
     }
   },
+  windowProblem: (layout, v, columns, maxBad) => multiclassWindowProblem(layout, v, { scores: columns.output, label: columns.truth }, maxBad),
+  windowWarnings: (layout, v, columns) => multiclassWindowWarnings(layout, v, { scores: columns.output }),
   mainMetric: { label: 'macro AUC', key: 'macro_auc', higherIsBetter: true },
   gauges: [
     ['fedmon_macro_auc', 'Macro-averaged one-vs-rest ROC AUC of the latest report (multiclass, midpoint)', 'performance.macro_auc.value'],

@@ -2,7 +2,7 @@
 import type { Task, TaskLayout } from './task.js'
 import {
   type RegressionLayout, type RegressionCounter, buildRegressionLayout, regressionLabelDependentEntries, regressionFixedSums, regressionCounterIndex,
-  regressionReportBody, regressionPerformanceRows
+  regressionReportBody, regressionPerformanceRows, regressionWindowProblem
 } from './regression.js'
 
 export const regressionTask: Task<RegressionLayout> = {
@@ -29,6 +29,8 @@ export const regressionTask: Task<RegressionLayout> = {
       truth: { role: 'target', usable: c('targetValid'), missing: c('targetMissing'), bad: c('targetNotNumeric') + c('targetNotFinite') }
     }
   },
+  windowProblem: (layout, v, columns, maxBad) => regressionWindowProblem(layout, v, { prediction: columns.output, target: columns.truth }, maxBad),
+  windowWarnings: () => [],
   mainMetric: { label: 'MAE', key: 'mae', higherIsBetter: false },
   gauges: [
     ['fedmon_mae', 'Mean absolute error of the latest report (regression)', 'performance.mae.value'],

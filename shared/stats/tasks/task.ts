@@ -23,6 +23,9 @@ export interface RenderTools {
   table: (rows: string[][]) => string[]
 }
 
+/** The columns of the task's two roles as the site names them (binary: score and label). */
+export interface TaskColumnNames { output: string, truth: string }
+
 /** One column's records in the window: usable, missing and bad (`fedmon check`). */
 export interface RoleCounts { role: string, usable: number, missing: number, bad: number }
 
@@ -54,6 +57,13 @@ export interface Task<L extends TaskLayout = TaskLayout> {
    * truth (binary: label) are usable, missing and bad, each under the role name a user reads.
    */
   columnCounts: (layout: L, vector: Uint32Array) => { output: RoleCounts, truth: RoleCounts }
+  /**
+   * Why a site declines a window of its data (too many unusable outputs or truths, naming the column as the site
+   * maps it), or null. Called only for a window with records.
+   */
+  windowProblem: (layout: L, vector: Uint32Array, columns: TaskColumnNames, maxBadFraction: number) => string | null
+  /** Warnings about a window that is still contributed (e.g. multiclass probabilities not summing to 1). */
+  windowWarnings: (layout: L, vector: Uint32Array, columns: TaskColumnNames) => string[]
   /** The figure a segment table is sorted by (worst first): its label, its key under `performance`, and its sense. */
   readonly mainMetric: { label: string, key: string, higherIsBetter: boolean }
 }
