@@ -87,6 +87,7 @@ export async function run (argv: string[]): Promise<void> {
   }
   const latencies: number[] = []
   const serverTotals: number[] = []
+  const phaseTimings: Array<Record<string, number>> = []
   let ok = 0
   const failures: string[] = []
   try {
@@ -113,7 +114,7 @@ export async function run (argv: string[]): Promise<void> {
         const outcome = await getJson(`${api}/v1/rounds/${roundId}`)
         if (outcome.status === 'done' || outcome.status === 'failed' || outcome.status === 'aborted') {
           const ms = performance.now() - t0
-          if (outcome.status === 'done') { ok++; latencies.push(ms); serverTotals.push(outcome.timings?.total ?? ms) } else failures.push(`${outcome.failure?.code}: ${outcome.failure?.message}`)
+          if (outcome.status === 'done') { ok++; latencies.push(ms); serverTotals.push(outcome.timings?.total ?? ms); if (r > 0 && outcome.timings !== undefined) phaseTimings.push(outcome.timings) } else failures.push(`${outcome.failure?.code}: ${outcome.failure?.message}`)
           break
         }
         await new Promise(resolve => setTimeout(resolve, 10))
@@ -138,6 +139,8 @@ export async function run (argv: string[]): Promise<void> {
     firstRoundMs: latencies.length > 0 ? Math.round(latencies[0]) : null,
     laterRoundsMedianMs: latencies.length > 1 ? Math.round(median(latencies.slice(1))) : null,
     coordinatorRoundMs: serverTotals.length > 0 ? Math.round(median(serverTotals)) : null,
+    // where a round's time goes: the coordinator's phase timings, median over the rounds after the first
+    phaseMedianMs: Object.fromEntries([...new Set(phaseTimings.flatMap(t => Object.keys(t)))].map(k => [k, Math.round(median(phaseTimings.map(t => t[k]).filter(x => typeof x === 'number')))])),
     bytesPerRound: {
       coordinator: coordinatorTraffic !== null ? { in: per(coordinatorTraffic.bytesIn), out: per(coordinatorTraffic.bytesOut) } : null,
       agentMedian: agentTraffic.length > 0 ? { in: per(median(agentTraffic.map(t => t.bytesIn))), out: per(median(agentTraffic.map(t => t.bytesOut))) } : null,
