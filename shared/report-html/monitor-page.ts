@@ -8,6 +8,7 @@ import { DEFER_ROWS, type ChartSpec, type ChartSeries, type RenderedSection } fr
 import { esc, urlSegment } from './escape.js'
 import { num, int, when } from './format.js'
 import { chartFigure, statusBadge, reportHref } from './report-page.js'
+import { mainMetricOfTask } from '../stats/tasks/main-metric.js'
 
 /** How many agents a round had in each role: its counts, else the length of its id lists. */
 function countOf (r: RoundView, role: 'invited' | 'included' | 'dropped'): number {
@@ -51,7 +52,12 @@ export function monitorHref (name: string): string {
 }
 
 const epochS = (iso: string): number => Date.parse(iso) / 1000
-const aucOf = (r: Report): Bounded => (r.performance?.auc ?? { value: null, lower: null, upper: null })
+/** The report's headline figure (its task's: AUC, MAE, macro AUC) as a bounded value; bounds null when it has none. */
+const mainOf = (r: Report): Bounded => {
+  const v = (r.performance as Record<string, unknown> | undefined)?.[mainMetricOfTask(r.spec.task).key]
+  if (typeof v === 'number') return { value: v, lower: null, upper: null }
+  return (v !== null && typeof v === 'object' ? v as Bounded : { value: null, lower: null, upper: null })
+}
 const metric = (r: Report, key: string): number | null => {
   const v = (r.performance as Record<string, unknown>)[key]
   return typeof v === 'number' && Number.isFinite(v) ? v : null
@@ -88,21 +94,24 @@ export function renderMonitorSection (h: MonitorHistory): RenderedSection {
     parts.push('<p>No report yet: run a reference round, then a current round (<code>fedmon round run --reference</code>).</p>')
   }
 
-  // AUC over time: the certified bound as a band, the reference's AUC as a line
+  // The headline figure over time (AUC for binary): its bound as a band, the reference's as a line
   if (current.length > 0) {
+    const main = mainMetricOfTask(current[current.length - 1].spec.task)
+    const label = main.label
+    const id = main.key === 'auc' ? 'auc' : main.key
     const x = current.map(r => epochS(r.window.to))
-    const refAuc = refReport !== null ? aucOf(refReport).value : null
+    const refValue = refReport !== null ? mainOf(refReport).value : null
     const series: ChartSeries[] = [
-      { label: 'AUC', values: current.map(r => aucOf(r).value), style: 'current', points: current.length < 60 },
-      { label: 'upper bound', values: current.map(r => aucOf(r).upper), style: 'bound' },
-      { label: 'lower bound', values: current.map(r => aucOf(r).lower), style: 'bound' }
+      { label, values: current.map(r => mainOf(r).value), style: 'current', points: current.length < 60 },
+      { label: 'upper bound', values: current.map(r => mainOf(r).upper), style: 'bound' },
+      { label: 'lower bound', values: current.map(r => mainOf(r).lower), style: 'bound' }
     ]
-    if (refAuc !== null) series.push({ label: 'reference AUC', values: current.map(() => refAuc), style: 'reference' })
-    const spec: ChartSpec = { id: 'auc', title: 'AUC over time', x, time: true, xLabel: 'window end (UTC)', yLabel: 'ROC AUC', series, band: { upper: 1, lower: 2 } }
+    if (refValue !== null) series.push({ label: `reference ${label}`, values: current.map(() => refValue), style: 'reference' })
+    const spec: ChartSpec = { id, title: `${label} over time`, x, time: true, xLabel: 'window end (UTC)', yLabel: main.key === 'auc' ? 'ROC AUC' : label, series, band: { upper: 1, lower: 2 } }
     charts.push(spec)
-    const rows = [...current].reverse().map(r => [`<a href="${esc(reportHref(h.name, r.id))}">${esc(when(r.window.to))}</a>`, num(aucOf(r).value), num(aucOf(r).lower), num(aucOf(r).upper)])
-    parts.push('<section aria-labelledby="h-auc"><h2 id="h-auc">AUC</h2>' + chartFigure(spec, `ROC AUC of ${current.length} current reports over time, with the certified bound as a band${refAuc !== null ? ` and the reference AUC ${num(refAuc)} as a line` : ''}; latest ${num(aucOf(current[current.length - 1]).value)}`,
-      maybeDeferred('auc', rows.length, simpleTable(['window end', 'AUC', 'lower bound', 'upper bound'], rows))) + '</section>')
+    const rows = [...current].reverse().map(r => [`<a href="${esc(reportHref(h.name, r.id))}">${esc(when(r.window.to))}</a>`, num(mainOf(r).value), num(mainOf(r).lower), num(mainOf(r).upper)])
+    parts.push(`<section aria-labelledby="h-${esc(id)}"><h2 id="h-${esc(id)}">${esc(label)}</h2>` + chartFigure(spec, `${main.key === 'auc' ? 'ROC AUC' : label} of ${current.length} current reports over time, with the bound as a band${refValue !== null ? ` and the reference ${label} ${num(refValue)} as a line` : ''}; latest ${num(mainOf(current[current.length - 1]).value)}`,
+      maybeDeferred(id, rows.length, simpleTable(['window end', label, 'lower bound', 'upper bound'], rows))) + '</section>')
 
     const smalls: string[] = []
     SMALL_METRICS.forEach((m, i) => {
@@ -160,14 +169,16 @@ export function renderMonitorSection (h: MonitorHistory): RenderedSection {
   }
 
   if (reports.length > 0) {
-    const rows = [...reports].reverse().slice(0, 50).map(r => [`<a href="${esc(reportHref(h.name, r.id))}"><code>${esc(r.id)}</code></a>`, esc(r.round.kind), `${esc(when(r.window.from))} – ${esc(when(r.window.to))}`, num(aucOf(r).value), int(r.samples.count), int(r.alerts.length)])
-    parts.push('<section aria-labelledby="h-reports"><h2 id="h-reports">Reports</h2>' + simpleTable(['report', 'kind', 'window', 'AUC', 'records', 'alerts'], rows, reports.length > 50 ? `Newest 50 of ${reports.length}` : undefined) + '</section>')
+    const rows = [...reports].reverse().slice(0, 50).map(r => [`<a href="${esc(reportHref(h.name, r.id))}"><code>${esc(r.id)}</code></a>`, esc(r.round.kind), `${esc(when(r.window.from))} – ${esc(when(r.window.to))}`, num(mainOf(r).value), int(r.samples.count), int(r.alerts.length)])
+    parts.push('<section aria-labelledby="h-reports"><h2 id="h-reports">Reports</h2>' + simpleTable(['report', 'kind', 'window', mainMetricOfTask(reports[reports.length - 1].spec.task).label, 'records', 'alerts'], rows, reports.length > 50 ? `Newest 50 of ${reports.length}` : undefined) + '</section>')
   }
   return { html: parts.join('\n'), charts, deferred }
 }
 
 export interface MonitorSummary {
   name: string
+  /** The monitor's model (its spec's), shown beside the name when it differs. */
+  model?: string
   /** The newest report of any kind (its AUC), and the newest current one (drift, alerts). */
   latest: Report | null
   latestCurrent: Report | null
@@ -187,14 +198,16 @@ export function renderOverviewSection (o: OverviewData): RenderedSection {
     `<dt>last round</dt><dd>${o.lastRound === null ? 'none yet' : `<code>${esc(o.lastRound.id ?? '(scheduled window)')}</code> ${esc(o.lastRound.kind)}, <span class="round round-${esc(o.lastRound.status)}">${esc(o.lastRound.status)}</span>, ${esc(when(o.lastRound.finishedAt ?? o.lastRound.startedAt))}${o.lastRound.failure !== null ? ` — ${esc(o.lastRound.failure.code)}: ${esc(o.lastRound.failure.message)}` : ''}`}</dd>` +
     `<dt>next round</dt><dd>${o.nextScheduledRound === null ? 'not scheduled' : esc(when(o.nextScheduledRound))}</dd></dl>`)
   for (const m of o.monitors) {
-    const auc = m.latest !== null ? aucOf(m.latest) : null
+    const main = mainMetricOfTask(m.latest?.spec.task)
+    const auc = m.latest !== null ? mainOf(m.latest) : null
+    const bound = auc?.lower !== null && auc?.lower !== undefined
     const drift = m.latestCurrent?.drift.features ?? {}
     const chips = Object.entries(drift).map(([n, f]) => `<li><span class="name">${esc(n)}</span> ${statusBadge(f.status)} <span class="note">PSI ${num(f.psi, 3)}</span></li>`)
     const alerts = m.latestCurrent?.alerts ?? []
-    parts.push(`<section class="monitor-card" aria-label="${esc(`monitor ${m.name}`)}"><h2><a href="${esc(monitorHref(m.name))}">${esc(m.name)}</a></h2>` +
+    parts.push(`<section class="monitor-card" aria-label="${esc(`monitor ${m.name}`)}"><h2><a href="${esc(monitorHref(m.name))}">${esc(m.name)}</a>${m.model !== undefined && m.model !== m.name ? ` <span class="note">${esc(m.model)}</span>` : ''}</h2>` +
       (m.latest === null
         ? '<p>No report yet.</p>'
-        : `<div class="figures"><div class="figure"><div class="figure-label">latest AUC (ROC)</div><div class="figure-value" data-metric="performance.auc.value">${num(auc?.value)}</div><div class="figure-detail">bound [<span data-metric="performance.auc.lower">${num(auc?.lower)}</span>, <span data-metric="performance.auc.upper">${num(auc?.upper)}</span>], ${esc(m.latest.round.kind)} window to ${esc(when(m.latest.window.to))} — <a href="${esc(reportHref(m.name, m.latest.id))}">report</a></div></div>${estimatedFigure(m.latest)}</div>` +
+        : `<div class="figures"><div class="figure"><div class="figure-label">latest ${esc(main.key === 'auc' ? 'AUC (ROC)' : main.label)}</div><div class="figure-value" data-metric="performance.${esc(main.key)}.value">${num(auc?.value)}</div><div class="figure-detail">${bound ? `bound [<span data-metric="performance.${esc(main.key)}.lower">${num(auc?.lower)}</span>, <span data-metric="performance.${esc(main.key)}.upper">${num(auc?.upper)}</span>], ` : ''}${esc(m.latest.round.kind)} window to ${esc(when(m.latest.window.to))} — <a href="${esc(reportHref(m.name, m.latest.id))}">report</a></div></div>${estimatedFigure(m.latest)}</div>` +
           `<h3>Drift per feature</h3>${chips.length > 0 ? `<ul class="chips">${chips.join('')}</ul>` : '<p>No drift computed yet (needs a reference and a current round).</p>'}` +
           `<h3>Alerts firing</h3>${alerts.length > 0 ? `<ul class="alerts">${alerts.map(a => `<li class="alert">${esc(a.message)}</li>`).join('')}</ul>` : '<p class="no-alerts">none</p>'}`) +
       '</section>')

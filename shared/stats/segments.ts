@@ -19,7 +19,7 @@ import { DEFAULT_MIN_CELL_RECORDS, DEFAULT_MIN_CELL_SITES, OTHER_SEGMENT_VALUE }
 import type { TaskLayout } from './tasks/task.js'
 import type { ReferenceInput, ReportBody } from './report-body.js'
 import type { Report } from '../report.js'
-import { taskOfReport } from './tasks/index.js'
+import { mainMetricOfTask } from './tasks/main-metric.js'
 
 /** A cell's key in reports: `{region: "north"}` (the implicit cell: `{region: "other"}`). */
 export type { SegmentCell } from '../report.js'
@@ -206,7 +206,7 @@ export function cellReport (report: Report, cell: PublishedSegment): Report {
 
 /** The figure a task's segment table sorts by: the task's main metric, and whether higher is better. */
 export function mainSegmentMetric (report: Pick<Report, 'spec'>): { label: string, key: string, higherIsBetter: boolean } {
-  return taskOfReport(report).mainMetric
+  return mainMetricOfTask(report.spec.task)
 }
 
 /** A numeric performance figure (a number, or a bounded figure's value); null when absent. */

@@ -141,3 +141,15 @@ test('the overview shows the estimated AUC (CBPE) and the label coverage while l
   assert.match(partial, />40<\/span> % of the window's records labelled so far/)
   assert.doesNotMatch(withCoverage(1), /estimated AUC/)
 })
+
+test('overview and monitor page lead with the task\'s headline figure: MAE for a regression monitor, with its model beside the name', () => {
+  const base = report()
+  const r = { ...base, spec: { ...base.spec, model: 'card-balance-v1', task: 'regression' }, performance: { mae: { value: 971.1, lower: 970.8, upper: 971.4 } } } as unknown as Report
+  const overview = renderOverviewSection({ monitors: [{ name: 'balance', model: 'card-balance-v1', latest: r, latestCurrent: r }], agents: { total: 1, online: 1 }, lastRound: null, nextScheduledRound: null }).html
+  assert.match(overview, /latest MAE<\/div><div class="figure-value" data-metric="performance\.mae\.value">971\.1000/)
+  assert.match(overview, /balance<\/a> <span class="note">card-balance-v1<\/span>/)
+  assert.doesNotMatch(overview, /AUC/)
+  const page = renderMonitorSection({ name: 'balance', reports: [r], rounds: [], referenceId: null })
+  assert.equal(page.charts[0].title, 'MAE over time')
+  assert.deepEqual(page.charts[0].series[0].values, [971.1])
+})

@@ -34,36 +34,36 @@ async function apiOrNull<T> (path: string): Promise<T | null> {
   try { return await api<T>(path) } catch (err) { if (err instanceof HttpError && err.status === 404) return null; throw err }
 }
 
-interface Status { model: string, agents: { total: number, online: number }, lastRound: RoundView | null, nextScheduledRound: string | null }
+interface Status { agents: { total: number, online: number }, lastRound: RoundView | null, nextScheduledRound: string | null }
+interface MonitorView { name: string, model: string }
+
+const monitorQuery = (name: string): string => `monitor=${encodeURIComponent(name)}`
 
 async function overview (): Promise<RenderedSection> {
-  const [status, list] = await Promise.all([api<Status>('/v1/status'), api<{ reports: Report[] }>('/v1/reports?last=50&view=summary')])
-  const names = [...new Set([status.model, ...list.reports.map(r => r.spec.model)])]
-  // newest first from the API (store order); keep the first of each kind per monitor
-  const byTime = [...list.reports].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
-  const monitors: MonitorSummary[] = names.map(name => ({
-    name,
-    latest: byTime.find(r => r.spec.model === name) ?? null,
-    latestCurrent: byTime.find(r => r.spec.model === name && r.round.kind === 'current') ?? null
+  const [status, { monitors: list }] = await Promise.all([api<Status>('/v1/status'), api<{ monitors: MonitorView[] }>('/v1/monitors')])
+  // per monitor its newest reports (store order, newest first): the newest of any kind and the newest current one
+  const monitors: MonitorSummary[] = await Promise.all(list.map(async (m) => {
+    const { reports } = await api<{ reports: Report[] }>(`/v1/reports?last=20&view=summary&${monitorQuery(m.name)}`)
+    const byTime = [...reports].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
+    return { name: m.name, model: m.model, latest: byTime[0] ?? null, latestCurrent: byTime.find(r => r.round.kind === 'current') ?? null }
   }))
   return renderOverviewSection({ monitors, agents: status.agents, lastRound: status.lastRound, nextScheduledRound: status.nextScheduledRound })
 }
 
 async function monitor (name: string): Promise<RenderedSection> {
-  const [status, list, rounds, reference] = await Promise.all([
-    api<Status>('/v1/status'),
-    api<{ reports: Report[] }>(`/v1/reports?last=${HISTORY}&view=summary`),
-    api<{ rounds: RoundView[] }>(`/v1/rounds?last=${HISTORY}`),
-    apiOrNull<{ reportId: string }>('/v1/reference')
+  const { monitors } = await api<{ monitors: MonitorView[] }>('/v1/monitors')
+  if (!monitors.some(m => m.name === name)) throw new HttpError(404, `no monitor named "${name}"`)
+  const [list, rounds, reference] = await Promise.all([
+    api<{ reports: Report[] }>(`/v1/reports?last=${HISTORY}&view=summary&${monitorQuery(name)}`),
+    api<{ rounds: RoundView[] }>(`/v1/rounds?last=${HISTORY}&${monitorQuery(name)}`),
+    apiOrNull<{ reportId: string }>(`/v1/reference?${monitorQuery(name)}`)
   ])
-  const reports = list.reports.filter(r => r.spec.model === name)
-  if (reports.length === 0 && name !== status.model) throw new HttpError(404, `no monitor named "${name}"`)
-  return renderMonitorSection({ name, reports, rounds: rounds.rounds, referenceId: reference?.reportId ?? null })
+  return renderMonitorSection({ name, reports: list.reports, rounds: rounds.rounds, referenceId: reference?.reportId ?? null })
 }
 
 async function reportPage (name: string, id: string): Promise<RenderedSection> {
   const report = await api<Report>(`/v1/reports/${encodeURIComponent(id)}`)
-  return renderReportSection(report, { monitorHref: monitorHref(report.spec.model ?? name) })
+  return renderReportSection(report, { monitorHref: monitorHref(name) })
 }
 
 // ---- charts ----

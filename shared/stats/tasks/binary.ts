@@ -3,6 +3,7 @@
  * it was (layout.ts, label-entries.ts, report-body.ts, render.ts); this module puts it behind the Task interface.
  */
 import type { Task, TaskColumnNames, TaskLayout } from './task.js'
+import { MAIN_METRICS } from './main-metric.js'
 import { buildLayout, counterIndex, fixedSumsOf, type CounterName, type Layout } from '../layout.js'
 import { binaryLabelDependentEntries } from '../label-entries.js'
 import { binaryReportBody } from '../report-body.js'
@@ -27,7 +28,7 @@ export const binaryTask: Task<Layout> = {
   },
   windowProblem: binaryWindowProblem,
   windowWarnings: () => [],
-  mainMetric: { label: 'AUC', key: 'auc', higherIsBetter: true },
+  mainMetric: MAIN_METRICS.binary,
   gauges: [] // the binary gauges are coordinator/metrics.ts's own list (they predate tasks)
 }
 

@@ -1,5 +1,6 @@
 /** The multiclass task (multiclass.ts) behind the Task interface. */
 import type { Task, TaskLayout } from './task.js'
+import { MAIN_METRICS } from './main-metric.js'
 import {
   type MulticlassLayout, type MulticlassCounter, buildMulticlassLayout, multiclassLabelDependentEntries, multiclassFixedSums, multiclassCounterIndex,
   multiclassReportBody, multiclassPerformanceLines, multiclassWindowProblem, multiclassWindowWarnings
@@ -27,7 +28,7 @@ export const multiclassTask: Task<MulticlassLayout> = {
   },
   windowProblem: (layout, v, columns, maxBad) => multiclassWindowProblem(layout, v, { scores: columns.output, label: columns.truth }, maxBad),
   windowWarnings: (layout, v, columns) => multiclassWindowWarnings(layout, v, { scores: columns.output }),
-  mainMetric: { label: 'macro AUC', key: 'macro_auc', higherIsBetter: true },
+  mainMetric: MAIN_METRICS.multiclass,
   gauges: [
     ['fedmon_macro_auc', 'Macro-averaged one-vs-rest ROC AUC of the latest report (multiclass, midpoint)', 'performance.macro_auc.value'],
     ['fedmon_macro_auc_lower', 'Certified lower bound of the macro one-vs-rest ROC AUC (multiclass)', 'performance.macro_auc.lower'],

@@ -1,5 +1,6 @@
 /** The regression task (regression.ts) behind the Task interface. */
 import type { Task, TaskLayout } from './task.js'
+import { MAIN_METRICS } from './main-metric.js'
 import {
   type RegressionLayout, type RegressionCounter, buildRegressionLayout, regressionLabelDependentEntries, regressionFixedSums, regressionCounterIndex,
   regressionReportBody, regressionPerformanceRows, regressionWindowProblem
@@ -31,7 +32,7 @@ export const regressionTask: Task<RegressionLayout> = {
   },
   windowProblem: (layout, v, columns, maxBad) => regressionWindowProblem(layout, v, { prediction: columns.output, target: columns.truth }, maxBad),
   windowWarnings: () => [],
-  mainMetric: { label: 'MAE', key: 'mae', higherIsBetter: false },
+  mainMetric: MAIN_METRICS.regression,
   gauges: [
     ['fedmon_mae', 'Mean absolute error of the latest report (regression)', 'performance.mae.value'],
     ['fedmon_rmse', 'Root mean squared error of the latest report (regression)', 'performance.rmse.value'],

@@ -10,6 +10,7 @@ import type { FixedSum } from '../fixed-point.js'
 import type { Report } from '../../report.js'
 import type { ReportBody, ReferenceInput } from '../report-body.js'
 import type { RegressionLayout } from './regression.js'
+import type { MainMetric } from './main-metric.js'
 import type { MulticlassLayout } from './multiclass.js'
 
 /** Every task's layout: the binary layout (the type predating tasks, without a `task` field) or another task's. */
@@ -65,5 +66,5 @@ export interface Task<L extends TaskLayout = TaskLayout> {
   /** Warnings about a window that is still contributed (e.g. multiclass probabilities not summing to 1). */
   windowWarnings: (layout: L, vector: Uint32Array, columns: TaskColumnNames) => string[]
   /** The figure a segment table is sorted by (worst first): its label, its key under `performance`, and its sense. */
-  readonly mainMetric: { label: string, key: string, higherIsBetter: boolean }
+  readonly mainMetric: MainMetric
 }
