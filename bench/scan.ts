@@ -4,6 +4,7 @@
  * Targets (design §6): >= 2M records/s from Parquet, >= 0.5M records/s from JSONL.
  * `--labels`: the records carry an id and a separate label source (same format) holds labels for 70 % of them,
  * a tenth of those twice, plus labels for ids no record has; the scan joins them by id (data.labels).
+ * `--wide`: the 20 features of `--segments` without its cells.
  * `--segments`: a realistic segmented spec (issue 12 §3): 20 features and 3 segment columns × 10 declared values
  * (33 cells: 30 + 3 `other`; the data has 12 values per column, so `other` is never empty), performance only,
  * each cell's score histogram at 100 bins.
@@ -23,15 +24,17 @@ import { segmentsOf } from '../shared/stats/segments.js'
 const T0 = Date.UTC(2025, 11, 1)
 
 export async function run (argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { rows: { type: 'string', default: '1000000' }, format: { type: 'string', default: 'parquet' }, repeat: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, labels: { type: 'boolean', default: false }, segments: { type: 'boolean', default: false }, task: { type: 'string', default: 'binary' }, classes: { type: 'string', default: '3' } } })
+  const { values } = parseArgs({ args: argv, options: { rows: { type: 'string', default: '1000000' }, format: { type: 'string', default: 'parquet' }, repeat: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, labels: { type: 'boolean', default: false }, segments: { type: 'boolean', default: false }, wide: { type: 'boolean', default: false }, task: { type: 'string', default: 'binary' }, classes: { type: 'string', default: '3' } } })
   const rows = Number(values.rows); const repeat = Number(values.repeat)
   const format = values.format as 'parquet' | 'jsonl' | 'csv'
   const withLabels = values.labels === true
   const segmented = values.segments === true
+  // --wide: the segmented spec's 20 features without its segments (what the cells cost on top)
+  const wide = segmented || values.wide === true
   const classCount = values.task === 'multiclass' ? Number(values.classes) : 0
   if (!Number.isInteger(rows) || rows < 1 || !['parquet', 'jsonl', 'csv'].includes(format) || !(repeat >= 1) || !['binary', 'multiclass'].includes(values.task ?? '') ||
-    (classCount !== 0 && !(Number.isInteger(classCount) && classCount >= 2 && classCount <= 32)) || (classCount !== 0 && (withLabels || segmented))) {
-    process.stderr.write('usage: npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--labels] [--segments | --task multiclass [--classes 2..32]] [--repeat K] [--json]\n')
+    (classCount !== 0 && !(Number.isInteger(classCount) && classCount >= 2 && classCount <= 32)) || (classCount !== 0 && (withLabels || wide))) {
+    process.stderr.write('usage: npm run -s bench -- scan --rows N --format parquet|jsonl|csv [--labels] [--segments | --wide | --task multiclass [--classes 2..32]] [--repeat K] [--json]\n')
     process.exitCode = 2
     return
   }
@@ -39,12 +42,12 @@ export async function run (argv: string[]): Promise<void> {
   try {
     const file = join(dir, `preds.${format}`)
     const genStart = performance.now()
-    await generate(file, format, rows, withLabels, segmented, classCount)
+    await generate(file, format, rows, withLabels, wide, classCount)
     const labelFile = join(dir, `labels.${format}`)
     if (withLabels) await generateLabels(labelFile, format, rows)
     const generateSeconds = (performance.now() - genStart) / 1000
     const features: Record<string, unknown> = { age: { type: 'numeric' }, income: { type: 'numeric', edges: [20000, 40000, 80000] }, region: { type: 'categorical', categories: ['north', 'south', 'east', 'west'] } }
-    if (segmented) for (const f of EXTRA_FEATURES) features[f] = { type: 'numeric', edges: [2, 4, 6, 8] }
+    if (wide) for (const f of EXTRA_FEATURES) features[f] = { type: 'numeric', edges: [2, 4, 6, 8] }
     const classes = Array.from({ length: classCount }, (_, k) => `c${k}`)
     const spec = MonitorSpec.parse(classCount === 0
       ? {
