@@ -12,7 +12,8 @@
  * zero reads high after clamping (by up to ~0.4 σ), so a distance over a histogram with empty reference cells
  * (PSI's floor) is biased — choose buckets that hold records on both sides.
  */
-import type { FeatureDrift, Report } from '../report.js'
+import type { FeatureDrift, PublishedSegment, Report } from '../report.js'
+import { cellKey, cellLabel, segmentsOf } from '../stats/segments.js'
 import type { Layout } from '../stats/layout.js'
 import type { MonitorSpec } from '../stats/spec.js'
 import { computeReportBody, type ReferenceInput, type ReportBody } from '../stats/report-body.js'
@@ -72,8 +73,11 @@ export function noisyReportBody (opts: {
   const plan = planDp(layout, target, opts.minSurvivors)
   const current = clampedCounts(opts.current)
   const reference = opts.reference === null ? null : { ...opts.reference, vector: opts.reference.survivors !== null ? clampedCounts(opts.reference.vector) : opts.reference.vector }
-  const body = computeReportBody({ spec, layout, current, reference })
-  body.performance.auc = signedAuc(layout, signedCounts(opts.current))
+  const std = noiseStd(plan, opts.survivors)
+  // segment cells are suppressed on their noisy counts only beyond the noise (segmentReports' countSlack)
+  const countSlack = Z95 * std
+  const body = computeReportBody({ spec, layout, current, reference, countSlack })
+  setSignedAucs(layout, body, signedCounts(opts.current))
 
   // The noise in the sum, entry by entry (counts and raw sums have their own parameters), for `agents` agents.
   const perAgent = noiseMuPerEntry(layout, plan)
@@ -86,12 +90,11 @@ export function noisyReportBody (opts: {
   for (let i = 0; i < DRAWS; i++) {
     const redrawn = addSkellamNoiseEach(Uint32Array.from(opts.current), currentMu, uniform)
     const r = reference === null ? null : { ...reference, vector: referenceMu !== null ? clampedCounts(addSkellamNoiseEach(Uint32Array.from(reference.vector), referenceMu, uniform)) : reference.vector }
-    const draw = computeReportBody({ spec, layout, current: clampedCounts(redrawn), reference: r })
-    draw.performance.auc = signedAuc(layout, signedCounts(redrawn))
+    const draw = computeReportBody({ spec, layout, current: clampedCounts(redrawn), reference: r, countSlack })
+    setSignedAucs(layout, draw, signedCounts(redrawn))
     draws.push(draw)
   }
   attachErrors(body, draws)
-  const std = noiseStd(plan, opts.survivors)
   return {
     body,
     contributing: contributingSites(layout, current),
@@ -109,6 +112,17 @@ export function noisyReportBody (opts: {
       confidence: 0.95,
       note: `(ε = ${target.epsilon}, δ = ${target.delta})-DP per record for this round: each of the ${opts.survivors} agents added Skellam noise (σ = ${std.toFixed(1)} per count in the sum); intervals are 95 % confidence intervals over that noise`
     }
+  }
+}
+
+/** The overall AUC and each published segment cell's, from the signed counts (see the header). */
+function setSignedAucs (layout: Layout, body: ReportBody, v: Int32Array): void {
+  body.performance.auc = signedAuc(layout, v)
+  const cells = segmentsOf(layout)?.cells ?? []
+  for (const published of body.segments ?? []) {
+    if (published.suppressed) continue
+    const cell = cells.find(c => cellLabel(cellKey(c)) === cellLabel(published.cell))
+    if (cell !== undefined) published.performance.auc = signedAuc(cell.layout as Layout, v.subarray(cell.offset, cell.offset + cell.layout.length))
   }
 }
 
@@ -135,8 +149,25 @@ function halfWidth (values: Array<number | null | undefined>): number | null {
 const PERFORMANCE_FIGURES = ['pr_auc', 'precision', 'recall', 'f1', 'accuracy', 'specificity', 'prevalence', 'predictedPositiveRate', 'log_loss', 'brier', 'ece'] as const
 
 function attachErrors (body: ReportBody, draws: ReportBody[]): void {
-  const perf = body.performance as Report['performance'] & Record<string, unknown>
-  const aucHw = halfWidth(draws.map(d => d.performance.auc.value))
+  attachPerformanceErrors(body.performance, draws.map(d => d.performance))
+  // each published cell: its figures across the draws in which it was published too
+  for (const published of body.segments ?? []) {
+    if (published.suppressed) continue
+    const label = cellLabel(published.cell)
+    const same = draws.map(d => d.segments?.find(c => !c.suppressed && cellLabel(c.cell) === label)).filter((c): c is PublishedSegment => c !== undefined && !c.suppressed)
+    attachPerformanceErrors(published.performance, same.map(c => c.performance))
+  }
+  const drifts: Array<[FeatureDrift, Array<FeatureDrift | null | undefined>]> = Object.entries(body.drift.features).map(([name, f]) => [f, draws.map(d => d.drift.features[name])])
+  if (body.drift.score !== null) drifts.push([body.drift.score, draws.map(d => d.drift.score)])
+  for (const [f, others] of drifts) {
+    f.noise95 = { psi: halfWidth(others.map(o => o?.psi)), js: halfWidth(others.map(o => o?.js)), meanShift: halfWidth(others.map(o => o?.meanShift)), stdRatio: halfWidth(others.map(o => o?.stdRatio)) }
+  }
+}
+
+/** AUC's interval widened by its 95 % noise half-width; every other figure's half-width in `noise95`. */
+function attachPerformanceErrors (performance: Report['performance'], draws: Array<Report['performance']>): void {
+  const perf = performance as Report['performance'] & Record<string, unknown>
+  const aucHw = halfWidth(draws.map(d => d.auc?.value))
   const auc = perf.auc
   if (aucHw !== null && auc.value !== null) {
     perf.auc = {
@@ -149,11 +180,6 @@ function attachErrors (body: ReportBody, draws: ReportBody[]): void {
     perf.aucBoundWidth = (perf.auc.upper as number) - (perf.auc.lower as number)
   }
   const errors: Record<string, number | null> = {}
-  for (const name of PERFORMANCE_FIGURES) errors[name] = halfWidth(draws.map(d => (d.performance as Record<string, unknown>)[name] as number | null))
+  for (const name of PERFORMANCE_FIGURES) errors[name] = halfWidth(draws.map(d => (d as Record<string, unknown>)[name] as number | null))
   perf.noise95 = errors
-  const drifts: Array<[FeatureDrift, Array<FeatureDrift | null | undefined>]> = Object.entries(body.drift.features).map(([name, f]) => [f, draws.map(d => d.drift.features[name])])
-  if (body.drift.score !== null) drifts.push([body.drift.score, draws.map(d => d.drift.score)])
-  for (const [f, others] of drifts) {
-    f.noise95 = { psi: halfWidth(others.map(o => o?.psi)), js: halfWidth(others.map(o => o?.js)), meanShift: halfWidth(others.map(o => o?.meanShift)), stdRatio: halfWidth(others.map(o => o?.stdRatio)) }
-  }
 }

@@ -20,6 +20,7 @@
 import type { FixedSum } from '../stats/fixed-point.js'
 import { fixedSumsOf, momentSumsOf, type Layout } from '../stats/layout.js'
 import type { Sensitivity } from './skellam.js'
+import { segmentsOf } from '../stats/segments.js'
 
 export interface CountGroup {
   /** What the group is, for reports and errors. */
@@ -40,6 +41,31 @@ export interface LayoutSensitivity {
 }
 
 export function layoutSensitivity (layout: Layout): LayoutSensitivity {
+  const own = unsegmentedSensitivity(layout)
+  const segments = segmentsOf(layout)
+  if (segments === null) return own
+  // Segments (shared/stats/segments.ts): a record also lands in exactly one cell of each segment column, where it
+  // touches that cell's entries as in any layout of the cell's spec, and may flip the cell's site indicator.
+  const countGroups = [...own.countGroups]
+  const sumGroups = [...(own.sums?.groups ?? [])]
+  const limbSums = [...own.limbSums]
+  for (const column of segments.columns) {
+    const cells = segments.cells.filter(c => c.column === column.column)
+    const cell = unsegmentedSensitivity(cells[0].layout as Layout) // a column's cells share one layout
+    countGroups.push(...cell.countGroups.map(g => ({ name: `segment ${column.column}: ${g.name}`, touched: g.touched })), { name: `segment ${column.column}: site indicator`, touched: 1 })
+    sumGroups.push(...(cell.sums?.groups ?? []).map(g => ({ name: `segment ${column.column}: ${g.name}`, maxTerm: g.maxTerm })))
+    for (const c of cells) limbSums.push(...cell.limbSums.map(fs => ({ ...fs, offset: fs.offset + c.offset })))
+  }
+  const touched = countGroups.reduce((sum, g) => sum + g.touched, 0)
+  return {
+    countGroups,
+    counts: { l1: touched, l2: Math.sqrt(touched) },
+    limbSums,
+    sums: sumGroups.length === 0 ? null : { groups: sumGroups, sensitivity: { l1: sumGroups.reduce((a, g) => a + g.maxTerm, 0), l2: Math.sqrt(sumGroups.reduce((a, g) => a + g.maxTerm ** 2, 0)) } }
+  }
+}
+
+function unsegmentedSensitivity (layout: Layout): LayoutSensitivity {
   const countGroups: CountGroup[] = [
     // recordsInWindow, one label class, one score class, tp/fp/fn/tn or predictedPositiveUnlabeled, and the
     // site's indicator sitesWithRecords, which the window's first record flips 0 ↔ 1.
@@ -76,13 +102,19 @@ function rawSumsSensitivity (layout: Layout): LayoutSensitivity['sums'] {
 /** Per entry of the layout: 1 for a raw DP sum entry, 0 otherwise (counts). */
 export function rawSumEntries (layout: Layout): Uint8Array {
   const isSum = new Uint8Array(layout.length)
-  for (const fs of fixedSumsOf(layout)) if (fs.raw === true) isSum[fs.offset] = 1
+  for (const fs of allFixedSums(layout)) if (fs.raw === true) isSum[fs.offset] = 1
   return isSum
 }
 
 /** The indices of the layout's count entries (every entry that is not part of a fixed-point limb group). */
 export function countEntries (layout: Layout): Uint8Array {
   const isCount = new Uint8Array(layout.length).fill(1)
-  for (const fs of fixedSumsOf(layout)) isCount.fill(0, fs.offset, fs.offset + fs.limbs)
+  for (const fs of allFixedSums(layout)) isCount.fill(0, fs.offset, fs.offset + fs.limbs)
   return isCount
+}
+
+/** The fixed-point sums of the layout and of each of its segment cells, at their offsets in the whole vector. */
+function allFixedSums (layout: Layout): FixedSum[] {
+  const cells = segmentsOf(layout)?.cells ?? []
+  return [...fixedSumsOf(layout), ...cells.flatMap(c => fixedSumsOf(c.layout as Layout).map(fs => ({ ...fs, offset: fs.offset + c.offset })))]
 }

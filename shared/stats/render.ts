@@ -144,12 +144,16 @@ function segmentLines (report: Report, tools: RenderTools): string[] {
   const main = mainSegmentMetric(report)
   const rows: string[][] = [['segment', 'sites', 'records', 'labeled', main.label, 'bound', 'max PSI']]
   const suppressed: string[] = []
+  // under privacy.dp every count is noisy: say how much (sites and records ± the 95 % error), and the bound is a 95 % interval
+  const dp = report.privacy.dp as { countError95?: number } | undefined
+  const pm = dp?.countError95 !== undefined ? ` ±${Math.ceil(dp.countError95)}` : ''
+  if (pm !== '') rows[0][5] = '95 % CI'
   for (const s of segmentsWorstFirst(report)) {
     if (s.suppressed) { suppressed.push(`${cellLabel(s.cell)} (${s.reason})`); continue }
     const m = s.performance[main.key] as { value?: number | null, lower?: number | null, upper?: number | null } | number | undefined
     const value = typeof m === 'number' ? m : m?.value ?? null
     const bound = typeof m === 'object' && m !== null && m.lower != null ? `[${num(m.lower)}, ${num(m.upper)}]` : ''
-    rows.push([cellLabel(s.cell), int(s.sites), int(s.samples.count), int(s.samples.labeled), num(value), bound, num(largestDrift(s.drift), 3)])
+    rows.push([cellLabel(s.cell), int(s.sites) + pm, int(s.samples.count) + pm, int(s.samples.labeled) + pm, num(value), bound, num(largestDrift(s.drift), 3)])
   }
   const published = rows.length - 1
   const out = [paint(`Segments (${published} published${suppressed.length > 0 ? `, ${suppressed.length} suppressed` : ''}; worst ${main.label} first)`, 'bold')]

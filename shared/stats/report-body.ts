@@ -73,7 +73,7 @@ export function fixedPointNote (layout: Layout): string {
 }
 
 /** The report body of any task's summed vector: the task's module computes it (shared/stats/tasks/). */
-export function computeReportBody (opts: { spec: MonitorSpec, layout: TaskLayout, current: Uint32Array, reference: ReferenceInput | null, cellSites?: 'count' | 'ignore' }): ReportBody {
+export function computeReportBody (opts: { spec: MonitorSpec, layout: TaskLayout, current: Uint32Array, reference: ReferenceInput | null, cellSites?: 'count' | 'ignore', countSlack?: number }): ReportBody {
   const task = taskOfLayout(opts.layout)
   const segments = segmentsOf(opts.layout)
   if (segments === null) return task.reportBody(opts)
@@ -86,7 +86,7 @@ export function computeReportBody (opts: { spec: MonitorSpec, layout: TaskLayout
     : opts.reference.vector.length === opts.layout.length ? { ...opts.reference, vector: opts.reference.vector.subarray(0, segments.offset) } : opts.reference
   const body = task.reportBody({ spec: opts.spec, layout: overall, current, reference })
   body.segments = segmentReports({
-    spec: opts.spec, layout: opts.layout, current: opts.current, reference: opts.reference, sites: opts.cellSites,
+    spec: opts.spec, layout: opts.layout, current: opts.current, reference: opts.reference, sites: opts.cellSites, countSlack: opts.countSlack,
     body: cell => taskOfLayout(cell.layout).reportBody(cell),
     recordsInWindow: (cellLayout, v) => taskOfLayout(cellLayout).recordsInWindow(cellLayout, v)
   })

@@ -144,6 +144,12 @@ export function segmentReports (opts: {
   body: (opts: { spec: MonitorSpec, layout: TaskLayout, current: Uint32Array, reference: ReferenceInput | null }) => ReportBody
   recordsInWindow: (layout: TaskLayout, vector: Uint32Array) => number
   sites?: 'count' | 'ignore'
+  /**
+   * Under privacy.dp: the counts are noisy, and a cell is suppressed only when its noisy count plus this slack
+   * (the noise's 95 % error) is still below a threshold — the noise then protects the small cells, and a noisy
+   * low reading does not hide a large one. 0 (exact sums): the thresholds as they are.
+   */
+  countSlack?: number
 }): SegmentReport[] | undefined {
   const segments = segmentsOf(opts.layout)
   if (segments === null || opts.spec.segments === undefined) return undefined
@@ -155,8 +161,9 @@ export function segmentReports (opts: {
     const current = cellSlice(c, opts.current)
     const records = opts.recordsInWindow(c.layout, current)
     const sites = opts.current[c.sitesIndex]
-    if (records < minCellRecords) return { cell, suppressed: true, reason: `fewer than ${minCellRecords} records (privacy.minCellRecords)` }
-    if (opts.sites !== 'ignore' && sites < minCellSites) return { cell, suppressed: true, reason: `fewer than ${minCellSites} contributing sites (privacy.minCellSites)` }
+    const slack = opts.countSlack ?? 0
+    if (records + slack < minCellRecords) return { cell, suppressed: true, reason: `fewer than ${minCellRecords} records (privacy.minCellRecords)` }
+    if (opts.sites !== 'ignore' && sites + slack < minCellSites) return { cell, suppressed: true, reason: `fewer than ${minCellSites} contributing sites (privacy.minCellSites)` }
     let reference: ReferenceInput | null = null
     if (c.drift && opts.reference !== null) {
       // a comparable reference is sliced like the current vector; another one is passed whole, so the task's

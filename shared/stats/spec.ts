@@ -311,11 +311,6 @@ export function specProblem (spec: MonitorSpec): { field: string, message: strin
   if (task !== null) return task
   const regressionScoreBins = spec.task === 'regression' ? (spec.segments ?? []).findIndex(s => s.scoreBins !== undefined) : -1
   if (regressionScoreBins >= 0) return { field: `segments.${regressionScoreBins}.scoreBins`, message: 'not used by task: regression (its cells have no score histogram)' }
-  if (spec.segments !== undefined && spec.privacy?.dp !== undefined) {
-    // a record counts in the overall figures and in one cell per segment column: the noise would have to cover
-    // that many releases of it (not sized yet), so the two are not combined
-    return { field: 'segments', message: 'not available with privacy.dp yet (a record is counted once overall and once per segment column; the noise is sized for one)' }
-  }
   if (spec.privacy?.dp !== undefined) {
     // Under DP a sum's noise must cover one record's term: each term is clipped and coarse (at most 2^b levels).
     const sums = spec.score.sums

@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { scanWindow } from '../../agent/scan.js'
 import { MonitorSpec } from '../../shared/stats/spec.js'
-import { buildLayout, counterIndex } from '../../shared/stats/layout.js'
+import { buildLayout, counterIndex, type Layout } from '../../shared/stats/layout.js'
+import { buildTaskLayout } from '../../shared/stats/tasks/index.js'
 import { countEntries, layoutSensitivity } from '../../shared/dp/sensitivity.js'
 
 const T0 = Date.UTC(2025, 11, 1)
@@ -98,4 +99,37 @@ test('the fixed-point limb groups are set apart (their carries have no per-entry
   assert.equal(sensitivity.limbSums.length, 4 + 5 + 3 * 2)
   const limbEntries = sensitivity.limbSums.reduce((n, fs) => n + fs.limbs, 0)
   assert.equal([...isCount].filter(v => v === 0).length, limbEntries)
+})
+
+test('segments: one record moves the overall entries and one cell per segment column, within the stated L1 (real scan)', async () => {
+  const segSpec = MonitorSpec.parse({
+    ...spec,
+    score: { ...spec.score, sums: false },
+    features: { x: { type: 'numeric', edges: [-1, 0, 1] }, c: { type: 'categorical', categories: ['a', 'b'] } },
+    segments: [{ column: 'c', values: ['a', 'b'] }, { column: 'x', values: ['never'], drift: true }],
+    privacy: { dp: { epsilon: 1, delta: 1e-6 } }
+  })
+  const segLayout = buildTaskLayout(segSpec) as Layout
+  const sens = layoutSensitivity(segLayout)
+  // overall: 5 counters + score + 2 calibration + 2 features = 10; column c: a performance-only cell (8) + its
+  // site indicator; column x (drift: true): a cell with the features (10) + its indicator
+  assert.equal(sens.counts.l1, 10 + (8 + 1) + (10 + 1))
+  const segCount = countEntries(segLayout)
+  await fc.assert(fc.asyncProperty(fc.array(record, { minLength: 0, maxLength: 25 }), record, async (base, extra) => {
+    const scanWith = async (records: unknown[]): Promise<Uint32Array> => {
+      const path = join(dir, `s${files++}.jsonl`)
+      writeFileSync(path, records.map(r => JSON.stringify(r)).join('\n') + '\n')
+      return await scanWindow({ spec: segSpec, layout: segLayout, source: { path, format: 'jsonl' }, window: WINDOW })
+    }
+    const without = await scanWith(base)
+    const withIt = await scanWith([...base, extra])
+    let l1 = 0
+    for (let i = 0; i < without.length; i++) {
+      if (segCount[i] === 0) continue
+      const d = Math.abs(withIt[i] - without[i])
+      assert.ok(d <= 1, `entry ${i} changed by ${d}`)
+      l1 += d
+    }
+    assert.ok(l1 <= sens.counts.l1, `L1 ${l1} > ${sens.counts.l1} for ${JSON.stringify(extra)}`)
+  }), { numRuns: 20 })
 })
