@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { combineSharesVerified, FIELD_PRIME, lagrangeAtZero, lagrangeCoefficients, splitSecret, type Share } from '../../shared/crypto/shamir.js'
+import { combineShares, combineSharesVerified, FIELD_PRIME, lagrangeAtZero, lagrangeCoefficients, splitSecret, type Share } from '../../shared/crypto/shamir.js'
 
 const P = BigInt(FIELD_PRIME)
 const modBig = (a: bigint): bigint => ((a % P) + P) % P
@@ -37,6 +37,8 @@ test('batch-inverted Lagrange coefficients equal the textbook ones (at 0 and at 
     assert.deepEqual([...lagrangeCoefficients(0, xs)], referenceLagrange(0, xs))
     assert.deepEqual([...lagrangeAtZero(xs)], referenceLagrange(0, xs))
     if (!xs.includes(at)) assert.deepEqual([...lagrangeCoefficients(at, xs)], referenceLagrange(at, xs))
+    // at a holder's own x the basis is that holder's indicator
+    assert.deepEqual([...lagrangeCoefficients(xs[at % xs.length], xs)], xs.map((_, i) => i === at % xs.length ? 1 : 0))
   }), { numRuns: 300 })
 })
 
@@ -58,4 +60,16 @@ test('robust reconstruction still finds the secret and names the wrong shares af
       assert.deepEqual(outcome.secret, secret)
       if (wrong < t) assert.deepEqual(outcome.inconsistentXs, [xs[wrong]])
     }), { numRuns: 100 })
+})
+
+test('reconstruction with the largest coefficients and shares in the field stays exact (no rounding)', () => {
+  // Holders near p make every product close to 2^52, where an inexact reduction would show.
+  const xs = Array.from({ length: 47 }, (_, i) => FIELD_PRIME - 1 - 3 * i)
+  fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat(), (secret, seed) => {
+    const shares: Share[] = splitSecret(secret, 47, xs).map((share, i) => ({ x: xs[i], share }))
+    const rotated = [...shares.slice(seed % 47), ...shares.slice(0, seed % 47)]
+    assert.deepEqual(combineShares(rotated, 47), secret)
+    const verified = combineSharesVerified(rotated, 47, s => Buffer.compare(s, secret) === 0)
+    assert.ok(verified.ok)
+  }), { numRuns: 60 })
 })
