@@ -5,7 +5,8 @@
  * specs out; the same function runs in the coordinator's dashboard (in the browser) and in
  * `fedmon report --html` (in Node). Every chart has a table with the same numbers.
  */
-import type { Report, FeatureDrift, Bounded, FeatureHistogram, ScoreHistogram } from '../report.js'
+import type { Report, FeatureDrift, Bounded, FeatureHistogram, ScoreHistogram, PublishedSegment } from '../report.js'
+import { mainMetricOfTask } from '../stats/tasks/main-metric.js'
 import type { ChartSpec, ChartSeries, RenderedSection } from './charts.js'
 import { esc, urlSegment } from './escape.js'
 import { num, int, pct, when } from './format.js'
@@ -172,6 +173,12 @@ function driftSection (report: Report): string {
   const out = [`<p>Reference <code>${esc(d.reference.id ?? 'local')}</code>, window ${esc(ref)}.${d.note !== undefined ? ` ${esc(d.note)}` : ''}</p>`]
   const entries: Array<[string, FeatureDrift]> = Object.entries(d.features)
   if (d.score !== null) entries.push(['(score)', d.score])
+  // other tasks' own distributions: regression's prediction and target, multiclass's predicted class and class scores
+  const extra = d as unknown as { prediction?: FeatureDrift, target?: FeatureDrift, predicted?: FeatureDrift, classScores?: Record<string, FeatureDrift> }
+  if (extra.prediction != null) entries.push(['(prediction)', extra.prediction])
+  if (extra.target != null) entries.push(['(target)', extra.target])
+  if (extra.predicted != null) entries.push(['(predicted class)', extra.predicted])
+  for (const [c, f] of Object.entries(extra.classScores ?? {})) entries.push([`(score ${c})`, f])
   if (entries.length === 0) return out.join('')
   const rows = entries.map(([name, f]) => {
     const ks = f.ks !== undefined && f.ks.value !== null ? `${num(f.ks.value, 3)} [≤ ${num(f.ks.upper, 3)}]` : '—'
@@ -213,6 +220,68 @@ function contributingText (report: Report): string {
   return ` (<span data-metric="agents.contributing">${int(c)}</span>${esc(pm)} with records in the window)`
 }
 
+/** A figure as a table cell: a number, or a bounded figure's value with its interval. */
+function figureCells (v: unknown): [string, string] {
+  if (typeof v === 'number') return [num(v), '']
+  const b = v as Partial<Bounded> | null
+  if (b !== null && typeof b === 'object' && 'value' in b) return [num(b.value), b.lower !== undefined && b.lower !== null ? `[${num(b.lower)}, ${num(b.upper)}]` : '']
+  return ['', '']
+}
+
+/** The performance of a non-binary task: every figure by its short name (nested ones dotted), per-class rows, the C × C matrix. */
+function taskPerformance (report: Report): string {
+  const p = report.performance as Record<string, unknown>
+  const rows: string[][] = []
+  for (const [key, v] of Object.entries(p)) {
+    if (key === 'per_class' || key === 'confusion' || key === 'precision' || key === 'noise95') continue
+    if (typeof v === 'number' || (v !== null && typeof v === 'object' && 'value' in (v as object))) {
+      const [value, bound] = figureCells(v)
+      rows.push([esc(key), `<span data-metric="performance.${esc(key)}${typeof v === 'number' ? '' : '.value'}">${value}</span>`, bound])
+    } else if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [sub, w] of Object.entries(v as Record<string, unknown>)) {
+        const [value, bound] = figureCells(w)
+        if (value !== '') rows.push([esc(`${key}.${sub}`), value, bound])
+      }
+    }
+  }
+  const out = [table(['metric', 'value', 'bound'], rows, { caption: 'Figures by their short name (report JSON performance.NAME)' })]
+  const perClass = p.per_class as Record<string, Record<string, unknown>> | undefined
+  if (perClass !== undefined) {
+    const names = Object.keys(perClass)
+    out.push(table(['class', 'AUC', 'bound', 'precision', 'recall', 'F1', 'support'], names.map(c => {
+      const [auc, bound] = figureCells(perClass[c].auc)
+      return [esc(c), auc, bound, num(perClass[c].precision), num(perClass[c].recall), num(perClass[c].f1), int(perClass[c].support)]
+    }), { caption: 'Per class (one-vs-rest)' }))
+  }
+  const confusion = p.confusion as { classes?: string[], matrix?: number[][] } | undefined
+  if (confusion?.classes !== undefined && confusion.matrix !== undefined) {
+    out.push(table(['true \\ predicted', ...confusion.classes.map(esc)], confusion.matrix.map((row, i) => [esc(confusion.classes![i]), ...row.map(n => int(n))]), { caption: 'Confusion matrix (rows: true class, columns: predicted)' }))
+  }
+  const note = (p.precision as { note?: string } | undefined)?.note
+  if (typeof note === 'string') out.push(`<p class="note">Precision: ${esc(note)}</p>`)
+  return out.join('')
+}
+
+/** The segment cells, worst headline figure first, suppressed cells last with their reason only. */
+function segmentsTable (report: Report): string {
+  const cells = report.segments
+  if (cells === undefined || cells.length === 0) return ''
+  const main = mainMetricOfTask(report.spec.task)
+  const value = (c: PublishedSegment): number | null => {
+    const v = c.performance[main.key]
+    const x = typeof v === 'number' ? v : (v as Partial<Bounded> | undefined)?.value
+    return typeof x === 'number' && Number.isFinite(x) ? x : null
+  }
+  const published = cells.filter((c): c is PublishedSegment => !c.suppressed)
+  const badness = (c: PublishedSegment): number => { const v = value(c); return v === null ? -Infinity : main.higherIsBetter ? -v : v }
+  published.sort((a, b) => badness(b) - badness(a))
+  const label = (cell: Record<string, string>): string => Object.entries(cell).map(([k, v]) => `${k}=${v}`).join(', ')
+  const rows = published.map(c => { const [v, bound] = figureCells(c.performance[main.key]); return [esc(label(c.cell)), int(c.sites), int(c.samples.count), int(c.samples.labeled), v, bound] })
+  const suppressed = cells.filter(c => c.suppressed).map(c => `<li>${esc(label(c.cell))}: ${esc((c as { reason: string }).reason)}</li>`)
+  return table(['segment', 'sites', 'records', 'labeled', main.label, 'bound'], rows, { caption: `Published cells, worst ${main.label} first` }) +
+    (suppressed.length > 0 ? `<p>Suppressed (no figure is published for these cells):</p><ul class="suppressed">${suppressed.join('')}</ul>` : '')
+}
+
 /** The report page's content (inside <main>) and the charts it places. */
 export function renderReportSection (report: Report, opts: ReportPageOptions = {}): RenderedSection {
   const p = report.performance as Record<string, unknown>
@@ -236,27 +305,34 @@ export function renderReportSection (report: Report, opts: ReportPageOptions = {
 
   parts.push('<section aria-labelledby="h-alerts"><h2 id="h-alerts">Alerts</h2>' + alertsSection(report) + '</section>')
 
-  parts.push('<section aria-labelledby="h-perf"><h2 id="h-perf">Performance</h2><div class="figures">' + [
-    figure('AUC (ROC)', num(auc.value), 'performance.auc.value', `${auc.confidence !== undefined ? `${Math.round(auc.confidence * 100)} % confidence interval (noise and binning)` : 'certified bound'} [<span data-metric="performance.auc.lower">${num(auc.lower)}</span>, <span data-metric="performance.auc.upper">${num(auc.upper)}</span>]`),
-    figure('PR-AUC (average precision)', num(p.pr_auc), 'performance.pr_auc'),
-    figure('log loss', offOr('log_loss'), 'performance.log_loss'),
-    figure('Brier score', offOr('brier'), 'performance.brier'),
-    figure('ECE', offOr('ece'), 'performance.ece'),
-    figure('prevalence', num(p.prevalence), 'performance.prevalence')
-  ].join('') + '</div>')
-  const atThreshold = [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy'], ['specificity', 'specificity']]
-    .map(([label, key]) => [esc(label + thr), `<span data-metric="performance.${key}">${num(p[key])}</span>`])
-  parts.push('<div class="side-by-side">' + table(['metric', 'value'], atThreshold, { caption: 'At the decision threshold' }) + confusionMatrix(p) + '</div>')
   const h = report.histograms
-  if (h !== undefined) {
-    const sc = scoreCharts(report, h.score)
-    charts.push(...sc.charts)
-    parts.push(`<div class="chart-grid">${sc.html}</div>`)
+  if ((report.spec.task ?? 'binary') === 'binary') {
+    parts.push('<section aria-labelledby="h-perf"><h2 id="h-perf">Performance</h2><div class="figures">' + [
+      figure('AUC (ROC)', num(auc.value), 'performance.auc.value', `${auc.confidence !== undefined ? `${Math.round(auc.confidence * 100)} % confidence interval (noise and binning)` : 'certified bound'} [<span data-metric="performance.auc.lower">${num(auc.lower)}</span>, <span data-metric="performance.auc.upper">${num(auc.upper)}</span>]`),
+      figure('PR-AUC (average precision)', num(p.pr_auc), 'performance.pr_auc'),
+      figure('log loss', offOr('log_loss'), 'performance.log_loss'),
+      figure('Brier score', offOr('brier'), 'performance.brier'),
+      figure('ECE', offOr('ece'), 'performance.ece'),
+      figure('prevalence', num(p.prevalence), 'performance.prevalence')
+    ].join('') + '</div>')
+    const atThreshold = [['precision', 'precision'], ['recall', 'recall'], ['F1', 'f1'], ['accuracy', 'accuracy'], ['specificity', 'specificity']]
+      .map(([label, key]) => [esc(label + thr), `<span data-metric="performance.${key}">${num(p[key])}</span>`])
+    parts.push('<div class="side-by-side">' + table(['metric', 'value'], atThreshold, { caption: 'At the decision threshold' }) + confusionMatrix(p) + '</div>')
+    if (h !== undefined) {
+      const sc = scoreCharts(report, h.score)
+      charts.push(...sc.charts)
+      parts.push(`<div class="chart-grid">${sc.html}</div>`)
+    } else {
+      parts.push('<p class="note">This report was made before reports carried their histograms: no curves.</p>')
+    }
+    if (typeof p.fixedPoint === 'string') parts.push(`<p class="note">Sums: ${esc(p.fixedPoint)}</p>`)
+    parts.push('</section>')
   } else {
-    parts.push('<p class="note">This report was made before reports carried their histograms: no curves.</p>')
+    // another task (regression, multiclass): its figures by short name, and a multiclass confusion matrix
+    parts.push('<section aria-labelledby="h-perf"><h2 id="h-perf">Performance</h2>' + taskPerformance(report) + '</section>')
   }
-  if (typeof p.fixedPoint === 'string') parts.push(`<p class="note">Sums: ${esc(p.fixedPoint)}</p>`)
-  parts.push('</section>')
+  const segments = segmentsTable(report)
+  if (segments !== '') parts.push('<section aria-labelledby="h-segments"><h2 id="h-segments">Segments</h2>' + segments + '</section>')
 
   parts.push('<section aria-labelledby="h-drift"><h2 id="h-drift">Drift</h2>' + driftSection(report))
   if (h !== undefined) {

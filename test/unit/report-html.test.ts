@@ -153,3 +153,21 @@ test('overview and monitor page lead with the task\'s headline figure: MAE for a
   assert.equal(page.charts[0].title, 'MAE over time')
   assert.deepEqual(page.charts[0].series[0].values, [971.1])
 })
+
+test('the report page of another task: its figures by short name, per-class rows, a C × C matrix, its drift, and the segment cells', () => {
+  const base = report()
+  const regression = { ...base, spec: { ...base.spec, task: 'regression' }, performance: { mae: { value: 971.1, lower: 970.8, upper: 971.4 }, r2: { value: 0.27, lower: 0.26, upper: 0.28 }, abs_error_quantiles: { p90: { value: 2100, lower: 2079, upper: 2121 } } }, drift: { ...base.drift, prediction: { ...Object.values(base.drift.features)[0], psi: 0.123 } } } as unknown as Report
+  const r = renderReportSection(regression).html
+  assert.match(r, /<th scope="row">mae<\/th><td><span data-metric="performance\.mae\.value">971\.1000<\/span><\/td><td>\[970\.8000, 971\.4000\]<\/td>/)
+  assert.match(r, /abs_error_quantiles\.p90/)
+  assert.match(r, /\(prediction\)/)
+  assert.doesNotMatch(r, /AUC \(ROC\)/)
+  const multiclass = { ...base, spec: { ...base.spec, task: 'multiclass' }, performance: { macro_auc: { value: 0.8, lower: 0.79, upper: 0.81 }, accuracy: 0.7, per_class: { cat: { auc: { value: 0.9, lower: 0.89, upper: 0.91 }, precision: 0.8, recall: 0.7, f1: 0.75, support: 120 } }, confusion: { classes: ['cat', 'dog'], matrix: [[90, 30], [10, 70]] } },
+    segments: [{ cell: { region: 'north' }, suppressed: false, sites: 3, samples: { count: 500, labeled: 480, positives: null, unlabeled: 20 }, performance: { macro_auc: { value: 0.7, lower: 0.69, upper: 0.71 } } }, { cell: { region: 'tiny' }, suppressed: true, reason: 'fewer than 20 records (privacy.minCellRecords)' }] } as unknown as Report
+  const m = renderReportSection(multiclass).html
+  assert.match(m, /Per class \(one-vs-rest\)/)
+  assert.match(m, /<th scope="row">cat<\/th><td>0\.9000<\/td>/)
+  assert.match(m, /Confusion matrix \(rows: true class, columns: predicted\)/)
+  assert.match(m, /<th scope="row">region=north<\/th><td>3<\/td><td>500<\/td><td>480<\/td><td>0\.7000<\/td>/)
+  assert.match(m, /<li>region=tiny: fewer than 20 records \(privacy\.minCellRecords\)<\/li>/)
+})
