@@ -28,7 +28,7 @@ export function renderRoundList (entries: readonly RoundListEntry[], opts: { col
   const rows = entries.map(e => [
     `${shortTime(e.window.from)} → ${shortTime(e.window.to)}`,
     e.monitor,
-    e.kind + (e.scheduledWindowKey !== null ? ' (scheduled)' : ''),
+    e.kind + (isRefresh(e.refresh) ? ` (refresh ${e.refresh.age})` : '') + (e.scheduledWindowKey !== null ? ' (scheduled)' : ''),
     paintStatus(p, e.status),
     e.id ?? '—',
     String(e.counts.included),
@@ -37,4 +37,9 @@ export function renderRoundList (entries: readonly RoundListEntry[], opts: { col
     reasonText(e)
   ])
   return table(['WINDOW', 'MONITOR', 'KIND', 'STATE', 'ROUND', 'INCLUDED', 'DROPPED', 'DECLINED', 'REASON'], rows, { align: ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'left'], paint: p })
+}
+
+/** A label-refresh round's entry carries its declared age (coordinator/contracts.ts RoundOutcome.refresh). */
+function isRefresh (x: unknown): x is { age: string } {
+  return typeof x === 'object' && x !== null && typeof (x as { age?: unknown }).age === 'string'
 }

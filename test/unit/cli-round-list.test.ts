@@ -72,3 +72,11 @@ test('round run counts every decline: it waits for the ones recorded after the f
   assert.equal(await settleDeclines({ getRound: async () => { throw new Error('not called') } }, plain), plain)
   assert.equal(failureMessage(plain.failure, []), 'ERR_TIMEOUT: phase deadline')
 })
+
+test('round list marks a label-refresh round with its age', () => {
+  const refresh = { ...doneRound, id: 'round-3', startedAt: '2025-12-10T00:00:00.000Z', refresh: { age: '7d', ageMs: 7 * 86_400_000, of: 'report-1' } } as StoredRound
+  const text = renderRoundList(mergeRoundList([doneRound, refresh], [], { monitor: 'credit', limit: 20 }), { color: false })
+  const lines = text.split('\n')
+  assert.match(lines[1], /credit\s+current\s+done\s+round-1/)
+  assert.match(lines[2], /credit\s+current \(refresh 7d\)\s+done\s+round-3/)
+})
