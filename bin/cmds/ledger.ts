@@ -26,14 +26,23 @@ export function register (program: Command): void {
       process.stdout.write(`ledger     ${l.file}\ncreated    ${iso(l.createdAt)}\nnot before ${l.notBefore === null ? '— (complete history)' : iso(l.notBefore)}\n`)
       for (const r of l.resets) process.stdout.write(`reset      ${iso(r.at)}: not before ${iso(r.notBefore)} — ${r.reason}\n`)
       process.stdout.write(`rounds     ${l.entries().length} (${l.entries().filter(e => e.contributedAt !== null).length} contributed)\n`)
-      // What this site has given: one line per round, oldest window first.
-      for (const e of [...l.entries()].sort((a, b) => a.window.from - b.window.from || a.joinedAt - b.joinedAt)) {
-        // Joined but never sent a masked input: it declined, dropped out, or the round failed before that.
-        const state = e.contributedAt !== null ? `contributed ${iso(e.contributedAt)}` : `joined ${iso(e.joinedAt)}, not contributed (declined, dropped or failed)`
-        // A refresh re-read the labels of a window contributed before, over that round's included set.
-        const what = e.refresh !== undefined ? `label refresh at ${formatDuration(e.refresh.ageMs)} of round ${e.refresh.of}${e.revealedAt !== undefined ? `, revealed ${iso(e.revealedAt)}` : ', not revealed'}` : `${e.participants.length} participants${e.included !== undefined ? `, ${e.included.count} included` : ''}`
-        const eps = e.epsilon !== undefined ? `  ε ${e.epsilon}` : ''
-        process.stdout.write(`  ${iso(e.window.from)} .. ${iso(e.window.to)}  ${e.reference ? 'reference ' : ''}round ${e.roundId}  spec ${e.specHash.slice(0, 12)}  ${what}${eps}  ${state}\n`)
+      // What this site has given: per ledger scope (the data source a monitor reads: monitors reading other files
+      // sum the same window separately), one line per round, oldest window first.
+      const scopes = new Map<string, ReturnType<typeof l.entries>>()
+      for (const e of l.entries()) {
+        const scope = (e as { scope?: string }).scope ?? '(every data source: recorded before monitors)'
+        scopes.set(scope, [...(scopes.get(scope) ?? []), e])
+      }
+      for (const [scope, entries] of scopes) {
+        process.stdout.write(`scope      ${scope}\n`)
+        for (const e of [...entries].sort((a, b) => a.window.from - b.window.from || a.joinedAt - b.joinedAt)) {
+          // Joined but never sent a masked input: it declined, dropped out, or the round failed before that.
+          const state = e.contributedAt !== null ? `contributed ${iso(e.contributedAt)}` : `joined ${iso(e.joinedAt)}, not contributed (declined, dropped or failed)`
+          // A refresh re-read the labels of a window contributed before, over that round's included set.
+          const what = e.refresh !== undefined ? `label refresh at ${formatDuration(e.refresh.ageMs)} of round ${e.refresh.of}${e.revealedAt !== undefined ? `, revealed ${iso(e.revealedAt)}` : ', not revealed'}` : `${e.participants.length} participants${e.included !== undefined ? `, ${e.included.count} included` : ''}`
+          const eps = e.epsilon !== undefined ? `  ε ${e.epsilon}` : ''
+          process.stdout.write(`  ${iso(e.window.from)} .. ${iso(e.window.to)}  ${e.reference ? 'reference ' : ''}round ${e.roundId}  spec ${e.specHash.slice(0, 12)}  ${what}${eps}  ${state}\n`)
+        }
       }
     })
 

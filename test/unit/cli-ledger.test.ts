@@ -93,3 +93,24 @@ test('ledger show / reset: a lost ledger refuses earlier windows until the opera
   assert.match(fedmon('ledger', 'show', '--config', config).stdout, new RegExp(`${new Date(window.from).toISOString().replace(/[.]/g, '\\.')} \\.\\. .*round r3  spec c{12}  3 participants  joined .*, not contributed \\(declined, dropped or failed\\)`))
   assert.equal(bad.code, 2, 'a usage error exits 2')
 })
+
+test('ledger show lists the rounds under each ledger scope (the data source each monitor reads)', async () => {
+  // an identity and state of its own (the test above lost and reset the shared one's ledger)
+  const own = join(dir, 'scopes')
+  const site = await generateIdentity()
+  writeIdentity(join(own, 'site.key'), site)
+  const scopedConfig = join(own, 'agent.yaml')
+  writeFileSync(scopedConfig, JSON.stringify({ identity: 'site.key', coordinator: '/ip4/127.0.0.1/tcp/4001/p2p/' + site.peerId, data: { path: 'logs/*.jsonl' }, state: 'state' }))
+  const window = { from: Date.now() - 30 * HOUR, to: Date.now() - 29 * HOUR }
+  const ledger = ContributionLedger.open(join(own, 'state'), { identityFile: join(own, 'site.key') })
+  for (const [i, scope] of ['jsonl:/data/credit/*.jsonl', 'jsonl:/data/balance/*.jsonl'].entries()) {
+    const round = { roundId: `scoped-${i}`, window, specHash: String(i).repeat(64), reference: false, participants: ['a', 'b', 'c'] }
+    const guard = ledger.forScope(scope)
+    guard.admit(round, Date.now())
+    guard.contribute(round, Date.now())
+  }
+  const shown = fedmon('ledger', 'show', '--config', scopedConfig)
+  assert.equal(shown.code, 0, shown.stderr)
+  assert.match(shown.stdout, /scope {6}jsonl:\/data\/credit\/\*\.jsonl\n {2}\S+ \.\. \S+ {2}round scoped-0 /)
+  assert.match(shown.stdout, /scope {6}jsonl:\/data\/balance\/\*\.jsonl\n {2}\S+ \.\. \S+ {2}round scoped-1 /)
+})
