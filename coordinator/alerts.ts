@@ -9,35 +9,16 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { z } from 'zod'
 import { ConfigError } from '../shared/errors.js'
 import type { Logger } from '../shared/log.js'
 import type { Alert, Report } from '../shared/report.js'
 import type { AlertEvaluator, AlertRule } from './contracts.js'
 import { cellLabel, cellReport, type PublishedSegment } from '../shared/stats/segments.js'
+import { AlertRuleSchema, AlertsConfigSchema, WebhookConfigSchema, type WebhookConfig } from '../shared/config/alerts.js'
 
-export const AlertRuleSchema = z.object({
-  metric: z.string().min(1).regex(/^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$/, 'expected a dotted metric path like "performance.auc.value" or "drift.*.psi"'),
-  below: z.number().finite().optional(),
-  above: z.number().finite().optional(),
-  dropFromReference: z.number().finite().nonnegative().optional(),
-  /**
-   * Fire only when the report holds at least this many samples behind the metric: labelled records for
-   * realised performance metrics, all records otherwise. Default: DEFAULT_MIN_LABELED for realised performance
-   * metrics (an AUC over 37 labels pages nobody), 0 for the rest.
-   */
-  minSamples: z.number().int().nonnegative().optional(),
-  name: z.string().min(1).optional(),
-  /** One segment cell, `{region: north}`: the rule reads that cell's figures (spec.segments), not the overall ones. */
-  segment: z.record(z.string().min(1), z.string().min(1)).refine(s => Object.keys(s).length === 1, 'a segment cell is one column and its value, e.g. {region: north}').optional(),
-  /** `"*"`: the rule reads every published segment cell, firing per cell. */
-  segments: z.literal('*', { error: 'segments: "*" (every cell); for one cell use segment: {column: value}' }).optional()
-}).strict().refine(r => [r.below, r.above, r.dropFromReference].filter(v => v !== undefined).length === 1, {
-  message: 'give exactly one of below, above, dropFromReference'
-}).refine(r => r.segment === undefined || r.segments === undefined, { message: 'give at most one of segment, segments' })
-export type AlertRuleSchema = z.infer<typeof AlertRuleSchema>
+// the config schemas live in shared/ (the config loader reads them; design §8 layering)
+export { AlertRuleSchema, AlertsConfigSchema, WebhookConfigSchema, type WebhookConfig }
 
-export const AlertsConfigSchema = z.array(AlertRuleSchema).default([])
 
 /** Short metric names accepted by alerts and `fedmon report history --metric`. */
 export const METRIC_ALIASES: Readonly<Record<string, string>> = {
@@ -221,21 +202,6 @@ function cellOf (report: Report, cell: Record<string, string>): Report | null {
 
 type NotifierLogger = Pick<Logger, 'info' | 'warn' | 'error'>
 
-/**
- * A webhook in the coordinator config: a URL, or `{ url, secretFile | secretEnv }` to sign deliveries with a
- * secret kept out of the YAML (a file next to the config, or an environment variable).
- */
-export const WebhookConfigSchema = z.union([
-  z.url(),
-  z.strictObject({
-    url: z.url(),
-    /** A file holding the signing secret (at least 16 characters), relative to the config file. */
-    secretFile: z.string().min(1).optional(),
-    /** The name of an environment variable holding the signing secret. */
-    secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional()
-  }).refine(w => w.secretFile === undefined || w.secretEnv === undefined, 'give at most one of secretFile, secretEnv')
-], { error: 'expected a webhook URL, or { url, secretFile } / { url, secretEnv }' })
-export type WebhookConfig = z.infer<typeof WebhookConfigSchema>
 
 /** Where a delivery goes, and the secret that signs it (none: unsigned). */
 export interface WebhookTarget { url: string, secret?: string }

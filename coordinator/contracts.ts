@@ -2,38 +2,11 @@
  * Interfaces between the coordinator's parts, so each can be built and tested alone:
  * store (SQLite), scheduler, alerts, metrics, the round runner (libp2p + secagg server) and the HTTP API.
  */
-import type { Report, Window, Alert } from '../shared/report.js'
+import type { Report, Alert } from '../shared/report.js'
 
-export type RoundKind = 'reference' | 'current'
-
-/** What is kept of every round, finished or not. */
-export interface RoundOutcome {
-  id: string
-  kind: RoundKind
-  window: Window
-  status: 'running' | 'done' | 'failed' | 'aborted'
-  reportId: string | null
-  invited: string[]
-  included: string[]
-  dropped: string[]
-  failure: { code: string, message: string } | null
-  /**
-   * Agents that refused the round and said why (their signed Decline: signature hex over
-   * shared/secagg/decline.ts declineBytes, verifiable with the agent's peer id). Absent in rounds stored
-   * before declines existed.
-   */
-  declined?: RoundDecline[]
-  startedAt: string
-  finishedAt: string | null
-  timings: Record<string, number> // phase name → ms
-  scheduledWindowKey: string | null // set when the scheduler started it; unique, so a window never runs twice
-  /** The monitor the round was for (absent in rounds stored before monitors). */
-  monitor?: string
-  /** A label-refresh round: its declared age and the report (first version) of the window it refreshes. */
-  refresh?: { age: string, ageMs: number, of: string }
-}
-
-export interface RoundDecline { agent: string, code: string, reason: string, signature: string }
+// The round record every client reads lives in shared/ (shared/api-client.ts uses it; design §8 layering).
+export type { RoundKind, RoundOutcome, RoundDecline } from '../shared/round-outcome.js'
+import type { RoundKind, RoundOutcome } from '../shared/round-outcome.js'
 
 /** What a finished round commits together with its report (one transaction: all of it or none). */
 export interface ReportCommitExtras {

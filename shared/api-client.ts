@@ -9,7 +9,7 @@ import { z } from 'zod'
 import type { Command } from 'commander'
 import { FedmonError, UsageError } from './errors.js'
 import type { Report } from './report.js'
-import type { RoundOutcome } from '../coordinator/contracts.js'
+import type { RoundOutcome } from './round-outcome.js'
 import type { RoundListEntry } from './round-list.js'
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:7600'

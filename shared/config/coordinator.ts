@@ -7,7 +7,7 @@ import { ListenAddrs, NetworkConfig } from './agent.js'
 import { loadRosterFile } from './roster.js'
 import { ScheduleConfigSchema } from './schedule.js'
 // The alert rules' and webhooks' grammar lives with their evaluator; the config reuses their schemas so both always agree.
-import { AlertRuleSchema, WebhookConfigSchema } from '../../coordinator/alerts.js'
+import { AlertRuleSchema, WebhookConfigSchema } from './alerts.js'
 
 const PeerIdString = z.string().refine(isPeerIdString, 'not a libp2p peer id (12D3Koo...)')
 
