@@ -35,7 +35,10 @@ test('example coordinator, agent and spec configs validate', () => {
 test('the Grafana dashboard queries only metrics the coordinator exports', async () => {
   const dashboard = JSON.parse(readFileSync(join(examples, 'grafana', 'fedmon-dashboard.json'), 'utf8')) as { panels: Array<{ title: string, targets: Array<{ expr: string }> }> }
   const metrics = createMetrics({ defaultMetrics: false })
-  metrics.observeReport(makeReport({ id: 'r', alerts: [{ rule: 'auc below 0.9', metric: 'performance.auc.value', value: 0.8, threshold: 0.9, kind: 'below', message: 'm', firedAt: '2026-01-02T00:15:00.000Z' }] }))
+  const report = makeReport({ id: 'r', alerts: [{ rule: 'auc below 0.9', metric: 'performance.auc.value', value: 0.8, threshold: 0.9, kind: 'below', message: 'm', firedAt: '2026-01-02T00:15:00.000Z' }] })
+  // one published segment cell, so the segment panels' series exist too
+  report.segments = [{ cell: { region: 'north' }, suppressed: false, sites: 3, samples: { count: 100, labeled: 90, positives: 30, unlabeled: 10 }, performance: { auc: { value: 0.8, lower: 0.79, upper: 0.81 } } }]
+  metrics.observeReport(report)
   metrics.observeRound(makeRound('round-r', { status: 'done', finishedAt: '2026-01-02T00:15:01.000Z' }))
   metrics.observeRound(makeRound('round-f', { status: 'failed', failure: { code: 'ERR_X', message: 'x' }, finishedAt: '2026-01-02T00:15:01.000Z' }))
   metrics.setAgentsOnline(1)
@@ -47,6 +50,6 @@ test('the Grafana dashboard queries only metrics the coordinator exports', async
       for (const m of target.expr.matchAll(/\bfedmon_[a-z_]+/g)) used.add(m[0])
     }
   }
-  assert.ok(used.size >= 15, `dashboard uses ${used.size} metrics`)
+  assert.ok(used.size >= 18, `dashboard uses ${used.size} metrics`)
   for (const name of used) assert.ok(exported.has(name), `${name} is used by the dashboard but not exported`)
 })
