@@ -4,6 +4,7 @@
  * for a retry, or missed during downtime). Rounds keep every RoundOutcome field; `counts` has the sizes.
  */
 import type { Window } from './report.js'
+import type { RoundOutcome } from './round-outcome.js'
 
 export type RoundListStatus = 'running' | 'done' | 'failed' | 'aborted' | 'retrying' | 'missed'
 export const FAILED_STATUSES: ReadonlySet<string> = new Set<RoundListStatus>(['failed', 'aborted', 'retrying', 'missed'])
@@ -32,22 +33,8 @@ export interface RoundListEntry {
   [extra: string]: unknown
 }
 
-/** A round as stored (the fields of coordinator/contracts.ts RoundOutcome this needs). */
-export interface StoredRound {
-  id: string
-  kind: 'reference' | 'current'
-  window: Window
-  status: 'running' | 'done' | 'failed' | 'aborted'
-  reportId: string | null
-  invited: string[]
-  included: string[]
-  dropped: string[]
-  declined?: unknown[]
-  failure: { code: string, message: string } | null
-  startedAt: string
-  finishedAt: string | null
-  scheduledWindowKey: string | null
-}
+/** A round as stored: the fields of RoundOutcome (shared/round-outcome.ts) this needs. */
+export type StoredRound = Pick<RoundOutcome, 'id' | 'kind' | 'window' | 'status' | 'reportId' | 'invited' | 'included' | 'dropped' | 'failure' | 'startedAt' | 'finishedAt' | 'scheduledWindowKey'> & { declined?: unknown[] }
 
 /** A scheduled window as the store keeps it (coordinator/store.ts ScheduledWindowRecord). */
 export interface StoredScheduledWindow {
