@@ -7,6 +7,8 @@
  * is sent to the coordinator in a signed decline). Pure: no I/O.
  */
 import { taskOfLayout, type TaskLayout } from '../shared/stats/tasks/index.js'
+import { cellSlice, segmentsOf } from '../shared/stats/segments.js'
+import { OTHER_SEGMENT_VALUE } from '../shared/stats/spec.js'
 import type { TsUnit } from '../shared/stats/data-source.js'
 import type { TimestampProfile } from './scan.js'
 import { LOOKS_LIKE_OF_MAGNITUDE, type EpochUnit } from './scan-sql.js'
@@ -40,7 +42,6 @@ export function scanFailureReason (err: unknown, source: { path: string }): stri
   return `cannot scan the data: the scan of ${source.path} failed (${typeof code === 'string' ? code : 'unexpected error'}; details in the agent's log)`
 }
 
-
 /**
  * What is wrong with the window's data. `problem` (one line, or null when it may be contributed): only the
  * timestamp, score and label make a contribution garbage. `warnings`, for the agent's own log: features whose
@@ -48,18 +49,26 @@ export function scanFailureReason (err: unknown, source: { path: string }): stri
  */
 export function checkWindowData (input: DataCheckInput): { problem: string | null, warnings: string[] } {
   const { layout, vector, columns } = input
-  const records = taskOfLayout(layout).recordsInWindow(layout, vector)
+  const task = taskOfLayout(layout)
+  const records = task.recordsInWindow(layout, vector)
   const warnings = records === 0
     ? []
     : layout.features
       .filter(f => vector[f.offset + f.missingIndex] === records)
       .map(f => `feature ${f.name}: column \`${columns.features.get(f.name) ?? f.name}\` is missing in every record of the window (is data.columns.features mapped?)`)
-  const task = taskOfLayout(layout)
   if (records > 0) warnings.push(...task.windowWarnings(layout, vector, { output: columns.score, truth: columns.label }))
   // No truth at all in the window is no problem while it has not arrived, but it is how a wrong column name looks.
   const { truth } = task.columnCounts(layout, vector)
   if (records > 0 && truth.missing === records) {
     warnings.push(`${truth.role}: column \`${columns.label}\` is empty or absent in every record of the window (fine while ${truth.role}s have not arrived; else check data.columns.label)`)
+  }
+  // A segment column whose every record lands in `other` is absent (a typo?) or holds none of the declared values:
+  // every declared cell would be suppressed as empty, which is how a wrong name looks.
+  for (const cell of segmentsOf(layout)?.cells ?? []) {
+    if (records === 0 || cell.value !== OTHER_SEGMENT_VALUE) continue
+    if (taskOfLayout(cell.layout).recordsInWindow(cell.layout, cellSlice(cell, vector)) === records) {
+      warnings.push(`segment column \`${cell.column}\`: every record of the window is in \`other\` (the column is absent, or holds none of the declared values): check segments[].column and values`)
+    }
   }
   return { problem: windowProblem(input, records), warnings }
 }
@@ -80,8 +89,6 @@ function windowProblem (input: DataCheckInput, records: number): string | null {
   // the task's two columns, as the site maps them (regression: prediction and target; multiclass: scores and label)
   return taskOfLayout(layout).windowProblem(layout, vector, { output: columns.score, truth: columns.label }, maxBadFraction)
 }
-
-
 
 /**
  * When most numeric timestamps of the source look like another unit than they are read in (an explicit

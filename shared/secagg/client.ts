@@ -632,8 +632,10 @@ export class SecAggClient {
     // the round (shorter-lived secrets; O(k) fewer buffers per agent while it waits). The masking set's seeds
     // stay until the unmask request: a dropped neighbour's seed is revealed then (onUnmaskRequest).
     for (const [v, keys] of this.peerKeys) {
-      if (members.has(v)) this.maskSeeds.set(v, keys.maskSeed.slice())
-      keys.sendKey.fill(0); keys.receiveKey.fill(0); keys.maskSeed.fill(0)
+      // a masking-set neighbour's seed moves to maskSeeds (wiped with the round); every other key is wiped now
+      if (members.has(v)) this.maskSeeds.set(v, keys.maskSeed)
+      else keys.maskSeed.fill(0)
+      keys.sendKey.fill(0); keys.receiveKey.fill(0)
       this.peerKeys.set(v, SPENT_KEYS)
     }
     this.phase = 'masked'
@@ -767,7 +769,7 @@ export class SecAggClient {
     // mask from this agent's input with it. Same rule and no more than the s-share of that neighbour reveals
     // (its s-key gives every seed of it), and far cheaper for the coordinator than rebuilding the key and
     // running one X25519 per surviving neighbour.
-    const pairOwners = message.dropped.filter(v => this.maskSeeds.has(v)).sort((a, b) => a - b)
+    const pairOwners = message.dropped.filter(v => this.maskSeeds.has(v)) // ascending, as `dropped` (checked)
     for (const v of pairOwners) {
       const before = this.revealed.get(v)
       if (before !== undefined && before !== 's') throw new SecAggError('ERR_NEVER_BOTH', `already revealed the ${before}-share of participant ${v}`)

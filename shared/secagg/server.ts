@@ -118,8 +118,7 @@ export class SecAggServer {
   private consistencySigned: Uint8Array | null = null
   /** Phase scan position: members before it have answered or declined (both final within the phase). */
   private settledUpTo = 0
-  /** Secrets (survivors' b, dropped agents' s) that have at least t shares: canReconstruct() in O(1). */
-  /** Survivors whose self-mask seed has t shares. */
+  /** Survivors whose self-mask seed has t shares (with droppedReady: canReconstruct() in O(1)). */
   private bWithT = 0
   /**
    * Dropped agents whose pairwise masks can be removed: every surviving neighbour sent its pair seed, or t
@@ -500,12 +499,6 @@ export class SecAggServer {
     let n = 0
     for (const i of set) if (where(i)) n++
     return n
-  }
-
-  private declinedAmong (set: readonly number[]): number {
-    let count = 0
-    for (const i of set) if (this.declines.has(i)) count++
-    return count
   }
 
   /** `; 3 declined: <agent> ERR_POLICY <reason>; …` for failure messages, or '' when nobody declined. */

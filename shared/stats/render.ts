@@ -5,7 +5,8 @@
 import type { Report, FeatureDrift, Bounded } from '../report.js'
 import { taskOfReport } from './tasks/index.js'
 import type { RenderTools } from './tasks/task.js'
-import { cellLabel, segmentsWorstFirst, mainSegmentMetric, largestDrift } from './segments.js'
+import { cellLabel, segmentsWorstFirst, largestDrift } from './segments.js'
+import { mainMetricOfTask } from './tasks/main-metric.js'
 
 const ANSI = { red: '\x1b[31m', yellow: '\x1b[33m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' }
 
@@ -141,7 +142,7 @@ export function renderReport (report: Report, opts: { color: boolean }): string 
  */
 function segmentLines (report: Report, tools: RenderTools): string[] {
   const { paint, num, int } = tools
-  const main = mainSegmentMetric(report)
+  const main = mainMetricOfTask(report.spec.task)
   const rows: string[][] = [['segment', 'sites', 'records', 'labeled', main.label, 'bound', 'max PSI']]
   const suppressed: string[] = []
   // under privacy.dp every count is noisy: say how much (sites and records ± the 95 % error), and the bound is a 95 % interval

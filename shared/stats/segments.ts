@@ -211,11 +211,6 @@ export function cellReport (report: Report, cell: PublishedSegment): Report {
   }
 }
 
-/** The figure a task's segment table sorts by: the task's main metric, and whether higher is better. */
-export function mainSegmentMetric (report: Pick<Report, 'spec'>): { label: string, key: string, higherIsBetter: boolean } {
-  return mainMetricOfTask(report.spec.task)
-}
-
 /** A numeric performance figure (a number, or a bounded figure's value); null when absent. */
 export function figureOf (performance: Record<string, unknown>, key: string): number | null {
   const v = performance[key]
@@ -234,7 +229,7 @@ export function largestDrift (drift: Report['drift'] | undefined): number | null
 
 /** Published cells worst first (by the task's main metric, then the largest drift), then the suppressed ones. */
 export function segmentsWorstFirst (report: Pick<Report, 'spec' | 'segments'>): SegmentReport[] {
-  const { key, higherIsBetter } = mainSegmentMetric(report)
+  const { key, higherIsBetter } = mainMetricOfTask(report.spec.task)
   const badness = (s: PublishedSegment): number => {
     const v = figureOf(s.performance, key)
     return v === null ? Number.NEGATIVE_INFINITY : higherIsBetter ? -v : v

@@ -57,3 +57,13 @@ test('multiclass: scores and label counted under their names; labels that are no
   assert.deepEqual([roles.label.usable, roles.label.missing, roles.label.bad], [270, 0, 30])
   assert.equal(checked.vector.scoreBins, 16)
 })
+
+test('segments: a segment column absent from every record (a typo) is a warning, a present one is not', async () => {
+  const rand = mulberry32(6)
+  const records = Array.from({ length: 200 }, (_, i) => ({ ts: T0 + i * 1000, score: rand(), label: rand() < 0.3 ? 1 : 0, region: rand() < 0.5 ? 'north' : 'south' }))
+  const path = write('seg.jsonl', records)
+  const typo = await checkLocalData({ source: { path }, spec: parseMonitorSpec({ model: 's', segments: [{ column: 'regin', values: ['north', 'south'] }] }), maxBadFraction: 0.1 })
+  assert.ok(typo.warnings.some(w => /segment column `regin`: every record of the window is in `other`/.test(w)), typo.warnings.join('; '))
+  const right = await checkLocalData({ source: { path }, spec: parseMonitorSpec({ model: 's', segments: [{ column: 'region', values: ['north', 'south'] }] }), maxBadFraction: 0.1 })
+  assert.ok(!right.warnings.some(w => /segment column/.test(w)), right.warnings.join('; '))
+})
