@@ -17,5 +17,9 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did the build run?)')
   process.exit(1)
 }
-const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' })
+// A test that waits forever must fail, not stall CI: on Node 20 --test-timeout bounds each test *file*
+// (the slowest takes ~2 min on 2 cores), and --test-force-exit ends a file whose tests are done even if
+// something it started still holds the event loop.
+const FILE_TIMEOUT_MS = 15 * 60_000
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${FILE_TIMEOUT_MS}`, '--test-force-exit', ...files], { stdio: 'inherit' })
 process.exit(res.status ?? 1)

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from '
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
-import { killAllDaemons, waitFor, httpJson, sleep, type Daemon, rssMiB } from './helpers/processes.js'
+import { killAllDaemons, waitFor, httpJson, sleep, exitWithin, type Daemon, rssMiB } from './helpers/processes.js'
 import { encodeFrame } from '../../shared/wire/codec.js'
 import { SHARE_CIPHERTEXT_BYTES } from '../../shared/secagg/messages.js'
 import { SPEC_PROTOCOL, secaggProtocol, MAX_CONTROL_STREAMS_PER_PEER, MAX_INBOUND_CONNECTIONS_PER_PEER, WRITE_HIGH_WATER_MARK } from '../../shared/wire/protocols.js'
@@ -266,7 +266,7 @@ test('during the stall: a neighbour dies in the middle of a `shares` frame to an
   const roundId = await fed.startRound(window)
   // A shares frame as site-5 would send it (its ciphertext cannot be checked before the frame is whole).
   writeFileSync(frameFile, encodeFrame({ type: 'shares', roundId, ciphertext: new Uint8Array(randomBytes(SHARE_CIPHERTEXT_BYTES)) }))
-  await dying.exited
+  await exitWithin(dying, 30_000)
   raw.child.stdin?.write('go\n')
   try {
     await waitFor('the raw child to send half a frame', () => raw.out().includes('partial frame sent'), { timeoutMs: 15_000, intervalMs: 20 })

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { Packr } from 'msgpackr'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Federation, sampleRecords, SAMPLE_SPEC, T0, DAY, type SampleRecord, dayWindows } from './helpers/federation.js'
-import { killAllDaemons, waitFor, httpJson, sleep, stopDaemon, type Daemon, rssMiB } from './helpers/processes.js'
+import { killAllDaemons, waitFor, httpJson, sleep, stopDaemon, exitWithin, type Daemon, rssMiB } from './helpers/processes.js'
 import { RawPeer, varint } from './helpers/raw-peer.js'
 import { loadIdentity } from '../../shared/identity.js'
 import { createFedmonNode } from '../../shared/net/node.js'
@@ -29,7 +29,9 @@ import type { Report } from '../../shared/report.js'
 
 const CORE = ['site-1', 'site-2', 'site-3', 'site-4']
 const DYING = 'site-5'
-const PHASE_TIMEOUT_MS = 3000
+// Long enough that the replay test's frames fit inside the masked-input phase that a hung agent holds open
+// on a loaded machine (CI runs two test files at once).
+const PHASE_TIMEOUT_MS = 6000
 const WEEKS = 2
 const records: Record<string, SampleRecord[]> = {}
 // At least 200 records a week per site: every one-day window then holds more than the agents' default
@@ -289,40 +291,51 @@ test('replayed frames (same round after acceptance, an older round, another rost
   const asOther = await RawPeer.start({ keyFile: fed.keys.flooder, target: fed.coordinatorAddr })
   await asOther.connect()
   const hung = fed.startAgent(DYING, { FEDMON_TEST_STALL_AFTER: 'share-receipt' })
-  await fed.waitForOnline([...CORE, DYING])
-  const window = freshWindow()
-  const roundId = await fed.startRound(window)
-  const current = await waitFor('the 4 honest masked inputs of this round in the dump', () => {
-    const inputs = capturedFrames().filter(f => f.roundId === roundId && f.type === 'masked-input')
-    return inputs.length >= CORE.length ? inputs : null
-  }, { timeoutMs: 15_000, intervalMs: 20 })
-  await asSite1.connect({ fresh: true })
-  const send = async (peer: RawPeer, f: { type: string, bytes: Uint8Array }): Promise<void> => {
-    const s = await peer.open(secaggProtocol(f.type))
-    await peer.writeFrame(s, f.bytes)
-    await s.close({ signal: AbortSignal.timeout(5000) }).catch(() => {})
-  }
   try {
-    for (const f of current) await send(asSite1, f) // this round, after site-1's own input was accepted
-    for (const f of current) await send(asOther, f) // this round, from a roster key that is not a participant
-    for (const f of oldRound.slice(-12)) await send(asSite1, f) // frames of earlier rounds
+    await fed.waitForOnline([...CORE, DYING])
+    const window = freshWindow()
+    const roundId = await fed.startRound(window)
+    const current = await waitFor('the 4 honest masked inputs of this round in the dump', () => {
+      const inputs = capturedFrames().filter(f => f.roundId === roundId && f.type === 'masked-input')
+      return inputs.length >= CORE.length ? inputs : null
+    }, { timeoutMs: 15_000, intervalMs: 20 })
+    const inputsAt = Date.now()
+    await asSite1.connect({ fresh: true })
+    const send = async (peer: RawPeer, f: { type: string, bytes: Uint8Array }): Promise<void> => {
+      const s = await peer.open(secaggProtocol(f.type))
+      await peer.writeFrame(s, f.bytes)
+      await s.close({ signal: AbortSignal.timeout(5000) }).catch(() => {})
+    }
+    let replayedAt = 0
+    try {
+      for (const f of current) await send(asSite1, f) // this round, after site-1's own input was accepted
+      for (const f of current) await send(asOther, f) // this round, from a roster key that is not a participant
+      replayedAt = Date.now()
+      for (const f of oldRound.slice(-12)) await send(asSite1, f) // frames of earlier rounds
+    } finally {
+      // Close at once: the coordinator must keep reaching the real site-1 over its own connection.
+      await asSite1.stop()
+      await asOther.stop()
+    }
+    const outcome = await fed.roundOutcome(roundId)
+    const report = await fed.assertExactReport(outcome, window, CORE)
+    assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
+    const refused = (peer: string): string[] => coordinatorLines(/message refused/, peer).filter(l => String(l.err).includes(roundId) || l.code !== undefined).map(l => String(l.code))
+    const dupes = refused(site1).filter(c => c === 'ERR_DUPLICATE')
+    const strangers = refused(fed.ids.flooder).filter(c => c === 'ERR_UNKNOWN_SENDER')
+    const stale = coordinatorLines(/message for no running round/, site1).filter(l => l.round !== roundId)
+    const late = coordinatorLines(/message for no running round/).filter(l => l.round === roundId && l.type === 'masked-input' && (l.peer === site1 || l.peer === fed.ids.flooder)).length
+    const left = coordinatorLines(/participant disconnected/).filter(l => l.round === roundId).map(l => fed.siteOf(String(l.peer)))
+    t.diagnostic(`replays: site-1 key, same round → ${dupes.length}/${current.length} refused (${[...new Set(dupes)].join(',')}); flooder key → ${strangers.length}/${current.length} refused (${[...new Set(strangers)].join(',')}); older rounds' frames → ${stale.length}/12 dropped as for no running round; round done, ${DYING} dropped, exact; same-round replays sent ${replayedAt - inputsAt} ms after the 4th input (phase deadline ${PHASE_TIMEOUT_MS} ms), ${late} arrived after the round, disconnected during it: [${left.join(',')}]`)
+    // A same-round replay that arrives after the round ended is dropped as late, which would not test the
+    // refusal: the phase deadline leaves the replays several seconds (they take ~0.1 s on an idle machine).
+    assert.equal(late, 0, `every same-round replay arrived while the round ran (${replayedAt - inputsAt} ms after the 4th input; disconnected: [${left.join(',')}])`)
+    assert.equal(dupes.length, current.length, 'every same-round replay from site-1 is refused')
+    assert.equal(strangers.length, current.length, 'every replay from the other key is refused')
+    assert.equal(stale.length, 12, 'every older-round frame is dropped')
   } finally {
-    // Close at once: the coordinator must keep reaching the real site-1 over its own connection.
-    await asSite1.stop()
-    await asOther.stop()
+    await stopDaemon(hung)
   }
-  const outcome = await fed.roundOutcome(roundId)
-  const report = await fed.assertExactReport(outcome, window, CORE)
-  assert.deepEqual(report.agents.dropped.map(id => fed.siteOf(id)), [DYING])
-  const refused = (peer: string): string[] => coordinatorLines(/message refused/, peer).filter(l => String(l.err).includes(roundId) || l.code !== undefined).map(l => String(l.code))
-  const dupes = refused(site1).filter(c => c === 'ERR_DUPLICATE')
-  const strangers = refused(fed.ids.flooder).filter(c => c === 'ERR_UNKNOWN_SENDER')
-  const stale = coordinatorLines(/message for no running round/, site1).filter(l => l.round !== roundId)
-  t.diagnostic(`replays: site-1 key, same round → ${dupes.length}/${current.length} refused (${[...new Set(dupes)].join(',')}); flooder key → ${strangers.length}/${current.length} refused (${[...new Set(strangers)].join(',')}); older rounds' frames → ${stale.length}/12 dropped as for no running round; round done, ${DYING} dropped, exact`)
-  assert.equal(dupes.length, current.length, 'every same-round replay from site-1 is refused')
-  assert.equal(strangers.length, current.length, 'every replay from the other key is refused')
-  assert.equal(stale.length, 12, 'every older-round frame is dropped')
-  await stopDaemon(hung)
   await healthy()
   passed++
 })
@@ -336,7 +349,7 @@ test('a participant dies in the middle of its masked-input frame: logged, freed,
   await fed.waitForOnline([...CORE, DYING])
   const window = freshWindow()
   const roundId = await fed.startRound(window)
-  await dying.exited
+  await exitWithin(dying, 30_000)
   // site-5's identity comes back as a raw process, writes half a masked input and is SIGKILLed.
   const childScript = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'raw-peer-child.js')
   assert.ok(existsSync(childScript))
