@@ -472,7 +472,7 @@ export class RoundService {
     // n): the first round's noise parameters bound both parts, so its error bars are kept (conservative).
     const firstDp = active.refresh?.first.privacy.dp as { survivors: number, minSurvivors: number } | undefined
     // privacy.dp: binary specs only (specProblem refuses it for other tasks, whose metrics rest on fixed-point sums)
-    const noisy = spec.privacy?.dp !== undefined && !('task' in layout)
+    const noisy = spec.privacy?.dp !== undefined
       ? noisyReportBody({ spec, layout, current: result.sum, reference: reference === null ? null : { ...reference, survivors: dpReferenceSurvivors }, survivors: firstDp?.survivors ?? result.included.length, minSurvivors: firstDp?.minSurvivors ?? server.minSurvivors })
       : null
     const body = noisy?.body ?? computeReportBody({ spec, layout, current: result.sum, reference })

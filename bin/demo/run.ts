@@ -163,7 +163,8 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   spin.update('writing site data')
   let records = 0
   for (let i = 0; i < DEMO_SITES.length; i++) records += (await writeSiteData(dir, i, opts.rows, windows, undefined, { lateLabels: true })).records
-  // A second monitor (a regression model) at the same sites, except under --dp (its sums have no DP yet).
+  // A second monitor (a regression model) at the same sites, except under --dp (which sets the credit model's
+  // published figures beside the exact ones, one monitor at a time).
   const second = opts.dpEpsilon === undefined
   let balances = 0
   if (second) for (let i = 0; i < DEMO_SITES.length; i++) balances += await writeSiteBalances(dir, i, opts.rows, windows)

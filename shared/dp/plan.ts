@@ -8,12 +8,15 @@
  * must meet the target. Any larger survivor set only adds noise (Skellam sums are Skellam), so the sum is
  * at least as private; the report states the noise actually in it.
  */
-import type { Layout } from '../stats/layout.js'
+import type { TaskLayout } from '../stats/tasks/index.js'
 import { calibrateSkellam, releasesEpsilon, type SkellamRelease } from './accountant.js'
-import { layoutSensitivity, rawSumEntries, type CountGroup } from './sensitivity.js'
+import { layoutSensitivity, type CountGroup } from './sensitivity.js'
 import { skellamTailBound, type Sensitivity } from './skellam.js'
 
 export interface DpTarget { epsilon: number, delta: number }
+
+/** One sum group's release: its entries and the Skellam parameter in the sum (`muTotal`) and per agent. */
+export interface DpSumGroup { name: string, maxTerm: number, entries: number[], muTotal: number, muPerAgent: number }
 
 export class DpPlanError extends Error {
   override name = 'DpPlanError'
@@ -31,10 +34,12 @@ export interface DpPlan {
   sensitivity: Sensitivity
   countGroups: CountGroup[]
   /**
-   * The raw one-entry sums of a DP layout (log loss, Brier, score and moment sums), noised as a second release
-   * with their own Skellam parameter; null when the layout has none.
+   * The raw one-entry sums of a DP layout (log loss, Brier, score, error and moment sums), each group its own
+   * Skellam release with a parameter in proportion to its maxTerm² (every group gets the same share of the sums'
+   * budget, so a linear sum with small terms is not drowned in the noise a sum of squares needs); null without.
+   * `muPerAgent` is the largest group's.
    */
-  sums: { muTotal: number, muPerAgent: number, sensitivity: Sensitivity, groups: Array<{ name: string, maxTerm: number }> } | null
+  sums: { muTotal: number, muPerAgent: number, sensitivity: Sensitivity, groups: DpSumGroup[] } | null
   /** ε this round spends at δ (≤ target), composed with `previous` (earlier rounds over the same records). */
   epsilon: number
 }
@@ -51,29 +56,32 @@ export const DP_SUMS_SHARE = 1 / 3
  * Plans the noise for one round. `previous`: releases already made over the same window's records (refresh
  * rounds compose); the target then bounds the window's total.
  */
-export function planDp (layout: Layout, target: DpTarget, minSurvivors: number, previous: readonly SkellamRelease[] = []): DpPlan {
+export function planDp (layout: TaskLayout, target: DpTarget, minSurvivors: number, previous: readonly SkellamRelease[] = []): DpPlan {
   if (!Number.isInteger(minSurvivors) || minSurvivors < 1) throw new RangeError(`minSurvivors must be a positive integer, got ${minSurvivors}`)
   const sens = layoutSensitivity(layout)
   if (sens.limbSums.length > 0) {
-    throw new DpPlanError('ERR_DP_LAYOUT', `differential privacy covers count entries only: the spec has ${sens.limbSums.length} fixed-point sum(s) (set score.sums: false and moments: false on numeric features)`)
+    throw new DpPlanError('ERR_DP_LAYOUT', `differential privacy cannot cover sums split into limbs: the layout has ${sens.limbSums.length} (build the layout from the spec with privacy.dp, where each sum is one raw entry, or set score.sums: false and moments: false on numeric features)`)
   }
-  const sums = sens.sums
-  // μ_sums = ratio · μ_counts makes the sums' leading RDP term DP_SUMS_SHARE of the total.
-  const ratio = sums === null ? 0 : (sums.sensitivity.l2 / sens.counts.l2) ** 2 * (1 - DP_SUMS_SHARE) / DP_SUMS_SHARE
+  const groups = sens.sums?.groups ?? []
+  // Group g's μ_g = k·Δ_g²·μ makes each group's leading RDP term (α·Δ_g²/4μ_g) the same, and all G of them
+  // together DP_SUMS_SHARE of the round's (the counts keep the rest).
+  const k = groups.length === 0 ? 0 : groups.length * (1 - DP_SUMS_SHARE) / DP_SUMS_SHARE / sens.counts.l2 ** 2
   const releases = (mu: number): SkellamRelease[] => [
-    ...previous, { mu, sensitivity: sens.counts }, ...(sums !== null ? [{ mu: mu * ratio, sensitivity: sums.sensitivity }] : [])
+    ...previous, { mu, sensitivity: sens.counts }, ...groups.map(g => ({ mu: mu * k * g.maxTerm ** 2, sensitivity: { l1: g.maxTerm, l2: g.maxTerm } }))
   ]
   let muTotal: number
   try {
-    muTotal = sums === null ? calibrateSkellam(target, sens.counts, previous) : calibrateReleases(target, releases)
+    muTotal = groups.length === 0 ? calibrateSkellam(target, sens.counts, previous) : calibrateReleases(target, releases)
   } catch (err) {
     throw new DpPlanError('ERR_DP_BUDGET', (err as Error).message)
   }
   const muPerAgent = muTotal / minSurvivors
   const epsilon = releasesEpsilon(releases(muTotal), target.delta)
+  const sumGroups = groups.map(g => ({ ...g, muTotal: muTotal * k * g.maxTerm ** 2, muPerAgent: muTotal * k * g.maxTerm ** 2 / minSurvivors }))
+  const largest = sumGroups.reduce((m, g) => Math.max(m, g.muTotal), 0)
   return {
     target, minSurvivors, muTotal, muPerAgent, sensitivity: sens.counts, countGroups: sens.countGroups, epsilon,
-    sums: sums === null ? null : { muTotal: muTotal * ratio, muPerAgent: muTotal * ratio / minSurvivors, sensitivity: sums.sensitivity, groups: sums.groups }
+    sums: sens.sums === null ? null : { muTotal: largest, muPerAgent: largest / minSurvivors, sensitivity: sens.sums.sensitivity, groups: sumGroups }
   }
 }
 
@@ -95,13 +103,10 @@ function calibrateReleases (target: DpTarget, releases: (mu: number) => SkellamR
   return hi
 }
 
-/** Per entry of the layout, the Skellam parameter each agent adds: the counts' or, on a raw sum entry, the sums'. */
-export function noiseMuPerEntry (layout: Layout, plan: Pick<DpPlan, 'muPerAgent' | 'sums'>): Float64Array {
+/** Per entry of the layout, the Skellam parameter each agent adds: the counts' or, on a raw sum entry, its group's. */
+export function noiseMuPerEntry (layout: TaskLayout, plan: Pick<DpPlan, 'muPerAgent' | 'sums'>): Float64Array {
   const mus = new Float64Array(layout.length).fill(plan.muPerAgent)
-  if (plan.sums !== null) {
-    const isSum = rawSumEntries(layout)
-    for (let i = 0; i < mus.length; i++) if (isSum[i] === 1) mus[i] = plan.sums.muPerAgent
-  }
+  for (const g of plan.sums?.groups ?? []) for (const e of g.entries) mus[e] = g.muPerAgent
   return mus
 }
 
@@ -114,7 +119,7 @@ export function noiseStd (plan: Pick<DpPlan, 'muPerAgent'>, survivors: number): 
  * Checks that no summed entry leaves the signed 32-bit range the coordinator decodes (counts of `agents` agents
  * of up to layout.maxRecords each, plus noise), except with probability `failure`.
  */
-export function checkDpHeadroom (layout: Layout, plan: Pick<DpPlan, 'muPerAgent' | 'sums'>, agents: number, failure = 2 ** -40): void {
+export function checkDpHeadroom (layout: TaskLayout, plan: Pick<DpPlan, 'muPerAgent' | 'sums'>, agents: number, failure = 2 ** -40): void {
   const noise = skellamTailBound(Math.max(plan.muPerAgent, plan.sums?.muPerAgent ?? 0) * agents, layout.length, failure)
   // A count entry holds at most maxRecords per agent, a raw sum entry maxRecords × its term (layout.maxEntry).
   const perAgent = plan.sums !== null ? layout.maxEntry : layout.maxRecords

@@ -12,15 +12,14 @@
  * zero reads high after clamping (by up to ~0.4 σ), so a distance over a histogram with empty reference cells
  * (PSI's floor) is biased — choose buckets that hold records on both sides.
  */
-import type { FeatureDrift, PublishedSegment, Report } from '../report.js'
+import type { Bounded, FeatureDrift, PublishedSegment, Report } from '../report.js'
 import { cellKey, cellLabel, segmentsOf } from '../stats/segments.js'
-import type { Layout } from '../stats/layout.js'
+import { taskOfLayout, type TaskLayout } from '../stats/tasks/index.js'
 import type { MonitorSpec } from '../stats/spec.js'
 import { computeReportBody, type ReferenceInput, type ReportBody } from '../stats/report-body.js'
 import { contributingSites } from '../stats/contributing.js'
 import { mulberry32 } from '../prng.js'
 import { clampedCounts, signedCounts } from './decode.js'
-import { rocAucBounds } from '../stats/performance.js'
 import { DP_SUMS_SHARE, noiseMuPerEntry, noiseStd, planDp } from './plan.js'
 import { addSkellamNoiseEach } from './skellam.js'
 
@@ -43,8 +42,11 @@ export interface DpReportInfo {
   noiseStd: number
   /** ± this many records around any count of this report holds its true value with 95 % probability. */
   countError95: number
-  /** The raw sums' noise (log loss, Brier, score and moment sums), when the spec has sums: per agent and in the sum. */
-  sums?: { muPerAgent: number, noiseStd: number, share: number }
+  /**
+   * The raw sums' noise (log loss, Brier, score, error and moment sums), when the spec has sums: the largest
+   * group's per agent and in the sum, and each group's (in the sum, in units of its scaled terms).
+   */
+  sums?: { muPerAgent: number, noiseStd: number, share: number, groups: Array<{ name: string, maxTerm: number, noiseStd: number }> }
   confidence: 0.95
   note: string
 }
@@ -61,7 +63,7 @@ export interface NoisyReport { body: ReportBody, dp: DpReportInfo, contributing:
  */
 export function noisyReportBody (opts: {
   spec: MonitorSpec
-  layout: Layout
+  layout: TaskLayout
   current: Uint32Array
   reference: (ReferenceInput & { survivors: number | null }) | null
   survivors: number
@@ -108,33 +110,33 @@ export function noisyReportBody (opts: {
       muPerAgent: plan.muPerAgent,
       noiseStd: std,
       countError95: Z95 * std,
-      ...(plan.sums !== null ? { sums: { muPerAgent: plan.sums.muPerAgent, noiseStd: Math.sqrt(2 * plan.sums.muPerAgent * opts.survivors), share: DP_SUMS_SHARE } } : {}),
+      ...(plan.sums !== null
+        ? {
+            sums: {
+              muPerAgent: plan.sums.muPerAgent,
+              noiseStd: Math.sqrt(2 * plan.sums.muPerAgent * opts.survivors),
+              share: DP_SUMS_SHARE,
+              groups: plan.sums.groups.map(g => ({ name: g.name, maxTerm: g.maxTerm, noiseStd: Math.sqrt(2 * g.muPerAgent * opts.survivors) }))
+            }
+          }
+        : {}),
       confidence: 0.95,
       note: `(ε = ${target.epsilon}, δ = ${target.delta})-DP per record for this round: each of the ${opts.survivors} agents added Skellam noise (σ = ${std.toFixed(1)} per count in the sum); intervals are 95 % confidence intervals over that noise`
     }
   }
 }
 
-/** The overall AUC and each published segment cell's, from the signed counts (see the header). */
-function setSignedAucs (layout: Layout, body: ReportBody, v: Int32Array): void {
-  body.performance.auc = signedAuc(layout, v)
+/** The task's signed figures (Task.dpSignedFigures; binary: AUC) overall and in each published segment cell. */
+function setSignedAucs (layout: TaskLayout, body: ReportBody, v: Int32Array): void {
+  const task = taskOfLayout(layout)
+  if (task.dpSignedFigures === undefined) return
+  task.dpSignedFigures(layout, body.performance, v)
   const cells = segmentsOf(layout)?.cells ?? []
   for (const published of body.segments ?? []) {
     if (published.suppressed) continue
     const cell = cells.find(c => cellLabel(cellKey(c)) === cellLabel(published.cell))
-    if (cell !== undefined) published.performance.auc = signedAuc(cell.layout as Layout, v.subarray(cell.offset, cell.offset + cell.layout.length))
+    if (cell !== undefined) task.dpSignedFigures(cell.layout, published.performance, v.subarray(cell.offset, cell.offset + cell.layout.length))
   }
-}
-
-/** AUC with its binning bounds from signed score histograms (negative cells allowed: the formula is bilinear). */
-function signedAuc (layout: Layout, v: Int32Array): Report['performance']['auc'] {
-  const B = layout.score.bins
-  const o = layout.score.offset
-  const a = rocAucBounds(v.subarray(o, o + B), v.subarray(o + B, o + 2 * B))
-  if (a.value === null || a.lower === null || a.upper === null) return a
-  // A negative cell can make the tie term negative: keep the interval ordered and inside [0, 1].
-  const clip = (x: number): number => Math.min(1, Math.max(0, x))
-  return { value: clip(a.value), lower: clip(Math.min(a.lower, a.upper)), upper: clip(Math.max(a.lower, a.upper)) }
 }
 
 /** 95 % half-width of a figure across the redraws (null when the figure is missing in the body). */
@@ -145,8 +147,6 @@ function halfWidth (values: Array<number | null | undefined>): number | null {
   const variance = xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)
   return Z95 * Math.sqrt(variance)
 }
-
-const PERFORMANCE_FIGURES = ['pr_auc', 'precision', 'recall', 'f1', 'accuracy', 'specificity', 'prevalence', 'predictedPositiveRate', 'log_loss', 'brier', 'ece'] as const
 
 function attachErrors (body: ReportBody, draws: ReportBody[]): void {
   attachPerformanceErrors(body.performance, draws.map(d => d.performance))
@@ -164,22 +164,66 @@ function attachErrors (body: ReportBody, draws: ReportBody[]): void {
   }
 }
 
-/** AUC's interval widened by its 95 % noise half-width; every other figure's half-width in `noise95`. */
+/** Report bookkeeping under `performance`, not figures (each task's counts, matrices, notes and precision info). */
+const NOT_FIGURES = new Set(['noise95', 'confusion', 'reliability', 'counts', 'sums', 'fixedPoint', 'aucNote', 'aucBoundWidth'])
+
+const isBounded = (x: unknown): x is Bounded => typeof x === 'object' && x !== null && 'value' in x && 'lower' in x && 'upper' in x
+
+/**
+ * Every figure of a task's performance section, by path (`mae`, `per_class.cat.auc`, `error_quantiles.p50`): a
+ * number, or a bounded figure {value, lower, upper}. One walk for every task, so no task lists its names here.
+ */
+function figurePaths (performance: Record<string, unknown>, prefix = ''): Array<{ path: string, bounded: boolean }> {
+  const out: Array<{ path: string, bounded: boolean }> = []
+  for (const [key, x] of Object.entries(performance)) {
+    if (prefix === '' && NOT_FIGURES.has(key)) continue
+    const path = prefix === '' ? key : `${prefix}.${key}`
+    if (typeof x === 'number') out.push({ path, bounded: false })
+    else if (isBounded(x)) out.push({ path, bounded: true })
+    else if (typeof x === 'object' && x !== null && !Array.isArray(x)) out.push(...figurePaths(x as Record<string, unknown>, path))
+  }
+  return out
+}
+
+function valueAt (performance: unknown, path: string): number | null {
+  let x: unknown = performance
+  for (const key of path.split('.')) x = typeof x === 'object' && x !== null ? (x as Record<string, unknown>)[key] : undefined
+  const v = isBounded(x) ? x.value : x
+  return typeof v === 'number' ? v : null
+}
+
+/**
+ * Each bounded figure's interval widened by its 95 % noise half-width on each side (then a confidence interval,
+ * `confidence: 0.95`, with the half-width as `noise`); every figure's half-width in `noise95` by its path.
+ * An AUC (or R²) stays at most 1; a figure whose exact lower bound was non-negative (MAE, RMSE, MAPE, an AUC)
+ * stays non-negative.
+ */
 function attachPerformanceErrors (performance: Report['performance'], draws: Array<Report['performance']>): void {
   const perf = performance as Report['performance'] & Record<string, unknown>
-  const aucHw = halfWidth(draws.map(d => d.auc?.value))
-  const auc = perf.auc
-  if (aucHw !== null && auc.value !== null) {
-    perf.auc = {
-      ...auc,
-      lower: Math.max(0, (auc.lower ?? auc.value) - aucHw),
-      upper: Math.min(1, (auc.upper ?? auc.value) + aucHw),
-      confidence: 0.95,
-      noise: aucHw
-    } as typeof auc
-    perf.aucBoundWidth = (perf.auc.upper as number) - (perf.auc.lower as number)
-  }
   const errors: Record<string, number | null> = {}
-  for (const name of PERFORMANCE_FIGURES) errors[name] = halfWidth(draws.map(d => (d as Record<string, unknown>)[name] as number | null))
+  for (const { path, bounded } of figurePaths(perf)) {
+    const hw = halfWidth(draws.map(d => valueAt(d, path)))
+    errors[path] = hw
+    if (!bounded || hw === null) continue
+    const keys = path.split('.')
+    const parent = keys.slice(0, -1).reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, perf)
+    const last = keys[keys.length - 1]
+    const b = parent[last] as Bounded
+    if (b.value === null) continue
+    const atMostOne = last.endsWith('auc') || last === 'r2'
+    const lower = (b.lower ?? b.value) - hw
+    const upper = b.upper === null ? null : b.upper + hw
+    parent[last] = {
+      ...b,
+      lower: (b.lower ?? b.value) >= 0 ? Math.max(0, lower) : lower,
+      upper: upper === null ? null : atMostOne ? Math.min(1, upper) : upper,
+      confidence: 0.95,
+      noise: hw
+    }
+  }
+  // a multiclass report's `auc` is its macro AUC: the same figure, the same interval
+  if (isBounded(perf.macro_auc) && isBounded(perf.auc) && perf.auc.value === perf.macro_auc.value) perf.auc = perf.macro_auc as typeof perf.auc
+  const auc = perf.auc
+  if (isBounded(auc) && auc.lower !== null && auc.upper !== null) perf.aucBoundWidth = auc.upper - auc.lower
   perf.noise95 = errors
 }

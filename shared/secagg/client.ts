@@ -618,7 +618,6 @@ export class SecAggClient {
     if (dp !== null) {
       // Counts and (raw, clipped) sums take their own parameters; a refresh noises its sub-layout's entries.
       const layout = this.verifiedSpec!.layout
-      if ('task' in layout) throw new SecAggError('ERR_POLICY', 'differential privacy covers binary layouts only') // planNoise returned null for them
       const mus = noiseMuPerEntry(layout, dp)
       addSkellamNoiseEach(y, this.isRefresh ? projectNoise(mus, labelDependentEntries(layout)) : mus, this.opts.noiseSource ?? cryptoUniform())
       this.lastDpPlan = dp
@@ -649,8 +648,7 @@ export class SecAggClient {
    */
   private planNoise (): DpPlan | null {
     const dp = this.verifiedSpec?.spec.privacy?.dp
-    // privacy.dp: binary specs only (specProblem refuses it for other tasks)
-    if (dp === undefined || this.verifiedSpec === null || 'task' in this.verifiedSpec.layout) return null
+    if (dp === undefined || this.verifiedSpec === null) return null
     try {
       const layout = this.verifiedSpec.layout
       const plan = planDp(layout, dp, Math.max(this.layout.t, this.announce.minAgents, this.consistencyQuorum))

@@ -352,6 +352,8 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
     throw refuse(`the spec's ${announce.refresh !== undefined ? 'label-dependent sub-layout' : 'vector'} length is ${expected}, the round announced ${announce.vectorLength}`)
   }
   checkSegmentsPolicy(policy, spec)
+  // every task: an agent that requires DP (or bounds ε) refuses a regression or multiclass spec as any other
+  checkDpPolicy(policy, spec)
   if ('task' in layout) { // another task's spec: its task's rules (shared/stats/tasks/regression.ts, multiclass.ts)
     const problem = layout.task === 'multiclass' ? multiclassPolicyProblem(policy, spec, layout) : regressionPolicyProblem(policy, spec, layout)
     if (problem !== null) throw refuse(problem)
@@ -391,7 +393,6 @@ export function checkSpecPolicy (policy: AgentPolicy, verified: VerifiedSpec, an
     }
   }
   checkSumsPolicy(policy, binary)
-  checkDpPolicy(policy, spec)
 }
 
 /**

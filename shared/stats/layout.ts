@@ -312,6 +312,21 @@ export function momentSumsOf (m: MomentsLayout): FixedSum[] {
   return []
 }
 
+/**
+ * privacy.dp: what one record moves in the feature segments — one bucket of each feature (a value bucket, missing
+ * or invalid), and each numeric feature's raw Σu and Σu² by at most their maxTerm when its value is valid.
+ */
+export function featureSensitivity (features: readonly FeatureLayout[]): { countGroups: Array<{ name: string, touched: number }>, sums: Array<{ name: string, maxTerm: number, entries: number[] }> } {
+  const sums: Array<{ name: string, maxTerm: number, entries: number[] }> = []
+  for (const f of features) {
+    if (f.type !== 'numeric') continue
+    for (const [i, fs] of momentSumsOf(f.moments).entries()) {
+      if (fs.raw === true) sums.push({ name: `feature ${f.name} ${i === 0 ? 'sum' : 'sum of squares'}`, maxTerm: fs.maxTerm, entries: [fs.offset] })
+    }
+  }
+  return { countGroups: features.map(f => ({ name: `feature ${f.name}`, touched: 1 })), sums }
+}
+
 /** Every fixed-point limb group of the layout (the remaining entries are plain counts). */
 export function fixedSumsOf (layout: Layout): FixedSum[] {
   const s = layout.sums

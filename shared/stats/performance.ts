@@ -10,6 +10,18 @@ import type { Bounded } from '../report.js'
  * lower bins: L = Σ p_b·C_b / (P·N), T = Σ p_b·n_b / (P·N); the exact AUC of the raw scores (ties counted ½)
  * lies in [L, L + T], and value = L + T/2 (exact when the bins do not merge distinct scores).
  */
+/**
+ * rocAucBounds over signed histograms (privacy.dp: the noisy sum read without clamping at zero; the formula is
+ * bilinear, so the noise stays unbiased). A negative cell can make the tie term negative: the interval is kept
+ * ordered and inside [0, 1].
+ */
+export function signedRocAucBounds (neg: ArrayLike<number>, pos: ArrayLike<number>): Bounded {
+  const a = rocAucBounds(neg, pos)
+  if (a.value === null || a.lower === null || a.upper === null) return a
+  const clip = (x: number): number => Math.min(1, Math.max(0, x))
+  return { value: clip(a.value), lower: clip(Math.min(a.lower, a.upper)), upper: clip(Math.max(a.lower, a.upper)) }
+}
+
 export function rocAucBounds (neg: ArrayLike<number>, pos: ArrayLike<number>): Bounded {
   let P = 0; let N = 0
   for (let b = 0; b < pos.length; b++) { P += pos[b]; N += neg[b] }

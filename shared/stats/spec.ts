@@ -314,7 +314,17 @@ export function specProblem (spec: MonitorSpec): { field: string, message: strin
   if (spec.privacy?.dp !== undefined) {
     // Under DP a sum's noise must cover one record's term: each term is clipped and coarse (at most 2^b levels).
     const sums = spec.score.sums
-    if (sums === undefined || (sums !== false && sums.precisionBits > MAX_DP_SUM_PRECISION_BITS)) {
+    if (spec.task === 'regression') {
+      const target = spec.target
+      if (target !== undefined && target.precisionBits > MAX_DP_SUM_PRECISION_BITS) {
+        return { field: 'target.precisionBits', message: `must be at most ${MAX_DP_SUM_PRECISION_BITS} with privacy.dp (the noise of the error and target sums is sized for one record's largest term, (2^b)²: finer levels drown in it)` }
+      }
+      const bits = target?.precisionBits ?? 0
+      const mapeCap = spec.error?.mapeCap ?? 1000
+      if (mapeCap > 2 ** bits) {
+        return { field: 'error.mapeCap', message: `must be at most ${2 ** bits} with privacy.dp at target.precisionBits ${bits} (a record's MAPE term, up to the cap, must not outweigh its squared error term in the noise; e.g. mapeCap: 10)` }
+      }
+    } else if (sums === undefined || (sums !== false && sums.precisionBits > MAX_DP_SUM_PRECISION_BITS)) {
       return { field: 'score.sums', message: `must be false or { precisionBits: 0..${MAX_DP_SUM_PRECISION_BITS} } with privacy.dp (the noise of a sum is sized for one record's largest term: finer terms drown in it${sums === undefined ? '; without score.sums the legacy sums are at 24 bits' : ''})` }
     }
     for (const [name, f] of Object.entries(spec.features)) {
@@ -341,11 +351,15 @@ export const MAX_DP_SUM_PRECISION_BITS = 8
  */
 export const MAX_DP_SUM_ENTRY = 2 ** 27
 
-/** The largest scaled term a record adds to any sum of a DP spec (0 when it has none): log loss ≤ 36.05 nats. */
+/** The largest scaled term a record adds to any sum of a DP spec (0 when it has none): log loss ≤ 36.05 nats; regression's squares. */
 function dpLargestSumTerm (spec: MonitorSpec): number {
   let max = 0
   const sums = spec.score.sums
-  if (sums !== undefined && sums !== false) max = Math.ceil(36.05 * 2 ** sums.precisionBits)
+  if (spec.task === 'regression') {
+    // the squared error and target terms (2^b)², the MAPE term mapeCap · 2^b
+    const bits = spec.target?.precisionBits ?? 0
+    max = Math.max(4 ** bits, Math.ceil((spec.error?.mapeCap ?? 1000) * 2 ** bits))
+  } else if (sums !== undefined && sums !== false) max = Math.ceil(36.05 * 2 ** sums.precisionBits)
   for (const f of Object.values(spec.features)) {
     if (f.type === 'numeric' && f.moments !== undefined && f.moments !== false) max = Math.max(max, 4 ** f.moments.precisionBits)
   }
@@ -373,7 +387,6 @@ function taskProblem (spec: MonitorSpec): { field: string, message: string } | n
     for (const key of BINARY_ONLY_KEYS) {
       if (canonicalJson(spec[key]) !== canonicalJson(defaults[key])) return { field: key, message: `not used by task: regression (a regression record has a \`prediction\` and a \`target\`)` }
     }
-    if (spec.privacy?.dp !== undefined) return { field: 'privacy.dp', message: 'not available with task: regression (its metrics rest on fixed-point sums, which differential privacy does not cover yet)' }
   }
   if (task === 'multiclass') return multiclassProblem(spec)
   return null
@@ -396,7 +409,6 @@ function multiclassProblem (spec: MonitorSpec): { field: string, message: string
     return { field: 'label', message: 'a multiclass label is one of `classes`: label.positive and label.negative are not used (only label.column)' }
   }
   if (spec.threshold !== defaults.threshold) return { field: 'threshold', message: 'not used by task: multiclass (the predicted class is the arg-max of the probabilities)' }
-  if (spec.privacy?.dp !== undefined) return { field: 'privacy.dp', message: 'not available with task: multiclass yet (its per-class histograms and loss sums are not noised by the DP plan)' }
   return null
 }
 

@@ -110,18 +110,22 @@ test('one record moves each raw sum by at most its maxTerm, the sums within thei
   }), { numRuns: 25 })
 })
 
-test('the plan: two releases (counts, sums) within the target ε; the sums take their share of the leading RDP term', () => {
+test('the plan: the counts and each sum group are releases within the target ε; the sums take their share of the leading RDP term, group by group equally', () => {
   const plan = planDp(layout, DP, 3)
-  assert.ok(plan.sums !== null)
-  const composed = releasesEpsilon([{ mu: plan.muTotal, sensitivity: plan.sensitivity }, { mu: plan.sums.muTotal, sensitivity: plan.sums.sensitivity }], DP.delta)
+  assert.ok(plan.sums !== null && plan.sums.groups.length > 1)
+  const composed = releasesEpsilon([{ mu: plan.muTotal, sensitivity: plan.sensitivity }, ...plan.sums.groups.map(g => ({ mu: g.muTotal, sensitivity: { l1: g.maxTerm, l2: g.maxTerm } }))], DP.delta)
   assert.ok(composed <= DP.epsilon + 1e-9 && composed > 0.99 * DP.epsilon, `composed ε ${composed}`)
   assert.ok(Math.abs(plan.epsilon - composed) < 1e-12)
-  // leading terms Δ²/μ: the sums' share of their total
+  // leading terms Δ²/μ: every group the same, all of them together the sums' share of the total
   const lead = (l2: number, mu: number): number => l2 ** 2 / mu
-  const share = lead(plan.sums.sensitivity.l2, plan.sums.muTotal) / (lead(plan.sums.sensitivity.l2, plan.sums.muTotal) + lead(plan.sensitivity.l2, plan.muTotal))
+  const groupLeads = plan.sums.groups.map(g => lead(g.maxTerm, g.muTotal))
+  for (const l of groupLeads) assert.ok(Math.abs(l / groupLeads[0] - 1) < 1e-9)
+  const sumsLead = groupLeads.reduce((a, b) => a + b, 0)
+  const share = sumsLead / (sumsLead + lead(plan.sensitivity.l2, plan.muTotal))
   assert.ok(Math.abs(share - DP_SUMS_SHARE) < 1e-9, `share ${share}`)
   const mus = noiseMuPerEntry(layout, plan)
-  for (let i = 0; i < mus.length; i++) assert.equal(mus[i], isSum[i] === 1 ? plan.sums.muPerAgent : plan.muPerAgent)
+  const groupOf = new Map(plan.sums.groups.flatMap(g => g.entries.map(e => [e, g.muPerAgent] as const)))
+  for (let i = 0; i < mus.length; i++) assert.equal(mus[i], isSum[i] === 1 ? groupOf.get(i) : plan.muPerAgent)
   // a spec without sums keeps the single release it had
   const countsOnly = buildLayout(MonitorSpec.parse({ ...specInput, score: { bins: 16, sums: false }, features: { c: specInput.features.c } }))
   assert.equal(planDp(countsOnly, DP, 3).sums, null)

@@ -3,7 +3,7 @@ import type { Task, TaskLayout } from './task.js'
 import { MAIN_METRICS } from './main-metric.js'
 import {
   type MulticlassLayout, type MulticlassCounter, buildMulticlassLayout, multiclassLabelDependentEntries, multiclassFixedSums, multiclassCounterIndex,
-  multiclassReportBody, multiclassPerformanceLines, multiclassWindowProblem, multiclassWindowWarnings
+  multiclassReportBody, multiclassPerformanceLines, multiclassWindowProblem, multiclassWindowWarnings, multiclassDpSensitivity, multiclassSignedAucs
 } from './multiclass.js'
 
 export const multiclassTask: Task<MulticlassLayout> = {
@@ -28,6 +28,8 @@ export const multiclassTask: Task<MulticlassLayout> = {
   },
   windowProblem: (layout, v, columns, maxBad) => multiclassWindowProblem(layout, v, { scores: columns.output, label: columns.truth }, maxBad),
   windowWarnings: (layout, v, columns) => multiclassWindowWarnings(layout, v, { scores: columns.output }),
+  dpSensitivity: multiclassDpSensitivity,
+  dpSignedFigures: multiclassSignedAucs,
   mainMetric: MAIN_METRICS.multiclass,
   gauges: [
     ['fedmon_macro_auc', 'Macro-averaged one-vs-rest ROC AUC of the latest report (multiclass, midpoint)', 'performance.macro_auc.value'],

@@ -20,13 +20,14 @@
  * time (entryAllocator.fixed), so n agents' sums cannot wrap (maxAgentsFor).
  */
 import type { MonitorSpec } from '../spec.js'
+import type { SumGroup, TaskSensitivity } from './task.js'
 import type { Report, Bounded, FeatureDrift } from '../../report.js'
 import {
-  LAYOUT_VERSION, LOG_LOSS_EPS, specHashOf, entryAllocator, featureLayoutsOf, momentSumsOf,
+  LAYOUT_VERSION, LOG_LOSS_EPS, specHashOf, entryAllocator, featureLayoutsOf, momentSumsOf, featureSensitivity,
   type FeatureLayout, type CategoricalFeatureLayout, type Layout
 } from '../layout.js'
 import { type FixedSum, readFixedSum, LIMB_MAX, LIMB_BITS, LOSS_SCALE_BITS } from '../fixed-point.js'
-import { rocAucBounds, expectedCalibrationError, type CalibrationBin } from '../performance.js'
+import { rocAucBounds, signedRocAucBounds, expectedCalibrationError, type CalibrationBin } from '../performance.js'
 import { type ReportBody, type ReferenceInput, referenceMismatch, numericDrift, categoricalDrift, momentsInfo, scoreBinCenters, driftFrame, featureQuality } from '../report-body.js'
 import { psi, jensenShannon, hellinger, ksBounded, wasserstein1, quantileGroups, regroup } from '../drift.js'
 import { FedmonError } from '../../errors.js'
@@ -84,7 +85,8 @@ export function buildMulticlassLayout (spec: MonitorSpec): MulticlassLayout {
   const classes = [...spec.classes]
   const K = classes.length
   const maxRecords = spec.limits.maxRecordsPerAgent
-  const alloc = entryAllocator(maxRecords)
+  // privacy.dp: every sum is one raw entry whose per-record change its maxTerm bounds (shared/dp/sensitivity.ts)
+  const alloc = entryAllocator(maxRecords, { raw: spec.privacy?.dp !== undefined })
   const { take, fixed } = alloc
   const counters = { offset: take(MULTICLASS_COUNTERS.length), names: MULTICLASS_COUNTERS }
   const B = spec.score.bins
@@ -104,7 +106,7 @@ export function buildMulticlassLayout (spec: MonitorSpec): MulticlassLayout {
     version: LAYOUT_VERSION,
     length: alloc.length,
     specHash: specHashOf(spec),
-    maxEntry: Math.max(maxRecords, LIMB_MAX),
+    maxEntry: Math.max(maxRecords, LIMB_MAX, alloc.maxRawEntry),
     maxRecords,
     classes,
     counters,
@@ -209,6 +211,56 @@ function sumsInfo (sums: MulticlassSumsLayout): Record<string, unknown> {
   if (sums.kind === 'off') return { state: 'off', unavailable: ['log_loss', 'brier', 'ece', 'reliability.meanConfidence'], note: 'loss sums are off in the spec (score.sums: false): log loss, Brier and ECE are not available' }
   const b = sums.precisionBits
   return { state: 'fixed', precisionBits: b, step: 2 ** -b, note: `log loss (−ln p_true, p clipped to [2^-52, 1 − 2^-52]), Brier (Σ_c (p_c − y_c)²) and confidence sums: per-record terms rounded to multiples of 2^-${b}, so each mean is within ±2^-${b + 1} of the data's${sums.legacy ? ' (legacy precision: the spec sets no score.sums)' : ''}` }
+}
+
+/**
+ * privacy.dp (shared/dp/sensitivity.ts), from the scan's rules (agent/scan-tasks.ts): every record in the window
+ * is counted once, in one probability class and one label class, flips the site indicator at most, and a scored
+ * one may count in scoresNotSummingToOne and labeledScored — 6 counters. A record lands in one predicted-class
+ * cell (`missing` when not scored); a scored record in one bin of each of the K class histograms; a labelled
+ * scored one in one confusion cell and in its confidence bin's labelled and maybe correct count. Features as
+ * usual. Raw sums: a labelled scored record adds its log-loss and Brier terms and one bin's Σ confidence.
+ */
+export function multiclassDpSensitivity (layout: MulticlassLayout): TaskSensitivity {
+  const features = featureSensitivity(layout.features)
+  const s = layout.sums
+  const sums: SumGroup[] = s.kind === 'fixed' && s.logLoss.raw === true
+    ? [
+        { name: 'log loss', maxTerm: s.logLoss.maxTerm, entries: [s.logLoss.offset] },
+        { name: 'Brier', maxTerm: s.brier.maxTerm, entries: [s.brier.offset] },
+        ...(s.confidence.length > 0 ? [{ name: 'confidence sums (one bin)', maxTerm: Math.max(...s.confidence.map(c => c.maxTerm)), entries: s.confidence.map(c => c.offset) }] : [])
+      ]
+    : []
+  return {
+    countGroups: [
+      { name: 'counters', touched: 6 },
+      { name: 'predicted class', touched: 1 },
+      { name: 'class probability histograms (one bin per class)', touched: layout.classes.length },
+      { name: 'confusion matrix', touched: 1 },
+      { name: 'calibration counts', touched: 2 },
+      ...features.countGroups
+    ],
+    sums: [...sums, ...features.sums]
+  }
+}
+
+/** privacy.dp: each class's AUC from its signed histogram rows, and the macro and weighted AUC from them. */
+export function multiclassSignedAucs (layout: MulticlassLayout, performance: Report['performance'], v: Int32Array): void {
+  const perf = performance as Report['performance'] & { per_class?: Record<string, ClassFigures>, macro_auc?: Bounded, weighted_auc?: Bounded }
+  const B = layout.score.bins
+  const perClass = perf.per_class
+  if (perClass === undefined) return
+  layout.classes.forEach((name, k) => {
+    const figures = perClass[name]
+    if (figures === undefined) return
+    const rest = v.subarray(classRowOffset(layout, k, 0), classRowOffset(layout, k, 0) + B)
+    const own = v.subarray(classRowOffset(layout, k, 1), classRowOffset(layout, k, 1) + B)
+    figures.auc = signedRocAucBounds(rest, own)
+  })
+  const figures = layout.classes.map(name => perClass[name]).filter((f): f is ClassFigures => f !== undefined)
+  perf.macro_auc = meanBounded(figures.map(f => ({ b: f.auc, w: 1 })))
+  perf.weighted_auc = meanBounded(figures.map(f => ({ b: f.auc, w: f.support })))
+  perf.auc = perf.macro_auc
 }
 
 function multiclassPerformance (layout: MulticlassLayout, v: Uint32Array): Report['performance'] {

@@ -3,7 +3,7 @@ import type { Task, TaskLayout } from './task.js'
 import { MAIN_METRICS } from './main-metric.js'
 import {
   type RegressionLayout, type RegressionCounter, buildRegressionLayout, regressionLabelDependentEntries, regressionFixedSums, regressionCounterIndex,
-  regressionReportBody, regressionPerformanceRows, regressionWindowProblem
+  regressionReportBody, regressionPerformanceRows, regressionWindowProblem, regressionDpSensitivity
 } from './regression.js'
 
 export const regressionTask: Task<RegressionLayout> = {
@@ -32,6 +32,7 @@ export const regressionTask: Task<RegressionLayout> = {
   },
   windowProblem: (layout, v, columns, maxBad) => regressionWindowProblem(layout, v, { prediction: columns.output, target: columns.truth }, maxBad),
   windowWarnings: () => [],
+  dpSensitivity: regressionDpSensitivity,
   mainMetric: MAIN_METRICS.regression,
   gauges: [
     ['fedmon_mae', 'Mean absolute error of the latest report (regression)', 'performance.mae.value'],

@@ -18,8 +18,9 @@
  */
 import type { MonitorSpec, TargetSpec, PredictionSpec, ErrorSpec } from '../spec.js'
 import type { Report, Bounded, FeatureDrift } from '../../report.js'
+import type { SumGroup, TaskSensitivity } from './task.js'
 import {
-  LAYOUT_VERSION, specHashOf, entryAllocator, featureLayoutsOf, numericFeatureLayout, clippedLevelOf,
+  LAYOUT_VERSION, specHashOf, entryAllocator, featureLayoutsOf, numericFeatureLayout, clippedLevelOf, featureSensitivity, momentSumsOf,
   type FeatureLayout, type NumericFeatureLayout
 } from '../layout.js'
 import { type FixedSum, readFixedSumExact, LIMB_MAX, LIMB_BITS } from '../fixed-point.js'
@@ -91,7 +92,8 @@ export function regressionParts (spec: MonitorSpec): { prediction: PredictionSpe
 export function buildRegressionLayout (spec: MonitorSpec): RegressionLayout {
   const { prediction, target, error } = regressionParts(spec)
   const maxRecords = spec.limits.maxRecordsPerAgent
-  const alloc = entryAllocator(maxRecords)
+  // privacy.dp: every sum is one raw entry whose per-record change its maxTerm bounds (shared/dp/sensitivity.ts)
+  const alloc = entryAllocator(maxRecords, { raw: spec.privacy?.dp !== undefined })
   const { take, fixed } = alloc
   const [lo, hi] = target.clip
   const bits = target.precisionBits
@@ -121,7 +123,7 @@ export function buildRegressionLayout (spec: MonitorSpec): RegressionLayout {
     version: LAYOUT_VERSION,
     length: alloc.length,
     specHash: specHashOf(spec),
-    maxEntry: Math.max(maxRecords, LIMB_MAX),
+    maxEntry: Math.max(maxRecords, LIMB_MAX, alloc.maxRawEntry),
     maxRecords,
     counters,
     prediction: predictionLayout,
@@ -143,6 +145,40 @@ export function regressionFixedSums (layout: RegressionLayout): FixedSum[] {
   const moments = (f: NumericFeatureLayout): FixedSum[] => (f.moments.kind === 'clipped' ? [f.moments.sum, f.moments.sumSquares] : [])
   const featureSums = layout.features.flatMap(f => (f.type === 'numeric' ? (f.moments.kind === 'exact' ? [f.moments.sumPositive, f.moments.sumNegative, f.moments.sumSquares] : moments(f)) : []))
   return [s.targetSum, s.targetSumSquares, s.errorPositive, s.errorNegative, s.errorSquares, s.mape, ...moments(layout.prediction), ...moments(layout.target), ...featureSums]
+}
+
+/**
+ * privacy.dp (shared/dp/sensitivity.ts), from the scan's rules (agent/scan-tasks.ts): every record in the window
+ * is counted once, in one prediction class and one target class, and flips the site indicator at most; a pair
+ * (both valid) adds to `pairs` and at most once to each of predictionClipped, targetClipped, targetNonZero and
+ * mapeCapped — 9 counters. The record lands in one bucket of the prediction's and of the target's distribution
+ * (value, missing or invalid), a pair in one bucket of the error sketch, and the record in one bucket per feature.
+ * Raw sums: a pair adds u_y and u_y² to the target sums, one of max(d, 0) and max(−d, 0), d², and its MAPE term;
+ * a valid prediction (target) adds its Σu and Σu² to its distribution's moments; numeric features as usual.
+ */
+export function regressionDpSensitivity (layout: RegressionLayout): TaskSensitivity {
+  const features = featureSensitivity(layout.features)
+  const s = layout.sums
+  const raw = (name: string, fs: FixedSum): SumGroup[] => (fs.raw === true ? [{ name, maxTerm: fs.maxTerm, entries: [fs.offset] }] : [])
+  const moments = (what: string, f: NumericFeatureLayout): SumGroup[] =>
+    momentSumsOf(f.moments).flatMap((fs, i) => raw(`${what} ${i === 0 ? 'sum' : 'sum of squares'}`, fs))
+  return {
+    countGroups: [
+      { name: 'counters', touched: 9 },
+      { name: 'prediction distribution', touched: 1 },
+      { name: 'target distribution', touched: 1 },
+      { name: 'error sketch', touched: 1 },
+      ...features.countGroups
+    ],
+    sums: [
+      ...raw('target sum', s.targetSum), ...raw('target sum of squares', s.targetSumSquares),
+      // a pair's d is either positive or negative: one of the two parts moves
+      ...(s.errorPositive.raw === true ? [{ name: 'error (positive or negative part)', maxTerm: Math.max(s.errorPositive.maxTerm, s.errorNegative.maxTerm), entries: [s.errorPositive.offset, s.errorNegative.offset] }] : []),
+      ...raw('error sum of squares', s.errorSquares), ...raw('MAPE', s.mape),
+      ...moments('prediction distribution', layout.prediction), ...moments('target distribution', layout.target),
+      ...features.sums
+    ]
+  }
 }
 
 /**

@@ -24,6 +24,27 @@ export interface RenderTools {
   table: (rows: string[][]) => string[]
 }
 
+/** Count entries of one kind and how many of them one record can touch, each by exactly 1 (privacy.dp). */
+export interface CountGroup {
+  /** What the group is, for reports and errors. */
+  name: string
+  /** Entries one record can touch in this group, each by exactly 1. */
+  touched: number
+}
+
+/** Raw sum entries of which one record moves at most one, by at most `maxTerm` (privacy.dp). */
+export interface SumGroup { name: string, maxTerm: number, entries: number[] }
+
+/** How one record can move a task's own entries (shared/dp/sensitivity.ts adds segment cells and totals). */
+export interface TaskSensitivity {
+  countGroups: CountGroup[]
+  /**
+   * The raw one-entry sums of a privacy.dp layout in groups that one record moves at most one entry of, by at most
+   * maxTerm (`entries`: the group's offsets in the layout); [] without. Each group is noised as its own release.
+   */
+  sums: SumGroup[]
+}
+
 /** The columns of the task's two roles as the site names them (binary: score and label). */
 export interface TaskColumnNames { output: string, truth: string }
 
@@ -65,6 +86,17 @@ export interface Task<L extends TaskLayout = TaskLayout> {
   windowProblem: (layout: L, vector: Uint32Array, columns: TaskColumnNames, maxBadFraction: number) => string | null
   /** Warnings about a window that is still contributed (e.g. multiclass probabilities not summing to 1). */
   windowWarnings: (layout: L, vector: Uint32Array, columns: TaskColumnNames) => string[]
+  /**
+   * privacy.dp: what one record can change in the vector, read off the layout (the scan's rules: each record in
+   * one class of each counter family, one bucket of each histogram). test/property/dp-sensitivity.test.ts checks
+   * it on the real scan.
+   */
+  dpSensitivity: (layout: L) => TaskSensitivity
+  /**
+   * privacy.dp: sets the figures that are better read from the signed noisy sum than from the sum clamped at zero
+   * (AUC is bilinear in two histograms, so clamping their many near-empty cells would bias it; shared/dp/report.ts).
+   */
+  dpSignedFigures?: (layout: L, performance: Report['performance'], signed: Int32Array) => void
   /** The figure a segment table is sorted by (worst first): its label, its key under `performance`, and its sense. */
   readonly mainMetric: MainMetric
 }
