@@ -5,7 +5,8 @@ import { deriveKey } from '../crypto/hkdf.js'
 import { addMaskInPlace } from '../crypto/prg.js'
 import { splitSecret, SHARE_BYTES } from '../crypto/shamir.js'
 import { generateX25519KeyPair, x25519PrivateKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
-import { consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
+import { committeeQuorum, consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
+import { committeeMembers } from './committee.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, IndexBitmap, participantsInCanonicalOrder, RoundLayout } from './layout.js'
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
@@ -69,8 +70,13 @@ export class SecAggClient {
   private readonly layout: RoundLayout
   private readonly selfIndex: number
   private readonly graphNeighbours: Set<number>
-  /** Signatures on one survivor set this agent needs before revealing any share (params.consistencyQuorum). */
+  /**
+   * Participants the survivor set must hold (params.consistencyQuorum, > (n + C)/2): the fewest a round finishes
+   * with, as this agent counts (its DP plan is sized for them).
+   */
   readonly consistencyQuorum: number
+  /** Who certifies the survivor set and how many of their signatures this agent needs (params.consistencyCommittee). */
+  readonly committee: { size: number, quorum: number }
   private phase: ClientPhase = 'announced'
   private failureInfo: { code: string, message: string } | null = null
   private readonly giveUpAt: number
@@ -105,9 +111,10 @@ export class SecAggClient {
   private refusal: { code: string, message: string } | null = null
   private declineSent = false
 
-  private constructor (opts: ClientOptions, announce: Announce, now: number, quorum: number) {
+  private constructor (opts: ClientOptions, announce: Announce, now: number, consistency: { quorum: number, committee: { size: number, quorum: number } }) {
     this.opts = opts
-    this.consistencyQuorum = quorum
+    this.consistencyQuorum = consistency.quorum
+    this.committee = consistency.committee
     this.roundId = announce.roundId
     this.announce = {
       window: announce.window, specHash: announce.specHash, vectorLength: announce.vectorLength,
@@ -149,7 +156,7 @@ export class SecAggClient {
     const policy = opts.policy ?? {}
     const n = announce.participants.length
     if (!announce.participants.some(p => p.id === opts.self)) throw new SecAggError('ERR_POLICY', 'this agent is not among the round participants')
-    const quorum = SecAggClient.checkFederation(opts, announce)
+    const consistency = SecAggClient.checkFederation(opts, announce)
     checkAnnouncePolicy(policy, announce, now)
     // The spec document may ride along (unsigned: the signed spec hash binds it); verified before anything else.
     const verified = announce.spec !== undefined ? verifySpec(announce.spec, announce.specHash) : null
@@ -160,7 +167,7 @@ export class SecAggClient {
     }
     let client: SecAggClient
     try {
-      client = new SecAggClient(opts, announce, now, quorum)
+      client = new SecAggClient(opts, announce, now, consistency)
     } catch (err) {
       if (err instanceof SecAggError) throw new SecAggError('ERR_POLICY', `refusing round layout: ${err.message}`, { cause: err })
       throw err
@@ -183,9 +190,10 @@ export class SecAggClient {
    *   round with identities of its own making — unless policy.trustCoordinatorRoster opts out;
    * - C = ⌊α·R⌋ colluders tolerated (α = policy.maxCorruptFraction, R = roster size), the threshold t is high
    *   enough that C colluders never hold t shares of one agent's secrets (params.minimumSafeThreshold), and the
-   *   consistency quorum q = ⌊(n + C)/2⌋ + 1 is reachable. Returns q. Throws ERR_POLICY to refuse.
+   *   consistency quorum q = ⌊(n + C)/2⌋ + 1 is reachable. Returns q, and the committee that certifies the
+   *   survivor set with its quorum (params.consistencyCommittee). Throws ERR_POLICY to refuse.
    */
-  private static checkFederation (opts: ClientOptions, announce: Announce): number {
+  private static checkFederation (opts: ClientOptions, announce: Announce): { quorum: number, committee: { size: number, quorum: number } } {
     const policy = opts.policy ?? {}
     const n = announce.participants.length
     if (!participantsInCanonicalOrder(announce.participants)) {
@@ -213,7 +221,11 @@ export class SecAggClient {
     if (announce.threshold < lowest) {
       throw new SecAggError('ERR_POLICY', `threshold ${announce.threshold} is below ${lowest}, the lowest that keeps ${corrupt} colluders (${alpha} of a roster of ${rosterSize}) from holding t shares of one agent (${announce.graph} graph, k = ${announce.degree}, n = ${n})`)
     }
-    return quorum
+    // The announced committee (signed); any size is safe: the quorum follows from it and this agent's own C.
+    const size = Math.min(n, announce.committee ?? n)
+    const committee = { size, quorum: committeeQuorum(n, corrupt, size) }
+    if (committee.quorum > size) throw new SecAggError('ERR_POLICY', `a consistency committee of ${size} cannot outvote the colluders this agent tolerates among them (quorum ${committee.quorum})`)
+    return { quorum, committee }
   }
 
   /**
@@ -717,26 +729,24 @@ export class SecAggClient {
     for (const v of message.dropped) {
       if (!masking.has(v)) throw new SecAggError('ERR_CONSISTENCY', `dropped participant ${v} was not in the masking set`)
     }
-    // The consistency quorum (params.consistencyQuorum): more than (n + C)/2 distinct survivors signed this very
-    // set. Honest agents sign one set per round, so no other survivor set can gather a quorum: whatever this
-    // agent reveals, every other honest agent that reveals anything does so under the same set — a victim is
-    // alive for all of them or dropped for all of them, never both (the split-view attack, issue 10).
+    // The consistency certificate (params.consistencyCommittee): a quorum of the round's committee — everyone up
+    // to 700 participants, with q = ⌊(n + C)/2⌋ + 1 — signed this very set. Honest members sign one set per round,
+    // so no other survivor set can gather a quorum of the committee: whatever this agent reveals, every other
+    // honest agent that reveals anything does so under the same set — a victim is alive for all of them or
+    // dropped for all of them, never both (the split-view attack, issue 10).
     //
-    // Cost: q = ⌊(n + C)/2⌋ + 1 signature checks, O(n) per agent (n = 10,000: q = 5,251, ~0.9 s on a busy core
-    // with the signers' keys cached, ~2 s parsing each peer id's key the first time), each over the 110-byte
-    // digest message (consistencyBytes; it was 34 KB of set text), and q × ~90 bytes downloaded. A sparse graph
-    // does not shrink this: the quorum is over all participants, which is what makes a split view impossible
-    // whatever the graph and t (a per-neighbourhood quorum would need > (k + c)/2 of a victim's k neighbours,
-    // which 30 % dropout already breaks at k = 112, t = 44).
+    // Cost: at most q checks of signatures over the 110-byte digest message (consistencyBytes), q × ~70 bytes
+    // downloaded: q ≤ 404 at any n with α = 5 % (n = 10,000: 404, where everyone's quorum would be 5,251).
     const signed = this.consistencySigned!
+    const committee = committeeMembers(this.layout.n, this.committee.size, this.roundId)
     const signers = new Set<number>()
     for (const { index, signature } of message.signatures) {
-      if (signers.size >= this.consistencyQuorum) break
-      if (!survivors.has(index) || signers.has(index)) continue
+      if (signers.size >= this.committee.quorum) break
+      if (!survivors.has(index) || !committee.has(index) || signers.has(index)) continue
       if (this.opts.verify(this.layout.idOf(index), signed, signature)) signers.add(index)
     }
-    if (signers.size < this.consistencyQuorum) {
-      throw new SecAggError('ERR_CONSISTENCY', `only ${signers.size} valid signatures on the survivor set, need the consistency quorum ${this.consistencyQuorum} of ${this.layout.n}`)
+    if (signers.size < this.committee.quorum) {
+      throw new SecAggError('ERR_CONSISTENCY', `only ${signers.size} valid signatures of the round's committee on the survivor set, need ${this.committee.quorum} of its ${Math.min(this.committee.size, this.layout.n)} members`)
     }
     if (this.isRefresh) {
       // One revealed refresh per declared age (the ledger records it before any share leaves).

@@ -64,6 +64,12 @@ export const Announce = z.object({
    * data under its policy and ledger scope. Signed; absent in rounds of coordinators from before monitors.
    */
   monitor: z.string().min(1).max(64).optional(),
+  /**
+   * Size of the round's consistency committee (params.committeeQuorum, committee.ts): only its members'
+   * signatures certify the survivor set. Signed; absent: everyone certifies (rounds of up to 700 participants,
+   * and coordinators from before committees).
+   */
+  committee: z.number().int().min(1).max(MAX_PARTICIPANTS).optional(),
   signature,
   /**
    * Optional: the monitor spec as canonical JSON, so the agent can check it against its policy before

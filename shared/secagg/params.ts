@@ -121,6 +121,50 @@ export function consistencyQuorum (n: number, corrupt: number): number {
 }
 
 /**
+ * Committee size of the consistency check that coordinators announce by default (issue 15 §2): at most this
+ * many participants' signatures certify a survivor set, however many take part. Sized for the design point α = 5 % colluders, δ = 1/3 dropouts: the
+ * committee's colluder bound c (2^-80, as the graph's) gives a quorum q = ⌊(700 + c)/2⌋ + 1 = 404 that its live
+ * members miss with probability 3·10^-7 < 2^-20 (650 would miss 1.7·10^-6).
+ */
+export const CONSISTENCY_COMMITTEE_SIZE = 700
+
+/**
+ * How many signatures of a round's consistency committee of `size` members (committee.ts; everyone when size ≥ n)
+ * certify a survivor set (issue 15 §2: with everyone, the certificate grows with n).
+ * Everyone: ⌊(n + C)/2⌋ + 1 (consistencyQuorum). A committee of s < n drawn from the round id: ⌊(s + c)/2⌋ + 1,
+ * where c bounds the colluders among the committee: P[Binomial(s, C/n) > c] ≤ 2^-80 (the hypergeometric draw's
+ * tail is below the binomial's, Hoeffding 1963; 2^-80 because the coordinator picks the round id and may try 2^40
+ * of them, as for the graph). Why it still stops split views: an honest member signs one survivor set per round,
+ * so two sets certified by q members each need 2(q − c) > s − c honest members — more than the committee has.
+ * Safe for any size: an agent computes q from the announced size and its own C, and refuses when q > s. The
+ * survivor set itself must still hold consistencyQuorum(n, C) participants (each agent checks its size), so
+ * liveness and the DP plan's fewest survivors are as with everyone; only the signatures are fewer.
+ */
+export function committeeQuorum (n: number, corrupt: number, size: number): number {
+  if (size >= n) return consistencyQuorum(n, corrupt)
+  const key = `${n}|${corrupt}|${size}`
+  let quorum = committeeQuorums.get(key)
+  if (quorum === undefined) {
+    const p = Math.min(1, corrupt / n)
+    let c = Math.min(corrupt, size)
+    for (let candidate = 0; candidate < c; candidate++) {
+      if (binomialTailAtLeast(size, p, candidate + 1) <= GRAPH_SECURITY) { c = candidate; break }
+    }
+    quorum = Math.floor((size + c) / 2) + 1
+    if (committeeQuorums.size > 1024) committeeQuorums.clear()
+    committeeQuorums.set(key, quorum)
+  }
+  return quorum
+}
+const committeeQuorums = new Map<string, number>()
+
+/** The committee size a coordinator announces: `preferred` when that needs fewer signatures than everyone, else n. */
+export function chooseCommitteeSize (n: number, corrupt: number, preferred = CONSISTENCY_COMMITTEE_SIZE): number {
+  if (!Number.isInteger(preferred) || preferred < 1) throw new SecAggError('ERR_BAD_PARAMS', `committee size must be a positive integer, got ${preferred}`)
+  return preferred < n && committeeQuorum(n, corrupt, preferred) < consistencyQuorum(n, corrupt) ? preferred : n
+}
+
+/**
  * The smallest Shamir threshold an agent accepts for a round's graph, so that C colluding participants cannot
  * hold t shares of one agent's secrets: full graph t > C; sparse graph n · P[Binomial(k, C/n) ≥ t] ≤ 2^-80
  * (the colluders are C of the n participants placed by the graph's random permutation: the number among one

@@ -3,7 +3,8 @@ import { combineSharesVerified, SHARE_BYTES, type Share } from '../crypto/shamir
 import { isClampedX25519PrivateKey, isLowOrderX25519PublicKey, x25519PublicKey } from '../crypto/x25519.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, participantsInCanonicalOrder, RoundLayout } from './layout.js'
-import { chooseGraphParams, consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
+import { chooseCommitteeSize, chooseGraphParams, committeeQuorum, consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
+import { committeeMembers } from './committee.js'
 import { PAIR_SEED_BYTES, PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import { declineBytes, truncateReason } from './decline.js'
 import * as transcript from './transcript.js'
@@ -43,6 +44,11 @@ export interface ServerOptions {
   refresh?: { ageMs: number, of: string }
   /** The monitor the round is for (the Announce carries it, signed). */
   monitor?: string
+  /**
+   * Consistency committee size to announce (params.CONSISTENCY_COMMITTEE_SIZE by default); everyone certifies when a
+   * committee this large would not need fewer signatures (params.chooseCommitteeSize).
+   */
+  committeeSize?: number
   /**
    * Do not expand the masks inside receive()/tick(): once every secret is reconstructed the server waits in
    * phase 'unmask' (no deadline; further messages rejected) with pendingUnmask() returning the work, until
@@ -84,8 +90,10 @@ export class SecAggServer {
   readonly k: number
   readonly t: number
   readonly graph: GraphKind
-  /** Signatures on the survivor set the agents require before unmasking (params.consistencyQuorum). */
+  /** Participants the survivor set must hold (params.consistencyQuorum): the fewest the round finishes with. */
   readonly consistencyQuorum: number
+  /** The committee that certifies the survivor set, and how many of its signatures agents need (params.consistencyCommittee). */
+  readonly committee: { size: number, members: Set<number>, quorum: number }
   private readonly opts: ServerOptions
   private readonly layout: RoundLayout
   private state: ServerPhase = 'created'
@@ -179,6 +187,8 @@ export class SecAggServer {
     const corrupt = corruptTolerance(opts.corruptFraction ?? DEFAULT_CORRUPT_FRACTION, rosterSize)
     this.consistencyQuorum = consistencyQuorum(n, corrupt)
     if (this.consistencyQuorum > n) throw new SecAggError('ERR_TOO_FEW_SURVIVORS', `${n} participants cannot outvote ${corrupt} tolerated colluders (consistency quorum ${this.consistencyQuorum})`)
+    const committeeSize = chooseCommitteeSize(n, corrupt, opts.committeeSize)
+    this.committee = { size: committeeSize, members: committeeMembers(n, committeeSize, opts.roundId), quorum: committeeQuorum(n, corrupt, committeeSize) }
     const dropoutRate = opts.dropoutRate ?? DEFAULT_DROPOUT_RATE
     const params = chooseGraphParams({
       n, graph: opts.graph ?? 'auto', threshold: opts.threshold, degree: opts.degree, dropoutRate,
@@ -222,7 +232,8 @@ export class SecAggServer {
       issuedAt: Math.floor(now),
       reference: this.opts.reference ?? false,
       ...(this.opts.refresh !== undefined ? { refresh: { ageMs: this.opts.refresh.ageMs, of: this.opts.refresh.of } } : {}),
-      ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {})
+      ...(this.opts.monitor !== undefined ? { monitor: this.opts.monitor } : {}),
+      ...(this.committee.size < this.layout.n ? { committee: this.committee.size } : {})
     }
     const message: Announce = { type: 'announce', ...body, signature: this.opts.sign(transcript.announceBytes(body)) }
     this.enter('advertise', now)
@@ -632,8 +643,9 @@ export class SecAggServer {
   /** The fewest agents this round can unmask with (what DP noise is sized for: shared/dp/plan.ts). */
   get minSurvivors (): number { return this.quorum }
 
-  private tooFew (what: string, count: number, now: number): Outgoing[] {
-    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.offlineSummary()}${this.declinesSummary()}`, now)
+  private tooFew (what: string, count: number, now: number, need?: number): Outgoing[] {
+    const needText = need !== undefined ? `the committee's quorum ${need}` : `max(t, minAgents, consistency quorum) = ${this.quorum}`
+    return this.fail('ERR_TOO_FEW_SURVIVORS', `${what}: ${count} agents, need at least ${needText}${this.offlineSummary()}${this.declinesSummary()}`, now)
   }
 
   private endAdvertise (now: number): Outgoing[] {
@@ -704,6 +716,10 @@ export class SecAggServer {
     if (signers < this.quorum) {
       return this.fail('ERR_TOO_FEW_SURVIVORS', `masked inputs: ${this.u3.length} agents, but only ${signers} of them keep t = ${this.t} surviving neighbours and are still connected (the others refuse or cannot sign), need at least max(t, minAgents, consistency quorum) = ${this.quorum}${this.offlineSummary()}${this.declinesSummary()}`, now)
     }
+    const committeeSigners = this.u3.filter(u => this.committee.members.has(u) && !this.offline.has(u)).length
+    if (committeeSigners < this.committee.quorum) {
+      return this.fail('ERR_TOO_FEW_SURVIVORS', `masked inputs: only ${committeeSigners} of the round's ${this.committee.members.size} committee members survived and are still connected, need ${this.committee.quorum} to certify the survivor set${this.offlineSummary()}${this.declinesSummary()}`, now)
+    }
     this.dropped = this.u2.filter(u => !survivors.has(u))
     this.droppedSet = new Set(this.dropped)
     for (const v of this.dropped) {
@@ -723,9 +739,11 @@ export class SecAggServer {
     this.u4 = [...this.consistencySignatures.keys()].sort((a, b) => a - b)
     this.inU4 = new Set(this.u4)
     if (this.u4.length < this.quorum) return this.tooFew('consistency signatures', this.u4.length, now)
-    // Exactly the quorum of signatures (each already verified here): an agent needs q on its set, no more, and
-    // the rest would only add ~66 bytes per signer to every agent's download (n = 10,000: 7,000 → 5,251).
-    const signatures = this.u4.slice(0, this.consistencyQuorum).map(index => ({ index, signature: this.consistencySignatures.get(index)! }))
+    // Exactly the committee's quorum of signatures (each already verified here): an agent needs q of them on its
+    // set, no more; the rest would only add ~70 bytes per signer to every agent's download (n = 10,000: 404).
+    const certifying = this.u4.filter(i => this.committee.members.has(i))
+    if (certifying.length < this.committee.quorum) return this.tooFew('consistency signatures of committee members', certifying.length, now, this.committee.quorum)
+    const signatures = certifying.slice(0, this.committee.quorum).map(index => ({ index, signature: this.consistencySignatures.get(index)! }))
     const signature = this.opts.sign(transcript.unmaskRequestBytes(this.opts.roundId, this.u3, this.dropped))
     const message: SecAggMessage = { type: 'unmask-request', roundId: this.opts.roundId, survivors: this.u3, dropped: this.dropped, signatures, signature }
     this.enter('unmask', now)

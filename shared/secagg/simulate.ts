@@ -37,6 +37,8 @@ export interface SimulateOptions {
   graph?: GraphKind | 'auto'
   threshold?: number
   degree?: number
+  /** Consistency committee size the server announces (SecAggServerOptions.committeeSize). */
+  committeeSize?: number
   minAgents?: number
   maxEntry?: number
   dropoutRate?: number
@@ -206,7 +208,8 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
     window: { from: 0, to: 3_600_000 }, maxEntry, minAgents: opts.minAgents ?? 1,
     threshold: opts.threshold, degree: opts.degree, graph: opts.graph ?? 'auto',
     dropoutRate: opts.dropoutRate, corruptFraction: opts.corruptFraction, rosterSize: roster.size, phaseTimeoutMs,
-    deferUnmask: (opts.unmaskWorkers ?? 0) > 0
+    deferUnmask: (opts.unmaskWorkers ?? 0) > 0,
+    ...(opts.committeeSize !== undefined ? { committeeSize: opts.committeeSize } : {})
   })
   const clients = new Map<string, SecAggClient>()
   const indexOf = new Map(ids.map((id, i) => [id, i]))

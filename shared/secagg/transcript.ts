@@ -22,7 +22,9 @@ export function announceBytes (a: Omit<Announce, 'signature' | 'type'>): Uint8Ar
     // A refresh round's terms; absent, the bytes are those of every first round before refreshes existed.
     ...(a.refresh !== undefined ? ['refresh', a.refresh.ageMs, a.refresh.of] : []),
     // The round's monitor, likewise appended only when present.
-    ...(a.monitor !== undefined ? ['monitor', a.monitor] : [])
+    ...(a.monitor !== undefined ? ['monitor', a.monitor] : []),
+    // The consistency committee's size, likewise.
+    ...(a.committee !== undefined ? ['committee', a.committee] : [])
   ])
 }
 

@@ -49,6 +49,8 @@ export interface HarnessRound {
   reference?: boolean
   /** A label-refresh round (the Announce carries it, signed). */
   refresh?: { ageMs: number, of: string }
+  /** Consistency committee size the server announces (SecAggServerOptions.committeeSize). */
+  committeeSize?: number
   /** The participants to announce (default: every agent): a coordinator may leave some out. */
   participants?: string[]
   /** Adversary hook: the deliveries to make instead of this one. */
@@ -94,7 +96,7 @@ export function runRound (r: HarnessRound): HarnessResult {
     participants: ids.map((id, i) => ({ id, addrs: [`/memory/agent-${i}`] })),
     vectorLength: r.dim, specHash: r.specHash ?? SIM_SPEC_HASH, window: r.window,
     maxEntry: r.maxEntry ?? 1000, minAgents: r.minAgents ?? 2, threshold: r.threshold, graph: 'full',
-    phaseTimeoutMs: 10_000, reference: r.reference, refresh: r.refresh
+    phaseTimeoutMs: 10_000, reference: r.reference, refresh: r.refresh, committeeSize: r.committeeSize
   })
   let now = r.now
   const rejected: HarnessResult['rejected'] = []

@@ -17,6 +17,7 @@ import { NeighbourGraph } from '../../shared/secagg/graph.js'
 import { PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type SecAggMessage, type UnmaskRequest, type UnmaskShares } from '../../shared/secagg/messages.js'
 import { chooseGraphParams, consistencyQuorum, corruptTolerance, minimumSafeThreshold } from '../../shared/secagg/params.js'
 import * as transcript from '../../shared/secagg/transcript.js'
+import { committeeMembers } from '../../shared/secagg/committee.js'
 import { createIdentities, simulatedInput, simulateRound, type Delivery, type Identity } from '../../shared/secagg/simulate.js'
 
 let identities: { coordinator: Identity, agents: Identity[] }
@@ -37,13 +38,15 @@ interface AttackOutcome {
   graph: string
   refusedInB: number
   groupB: number
+  /** The announced consistency committee's size (undefined: everyone certifies). */
+  committee?: number
 }
 
 /**
  * Runs one round in which the coordinator shows group B (`pickB` of the victim's neighbours and the
  * survivors) a survivor set without the victim and group A the true one; returns what the adversary learnt.
  */
-async function splitViewAttack (n: number, opts: { threshold?: number, degree?: number, graph?: 'full' | 'auto', bSize: (t: number, k: number, q: number) => number }): Promise<AttackOutcome> {
+async function splitViewAttack (n: number, opts: { threshold?: number, degree?: number, graph?: 'full' | 'auto', committeeSize?: number, bSize: (t: number, k: number, q: number) => number }): Promise<AttackOutcome> {
   const coordinator = identities.coordinator
   let announce: Announce | null = null
   let graph: NeighbourGraph | null = null
@@ -72,7 +75,7 @@ async function splitViewAttack (n: number, opts: { threshold?: number, degree?: 
   }
 
   const sim = await simulateRound({
-    agents: n, dim: DIM, identities, seed: SEED, graph: opts.graph ?? 'auto', threshold: opts.threshold, degree: opts.degree, minAgents: 2, maxEntry: 1000, phaseTimeoutMs: 10_000,
+    agents: n, dim: DIM, identities, seed: SEED, graph: opts.graph ?? 'auto', threshold: opts.threshold, degree: opts.degree, minAgents: 2, maxEntry: 1000, phaseTimeoutMs: 10_000, committeeSize: opts.committeeSize,
     intercept: (d) => {
       const m = d.message
       const from = indexOf.get(d.from)
@@ -82,9 +85,16 @@ async function splitViewAttack (n: number, opts: { threshold?: number, degree?: 
         const neighbours = graph.neighbours(VICTIM)
         const q = consistencyQuorum(n, corruptTolerance(0.05, n))
         const size = opts.bSize(m.threshold, m.degree, q)
-        // Group B: as many of the victim's neighbours as it needs, then other agents up to its size.
+        // Group B: as many of the victim's neighbours as it needs, then other agents up to its size. Against a
+        // committee, its members first (the victim's neighbours among them before the rest): only their
+        // signatures can certify the forged set.
         const others = [...Array(n).keys()].filter(i => i !== VICTIM && !neighbours.includes(i))
-        groupB = new Set([...neighbours.slice(0, Math.min(size, neighbours.length)), ...others].slice(0, size))
+        const committee = m.committee !== undefined ? committeeMembers(n, m.committee, m.roundId) : null
+        const inCommittee = (i: number): boolean => committee?.has(i) === true
+        const ordered = committee === null
+          ? [...neighbours.slice(0, Math.min(size, neighbours.length)), ...others]
+          : [...neighbours.filter(inCommittee), ...others.filter(inCommittee), ...neighbours.filter(i => !inCommittee(i)), ...others.filter(i => !inCommittee(i))]
+        groupB = new Set(ordered.slice(0, size))
       }
       if (m.type === 'advertise-keys' && from !== undefined) adverts.set(from, m)
       if (m.type === 'masked-input' && from === VICTIM) victimMasked = new Uint32Array(m.vector)
@@ -121,7 +131,7 @@ async function splitViewAttack (n: number, opts: { threshold?: number, degree?: 
     take(m.sOwners, m.sShares, sShares)
   }
   const refusedInB = [...groupB].filter(i => sim.clientFailures.get(ids[i])?.code !== undefined || !unmasks.has(i)).length
-  const outcome: AttackOutcome = { recovered: null, expected, sRevealers: sShares.length, bRevealers: bShares.length, t: a.threshold, graph: a.graph, refusedInB, groupB: groupB.size }
+  const outcome: AttackOutcome = { recovered: null, expected, sRevealers: sShares.length, bRevealers: bShares.length, t: a.threshold, graph: a.graph, refusedInB, groupB: groupB.size, committee: a.committee }
   if (bShares.length < a.threshold || sShares.length < a.threshold || victimMasked === null) return outcome
   const b = combineShares(bShares.slice(0, a.threshold), a.threshold)
   const s = combineShares(sShares.slice(0, a.threshold), a.threshold)
@@ -181,3 +191,17 @@ for (const [n, graph, degree] of [[10, 'full', undefined], [80, 'auto', 72], [30
     }
   })
 }
+
+// Issue 15 §2: beyond 700 participants only a committee drawn from the round id certifies the survivor set. The
+// same attack against a committee of 40 at n = 80 (its quorum from C = 4 colluders at 2^-80): a split needs two
+// quorums of the committee, which its honest members cannot give twice.
+test('split survivor views against a consistency committee (n = 80, 40 members): refused, nothing of the victim revealed', async () => {
+  for (const [name, bSize] of partitions(80)) {
+    const o = await splitViewAttack(80, { graph: 'auto', degree: 72, threshold: 25, committeeSize: 40, bSize })
+    assert.equal(o.committee, 40)
+    // A group B holding a quorum of the committee is certified, and then group A is not: the victim is dropped
+    // for everyone who reveals anything, and its self mask b stays hidden. Never both secrets.
+    assert.ok(o.recovered === null, `${name}: the victim's vector was rebuilt`)
+    assert.ok(o.sRevealers === 0 || o.bRevealers === 0, `${name}: both b-shares (${o.bRevealers}) and s-key shares (${o.sRevealers}) of the victim were revealed`)
+  }
+})
