@@ -200,7 +200,7 @@ export class AgentRoundService {
     }
     this.active.set(binding.key, active)
     this.admitRunning()
-    this.opts.logger.info({ round: client.roundId, monitor: binding.key, participants: client.announce.participants.length, vectorLength: client.announce.vectorLength, reference: client.announce.reference }, 'round accepted')
+    this.opts.logger.info({ round: client.roundId, monitor: binding.key, participants: client.announce.participants.length, listedBy: announce.type === 'announce' && announce.members !== undefined ? 'roster bits' : 'list', vectorLength: client.announce.vectorLength, reference: client.announce.reference }, 'round accepted')
     this.step(active, () => client.start(this.now()))
     // Connection setup (TCP + Noise + identify) overlaps the advertise phase instead of delaying ShareKeys.
     this.opts.connect?.(client.neighbours().map(id => ({ id, addrs: active.addrs.get(id) ?? [] })), active.controller.signal)
@@ -251,6 +251,7 @@ export class AgentRoundService {
     }
     try {
       const out = active.client.receive(from, message, this.now())
+      if (message.type === 'key-set') this.learnAddrs(active)
       this.dispatch(active, out)
     } catch (err) {
       const e = err as Error & { code?: string }
@@ -284,7 +285,9 @@ export class AgentRoundService {
       // seconds of CPU per round at 50 agents).
       if (active.client.isEarly(message)) { active.early.push({ from, message }); continue }
       try {
-        this.dispatch(active, active.client.receive(from, message, this.now()))
+        const out = active.client.receive(from, message, this.now())
+        if (message.type === 'key-set') this.learnAddrs(active)
+        this.dispatch(active, out)
         progressed = true
       } catch (err) {
         const e = err as Error & { code?: string }
@@ -292,6 +295,17 @@ export class AgentRoundService {
       }
     }
     if (progressed) this.retryEarly(active)
+  }
+
+  /**
+   * A large round's Announce names no addresses (roster-members.ts): the key set brings the neighbours', which
+   * the shares about to be sent need, and the early connections to them start now.
+   */
+  private learnAddrs (active: ActiveRound): void {
+    const learnt = active.client.neighbourAddresses().filter(n => (active.addrs.get(n.id) ?? []).length === 0)
+    if (learnt.length === 0) return
+    for (const { id, addrs } of learnt) active.addrs.set(id, addrs)
+    this.opts.connect?.(learnt, active.controller.signal)
   }
 
   private tick (active: ActiveRound): void {

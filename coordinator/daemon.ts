@@ -48,6 +48,8 @@ export interface CoordinatorDaemonOptions {
   testDumpFramesFile?: string
   /** Test-only (FEDMON_TEST_EXIT_AT): SIGKILL this process at this point of a round's end. */
   testExitAt?: CoordinatorExitPoint
+  /** Test-only (FEDMON_TEST_COMPACT_ANNOUNCE_FROM): the roster-bitmap Announce from this many participants on. */
+  testCompactAnnounceFrom?: number
 }
 
 /**
@@ -89,6 +91,7 @@ export class CoordinatorDaemon {
   private unmaskPool: UnmaskWorkerPool | null = null
   private readonly testDumpFramesFile: string | undefined
   private readonly testExitAt: CoordinatorExitPoint | undefined
+  private readonly testCompactAnnounceFrom: number | undefined
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle'
   /** Watches the config and roster files: an edit on disk is reloaded like a SIGHUP. */
   private rosterWatcher: FileWatcher | null = null
@@ -100,6 +103,7 @@ export class CoordinatorDaemon {
     this.logger = opts.logger
     this.testDumpFramesFile = opts.testDumpFramesFile
     this.testExitAt = opts.testExitAt
+    this.testCompactAnnounceFrom = opts.testCompactAnnounceFrom
     const allow = opts.config.network?.announceAllow
     this.announceAllow = allow !== undefined ? new DialAllowList(allow) : undefined
   }
@@ -183,6 +187,7 @@ export class CoordinatorDaemon {
           logger,
           computeUnmask: async (work, opts) => await this.computeUnmask(work, opts),
           testExitAt: this.testExitAt,
+          testCompactAnnounceFrom: this.testCompactAnnounceFrom,
           monitor: name
         })
       }

@@ -12,9 +12,17 @@ export interface RosterEntry {
 
 export class Roster {
   private readonly entries = new Map<string, RosterEntry>()
+  /** The member ids as one array, kept until the next reload (its digest is computed once per roster). */
+  private idList: readonly string[] | null = null
 
   constructor (agents: readonly string[]) {
     for (const peerId of agents) this.entries.set(peerId, { peerId, connected: false, addrs: [], lastSeen: null })
+  }
+
+  /** Every member's peer id (a large round's Announce names its participants by their bits over these). */
+  ids (): readonly string[] {
+    this.idList ??= [...this.entries.keys()]
+    return this.idList
   }
 
   /**
@@ -27,6 +35,7 @@ export class Roster {
     for (const id of removed) this.entries.delete(id)
     const added = [...next].filter(id => !this.entries.has(id))
     for (const peerId of added) this.entries.set(peerId, { peerId, connected: false, addrs: [], lastSeen: null })
+    if (added.length > 0 || removed.length > 0) this.idList = null
     return { added, removed }
   }
 

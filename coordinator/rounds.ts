@@ -76,6 +76,8 @@ export interface RoundServiceOptions {
   computeUnmask?: ComputeUnmask
   /** Test-only: SIGKILL this process at this point of the first round that reaches it (FEDMON_TEST_EXIT_AT). */
   testExitAt?: CoordinatorExitPoint
+  /** Test-only (FEDMON_TEST_COMPACT_ANNOUNCE_FROM): send the roster-bitmap Announce from this many participants on. */
+  testCompactAnnounceFrom?: number
   /** The monitor this service runs rounds for (named in every Announce, signed); absent in tests of one. */
   monitor?: string
 }
@@ -188,6 +190,9 @@ export class RoundService {
         minAgents,
         // Colluders tolerated are a fraction of the whole roster, not of who is online (the agents count so too).
         rosterSize: Math.max(this.opts.roster.size, participants.length),
+        // A large round names its participants by their bits over the roster (the agents hold the same roster).
+        roster: this.opts.roster.ids(),
+        ...(this.opts.testCompactAnnounceFrom !== undefined ? { compactAnnounceFrom: this.opts.testCompactAnnounceFrom } : {}),
         threshold: this.opts.privacy.threshold,
         dropoutRate: this.opts.privacy.dropoutRate,
         corruptFraction: this.opts.privacy.corruptFraction,

@@ -13,10 +13,19 @@ export function register (program: Command): void {
       const config = loadCoordinatorConfig(opts.config)
       const logger = createLogger('coordinator')
       const { exitPointFromEnv } = await import('../../coordinator/rounds.js')
-      const daemon = new CoordinatorDaemon({ config, logger, testDumpFramesFile: process.env.FEDMON_TEST_DUMP_FRAMES, testExitAt: exitPointFromEnv() })
+      const daemon = new CoordinatorDaemon({ config, logger, testDumpFramesFile: process.env.FEDMON_TEST_DUMP_FRAMES, testExitAt: exitPointFromEnv(), testCompactAnnounceFrom: compactFromEnv() })
       await runDaemon(daemon, logger, (info) => {
         if (info.createdIdentity) process.stdout.write(`created identity ${config.identity}: ${info.peerId}\n`)
         process.stdout.write(`coordinator ${info.peerId} listening on ${info.listen.join(', ')}; API http://${info.api}\n`)
       })
     })
+}
+
+/** FEDMON_TEST_COMPACT_ANNOUNCE_FROM (tests): a small round uses the roster-bitmap Announce of large ones. */
+function compactFromEnv (): number | undefined {
+  const v = process.env.FEDMON_TEST_COMPACT_ANNOUNCE_FROM
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`FEDMON_TEST_COMPACT_ANNOUNCE_FROM must be a positive integer, got ${v}`)
+  return n
 }

@@ -7,6 +7,7 @@ import { splitSecret, SHARE_BYTES } from '../crypto/shamir.js'
 import { generateX25519KeyPair, x25519PrivateKeyObject, x25519SharedSecret } from '../crypto/x25519.js'
 import { committeeQuorum, consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
 import { committeeMembers } from './committee.js'
+import { membersOf, sortedRoster } from './roster-members.js'
 import { SecAggError } from './errors.js'
 import { assertIndexSet, IndexBitmap, participantsInCanonicalOrder, RoundLayout } from './layout.js'
 import type { Announce, KeySet, MaskingSet, SecAggMessage, Shares, Survivors, UnmaskRequest } from './messages.js'
@@ -19,6 +20,9 @@ import { checkDpHeadroom, DpPlanError, noiseMuPerEntry, planDp, type DpPlan } fr
 import { addSkellamNoiseEach } from '../dp/skellam.js'
 import { labelDependentEntries } from '../stats/label-entries.js'
 import { cryptoUniform, type UniformSource } from '../dp/random.js'
+
+/** An Announce with its participant list (rebuilt from `members` in a large round: SecAggClient.participantsOf). */
+export type FullAnnounce = Announce & { participants: Participant[] }
 
 export type { AgentPolicy } from './policy.js'
 
@@ -102,6 +106,8 @@ export class SecAggClient {
   /** consistencyBytes of the survivor set this agent signed (its digest, computed once). */
   private consistencySigned: Uint8Array | null = null
   private readonly revealed = new Map<number, 'b' | 's'>()
+  /** Neighbours' addresses from the key set (a roster-bitmap Announce names none): peer id → addresses. */
+  private readonly learntAddrs = new Map<string, string[]>()
   private lastMaskMs: number | null = null
   private lastDpPlan: DpPlan | null = null
   private verifiedSpec: VerifiedSpec | null = null
@@ -111,7 +117,7 @@ export class SecAggClient {
   private refusal: { code: string, message: string } | null = null
   private declineSent = false
 
-  private constructor (opts: ClientOptions, announce: Announce, now: number, consistency: { quorum: number, committee: { size: number, quorum: number } }) {
+  private constructor (opts: ClientOptions, announce: FullAnnounce, now: number, consistency: { quorum: number, committee: { size: number, quorum: number } }) {
     this.opts = opts
     this.consistencyQuorum = consistency.quorum
     this.committee = consistency.committee
@@ -153,6 +159,41 @@ export class SecAggClient {
     if (!opts.verify(opts.coordinator, transcript.announceBytes(announce), announce.signature)) {
       throw new SecAggError('ERR_BAD_SIGNATURE', 'announce signature does not verify with the coordinator key')
     }
+    return SecAggClient.fromFullAnnounce(opts, { ...announce, participants: SecAggClient.participantsOf(opts, announce) }, now)
+  }
+
+  /** The neighbours' addresses the key set brought (empty when the Announce listed them): for dialing them. */
+  neighbourAddresses (): Array<{ id: string, addrs: string[] }> {
+    return [...this.learntAddrs].map(([id, addrs]) => ({ id, addrs }))
+  }
+
+  /**
+   * The round's participants: the Announce's list, or (a large round) the members its bitmap names on this
+   * agent's own roster (roster-members.ts), which must be the coordinator's (the digest says). ERR_POLICY when
+   * this agent cannot tell; ERR_BAD_MESSAGE when the Announce names none, both, or a bitmap that does not fit.
+   */
+  static participantsOf (opts: Pick<ClientOptions, 'roster'>, announce: Announce): Participant[] {
+    if (announce.participants !== undefined) {
+      if (announce.members !== undefined) throw new SecAggError('ERR_BAD_MESSAGE', 'an announce names its participants twice (list and members)')
+      return announce.participants
+    }
+    if (announce.members === undefined) throw new SecAggError('ERR_BAD_MESSAGE', 'an announce names no participants')
+    const roster = opts.roster
+    if (roster === undefined || roster.size === 0) {
+      throw new SecAggError('ERR_POLICY', 'the round names its participants by the federation\'s roster, and this agent has no roster of its own (federation.roster)')
+    }
+    const own = sortedRoster(roster)
+    if (own.digest !== announce.members.roster) {
+      throw new SecAggError('ERR_POLICY', `the round names its participants by a roster (sha256 ${announce.members.roster.slice(0, 12)}…) other than this agent's (${own.ids.length} members, sha256 ${own.digest.slice(0, 12)}…): install the federation's current roster (federation.roster)`)
+    }
+    try {
+      return membersOf(own, announce.members.bits)
+    } catch (err) {
+      throw new SecAggError('ERR_BAD_MESSAGE', `announce members: ${(err as Error).message}`)
+    }
+  }
+
+  private static fromFullAnnounce (opts: ClientOptions, announce: FullAnnounce, now: number): SecAggClient {
     const policy = opts.policy ?? {}
     const n = announce.participants.length
     if (!announce.participants.some(p => p.id === opts.self)) throw new SecAggError('ERR_POLICY', 'this agent is not among the round participants')
@@ -193,7 +234,7 @@ export class SecAggClient {
    *   consistency quorum q = ⌊(n + C)/2⌋ + 1 is reachable. Returns q, and the committee that certifies the
    *   survivor set with its quorum (params.consistencyCommittee). Throws ERR_POLICY to refuse.
    */
-  private static checkFederation (opts: ClientOptions, announce: Announce): { quorum: number, committee: { size: number, quorum: number } } {
+  private static checkFederation (opts: ClientOptions, announce: FullAnnounce): { quorum: number, committee: { size: number, quorum: number } } {
     const policy = opts.policy ?? {}
     const n = announce.participants.length
     if (!participantsInCanonicalOrder(announce.participants)) {
@@ -246,7 +287,7 @@ export class SecAggClient {
    * step) in the window's first round: the participants must be that set, no more and no fewer. Without a
    * ledger that keeps included sets there is nothing to hold the coordinator to: refused.
    */
-  private static checkRefreshSet (opts: ClientOptions, announce: Announce): void {
+  private static checkRefreshSet (opts: ClientOptions, announce: FullAnnounce): void {
     const guard = opts.guard
     if (guard?.includedSetFor === undefined || guard.recordReveal === undefined) {
       throw new SecAggError('ERR_REFRESH_SET_MISMATCH', 'a label-refresh round needs this agent\'s contribution ledger (which records each window\'s included set), and it has none')
@@ -271,7 +312,15 @@ export class SecAggClient {
     const code = (err as { code?: unknown })?.code
     if (typeof code !== 'string' || !DECLINABLE_CODES.has(code)) return null
     if (announce.type !== 'announce' || from !== opts.coordinator || announce.coordinator !== opts.coordinator) return null
-    if (!announce.participants.some(p => p.id === opts.self)) return null
+    let participants: Participant[] | null = null
+    try {
+      participants = SecAggClient.participantsOf(opts, announce)
+    } catch (e) {
+      // A roster other than the coordinator's: the Announce was sent to this agent, which says why it stays out
+      // (the operator reads it in the round's declines); a malformed one gets no answer.
+      if ((e as { code?: unknown }).code !== 'ERR_POLICY') return null
+    }
+    if (participants !== null && !participants.some(p => p.id === opts.self)) return null
     if (!opts.verify(opts.coordinator, transcript.announceBytes(announce), announce.signature)) return null
     const reason = err instanceof Error ? err.message : String(err)
     return { to: opts.coordinator, message: signDecline(opts.sign, announce.roundId, opts.self, code, reason) }
@@ -484,6 +533,7 @@ export class SecAggClient {
       if (seen.has(entry.index)) throw new SecAggError('ERR_DUPLICATE', `key-set lists participant ${entry.index} twice`)
       seen.add(entry.index)
       const id = this.layout.idOf(entry.index)
+      if (entry.addrs !== undefined && entry.addrs.length > 0) this.learntAddrs.set(id, [...entry.addrs])
       if (!this.opts.verify(id, transcript.advertBytes(this.roundId, entry.cPk, entry.sPk, entry.bCommit), entry.signature)) {
         throw new SecAggError('ERR_BAD_SIGNATURE', `advertised keys of ${id} do not verify`)
       }

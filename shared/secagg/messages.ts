@@ -41,7 +41,14 @@ export const Announce = z.object({
   roundId,
   protocol: z.literal(PROTOCOL_VERSION),
   coordinator: z.string().min(1).max(128),
-  participants: z.array(ParticipantSchema).min(1).max(MAX_PARTICIPANTS),
+  /** Every participant with its addresses, sorted by peer id — or, in a large round, `members` instead. */
+  participants: z.array(ParticipantSchema).min(1).max(MAX_PARTICIPANTS).optional(),
+  /**
+   * A large round's participants as one bit per member of the federation's roster (sorted by peer id), with the
+   * roster's SHA-256 (roster-members.ts): an agent holding that roster rebuilds the list; addresses come with
+   * each agent's key set. Signed.
+   */
+  members: z.object({ roster: z.string().regex(/^[0-9a-f]{64}$/), bits: u8.refine(b => b.length >= 1 && b.length <= Math.ceil(MAX_PARTICIPANTS / 8) * 4, 'members.bits: 1 to 4·MAX_PARTICIPANTS/8 bytes') }).optional(),
   window: z.object({ from: z.number().int(), to: z.number().int() }),
   specHash: z.string().regex(/^[0-9a-f]{64}$/, 'specHash must be 64 lowercase hex digits'),
   vectorLength: z.number().int().min(1).max(2 ** 28),
@@ -97,7 +104,11 @@ export const KeySet = z.object({
   type: z.literal('key-set'),
   roundId,
   /** The AdvertiseKeys of the recipient's neighbours that advertised, each still signed by its agent. */
-  keys: z.array(z.object({ index, cPk: key32('cPk'), sPk: key32('sPk'), bCommit: key32('bCommit'), signature })).max(MAX_PARTICIPANTS)
+  keys: z.array(z.object({
+    index, cPk: key32('cPk'), sPk: key32('sPk'), bCommit: key32('bCommit'), signature,
+    /** The neighbour's addresses, when the Announce named participants by `members` (unsigned: Noise proves the peer id on dial). */
+    addrs: z.array(z.string().max(512)).max(32).optional()
+  })).max(MAX_PARTICIPANTS)
 })
 export type KeySet = z.infer<typeof KeySet>
 

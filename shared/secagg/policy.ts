@@ -10,6 +10,7 @@ import { segmentCellCount } from '../stats/segments.js'
 import { formatDuration } from '../config/duration.js'
 import { SecAggError } from './errors.js'
 import type { Announce } from './messages.js'
+import type { Participant } from './types.js'
 
 /**
  * An agent's own privacy policy: what it is willing to contribute to, checked before it takes any part in a
@@ -138,8 +139,8 @@ const refuse = (message: string): SecAggError => new SecAggError('ERR_POLICY', m
 const hours = (ms: number): string => `${+(ms / 3_600_000).toFixed(2)} h`
 const iso = (t: number): string => Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : String(t)
 
-/** The Announce fields the policy looks at (a decoded Announce satisfies it). */
-export type AnnounceTerms = Pick<Announce, 'participants' | 'window' | 'specHash' | 'vectorLength' | 'minAgents' | 'threshold' | 'issuedAt'>
+/** The Announce fields the policy looks at, with its participant list (SecAggClient.participantsOf). */
+export type AnnounceTerms = Pick<Announce, 'window' | 'specHash' | 'vectorLength' | 'minAgents' | 'threshold' | 'issuedAt'> & { participants: readonly Participant[] }
 
 /** Checks an Announce's terms against the policy (everything but the spec document); throws ERR_POLICY to refuse. */
 export function checkAnnouncePolicy (policy: AgentPolicy, announce: AnnounceTerms, now: number): void {

@@ -5,6 +5,7 @@ import { SecAggError } from './errors.js'
 import { assertIndexSet, participantsInCanonicalOrder, RoundLayout } from './layout.js'
 import { chooseCommitteeSize, chooseGraphParams, committeeQuorum, consistencyQuorum, corruptTolerance, DEFAULT_CORRUPT_FRACTION, minimumSafeThreshold } from './params.js'
 import { committeeMembers } from './committee.js'
+import { COMPACT_ANNOUNCE_FROM, membersBitmap, sortedRoster } from './roster-members.js'
 import { PAIR_SEED_BYTES, PROTOCOL_VERSION, type AdvertiseKeys, type Announce, type Decline, type MaskedInput, type SecAggMessage, type ShareReceipt, type UnmaskShares } from './messages.js'
 import { declineBytes, truncateReason } from './decline.js'
 import * as transcript from './transcript.js'
@@ -36,6 +37,14 @@ export interface ServerOptions {
    * tolerated, which sets the consistency quorum and the threshold (agents check both against their own roster).
    */
   rosterSize?: number
+  /**
+   * The federation's roster (peer ids, the agents' own copy): from `compactAnnounceFrom` participants on, the
+   * Announce names them by one bit per roster member (roster-members.ts) and each key set carries the neighbours'
+   * addresses. Without it, the Announce lists every participant with its addresses.
+   */
+  roster?: ReadonlySet<string> | readonly string[]
+  /** Participants from which a roster-bitmap Announce is sent (default COMPACT_ANNOUNCE_FROM). */
+  compactAnnounceFrom?: number
   graph?: GraphKind | 'auto'
   /** Deadline per phase. */
   phaseTimeoutMs: number
@@ -219,7 +228,7 @@ export class SecAggServer {
       roundId: this.opts.roundId,
       protocol: PROTOCOL_VERSION,
       coordinator: this.opts.coordinator,
-      participants: this.opts.participants.map(p => ({ id: p.id, addrs: [...p.addrs] })),
+      ...this.participantsPart(),
       window: { from: this.opts.window.from, to: this.opts.window.to },
       specHash: this.opts.specHash,
       vectorLength: this.opts.vectorLength,
@@ -638,6 +647,17 @@ export class SecAggServer {
     this.deadline = phase === 'done' || phase === 'failed' ? null : now + this.opts.phaseTimeoutMs
   }
 
+  /** Whether this round's Announce names its participants by a roster bitmap (compactAnnounceFrom). */
+  private get compact (): boolean {
+    return this.opts.roster !== undefined && this.layout.n >= (this.opts.compactAnnounceFrom ?? COMPACT_ANNOUNCE_FROM)
+  }
+
+  private participantsPart (): Pick<Announce, 'participants' | 'members'> {
+    if (!this.compact) return { participants: this.opts.participants.map(p => ({ id: p.id, addrs: [...p.addrs] })) }
+    const roster = sortedRoster(this.opts.roster!)
+    return { members: { roster: roster.digest, bits: membersBitmap(roster, this.opts.participants.map(p => p.id)) } }
+  }
+
   /** The fewest agents with which the round can still finish: t, minAgents and the consistency quorum. */
   private get quorum (): number { return Math.max(this.t, this.opts.minAgents, this.consistencyQuorum) }
   /** The fewest agents this round can unmask with (what DP noise is sized for: shared/dp/plan.ts). */
@@ -662,7 +682,8 @@ export class SecAggServer {
     }
     const out: Outgoing[] = []
     for (const u of this.u1) {
-      const keys = this.layout.graph.neighbours(u).filter(v => inU1.has(v)).map(v => ({ index: v, ...this.adverts.get(v)! }))
+      // A roster-bitmap Announce named no addresses: each agent learns its neighbours' here.
+      const keys = this.layout.graph.neighbours(u).filter(v => inU1.has(v)).map(v => ({ index: v, ...this.adverts.get(v)!, ...(this.compact ? { addrs: [...this.opts.participants[v].addrs] } : {}) }))
       out.push({ to: this.layout.idOf(u), message: { type: 'key-set', roundId: this.opts.roundId, keys } })
     }
     this.enter('share-keys', now)

@@ -39,6 +39,8 @@ export interface SimulateOptions {
   degree?: number
   /** Consistency committee size the server announces (SecAggServerOptions.committeeSize). */
   committeeSize?: number
+  /** Participants from which the Announce names them by roster bits (SecAggServerOptions.compactAnnounceFrom). */
+  compactAnnounceFrom?: number
   minAgents?: number
   maxEntry?: number
   dropoutRate?: number
@@ -208,6 +210,10 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
     window: { from: 0, to: 3_600_000 }, maxEntry, minAgents: opts.minAgents ?? 1,
     threshold: opts.threshold, degree: opts.degree, graph: opts.graph ?? 'auto',
     dropoutRate: opts.dropoutRate, corruptFraction: opts.corruptFraction, rosterSize: roster.size, phaseTimeoutMs,
+    // the coordinator's roster is the agents' (a large round's Announce names participants by bits over it),
+    // unless a test gives the agents one of their own
+    ...(opts.roster === undefined ? { roster } : {}),
+    ...(opts.compactAnnounceFrom !== undefined ? { compactAnnounceFrom: opts.compactAnnounceFrom } : {}),
     deferUnmask: (opts.unmaskWorkers ?? 0) > 0,
     ...(opts.committeeSize !== undefined ? { committeeSize: opts.committeeSize } : {})
   })

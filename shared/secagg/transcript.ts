@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { SecAggError } from './errors.js'
 import { PROTOCOL_VERSION, type Announce } from './messages.js'
+import { memberCount } from './roster-members.js'
 
 /**
  * The exact bytes each signature covers: a JSON array of [protocol, purpose tag, round id, fields...] built
@@ -17,7 +18,7 @@ function encode (tag: string, roundId: string, fields: unknown[]): Uint8Array {
 
 export function announceBytes (a: Omit<Announce, 'signature' | 'type'>): Uint8Array {
   return encode('announce', a.roundId, [
-    a.coordinator, hex(participantsDigest(a.roundId, a.participants)), a.participants.length, a.window.from, a.window.to, a.specHash,
+    a.coordinator, ...participantsPart(a), a.window.from, a.window.to, a.specHash,
     a.vectorLength, a.maxEntry, a.minAgents, a.threshold, a.degree, a.graph, a.phaseTimeoutMs, a.issuedAt, a.reference,
     // A refresh round's terms; absent, the bytes are those of every first round before refreshes existed.
     ...(a.refresh !== undefined ? ['refresh', a.refresh.ageMs, a.refresh.of] : []),
@@ -26,6 +27,16 @@ export function announceBytes (a: Omit<Announce, 'signature' | 'type'>): Uint8Ar
     // The consistency committee's size, likewise.
     ...(a.committee !== undefined ? ['committee', a.committee] : [])
   ])
+}
+
+/**
+ * What the Announce's signature binds of its participants: the digest and length of the full list, or (a large
+ * round, roster-members.ts) the roster's digest, the member bitmap's SHA-256 and its member count.
+ */
+function participantsPart (a: Pick<Announce, 'roundId' | 'participants' | 'members'>): Array<string | number> {
+  if (a.participants !== undefined) return [hex(participantsDigest(a.roundId, a.participants)), a.participants.length]
+  if (a.members === undefined) throw new SecAggError('ERR_BAD_MESSAGE', 'an announce names no participants')
+  return ['members', a.members.roster, hex(new Uint8Array(createHash('sha256').update(a.members.bits).digest())), memberCount(a.members.bits)]
 }
 
 /**

@@ -98,8 +98,11 @@ export const MAX_ANNOUNCED_ADDR_CHARS = 512
 export const ANNOUNCE_PARTICIPANT_BYTES = 128 + MAX_ANNOUNCED_ADDR_CHARS + 3 * MAX_ANNOUNCED_ADDRS + 64
 /** The Announce besides its participants: the spec (≤ 1 Mi characters, ≤ 3 bytes each in UTF-8) and the rest. */
 export const ANNOUNCE_FIXED_BYTES = 3 * MAX_SPEC_CHARS + 4 * ENVELOPE_BYTES
-/** One entry of a key set: index, three 32-byte values, a signature, field names and headers. */
-const KEY_SET_ENTRY_BYTES = 5 + 3 * 34 + 66 + 48
+/**
+ * One entry of a key set: index, three 32-byte values, a signature, field names and headers — and, after a
+ * roster-bitmap Announce, the neighbour's addresses (as an Announce participant's).
+ */
+const KEY_SET_ENTRY_BYTES = 5 + 3 * 34 + 66 + 48 + MAX_ANNOUNCED_ADDR_CHARS + 3 * MAX_ANNOUNCED_ADDRS + 16
 /** One index of a participant set (≤ MAX_PARTICIPANTS: at most 3 bytes in msgpack; 5 for any int). */
 const INDEX_BYTES = 5
 /** One entry of an unmask request's signatures: index, signature, field names and a map header. */

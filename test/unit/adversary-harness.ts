@@ -73,7 +73,7 @@ export interface HarnessResult {
 export const SIM_SPEC_HASH = createHash('sha256').update('sim-spec').digest('hex')
 
 /** Re-signs an Announce body with the coordinator key (a malicious coordinator signs whatever it likes). */
-export function signAnnounce (coordinator: Identity, a: Omit<Announce, 'signature'>): Announce {
+export function signAnnounce<A extends Omit<Announce, 'signature'>> (coordinator: Identity, a: A): A & { signature: Uint8Array } {
   const { type: _type, spec: _spec, ...body } = a
   return { ...a, signature: coordinator.sign(transcript.announceBytes(body)) }
 }

@@ -105,7 +105,7 @@ test('attack (a): a one-record window under a coarse spec gives the record\'s in
 test('attack (a) refused: the window rule, the minimum records, and the sums rule each stop it', async () => {
   const coarse = verified(COARSE)
   const now = T + HOUR + 1000
-  const announce = (window: { from: number, to: number }): Announce => signAnnounce(ids.coordinator, {
+  const announce = (window: { from: number, to: number }): Announce & { participants: Array<{ id: string, addrs: string[] }> } => signAnnounce(ids.coordinator, {
     type: 'announce', roundId: `r-${window.to - window.from}`, protocol: 'fedmon-secagg/1', coordinator: ids.coordinator.id,
     participants: ids.agents.map((a, i) => ({ id: a.id, addrs: [`/memory/${i}`] })), window, specHash: specHashOf(COARSE),
     vectorLength: coarse.layout.length, maxEntry: coarse.layout.maxEntry, minAgents: 2, threshold: 2, degree: 2, graph: 'full',
