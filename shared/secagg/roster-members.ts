@@ -50,8 +50,22 @@ export function membersBitmap (roster: SortedRoster, participants: readonly stri
   return bits
 }
 
-/** The participants a bitmap names (canonical order, no addresses); throws RangeError when it does not fit the roster. */
+/** The last expansion of each bitmap object: a simulation hands one decoded Announce to thousands of clients. */
+const expansions = new WeakMap<Uint8Array, { digest: string, participants: Participant[] }>()
+
+/**
+ * The participants a bitmap names (canonical order, no addresses); throws RangeError when it does not fit the
+ * roster. The list is shared between calls for the same bitmap and roster: read it, do not change it.
+ */
 export function membersOf (roster: SortedRoster, bits: Uint8Array): Participant[] {
+  const known = expansions.get(bits)
+  if (known !== undefined && known.digest === roster.digest) return known.participants
+  const participants = expandMembers(roster, bits)
+  expansions.set(bits, { digest: roster.digest, participants })
+  return participants
+}
+
+function expandMembers (roster: SortedRoster, bits: Uint8Array): Participant[] {
   if (bits.length !== Math.ceil(roster.ids.length / 8)) throw new RangeError(`a member bitmap of ${bits.length} bytes for a roster of ${roster.ids.length}`)
   const out: Participant[] = []
   for (let i = 0; i < roster.ids.length; i++) if ((bits[i >> 3] & (1 << (i & 7))) !== 0) out.push({ id: roster.ids[i], addrs: [] })
