@@ -7,7 +7,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Stream } from '@libp2p/interface'
-import { parseSecAggMessage, type SecAggMessage } from '../secagg/messages.js'
+import { parseSecAggMessage, toWire, type SecAggMessage } from '../secagg/messages.js'
 import { encodeFrame, decodeFrame, WireError } from '../wire/codec.js'
 import { secaggProtocol, MAX_INBOUND_STREAMS_PER_PEER, MAX_CONTROL_STREAMS_PER_PEER } from '../wire/protocols.js'
 import { readFrame, writeFrame } from './framed.js'
@@ -166,7 +166,7 @@ export class SecAggMessenger {
         this.knownAddrs.set(to, key)
       }
     }
-    const frame = encodeFrame(message)
+    const frame = encodeFrame(toWire(message))
     const protocol = secaggProtocol(message.type)
     const attempts = Math.max(1, opts.attempts ?? 2)
     for (let attempt = 1; ; attempt++) {

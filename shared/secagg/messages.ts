@@ -31,6 +31,37 @@ const roundId = z.string().min(1).max(128)
 const index = z.number().int().min(0).max(MAX_PARTICIPANTS - 1)
 const indexSet = z.array(index).max(MAX_PARTICIPANTS)
 
+/**
+ * From this many members a broadcast index set travels as a bitmap (toWire), not a list: n/8 bytes instead of
+ * ~3 per member (at n = 10,000 the masking set, the survivors and the unmask request's two lists were ~80 KB of
+ * every agent's download). As the roster-bitmap Announce (roster-members.ts), which also starts at 1,000, it
+ * needs agents that read it; below, the list is sent as before.
+ */
+export const INDEX_BITMAP_FROM = 1000
+
+/** An index set as received: a list, or a bitmap (bit i set: index i) decoded here to the ascending list. */
+const broadcastIndexSet = z.union([
+  indexSet,
+  u8.refine(b => b.length <= Math.ceil(MAX_PARTICIPANTS / 8), 'an index bitmap longer than MAX_PARTICIPANTS bits').transform(bitsToIndexes)
+])
+
+function bitsToIndexes (bits: Uint8Array): number[] {
+  const out: number[] = []
+  for (let byte = 0; byte < bits.length; byte++) {
+    const b = bits[byte]
+    if (b === 0) continue
+    for (let j = 0; j < 8; j++) if ((b & (1 << j)) !== 0) out.push(8 * byte + j)
+  }
+  return out
+}
+
+function indexesToBits (indexes: readonly number[]): Uint8Array {
+  const max = indexes.length === 0 ? -1 : Math.max(...indexes)
+  const bits = new Uint8Array(Math.ceil((max + 1) / 8))
+  for (const i of indexes) bits[i >> 3] |= 1 << (i & 7)
+  return bits
+}
+
 export const ParticipantSchema = z.object({
   id: z.string().min(1).max(128),
   addrs: z.array(z.string().max(512)).max(32)
@@ -132,7 +163,7 @@ export const MaskingSet = z.object({
   type: z.literal('masking-set'),
   roundId,
   /** U2: agents whose shares are held by at least t of their U2 neighbours; agents mask only with these. */
-  members: indexSet,
+  members: broadcastIndexSet,
   signature
 })
 export type MaskingSet = z.infer<typeof MaskingSet>
@@ -148,7 +179,7 @@ export const Survivors = z.object({
   type: z.literal('survivors'),
   roundId,
   /** U3: agents whose masked input the coordinator holds; each agent signs this set. */
-  members: indexSet,
+  members: broadcastIndexSet,
   signature
 })
 export type Survivors = z.infer<typeof Survivors>
@@ -163,8 +194,8 @@ export type ConsistencySignature = z.infer<typeof ConsistencySignature>
 export const UnmaskRequest = z.object({
   type: z.literal('unmask-request'),
   roundId,
-  survivors: indexSet,
-  dropped: indexSet,
+  survivors: broadcastIndexSet,
+  dropped: broadcastIndexSet,
   /** Agents' signatures over the survivor set (at least t must verify). */
   signatures: z.array(z.object({ index, signature })).max(MAX_PARTICIPANTS),
   signature
@@ -246,6 +277,26 @@ export const MESSAGE_ROUTES: Record<SecAggMessageType, 'coordinator->agent' | 'a
 }
 
 /** Validates an untrusted decoded frame; throws SecAggError('ERR_BAD_MESSAGE') naming the field at fault. */
+/**
+ * The document a message is sent as: the coordinator's broadcast index sets of INDEX_BITMAP_FROM members or
+ * more as bitmaps (parseSecAggMessage reads both forms back to the same ascending list, so signatures over the
+ * lists are unchanged). Every other message as it is.
+ */
+export function toWire (message: SecAggMessage): unknown {
+  const big = (set: readonly number[]): boolean => set.length >= INDEX_BITMAP_FROM
+  switch (message.type) {
+    case 'masking-set':
+    case 'survivors':
+      return big(message.members) ? { ...message, members: indexesToBits(message.members) } : message
+    case 'unmask-request':
+      return big(message.survivors) || big(message.dropped)
+        ? { ...message, survivors: indexesToBits(message.survivors), dropped: indexesToBits(message.dropped) }
+        : message
+    default:
+      return message
+  }
+}
+
 export function parseSecAggMessage (value: unknown): SecAggMessage {
   const parsed = SecAggMessage.safeParse(value)
   if (parsed.success) return parsed.data

@@ -6,7 +6,7 @@ import { signerFromPrivateKey, verifyPeerSignature } from '../crypto/ed25519.js'
 import { expandMask } from '../crypto/prg.js'
 import { SecAggClient, type AgentPolicy } from './client.js'
 import { SecAggError } from './errors.js'
-import { parseSecAggMessage, type SecAggMessage } from './messages.js'
+import { parseSecAggMessage, toWire, type SecAggMessage } from './messages.js'
 import { SecAggServer } from './server.js'
 import { UnmaskWorkerPool } from './unmask-pool.js'
 import type { GraphKind, Outgoing, Sign, Verify } from './types.js'
@@ -254,11 +254,11 @@ export async function simulateRound (opts: SimulateOptions): Promise<SimulationR
       for (const d of deliveries) {
         if (opts.measureBytes === true && !wire) {
           let length = frameLength.get(d.message)
-          if (length === undefined) { length = packr.pack(d.message).length; frameLength.set(d.message, length) }
+          if (length === undefined) { length = packr.pack(toWire(d.message)).length; frameLength.set(d.message, length) }
           bytesSent.set(d.from, (bytesSent.get(d.from) ?? 0) + length)
           bytesReceived.set(d.to, (bytesReceived.get(d.to) ?? 0) + length)
         } else if (opts.measureBytes === true || wire) {
-          const frame = packr.pack(d.message)
+          const frame = packr.pack(toWire(d.message))
           if (opts.measureBytes === true) {
             bytesSent.set(d.from, (bytesSent.get(d.from) ?? 0) + frame.length)
             bytesReceived.set(d.to, (bytesReceived.get(d.to) ?? 0) + frame.length)

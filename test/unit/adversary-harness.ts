@@ -8,7 +8,7 @@ import { Packr } from 'msgpackr'
 import { verifyPeerSignature } from '../../shared/crypto/ed25519.js'
 import { SecAggClient } from '../../shared/secagg/client.js'
 import { SecAggError } from '../../shared/secagg/errors.js'
-import { parseSecAggMessage, type Announce, type SecAggMessage } from '../../shared/secagg/messages.js'
+import { parseSecAggMessage, toWire, type Announce, type SecAggMessage } from '../../shared/secagg/messages.js'
 import type { AgentPolicy, ContributionGuard } from '../../shared/secagg/policy.js'
 import { SecAggServer } from '../../shared/secagg/server.js'
 import * as transcript from '../../shared/secagg/transcript.js'
@@ -79,7 +79,7 @@ export function signAnnounce<A extends Omit<Announce, 'signature'>> (coordinator
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: true })
-const viaWire = (m: SecAggMessage): SecAggMessage => parseSecAggMessage(packr.unpack(packr.pack(m)))
+const viaWire = (m: SecAggMessage): SecAggMessage => parseSecAggMessage(packr.unpack(packr.pack(toWire(m))))
 
 export function sumOf (vectors: Uint32Array[], dim: number): Uint32Array {
   const s = new Uint32Array(dim)

@@ -6,7 +6,8 @@
  * - the bitmap round-trips, in canonical order, and refuses bitmaps that do not fit the roster;
  * - a round with the bitmap Announce (forced at n = 30) is exact, its Announce carries no participant list,
  *   its key sets carry addresses, and it is far smaller than the listed one;
- * - an agent whose roster differs refuses, naming both digests, and says so in a signed decline.
+ * - an agent whose roster differs refuses, naming both digests, and says so in a signed decline;
+ * - from 1,000 members the broadcast index sets (masking set, survivors, unmask request) travel as bitmaps.
  */
 import '../../shared/polyfill.js'
 import { test, before } from 'node:test'
@@ -15,8 +16,8 @@ import { membersBitmap, membersOf, memberCount, sortedRoster } from '../../share
 import { createIdentities, simulateRound, type Identity } from '../../shared/secagg/simulate.js'
 import { SecAggClient } from '../../shared/secagg/client.js'
 import { verifyPeerSignature } from '../../shared/crypto/ed25519.js'
-import { encodeFrame } from '../../shared/wire/codec.js'
-import type { Announce, KeySet } from '../../shared/secagg/messages.js'
+import { decodeFrame, encodeFrame } from '../../shared/wire/codec.js'
+import { INDEX_BITMAP_FROM, parseSecAggMessage, toWire, type Announce, type KeySet, type SecAggMessage } from '../../shared/secagg/messages.js'
 
 let identities: { coordinator: Identity, agents: Identity[] }
 before(async () => { identities = await createIdentities(30, 777) })
@@ -77,4 +78,23 @@ test('an agent whose roster differs from the coordinator\'s refuses the bitmap A
   // with the same roster it joins
   const client = SecAggClient.fromAnnounce({ ...opts, roster: new Set(identities.agents.slice(0, 30).map(x => x.id)) }, identities.coordinator.id, a, Date.now())
   assert.equal(client.announce.participants.length, 30)
+})
+
+test('large broadcast index sets travel as bitmaps and parse back to the same ascending lists (signatures unchanged)', () => {
+  const members = Array.from({ length: 9000 }, (_, i) => i).filter(i => i % 7 !== 3)
+  const survivors: SecAggMessage = { type: 'survivors', roundId: 'r', members, signature: new Uint8Array(64) }
+  const wire = toWire(survivors) as { members: unknown }
+  assert.ok(wire.members instanceof Uint8Array && wire.members.length === Math.ceil(9000 / 8))
+  const back = parseSecAggMessage(decodeFrame(encodeFrame(wire)))
+  assert.ok(back.type === 'survivors')
+  assert.deepEqual(back.members, members)
+  assert.ok(encodeFrame(wire).byteLength * 15 < encodeFrame(survivors).byteLength, 'the bitmap is over 15× smaller')
+  const request: SecAggMessage = { type: 'unmask-request', roundId: 'r', survivors: members.slice(0, 1200), dropped: [1201, 1202, 5000], signatures: [], signature: new Uint8Array(64) }
+  const r = parseSecAggMessage(decodeFrame(encodeFrame(toWire(request))))
+  assert.ok(r.type === 'unmask-request')
+  assert.deepEqual([r.survivors, r.dropped], [request.survivors, request.dropped])
+  // below INDEX_BITMAP_FROM the list is sent as before (agents from before bitmaps read it)
+  const small: SecAggMessage = { type: 'masking-set', roundId: 'r', members: members.slice(0, INDEX_BITMAP_FROM - 1), signature: new Uint8Array(64) }
+  assert.equal(toWire(small), small)
+  assert.throws(() => parseSecAggMessage({ ...small, members: new Uint8Array(2000) }), /members: Invalid input/, 'a bitmap beyond MAX_PARTICIPANTS bits is refused')
 })
