@@ -7,7 +7,18 @@ import { expandMask } from '../crypto/prg.js'
  * derive the same committee from the Announce alone. Everyone when size ≥ n. A partial Fisher–Yates shuffle:
  * O(size) work after O(n) setup.
  */
-export function committeeMembers (n: number, size: number, roundId: string): Set<number> {
+export function committeeMembers (n: number, size: number, roundId: string): ReadonlySet<number> {
+  const key = `${n}|${size}|${roundId}`
+  if (last?.key === key) return last.members
+  const members = drawCommittee(n, size, roundId)
+  last = { key, members }
+  return members
+}
+
+/** The last committee drawn: every client of a simulated round (and the server) asks for the same one. */
+let last: { key: string, members: ReadonlySet<number> } | null = null
+
+function drawCommittee (n: number, size: number, roundId: string): ReadonlySet<number> {
   if (size >= n) return new Set(Array.from({ length: n }, (_, i) => i))
   const order = new Uint32Array(n)
   for (let i = 0; i < n; i++) order[i] = i

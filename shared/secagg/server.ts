@@ -102,7 +102,7 @@ export class SecAggServer {
   /** Participants the survivor set must hold (params.consistencyQuorum): the fewest the round finishes with. */
   readonly consistencyQuorum: number
   /** The committee that certifies the survivor set, and how many of its signatures agents need (params.consistencyCommittee). */
-  readonly committee: { size: number, members: Set<number>, quorum: number }
+  readonly committee: { size: number, members: ReadonlySet<number>, quorum: number }
   private readonly opts: ServerOptions
   private readonly layout: RoundLayout
   private state: ServerPhase = 'created'

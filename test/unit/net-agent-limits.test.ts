@@ -56,7 +56,8 @@ function largestHonest (n: number): SecAggMessage[] {
       signature: SIG,
       spec: '€'.repeat(MAX_SPEC_CHARS)
     },
-    { type: 'key-set', roundId: ROUND, keys: indexes.map(index => ({ index, cPk: key, sPk: key, bCommit: key, signature: SIG })) },
+    // a large round's key set brings each neighbour's addresses (the roster-bitmap Announce names none)
+    { type: 'key-set', roundId: ROUND, keys: indexes.map(index => ({ index, cPk: key, sPk: key, bCommit: key, signature: SIG, addrs })) },
     { type: 'masking-set', roundId: ROUND, members: indexes, signature: SIG },
     { type: 'survivors', roundId: ROUND, members: indexes, signature: SIG },
     { type: 'unmask-request', roundId: ROUND, survivors: indexes, dropped: indexes, signatures: indexes.map(index => ({ index, signature: SIG })), signature: SIG },
