@@ -79,7 +79,7 @@ export class SecAggClient {
    * with, as this agent counts (its DP plan is sized for them).
    */
   readonly consistencyQuorum: number
-  /** Who certifies the survivor set and how many of their signatures this agent needs (params.consistencyCommittee). */
+  /** Who certifies the survivor set and how many of their signatures this agent needs (params.committeeQuorum). */
   readonly committee: { size: number, quorum: number }
   private phase: ClientPhase = 'announced'
   private failureInfo: { code: string, message: string } | null = null
@@ -232,7 +232,7 @@ export class SecAggClient {
    * - C = ⌊α·R⌋ colluders tolerated (α = policy.maxCorruptFraction, R = roster size), the threshold t is high
    *   enough that C colluders never hold t shares of one agent's secrets (params.minimumSafeThreshold), and the
    *   consistency quorum q = ⌊(n + C)/2⌋ + 1 is reachable. Returns q, and the committee that certifies the
-   *   survivor set with its quorum (params.consistencyCommittee). Throws ERR_POLICY to refuse.
+   *   survivor set with its quorum (params.committeeQuorum). Throws ERR_POLICY to refuse.
    */
   private static checkFederation (opts: ClientOptions, announce: FullAnnounce): { quorum: number, committee: { size: number, quorum: number } } {
     const policy = opts.policy ?? {}
@@ -779,7 +779,7 @@ export class SecAggClient {
     for (const v of message.dropped) {
       if (!masking.has(v)) throw new SecAggError('ERR_CONSISTENCY', `dropped participant ${v} was not in the masking set`)
     }
-    // The consistency certificate (params.consistencyCommittee): a quorum of the round's committee — everyone up
+    // The consistency certificate (params.committeeQuorum): a quorum of the round's committee — everyone up
     // to 700 participants, with q = ⌊(n + C)/2⌋ + 1 — signed this very set. Honest members sign one set per round,
     // so no other survivor set can gather a quorum of the committee: whatever this agent reveals, every other
     // honest agent that reveals anything does so under the same set — a victim is alive for all of them or

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { expandMask } from '../crypto/prg.js'
 
 /**
- * The consistency committee of a round (params.consistencyCommittee): `size` participant indexes drawn by a
+ * The consistency committee of a round (params.committeeQuorum): `size` participant indexes drawn by a
  * permutation derived from the round id in its own domain (not the graph's), so the server and every agent
  * derive the same committee from the Announce alone. Everyone when size ≥ n. A partial Fisher–Yates shuffle:
  * O(size) work after O(n) setup.

@@ -122,9 +122,9 @@ export function consistencyQuorum (n: number, corrupt: number): number {
 
 /**
  * Committee size of the consistency check that coordinators announce by default (issue 15 §2): at most this
- * many participants' signatures certify a survivor set, however many take part. Sized for the design point α = 5 % colluders, δ = 1/3 dropouts: the
- * committee's colluder bound c (2^-80, as the graph's) gives a quorum q = ⌊(700 + c)/2⌋ + 1 = 404 that its live
- * members miss with probability 3·10^-7 < 2^-20 (650 would miss 1.7·10^-6).
+ * many participants' signatures certify a survivor set, however many take part. Sized for the design point
+ * α = 5 % colluders, δ = 1/3 dropouts: the committee's colluder bound c (2^-80, as the graph's) gives a quorum
+ * q = ⌊(700 + c)/2⌋ + 1 = 404 that its live members miss with probability 3·10^-7 < 2^-20 (650: 1.7·10^-6).
  */
 export const CONSISTENCY_COMMITTEE_SIZE = 700
 

@@ -101,7 +101,7 @@ export class SecAggServer {
   readonly graph: GraphKind
   /** Participants the survivor set must hold (params.consistencyQuorum): the fewest the round finishes with. */
   readonly consistencyQuorum: number
-  /** The committee that certifies the survivor set, and how many of its signatures agents need (params.consistencyCommittee). */
+  /** The committee that certifies the survivor set, and how many of its signatures agents need (params.committeeQuorum). */
   readonly committee: { size: number, members: ReadonlySet<number>, quorum: number }
   private readonly opts: ServerOptions
   private readonly layout: RoundLayout
